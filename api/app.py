@@ -1,0 +1,138 @@
+"""create_app(settings) -> Starlette: GraphQL, health, metrics, bot callbacks and the PWA."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from strawberry.asgi import GraphQL
+
+from api.auth import Actor, user_for_token
+from api.errors import DomainError
+from api.graphql.context import Context
+from api.graphql.schema import schema
+from api.http import RequestMiddleware
+from api.services import Services
+from api.settings import Settings, load_settings
+
+log = logging.getLogger("bedside.app")
+
+PWA_DIST = Path(__file__).resolve().parent.parent / "pwa" / "dist"
+
+
+class BedsideGraphQL(GraphQL[Context, None]):
+    def __init__(self, services: Services) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if not services.settings.is_production else None, allow_queries_via_get=False)
+        self.services = services
+
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        actor, auth_error = await authenticate(self.services, request)
+        return Context(request=request, services=self.services, actor=actor, auth_error=auth_error, response=response)
+
+
+async def authenticate(services: Services, request: Request) -> tuple[Actor | None, DomainError | None]:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None, None
+    token = header[7:].strip()
+    try:
+        async with services.db.session() as session:
+            user = await user_for_token(session, services.settings, token)
+    except DomainError as exc:
+        return None, exc
+    client = request.client.host if request.client else None
+    return Actor.from_user(user, ip=client, request_id=request.scope.get("state", {}).get("request_id")), None
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    checks: dict[str, str] = {}
+    healthy = True
+    try:
+        async with services.db.session() as session:
+            await session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+        checks["database"] = f"error: {type(exc).__name__}"
+        healthy = False
+    if services.settings.redis_url:
+        try:
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(services.settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"error: {type(exc).__name__}"
+            healthy = False
+    return JSONResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+PLACEHOLDER_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>Bedside</title>
+<body><h1>Bedside 床旁</h1><p>前端尚未构建：运行 <code>make run</code>。/ The PWA is not built yet: run <code>make run</code>.</p>
+<p><a href="/graphql">GraphQL</a></p></body></html>"""
+
+
+def pwa_routes() -> list[Any]:
+    if not (PWA_DIST / "index.html").exists():
+        return [Route("/", lambda request: HTMLResponse(PLACEHOLDER_PAGE))]
+
+    async def spa_fallback(request: Request) -> Response:
+        # Client-side routes (/tasks/12) get the app shell; real files are served as is.
+        candidate = (PWA_DIST / request.path_params["path"]).resolve()
+        if candidate.is_file() and PWA_DIST in candidate.parents:
+            return FileResponse(candidate)
+        return FileResponse(PWA_DIST / "index.html", headers={"cache-control": "no-cache"})
+
+    return [
+        Mount("/assets", app=StaticFiles(directory=PWA_DIST / "assets", check_dir=False), name="assets"),
+        Route("/{path:path}", spa_fallback),
+    ]
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or (services.settings if services else load_settings())
+    services = services or Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await services.db.dispose()
+
+    graphql_app = BedsideGraphQL(services)
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+    ]
+    routes += pwa_routes()
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestMiddleware, https=settings.public_url.startswith("https://"))],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

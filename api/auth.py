@@ -1,0 +1,110 @@
+"""Passwords, tokens and the actor a request speaks for.
+
+Passwords are argon2id hashes. Tokens are HS256 JWTs carrying the user id and the user's
+token version: bumping `user.token_version` revokes every token the user holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import DomainError, ErrorCode
+from api.models.people import Role, User
+from api.settings import Settings
+
+TOKEN_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: loaded fresh from the database for every request."""
+
+    user_id: int
+    username: str
+    roles: frozenset[str]
+    department_id: int | None
+    display_name: str = ""
+    via: str = "web"  # web | dingtalk | wecom | wechat_oa | sync | hl7 | system
+    ip: str | None = None
+    request_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def has_role(self, *roles: str | Role) -> bool:
+        return any(str(r) in self.roles for r in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    @classmethod
+    def from_user(cls, user: User, *, via: str = "web", ip: str | None = None, request_id: str | None = None) -> Actor:
+        assert user.id is not None
+        return cls(
+            user_id=user.id,
+            username=user.username,
+            roles=frozenset(user.roles or []),
+            department_id=user.department_id,
+            display_name=user.display_name,
+            via=via,
+            ip=ip,
+            request_id=request_id,
+        )
+
+
+SYSTEM_ACTOR = Actor(user_id=0, username="system", roles=frozenset({"system"}), department_id=None, via="system")
+
+
+class PasswordHashing:
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        if not password_hash:
+            return False
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def issue_token(settings: Settings, user: User, *, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    claims = {
+        "sub": str(user.id),
+        "ver": user.token_version,
+        "jti": uuid.uuid4().hex,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.token_ttl_seconds)).timestamp()),
+    }
+    return jwt.encode(claims, settings.effective_secret_key, algorithm=TOKEN_ALGORITHM)
+
+
+def _unauthenticated(message: str = "请重新登录 / please sign in again") -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
+
+
+async def user_for_token(session: AsyncSession, settings: Settings, token: str) -> User:
+    try:
+        claims = jwt.decode(token, settings.effective_secret_key, algorithms=[TOKEN_ALGORITHM])
+        user_id = int(claims["sub"])
+        version = int(claims.get("ver", 0))
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise _unauthenticated("登录已过期或无效 / token expired or invalid") from exc
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active or user.token_version != version:
+        raise _unauthenticated("登录已失效 / token revoked")
+    return user

@@ -1,0 +1,127 @@
+"""The `bedside` command."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+
+import click
+
+from api.settings import load_settings
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+@click.group()
+def main() -> None:
+    """Bedside 床旁: surgery approvals, bedside treatments, bookings and notices."""
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema."""
+    from api.db import make_engine
+    from api.migrate import upgrade
+
+    settings = load_settings()
+
+    async def go() -> None:
+        engine = make_engine(settings)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    _run(go())
+    click.echo("database is up to date / 数据库已是最新结构")
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo hospital (running it twice changes nothing)."""
+    from api.demo import seed_demo as load
+    from api.services import Services
+
+    services = Services.build(load_settings())
+
+    async def go() -> None:
+        try:
+            async with services.db.transaction() as session:
+                summary = await load(session, services)
+        finally:
+            await services.db.dispose()
+        for key, value in summary.items():
+            click.echo(f"{key}: {value}")
+
+    _run(go())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="API processes (fleet: one per core)")
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate, then serve the API, the PWA and the bot callbacks."""
+    import uvicorn
+
+    from api.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = click.get_current_context()
+    ctx.invoke(migrate)
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=True)
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained history."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check every hash chain; exit 1 naming the first broken event."""
+    from api.audit import verify_chains
+    from api.db import Database
+
+    settings = load_settings()
+
+    async def go() -> list:  # type: ignore[type-arg]
+        db = Database(settings)
+        try:
+            async with db.session() as session:
+                return await verify_chains(session)
+        finally:
+            await db.dispose()
+
+    breaks = _run(go())
+    if breaks:
+        click.echo(f"BROKEN: {breaks[0]}", err=True)
+        for extra in breaks[1:]:
+            click.echo(f"also broken: {extra}", err=True)
+        sys.exit(1)
+    click.echo("all hash chains intact / 所有哈希链完整")
+
+
+@main.command("vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair for web push."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    click.echo(f"BEDSIDE_VAPID_PRIVATE_KEY={b64(private)}")
+    click.echo(f"# public key (applicationServerKey): {b64(public)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""People: login, users, departments, roles and external identities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Actor, PasswordHashing, issue_token
+from api.errors import DomainError, ErrorCode, not_found
+from api.models.base import utcnow
+from api.models.people import Department, ExternalIdentity, Role, User
+from api.settings import Settings
+
+BAD_LOGIN = "用户名或密码错误 / wrong username or password"
+
+
+@dataclass
+class LoginOutcome:
+    """A login either issues a token or says why not; a failure is still a write
+    (the failure counter), so it is returned for the caller to commit, not raised."""
+
+    user: User | None
+    token: str | None = None
+    error: DomainError | None = None
+
+
+async def login(session: AsyncSession, settings: Settings, hashing: PasswordHashing, *, username: str, password: str) -> LoginOutcome:
+    """Check the password and issue a token; lock the account after repeated failures."""
+    user = (await session.execute(sa.select(User).where(User.username == username).with_for_update())).scalar_one_or_none()
+    if user is None or not user.is_active:
+        hashing.verify(None, password)
+        return LoginOutcome(None, error=DomainError(ErrorCode.UNAUTHENTICATED, BAD_LOGIN))
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        return LoginOutcome(user, error=DomainError(ErrorCode.ACCOUNT_LOCKED, "账户已临时锁定，请稍后再试 / account locked, try again later"))
+    if not hashing.verify(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+            user.failed_logins = 0
+        return LoginOutcome(user, error=DomainError(ErrorCode.UNAUTHENTICATED, BAD_LOGIN))
+    user.failed_logins = 0
+    user.locked_until = None
+    return LoginOutcome(user, token=issue_token(settings, user, now=now))
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise not_found("用户", "user")
+    return user
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User:
+    user = (await session.execute(sa.select(User).where(User.username == username))).scalar_one_or_none()
+    if user is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"用户不存在 / user not found: {username}", field="username")
+    return user
+
+
+async def users_with_role(session: AsyncSession, role: str | Role, *, department_id: int | None = None) -> list[User]:
+    users = (await session.execute(sa.select(User).where(User.is_active.is_(True)).order_by(User.id))).scalars()
+    return [u for u in users if str(role) in (u.roles or []) and (department_id is None or u.department_id == department_id)]
+
+
+async def department_head(session: AsyncSession, department_id: int | None) -> User | None:
+    if department_id is None:
+        return None
+    dept = await session.get(Department, department_id)
+    if dept is None or dept.head_user_id is None:
+        return None
+    return await session.get(User, dept.head_user_id)
+
+
+async def superior_of(session: AsyncSession, user: User) -> User | None:
+    """The explicit superior, else the head of the user's department (if not the user)."""
+    if user.superior_id:
+        return await session.get(User, user.superior_id)
+    head = await department_head(session, user.department_id)
+    return head if head and head.id != user.id else None
+
+
+async def user_for_external_id(session: AsyncSession, provider: str, external_id: str) -> User | None:
+    row = (
+        await session.execute(
+            sa.select(User).join(ExternalIdentity, ExternalIdentity.user_id == User.id).where(
+                ExternalIdentity.provider == provider, ExternalIdentity.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()
+    return row
+
+
+async def external_id_for(session: AsyncSession, user_id: int, provider: str) -> str | None:
+    return (
+        await session.execute(
+            sa.select(ExternalIdentity.external_id).where(ExternalIdentity.user_id == user_id, ExternalIdentity.provider == provider)
+        )
+    ).scalar_one_or_none()
+
+
+async def bind_external_identity(session: AsyncSession, user: User, *, provider: str, external_id: str) -> ExternalIdentity:
+    existing = (
+        await session.execute(
+            sa.select(ExternalIdentity).where(ExternalIdentity.provider == provider, ExternalIdentity.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.user_id != user.id:
+            raise DomainError(ErrorCode.CONFLICT, "该账号已绑定其他用户 / already bound to another user", field="externalId")
+        return existing
+    assert user.id is not None
+    identity = ExternalIdentity(user_id=user.id, provider=provider, external_id=external_id)
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def revoke_tokens(session: AsyncSession, user: User, *, actor: Actor) -> None:
+    """Log the user out everywhere."""
+    user.token_version += 1
+    await session.flush()

@@ -1,0 +1,54 @@
+"""Turn unexpected errors into a masked INTERNAL error; domain errors pass through.
+
+DomainError carries `extensions` (code, field), which graphql-core copies onto the error.
+Anything else could carry patient data in its message, so it is logged with the request id
+and replaced by a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from api.errors import DomainError
+
+log = logging.getLogger("bedside.graphql")
+
+
+_VARIABLE = re.compile(r"Variable '\$(\w+)'")
+_AT_FIELD = re.compile(r"at '(?:\w+\.)?([\w.]+)'")
+
+
+def _field_of(error: GraphQLError) -> dict[str, str]:
+    match = _AT_FIELD.search(error.message) or _VARIABLE.search(error.message)
+    return {"field": match.group(1)} if match else {}
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None or isinstance(original, DomainError | GraphQLError):
+        return False
+    return True
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_should_mask, error_message="服务器内部错误 / internal error")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            # Errors from the document itself (bad variable, malformed DateTime, unknown
+            # field) have no code of their own: they are input errors.
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": "VALIDATION", **_field_of(error)}
+        return processed
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL"}
+        return masked

@@ -1,0 +1,99 @@
+"""One settings object, read from BEDSIDE_* environment variables.
+
+With nothing set, Bedside runs embedded: SQLite in a local file, background jobs in
+process, messages to the in-app inbox. Setting BEDSIDE_DATABASE_URL and BEDSIDE_REDIS_URL
+turns the same code into a fleet member.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEDSIDE_", extra="ignore")
+
+    environment: str = "development"  # "production" turns off introspection and debug output
+    database_url: str = "sqlite+aiosqlite:///./bedside.db"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("./var")
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Authentication
+    token_ttl_seconds: int = 12 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    argon2_parallelism: int = 2
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 15 * 60
+    # Older Fernet keys kept for reading identifiers encrypted before a key rotation.
+    previous_secret_keys: list[str] = Field(default_factory=list)
+
+    # Request limits
+    max_comment_length: int = 2000
+    max_request_bytes: int = 2 * 1024 * 1024
+
+    # Platforms (empty means the channel logs instead of sending)
+    dingtalk_app_key: str | None = None
+    dingtalk_app_secret: str | None = None
+    dingtalk_agent_id: str | None = None
+    dingtalk_callback_token: str | None = None
+    dingtalk_callback_aes_key: str | None = None
+    dingtalk_api_base: str = "https://oapi.dingtalk.com"
+    wecom_corp_id: str | None = None
+    wecom_secret: str | None = None
+    wecom_agent_id: str | None = None
+    wecom_token: str | None = None
+    wecom_aes_key: str | None = None
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wechat_oa_app_id: str | None = None
+    wechat_oa_secret: str | None = None
+    wechat_oa_token: str | None = None
+    wechat_oa_aes_key: str | None = None
+    wechat_oa_api_base: str = "https://api.weixin.qq.com"
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:it@hospital.example"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data directory.
+
+        A fleet must set BEDSIDE_SECRET_KEY: every process has to sign and check the same
+        tokens. The embedded default keeps its key on disk so restarts keep logins valid.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
