@@ -12,6 +12,7 @@ from api.models.patients import Patient
 from api.models.people import Department, Role, User
 from api.services import Services
 
+ORDER = 0
 DEMO_PASSWORD = "bedside-demo"
 
 DEPARTMENTS = [

@@ -1,18 +1,37 @@
-"""The schema: one Query and one Mutation merged from each area's package."""
+"""The schema: one Query and one Mutation merged from each area's package.
+
+Each area is a package `api/graphql/<area>/` with a `schema` module defining `Query`
+and/or `Mutation`; they are found here, so adding an area touches no shared file.
+"""
 
 from __future__ import annotations
+
+import pkgutil
+from importlib import import_module
+from types import ModuleType
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+import api.graphql
 from api.graphql.errors import MaskUnexpectedErrors
-from api.graphql.people import schema as people
 
-# Each area adds its module here, in one line.
-AREAS = [people]
 
+def area_modules() -> list[ModuleType]:
+    modules = []
+    for info in sorted(pkgutil.iter_modules(api.graphql.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            try:
+                modules.append(import_module(f"api.graphql.{info.name}.schema"))
+            except ModuleNotFoundError as exc:
+                if exc.name != f"api.graphql.{info.name}.schema":
+                    raise
+    return modules
+
+
+AREAS = area_modules()
 Query = merge_types("Query", tuple(area.Query for area in AREAS if hasattr(area, "Query")))
 Mutation = merge_types("Mutation", tuple(area.Mutation for area in AREAS if hasattr(area, "Mutation")))
 

@@ -1,3 +1,11 @@
-"""Every table, imported so SQLModel.metadata is complete for Alembic and tests."""
+"""Every table, imported so SQLModel.metadata is complete for Alembic and tests.
 
-from api.models import audit, base, notices, patients, people  # noqa: F401
+Each module in this package holds the tables of one area; importing the package imports
+them all, so adding an area is adding a module.
+"""
+
+import pkgutil
+from importlib import import_module
+
+for _module in pkgutil.iter_modules(__path__):
+    import_module(f"{__name__}.{_module.name}")
