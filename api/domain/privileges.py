@@ -26,7 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import audit
 from api.auth import Actor
+from api.domain import approvals
 from api.errors import DomainError, ErrorCode, forbidden, invalid, not_found
+from api.models.approvals import ApprovalInstance
 from api.models.audit import AuditEvent
 from api.models.base import utcnow
 from api.models.people import Role, User
@@ -453,3 +455,81 @@ async def _expected_streams(session: AsyncSession) -> Iterable[str]:
 
 if _expected_streams not in audit.expected_stream_sources:
     audit.expected_stream_sources.append(_expected_streams)
+
+
+# --- the grant's approval (privilege_grant: department → party branch → medical affairs →
+# authorization committee); the hooks below activate or close the pending grant --------------
+
+GRANT_DEFINITION = "privilege_grant"
+GRANT_SUBJECT = "privilege_grant"
+
+
+async def request_grant(
+    session: AsyncSession,
+    surgeon: User,
+    *,
+    max_grade: int | None,
+    procedure_code: str | None,
+    valid_from: datetime,
+    valid_until: datetime | None,
+    reason: str,
+    actor: Actor,
+    replaces_id: int | None = None,
+    now: datetime | None = None,
+) -> tuple[PrivilegeGrant, ApprovalInstance]:
+    """Ask for a grant: a pending grant plus its approval instance, the surgeon as applicant
+    (so "the applicant's department head" is theirs, whoever files the request)."""
+    now = now or utcnow()
+    grant = await new_grant_request(
+        session, surgeon, max_grade=max_grade, procedure_code=procedure_code, valid_from=valid_from,
+        valid_until=valid_until, reason=reason, actor=actor, replaces_id=replaces_id, now=now,
+    )
+    instance = await approvals.start_instance(
+        session,
+        definition_key=GRANT_DEFINITION,
+        applicant=surgeon,
+        data={
+            "grant_id": grant.id,
+            "surgeon": surgeon.username,
+            "max_grade": max_grade,
+            "procedure_code": grant.procedure_code,
+            "valid_from": valid_from.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "reason": grant.reason,
+        },
+        subject_type=GRANT_SUBJECT,
+        subject_id=grant.id,
+        actor=actor,
+        now=now,
+    )
+    grant.approval_instance_id = instance.id
+    await session.flush()
+    return grant, instance
+
+
+async def _grant_of(session: AsyncSession, instance: ApprovalInstance) -> PrivilegeGrant | None:
+    if instance.subject_type != GRANT_SUBJECT or instance.subject_id is None:
+        return None
+    return (
+        await session.execute(sa.select(PrivilegeGrant).where(PrivilegeGrant.id == instance.subject_id).with_for_update())
+    ).scalar_one_or_none()
+
+
+async def _on_grant_approved(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+    grant = await _grant_of(session, instance)
+    if grant is not None and grant.status == GrantStatus.PENDING.value:
+        await activate_grant(session, grant, actor=actor, now=now)
+
+
+async def _on_grant_closed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+    grant = await _grant_of(session, instance)
+    if grant is not None:
+        await close_grant_request(session, grant, actor=actor, outcome=instance.status, now=now)
+
+
+def _register_hooks() -> None:
+    approvals.register_completion_hook(GRANT_DEFINITION, _on_grant_approved)
+    approvals.register_closing_hook(GRANT_DEFINITION, _on_grant_closed)
+
+
+_register_hooks()

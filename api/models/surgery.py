@@ -37,6 +37,8 @@ class SurgeryApplication(SQLModel, table=True):
     override_reason: str | None = Field(default=None, max_length=500)
     # The superior's confirmation (a one-step approval instance started with this one).
     override_instance_id: int | None = Field(default=None, index=True)
+    override_confirmed_at: datetime | None = ts_field(nullable=True)
+    override_confirmed_by: int | None = Field(default=None, foreign_key="user.id")
     submitted_at: datetime = ts_field(default_now=True, index=True)
     notice_path: str | None = Field(default=None, max_length=500)
     notice_sha256: str | None = Field(default=None, max_length=64)

@@ -1,7 +1,7 @@
 """privileges and surgery
 
 Revision ID: b001
-Revises: 0001
+Revises: a001
 
 """
 
@@ -15,7 +15,7 @@ import api.models.base
 
 
 revision: str = 'b001'
-down_revision: str | Sequence[str] | None = '0001'
+down_revision: str | Sequence[str] | None = 'a001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -101,12 +101,15 @@ def upgrade() -> None:
     sa.Column('emergency_override', sa.Boolean(), nullable=False),
     sa.Column('override_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('override_instance_id', sa.Integer(), nullable=True),
+    sa.Column('override_confirmed_at', api.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('override_confirmed_by', sa.Integer(), nullable=True),
     sa.Column('submitted_at', api.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('notice_path', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('notice_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('notice_generated_at', api.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['applicant_id'], ['user.id'], name=op.f('fk_surgery_application_applicant_id_user')),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_surgery_application_department_id_department')),
+    sa.ForeignKeyConstraint(['override_confirmed_by'], ['user.id'], name=op.f('fk_surgery_application_override_confirmed_by_user')),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_surgery_application_patient_id_patient')),
     sa.ForeignKeyConstraint(['privilege_grant_id'], ['privilege_grant.id'], name=op.f('fk_surgery_application_privilege_grant_id_privilege_grant')),
     sa.ForeignKeyConstraint(['surgeon_id'], ['user.id'], name=op.f('fk_surgery_application_surgeon_id_user')),
