@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import SYSTEM_ACTOR
-from api.domain import privileges
+from api.domain import approvals, privileges
 from api.models.people import User
 from api.models.privileges import GrantStatus, PrivilegeGrant
 from api.services import Services
@@ -44,6 +44,9 @@ VALID_UNTIL = datetime(2029, 12, 31, 16, tzinfo=UTC)  # 2029-12-31 24:00 Asia/Sh
 
 
 async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
+    # The surgery, privilege_grant and surgery_override definitions sit beside the engine's
+    # in its definitions directory; publishing is idempotent, so this only makes sure.
+    await approvals.publish_definitions(session)
     for code, name, name_en, grade, level in PROCEDURES:
         await privileges.upsert_procedure(session, code=code, name=name, name_en=name_en, grade=grade, level=level)
     granted = 0

@@ -1,6 +1,6 @@
 """surgeryCatalog, privileges, privilegeHeld; suspendPrivilege, liftSuspension, revokePrivilege.
 
-grantPrivilege starts the `privilege_grant` approval (see mutations below).
+grantPrivilege starts the `privilege_grant` approval.
 """
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+import strawberry.tools
 
 from api.auth import Actor
 from api.domain import privileges
 from api.graphql.context import Info
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
-from api.graphql.permissions import HasRole, IsAuthenticated, IsStaff
+from api.graphql.approvals.types import ApprovalInstance
+from api.graphql.permissions import HasRole, IsStaff
+from api.graphql.surgery.schema import aware
 from api.graphql.privileges.types import (
     PrivilegeEvent,
     PrivilegeGrant,
@@ -86,7 +89,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class _SuspensionMutation:
     @strawberry.mutation(permission_classes=[Managers], description="Suspend privileges for a period; the suspension is hash-chained.")
     async def suspend_privilege(self, info: Info, input: SuspendPrivilegeInput) -> PrivilegeSuspension:
         actor = info.context.require_actor()
@@ -98,8 +101,8 @@ class Mutation:
                 surgeon.id,
                 scope=input.scope,
                 reason=input.reason,
-                starts_at=input.starts_at,
-                ends_at=input.ends_at,
+                starts_at=aware(input.starts_at, info.context.settings.tz),
+                ends_at=aware(input.ends_at, info.context.settings.tz) if input.ends_at else None,
                 actor=actor,
                 source="manual",
             )
@@ -120,4 +123,40 @@ class Mutation:
         return PrivilegeGrant.from_row(row)
 
 
-_ = IsAuthenticated  # grantPrivilege (below, with the engine) is open to department heads too
+@strawberry.input(description="Request a privilege: up to a grade, or one procedure code; runs the privilege_grant approval.")
+class GrantPrivilegeInput:
+    surgeon_username: str
+    valid_from: datetime
+    reason: str
+    grade: int | None = None
+    procedure_code: str | None = None
+    valid_until: datetime | None = None
+    replaces_grant_id: strawberry.ID | None = strawberry.field(default=None, description="The grant this one succeeds (revoke it separately).")
+
+
+@strawberry.type
+class GrantMutation:
+    @strawberry.mutation(
+        permission_classes=[HasRole(Role.MEDICAL_AFFAIRS, Role.DEPT_HEAD)],
+        description="Request a grant; it holds once department, party branch, medical affairs and the committee approve.",
+    )
+    async def grant_privilege(self, info: Info, input: GrantPrivilegeInput) -> ApprovalInstance:
+        actor = info.context.require_actor()
+        tz = info.context.settings.tz
+        async with info.context.transaction() as session:
+            surgeon = await privileges.access_surgeon(session, actor, input.surgeon_username)
+            _, instance = await privileges.request_grant(
+                session,
+                surgeon,
+                max_grade=input.grade,
+                procedure_code=input.procedure_code,
+                valid_from=aware(input.valid_from, tz),
+                valid_until=aware(input.valid_until, tz) if input.valid_until else None,
+                reason=input.reason,
+                actor=actor,
+                replaces_id=parse_id(input.replaces_grant_id, "replacesGrantId") if input.replaces_grant_id else None,
+            )
+        return ApprovalInstance.from_row(instance)
+
+
+Mutation = strawberry.tools.merge_types("Mutation", (_SuspensionMutation, GrantMutation))
