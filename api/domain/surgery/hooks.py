@@ -26,7 +26,11 @@ from api.auth import Actor
 from api.domain import approvals
 from api.domain.people import department_head, superior_of
 from api.domain.privileges import check_privilege
-from api.domain.surgery.applications import DEFINITION, OVERRIDE_DEFINITION, application_for_instance
+from api.domain.surgery.applications import (
+    DEFINITION,
+    OVERRIDE_DEFINITION,
+    application_for_instance,
+)
 from api.domain.surgery.notice import NoticeContent, NoticeSignature, render_notice, store_notice
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 from api.models.audit import AuditStream

@@ -12,12 +12,11 @@ import strawberry.tools
 
 from api.auth import Actor
 from api.domain import privileges
+from api.graphql.approvals.types import ApprovalInstance
 from api.graphql.context import Info
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
-from api.graphql.approvals.types import ApprovalInstance
 from api.graphql.permissions import HasRole, IsStaff
-from api.graphql.surgery.schema import aware
 from api.graphql.privileges.types import (
     PrivilegeEvent,
     PrivilegeGrant,
@@ -26,6 +25,7 @@ from api.graphql.privileges.types import (
     SurgeonPrivileges,
 )
 from api.graphql.scalars import parse_id
+from api.graphql.surgery.schema import aware
 from api.models.base import utcnow
 from api.models.people import Role
 

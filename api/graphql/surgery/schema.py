@@ -17,7 +17,12 @@ from api.graphql.approvals.types import ApprovalInstance
 from api.graphql.context import Info
 from api.graphql.permissions import HasRole, IsStaff
 from api.graphql.scalars import parse_id
-from api.graphql.surgery.types import ApprovalMetrics, SurgeryApplication, SurgeryApplicationInput, SurgeryNotice
+from api.graphql.surgery.types import (
+    ApprovalMetrics,
+    SurgeryApplication,
+    SurgeryApplicationInput,
+    SurgeryNotice,
+)
 from api.models.base import utcnow
 from api.models.people import Role
 
