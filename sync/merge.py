@@ -3,6 +3,7 @@
 The device sends, for each field it changed, the value it saw (`base`) and its new value
 (`changes`). Records are versioned by the server only; device clocks play no part.
 
+- A field the device sends unchanged (equal to its base) is no edit at all.
 - A field the server has not changed since the base takes the device's value.
 - Edits to different fields of one record therefore both survive.
 - `set` fields (allergy lists) merge as sets: the device's additions and removals are
@@ -81,6 +82,8 @@ def plan_merge(
     for name, mine in changes.items():
         server = current.get(name)
         seen = base.get(name)
+        if name in base and same(mine, seen):
+            continue  # the device did not change this field: it competes with nothing
         if strategies.get(name, "scalar") == "set":
             merged = merge_set(list(server or []), list(seen or []), list(mine or []))
             if not same(server, seen):
