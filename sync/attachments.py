@@ -5,26 +5,30 @@
                                                Content-Type; body = the next chunk
 
 A chunk at the wrong offset gets 409 with the offset to resume from; the last chunk is
-checked against the hash (a mismatch discards the file: 422). A mutation that names an
-attachment not completely uploaded raises `AttachmentPending`: the push answers
-`pending` and does not advance the client's id, so it waits instead of failing.
+checked against the hash (a mismatch discards the file: 422), then handed to the same
+checks, storage and `attachment` row as `POST /attachments` (api.attachments), so a
+file is one attachment whichever way it came. A mutation that names an attachment (by
+sha256) not uploaded yet raises `AttachmentPending`: the push answers `pending` and does
+not advance the client's id, so it waits instead of failing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.errors import ErrorCode
+from api.domain.treatments.attachments import check_upload, record_attachment
+from api.errors import DomainError, ErrorCode
 from api.models.base import utcnow
 from api.models.sync import SyncAttachment
 from api.services import Services
+from api.storage import storage_of, storage_settings_of
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -38,20 +42,9 @@ class AttachmentPending(Exception):
         super().__init__(self.message)
 
 
-def attachment_dir(services: Services) -> Path:
-    return Path(services.settings.data_dir) / "attachments"
-
-
-def attachment_path(services: Services, sha256: str) -> Path:
-    return attachment_dir(services) / sha256[:2] / sha256
-
-
-async def require_attachment(session: AsyncSession, sha256: str) -> SyncAttachment:
-    """For mutators: the attachment must be complete, else the mutation waits."""
-    row = await session.get(SyncAttachment, sha256)
-    if row is None or not row.complete:
-        raise AttachmentPending(sha256)
-    return row
+def partial_path(services: Services, sha256: str) -> Path:
+    """Chunks collect here until the file is whole and handed to `api.storage`."""
+    return Path(services.settings.data_dir) / "sync-uploads" / f"{sha256}.part"
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -68,8 +61,7 @@ async def attachment_endpoint(request: Request) -> Response:
     sha256 = request.path_params["sha256"].lower()
     if not SHA256.match(sha256):
         return _error(422, ErrorCode.VALIDATION, "无效的哈希 / invalid sha256", field="sha256")
-    path = attachment_path(services, sha256)
-    partial = path.with_suffix(".part")
+    partial = partial_path(services, sha256)
     if request.method == "HEAD":
         async with services.db.session() as session:
             row = await session.get(SyncAttachment, sha256)
@@ -87,6 +79,13 @@ async def attachment_endpoint(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_CHUNK_BYTES or offset + len(body) > length:
         return _error(422, ErrorCode.VALIDATION, "分片无效 / invalid chunk", field="body")
+    try:
+        return await _receive_chunk(services, actor, sha256, partial, request, offset, length, body)
+    except DomainError as exc:
+        return _error(400, exc.code, exc.message, field=exc.field)
+
+
+async def _receive_chunk(services: Services, actor, sha256: str, partial: Path, request: Request, offset: int, length: int, body: bytes) -> Response:  # type: ignore[no-untyped-def]
     async with services.db.transaction() as session:
         row = await session.get(SyncAttachment, sha256, with_for_update=True)
         if row is None:
@@ -97,22 +96,29 @@ async def attachment_endpoint(request: Request) -> Response:
             return JSONResponse({"sha256": sha256, "offset": row.size, "complete": True})
         if offset != row.received or length != row.size:
             return _error(409, ErrorCode.CONFLICT, "请从服务器偏移处续传 / resume from the server's offset", offset=row.received)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("r+b" if offset else "wb") as fh:
-            fh.seek(offset)
-            fh.write(body)
-            fh.truncate()
+        await asyncio.to_thread(_write_chunk, partial, offset, body)
         row.received = offset + len(body)
         if row.received == row.size:
-            digest = hashlib.sha256(partial.read_bytes()).hexdigest()
-            if digest != sha256:
-                partial.unlink(missing_ok=True)
+            data = await asyncio.to_thread(partial.read_bytes)
+            if hashlib.sha256(data).hexdigest() != sha256:
+                await asyncio.to_thread(partial.unlink, missing_ok=True)
                 await session.delete(row)
                 return _error(422, ErrorCode.VALIDATION, "内容与哈希不符 / content does not match sha256", field="sha256")
-            partial.replace(path)
+            content_type = check_upload(data, declared_type=row.content_type, max_bytes=storage_settings_of(services).max_bytes, actor=actor)
+            stored = await storage_of(services).put(data, content_type)
+            await record_attachment(session, stored, actor=actor)
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
             row.complete = True
             row.completed_at = utcnow()
         return JSONResponse({"sha256": sha256, "offset": row.received, "complete": row.complete})
+
+
+def _write_chunk(partial: Path, offset: int, body: bytes) -> None:
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with partial.open("r+b" if offset else "wb") as fh:
+        fh.seek(offset)
+        fh.write(body)
+        fh.truncate()
 
 
 def routes() -> list[Route]:
