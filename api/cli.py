@@ -123,5 +123,40 @@ def vapid_keys() -> None:
     click.echo(f"# public key (applicationServerKey): {b64(public)}")
 
 
+# --- HL7 (HIS integration) -------------------------------------------------------------
+@main.group()
+def hl7() -> None:
+    """HL7 v2 over MLLP with the hospital information system (HIS)."""
+
+
+@hl7.command("listen")
+@click.option("--host", default=None, help="default BEDSIDE_HL7_HOST (127.0.0.1)")
+@click.option("--port", default=None, type=int, help="default BEDSIDE_HL7_PORT (2575)")
+def hl7_listen(host: str | None, port: int | None) -> None:
+    """MLLP listener for HIS messages; also sends our appointments to the HIS."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from integrations.hl7.config import HL7Config
+    from integrations.hl7.listener import run_listener
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    config = HL7Config.load()
+    services = Services.build(settings)
+    click.echo(f"HL7 MLLP listening on {host or config.settings.host}:{port or config.settings.port} / HL7 监听中")
+
+    async def go() -> None:
+        try:
+            await run_listener(services, config, host=host, port=port)
+        finally:
+            await services.db.dispose()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        pass
+# --- end HL7 ---------------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()
