@@ -128,6 +128,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/metrics", metrics),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ]
+    # --- FHIR R4 export (integrations/fhir.py); before the PWA's catch-all route ---------
+    from integrations.fhir import fhir_routes
+
+    routes += fhir_routes(services)
+    # --- end FHIR ---------------------------------------------------------------------
     routes += pwa_routes()
     app = Starlette(
         routes=routes,
