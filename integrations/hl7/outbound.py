@@ -214,6 +214,8 @@ async def next_due(session: AsyncSession, now: datetime) -> HL7Outbound | None:
 
 
 async def sync_once(services: Services, config: HL7Config, *, now: datetime | None = None) -> dict[str, int]:
+    if not config.settings.his_host or not config.settings.his_port:
+        return {"queued": 0}  # no HIS endpoint configured: nothing is queued for nobody
     async with services.db.transaction() as session:
         queued = await queue_appointment_changes(session, config, now=now)
     return {"queued": queued, **await deliver_due(services, config, now=now)}
