@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import sqlalchemy as sa
@@ -59,13 +60,13 @@ async def fill(db: Database, n: int) -> None:
         await conn.execute(sa.text(
             "INSERT INTO appointment (patient_id, item_id, therapist_id, room, starts_at, ends_at, status, channel, walk_in,"
             " receipt_no, receipt, version, created_at, updated_at)"
-            " SELECT 1 + (g * 7919) % :patients, 1, 1 + g % :therapists, '理疗室',"
+            " SELECT 1 + (g::bigint * 7919) % :patients, 1, 1 + g % :therapists, '理疗室',"
             "   ts, ts + interval '30 minutes', (ARRAY['fulfilled','fulfilled','fulfilled','noshow','cancelled'])[1 + g % 5],"
             "   'admin', false, 'YY' || g, '{}'::jsonb, 1, ts, ts"
             " FROM (SELECT g, CAST(:first AS timestamptz) + ((g / :therapists) % :days) * interval '1 day'"
             "   + interval '8 hours' + ((g / (:therapists * :days)) % 18) * interval '30 minutes' AS ts"
             "   FROM generate_series(1, :n) g) s"
-        ), {"n": n, "patients": PATIENTS, "therapists": THERAPISTS, "days": DAYS, "first": f"{FIRST_DAY}T00:00:00+08:00"})
+        ), {"n": n, "patients": PATIENTS, "therapists": THERAPISTS, "days": DAYS, "first": datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=ZoneInfo("Asia/Shanghai"))})
         print(f"  inserted {n:,} appointments in {time.perf_counter() - started:.1f} s")
         await conn.execute(sa.text("ANALYZE"))
 
