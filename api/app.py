@@ -133,6 +133,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += sync_attachment_routes()
     # --- end offline sync
+    # --- FHIR R4 export (integrations/fhir.py); before the PWA's catch-all route ---------
+    from integrations.fhir import fhir_routes
+
+    routes += fhir_routes(services)
+    # --- end FHIR ---------------------------------------------------------------------
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 
