@@ -84,7 +84,7 @@ class Query:
         async with info.context.read() as session:
             surgeon = await privileges.access_surgeon(session, actor, surgeon_username)
             assert surgeon.id is not None
-            grant = await privileges.privilege_held(session, surgeon.id, procedure_code, at)
+            grant = await privileges.privilege_held(session, surgeon.id, procedure_code, aware(at, info.context.settings.tz))
         return PrivilegeGrant.from_row(grant) if grant else None
 
 
