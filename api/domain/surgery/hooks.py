@@ -34,7 +34,12 @@ from api.domain.surgery.applications import (
     OVERRIDE_DEFINITION,
     application_for_instance,
 )
-from api.domain.surgery.notice import NoticeContent, NoticeSignature, render_notice, store_notice
+from api.domain.surgery.notice import (
+    NoticeContent,
+    NoticeSignature,
+    render_notice,
+    write_after_commit,
+)
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 from api.models.audit import AuditStream
 from api.models.patients import Patient
@@ -195,9 +200,8 @@ async def generate_notice(session: AsyncSession, instance: ApprovalInstance, app
     )
     pdf = render_notice(content, tz=settings.tz)
     relative = notice_relative_path(instance.id)
-    # Written before the commit: a rolled-back approval leaves at most an orphan file that
-    # the next approval of the same instance overwrites; the row only points at it after commit.
-    digest = store_notice(Path(settings.data_dir), relative, pdf)
+    digest = hashlib.sha256(pdf).hexdigest()
+    write_after_commit(session, Path(settings.data_dir), relative, pdf)
     application.notice_path = relative
     application.notice_sha256 = digest
     application.notice_generated_at = now
