@@ -67,7 +67,7 @@ async def catalog(session: AsyncSession, *, grade: int | None = None, include_in
     return list((await session.execute(stmt)).scalars())
 
 
-async def procedure_by_code(session: AsyncSession, code: str | None, *, field: str = "procedureCode") -> Procedure | None:
+async def procedure_by_code(session: AsyncSession, code: str | None) -> Procedure | None:
     """The active catalog entry for `code`, or None (callers decide how to report it)."""
     if not code:
         return None
