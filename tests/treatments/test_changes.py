@@ -69,3 +69,22 @@ async def test_call_next_and_skip_keep_the_ticket_and_move_it_to_the_end(gql: Gr
     third = (await sun.data(call))["callNext"]
     assert third["number"] == 1
     assert (await sun.data(call))["callNext"] is None
+
+
+async def test_booking_refusals_name_the_field_and_take_no_seat(gql: GraphQLClient, demo: Services) -> None:
+    sun = await gql.as_user("pt.sun")
+    physio_order = str(await make_order(demo, "P0005", sessions=1))
+    laser_slot = await make_slot(demo, item_code="LASER", starts_in=timedelta(days=1), room="激光室2")
+    err = await sun.error(BOOK, {"s": str(laser_slot), "o": physio_order})
+    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "slotId"
+    past = await make_slot(demo, starts_in=timedelta(minutes=-10), room="理疗室5")
+    err = await sun.error(BOOK, {"s": str(past), "o": physio_order})
+    assert error_code(err) == "SLOT_PASSED"
+    assert await _remaining(demo, laser_slot) == 1 and await _remaining(demo, past) == 1
+    ok = await make_slot(demo, starts_in=timedelta(days=1), room="理疗室6")
+    await sun.data(BOOK, {"s": str(ok), "o": physio_order})
+    another = await make_slot(demo, starts_in=timedelta(days=2), room="理疗室7")
+    err = await sun.error(BOOK, {"s": str(another), "o": physio_order})
+    assert error_code(err) == "NO_SESSIONS_LEFT" and err["extensions"]["field"] == "orderId"
+    fresh = str(await make_order(demo, "P0005", sessions=1))
+    assert error_code(await sun.error(BOOK, {"s": "999999", "o": fresh})) == "NOT_FOUND"
