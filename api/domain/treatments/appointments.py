@@ -337,6 +337,10 @@ async def cancel_appointment(
     if was_booked:
         await _release_seat(session, appointment.slot_id)
     await session.flush()
+    if was_booked and appointment.slot_id is not None:
+        from api.domain.treatments.waitlist import promote_from_waitlist
+
+        await promote_from_waitlist(session, appointment.slot_id, now=now, tz=tz)
     assert appointment.id is not None
     await outbox.cancel_for_subject(session, "appointment", appointment.id, kinds=["appointment.reminder"])
     if notify:
@@ -550,12 +554,19 @@ async def mark_no_shows(
     grace: timedelta = NO_SHOW_GRACE,
     actor: Actor = SYSTEM_ACTOR,
 ) -> list[Appointment]:
-    """Booked appointments whose slot ended more than `grace` ago become `noshow`.
+    """Booked appointments whose slot ended more than `grace` ago become `noshow`; waitlist
+    entries of slots that have begun are closed (cancelled, reason given).
 
     The worker calls this periodically; tests inject `now`. Running it twice marks nothing
     new. A no-show does not count against the order: the session can be booked again.
     """
     now = now_or(now)
+    await session.execute(
+        sa.update(Appointment)
+        .where(Appointment.status == AppointmentStatus.WAITLIST, Appointment.starts_at <= now, Appointment.deleted_at.is_(None))
+        .values(status=AppointmentStatus.CANCELLED.value, cancel_reason="候补未成功 / waitlist expired",
+                version=Appointment.version + 1, updated_at=now)
+    )
     rows = (
         await session.execute(
             sa.select(Appointment)

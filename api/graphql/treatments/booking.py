@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from api.audit import record_access
-from api.domain.treatments import appointments, schedules
+from api.domain.treatments import appointments, schedules, waitlist
 from api.domain.treatments.common import is_staff, patient_of_actor
 from api.domain.treatments.orders import access_order
 from api.graphql.context import Info
@@ -95,6 +95,19 @@ class Mutation:
                 session, parse_id(slot_id, "slotId"), actor=actor,
                 order_id=parse_id(order_id, "orderId") if order_id else None,
                 channel=_default_channel(info, channel), idempotency_key=idempotency_key, tz=info.context.settings.tz,
+            )
+        return Appointment.from_row(row)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="候补已约满的时段 / wait for a seat of a full slot")
+    async def join_waitlist(
+        self, info: Info, slot_id: strawberry.ID, order_id: strawberry.ID | None = None,
+        channel: BookingChannel | None = None, idempotency_key: str | None = None,
+    ) -> Appointment:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await waitlist.join_waitlist(
+                session, parse_id(slot_id, "slotId"), actor=actor, order_id=parse_id(order_id, "orderId") if order_id else None,
+                channel=_default_channel(info, channel), idempotency_key=idempotency_key,
             )
         return Appointment.from_row(row)
 
