@@ -583,6 +583,37 @@ async def mark_no_shows(
     return list(rows)
 
 
+async def worklist_entries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    day: date,
+    therapist_id: int | None = None,
+    tz: ZoneInfo = HOSPITAL_TZ,
+) -> list[tuple[Appointment, Patient, TreatmentItem]]:
+    """A therapist's appointments of one local day with their patients and items, in one
+    query (the PAD's first screen). Their own unless a head or admin asks."""
+    if not is_staff(actor):
+        raise forbidden("仅工作人员可查看工作列表 / staff only")
+    therapist_id = therapist_id or actor.user_id
+    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
+        raise forbidden("只能查看自己的工作列表 / only your own worklist")
+    begins, ends = local_day_bounds(day, tz)
+    stmt = (
+        sa.select(Appointment, Patient, TreatmentItem)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .join(TreatmentItem, TreatmentItem.id == Appointment.item_id)
+        .where(
+            Appointment.therapist_id == therapist_id,
+            Appointment.starts_at >= begins,
+            Appointment.starts_at < ends,
+            Appointment.deleted_at.is_(None),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+    return [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
+
+
 async def worklist(
     session: AsyncSession,
     actor: Actor,
@@ -592,23 +623,7 @@ async def worklist(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> list[Appointment]:
     """A therapist's appointments of one local day (their own unless a head or admin asks)."""
-    if not is_staff(actor):
-        raise forbidden("仅工作人员可查看工作列表 / staff only")
-    therapist_id = therapist_id or actor.user_id
-    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
-        raise forbidden("只能查看自己的工作列表 / only your own worklist")
-    begins, ends = local_day_bounds(day, tz)
-    stmt = (
-        sa.select(Appointment)
-        .where(
-            Appointment.therapist_id == therapist_id,
-            Appointment.starts_at >= begins,
-            Appointment.starts_at < ends,
-            Appointment.deleted_at.is_(None),
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-    )
-    return list((await session.execute(stmt)).scalars())
+    return [a for a, _, _ in await worklist_entries(session, actor, day=day, therapist_id=therapist_id, tz=tz)]
 
 
 async def appointments_for_patient(session: AsyncSession, patient_id: int, *, limit: int = 200) -> list[Appointment]:
