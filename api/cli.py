@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from api.domain import import_all_domain_modules
 from api.settings import load_settings
 
 
@@ -84,8 +85,8 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
-    import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
-    import api.domain.privileges  # noqa: F401  (and every privilege grant and suspension)
+    # Domain modules register the hash chains that must exist (one per approval …).
+    import_all_domain_modules()
     from api.audit import verify_chains
     from api.db import Database
 
