@@ -128,6 +128,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/metrics", metrics),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ]
+    # --- bots: DingTalk / WeCom card callbacks, Official Account, binding (bots.routes) ---
+    from bots import routes as bot_routes
+
+    routes += bot_routes()
+    # --- end bots ---
     routes += pwa_routes()
     app = Starlette(
         routes=routes,
