@@ -133,6 +133,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += bot_routes()
     # --- end bots ---
+    # --- treatments: attachment upload (photos, consent signatures) ---
+    from api.attachments import attachment_routes
+
+    routes += attachment_routes()
+    # --- end treatments ---
     routes += pwa_routes()
     app = Starlette(
         routes=routes,
