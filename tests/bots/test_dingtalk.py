@@ -17,15 +17,22 @@ from tests.bots.helpers import (
 )
 
 
-async def test_grade4_approved_entirely_from_cards(bots: Services, bot_http, platform_sim):
-    instance_id = await start_grade4(bots)
-    await cards.sweep(bots)  # the worker's sweep: cards for tasks started elsewhere
+async def test_grade4_surgery_approved_entirely_from_cards(bots: Services, bot_http, platform_sim):
+    from tests.conftest import GraphQLClient
+    from tests.surgery.helpers import SUBMIT, application, patient_id
+
+    qian = await GraphQLClient(bot_http).as_user("dr.qian")
+    submitted = (await qian.data(SUBMIT, {"i": application(await patient_id(bots, "P0004"), "52.7", diagnosis="胰头癌")}))
+    instance_id = int(submitted["submitSurgeryApplication"]["id"])
+    await cards.sweep(bots)  # the worker's sweep: cards for tasks started elsewhere (GraphQL)
     head_card = await card_of(bots, instance_id, "chief.wang")
     sent = platform_sim.state.cards[head_card.card_key]
     assert sent["userid"] == "chief.wang" and sent["callback_type"] == "HTTP"
     facts = sent["data"]
-    assert facts["patient"] == "周*国" and facts["grade"] == "四级" and facts["actionable"] == "true"
-    assert facts["procedure"] == "胰十二指肠切除术" and facts["detail_url"].startswith("dingtalk://dingtalkclient/page/link?url=")
+    assert facts["grade"] == "四级" and facts["actionable"] == "true" and facts["emergency"].startswith("否")
+    assert "*" in facts["patient"] and facts["precheck"].startswith("通过")
+    assert facts["procedure"] != "—" and facts["detail_url"].startswith("dingtalk://dingtalkclient/page/link?url=")
+    assert await card_of(bots, instance_id, "chief.wang", "wecom") is not None  # the same task on WeCom
 
     assert_dingtalk_success(await dingtalk_tap(bot_http, head_card.card_key, "chief.wang"))
     shown = platform_sim.state.cards[head_card.card_key]["data"]
@@ -41,7 +48,7 @@ async def test_grade4_approved_entirely_from_cards(bots: Services, bot_http, pla
     assert_dingtalk_success(first)
     assert_dingtalk_success(second)
     assert await status_of(bots, instance_id) == "approved"
-    assert await task_statuses(bots, instance_id) == [("head", "approved"), ("ma_sign", "approved"), ("vp_sign", "approved")]
+    assert [status for _, status in await task_statuses(bots, instance_id)] == ["approved"] * 3
     for card in (ma_card, vp_card):
         assert platform_sim.state.cards[card.card_key]["data"]["state"] == "approved"
 
