@@ -162,7 +162,7 @@ async def oauth_callback(request: Request) -> Response:
         # The token travels in the fragment: never sent to a server, not in access logs.
         return RedirectResponse(f"{next_page}#token={issue_token(services.settings, user)}", status_code=302)
     ticket = _sign(services, {"purpose": "oa-bind", "openid": openid}, TICKET_TTL)
-    return RedirectResponse(f"/patient/bind?next={quote(next_page)}#ticket={ticket}", status_code=302)
+    return RedirectResponse(f"/patient/bind?next={quote(next_page, safe='')}#ticket={ticket}", status_code=302)
 
 
 async def bind(request: Request) -> Response:
