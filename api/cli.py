@@ -124,5 +124,57 @@ def vapid_keys() -> None:
     click.echo(f"# public key (applicationServerKey): {b64(public)}")
 
 
+# --- bots: DingTalk Stream mode, card sweep, Official Account menu ---------------------
+@main.command("dingtalk-stream")
+def dingtalk_stream_command() -> None:
+    """Receive DingTalk card taps over Stream mode (for hospitals with no public URL)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import dingtalk_stream
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    services = Services.build(settings)
+    _run(dingtalk_stream.run(services))
+
+
+@main.group()
+def bots() -> None:
+    """DingTalk / WeCom cards and the Official Account."""
+
+
+@bots.command("sweep")
+def bots_sweep() -> None:
+    """Send cards for pending tasks that have none and retry unsent card changes."""
+    from api.services import Services
+    from bots import cards
+    from bots.guard import prune_nonces
+
+    services = Services.build(load_settings())
+
+    async def go() -> dict[str, int]:
+        try:
+            summary = await cards.sweep(services)
+            summary["nonces pruned"] = await prune_nonces(services)
+            return summary
+        finally:
+            await services.db.dispose()
+
+    for key, value in _run(go()).items():
+        click.echo(f"{key}: {value}")
+
+
+@bots.command("oa-menu")
+def bots_oa_menu() -> None:
+    """Publish the Official Account menu (预约治疗 / 我的预约 / 随访)."""
+    from api.services import Services
+    from bots.wechat_oa import publish_menu
+
+    services = Services.build(load_settings())
+    _run(publish_menu(services))
+    click.echo("menu published / 菜单已发布")
+# --- end bots --------------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()
