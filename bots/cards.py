@@ -12,6 +12,7 @@ DingTalk HTTP callback, DingTalk Stream mode and WeCom.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from api.audit import record_access
 from api.auth import Actor
 from api.crypto import mask_name
 from api.domain import approvals
+from api.domain.people import external_id_for
 from api.errors import DomainError, ErrorCode
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 from api.models.base import utcnow
@@ -116,11 +118,15 @@ def enabled_platforms(services: Services) -> list[str]:
     return [p for p in PLATFORMS if getattr(platforms, p).configured]
 
 
-async def refresh_instance_cards(session: AsyncSession, services: Services, instance_id: int, *, notes: dict[int, str] | None = None) -> list[int]:
+async def refresh_instance_cards(
+    session: AsyncSession, services: Services, instance_id: int, *, notes: dict[int, str] | None = None, directory_lookup: bool = False
+) -> list[int]:
     """Bring every card of the instance up to date and add cards for new pending tasks.
 
     Returns the ids of card rows that need sending (for `flush` after the commit).
     `notes` adds a line to particular cards (by card id), e.g. "not your task".
+    `directory_lookup` asks the platform's directory for unbound assignees' ids by mobile
+    (the sweep does; a callback does not call out while it holds its transaction).
     """
     instance = await session.get(ApprovalInstance, instance_id)
     if instance is None:
@@ -147,18 +153,24 @@ async def refresh_instance_cards(session: AsyncSession, services: Services, inst
             continue
         for platform in enabled_platforms(services):
             if (platform, task.id) not in have:
-                card_id = await _new_card(session, services, platform, task, instance, facts_cache)
+                card_id = await _new_card(session, services, platform, task, instance, facts_cache, directory_lookup)
                 if card_id:
                     dirty.append(card_id)
     await session.flush()
     return dirty
 
 
-async def _new_card(session: AsyncSession, services: Services, platform: str, task: ApprovalTask, instance: ApprovalInstance, facts_cache: dict[int, dict[str, str]]) -> int | None:
+async def _new_card(
+    session: AsyncSession, services: Services, platform: str, task: ApprovalTask, instance: ApprovalInstance,
+    facts_cache: dict[int, dict[str, str]], directory_lookup: bool,
+) -> int | None:
     assignee = await session.get(User, task.assignee_id)
-    if assignee is None:
+    if assignee is None or assignee.id is None:
         return None
-    external_id = await identity.external_id_or_bind(session, services, platform, assignee)
+    if directory_lookup:
+        external_id = await identity.external_id_or_bind(session, services, platform, assignee)
+    else:
+        external_id = await external_id_for(session, assignee.id, platform)
     if external_id is None:
         return None  # not on this platform (yet): the PWA and other channels still reach them
     assert task.id is not None and instance.id is not None and assignee.id is not None
@@ -236,6 +248,47 @@ async def _deliver(services: Services, card: BotCard) -> None:
     card.last_error = None
 
 
+class Flusher:
+    """Coalesces the card sends of callbacks arriving together into one flush per tick.
+
+    The ids are only a hint kept for a few milliseconds: the `dirty` rows in the database
+    are the truth, and the sweep sends whatever a stopped process left behind.
+    """
+
+    def __init__(self, services: Services, delay: float = 0.02) -> None:
+        self.services = services
+        self.delay = delay
+        self.pending: set[int] = set()
+        self.batch: asyncio.Future[None] | None = None
+
+    async def flush_soon(self, card_ids: list[int]) -> None:
+        """Returns once a flush that includes these cards has run."""
+        if not card_ids:
+            return
+        self.pending.update(card_ids)
+        if self.batch is None:
+            self.batch = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._run(self.batch))
+        await asyncio.shield(self.batch)
+
+    async def _run(self, batch: asyncio.Future[None]) -> None:
+        await asyncio.sleep(self.delay)
+        ids, self.pending, self.batch = sorted(self.pending), set(), None
+        try:
+            await flush(self.services, ids)
+        except Exception:  # noqa: BLE001 - the sweep retries; callers must not fail
+            log.exception("card flush failed")
+        finally:
+            batch.set_result(None)
+
+
+def flusher(services: Services) -> Flusher:
+    existing = services.extras.get("card_flusher")
+    if existing is None:
+        existing = services.extras["card_flusher"] = Flusher(services)
+    return existing
+
+
 async def sweep(services: Services) -> dict[str, int]:
     """Cards for pending tasks that have none yet, then every unsent change."""
     platforms = enabled_platforms(services)
@@ -252,7 +305,7 @@ async def sweep(services: Services) -> dict[str, int]:
                 )
             ).scalars().all()
             for instance_id in instance_ids:
-                queued += len(await refresh_instance_cards(session, services, instance_id))
+                queued += len(await refresh_instance_cards(session, services, instance_id, directory_lookup=True))
     sent = await flush(services)
     return {"queued": queued, "sent": sent}
 

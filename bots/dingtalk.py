@@ -114,8 +114,7 @@ async def handle_card_callback(services: Services, payload: dict[str, Any], *, c
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
     """After the answer: send the card changes, or ask an unbound user to bind."""
-    if result.card_ids:
-        await cards.flush(services, result.card_ids)
+    await cards.flusher(services).flush_soon(result.card_ids)
     if result.bind_link:
         client = get_platforms(services).dingtalk
         try:

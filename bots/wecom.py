@@ -122,8 +122,7 @@ async def callback(request: Request) -> Response:
 
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
-    if result.card_ids:
-        await cards.flush(services, result.card_ids)
+    await cards.flusher(services).flush_soon(result.card_ids)
     if result.bind_link:
         try:
             await get_platforms(services).wecom.send_markdown(

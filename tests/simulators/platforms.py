@@ -609,3 +609,9 @@ __all__ = [
     "wecom_callback",
     "wecom_echo",
 ]
+
+
+if __name__ == "__main__":  # `python -m tests.simulators.platforms PORT`: a standalone simulator (bench)
+    import sys
+
+    uvicorn.run(PlatformSimulator().app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
