@@ -159,6 +159,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both servers")
     args = parser.parse_args()
 
     from redis.asyncio import Redis
@@ -198,13 +199,15 @@ async def main() -> None:
             "BEDSIDE_DINGTALK_CARD_TEMPLATE_ID": "bench.schema",
         }
         app_port, bare_port = free_port(), free_port()
-        procs.append(start_server(["api.asgi:app"], env, app_port))
-        procs.append(start_server(["bench.callbacks:bare_app"], {"BEDSIDE_BENCH_BARE": "1", "PYTHONPATH": str(ROOT)}, bare_port))
+        workers = ["--workers", str(args.workers)]
+        procs.append(start_server(["api.asgi:app", *workers], env, app_port))
+        procs.append(start_server(["bench.callbacks:bare_app", *workers], {"BEDSIDE_BENCH_BARE": "1"}, bare_port))
 
         def taps() -> list[tuple[dict[str, str], dict[str, str]]]:
             return [dingtalk_callback(dingtalk_card_tap(out_track_id=key, userid="chief.wang", action="approve")) for key in keys]
 
-        await fire(bare_port, taps()[:100], args.concurrency)  # warm both up
+        print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+        await fire(bare_port, taps()[:100], args.concurrency)  # warm the baseline up
         bare = summary("bare decrypt-only endpoint", *(await fire(bare_port, taps(), args.concurrency))[:2])
         latencies, elapsed, statuses = await fire(app_port, taps(), args.concurrency)
         full = summary("Bedside /bots/dingtalk/callback", latencies, elapsed)

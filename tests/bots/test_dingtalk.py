@@ -136,3 +136,22 @@ async def test_in_app_login_exchanges_the_code(bots: Services, bot_http, platfor
     assert (await bot_http.post("/bots/bind", json={"token": link_token}, headers=bearer)).status_code == 404  # once
     code = platform_sim.auth_code("dingtalk", "new-dingtalk-user")
     assert (await bot_http.post("/bots/dingtalk/login", json={"code": code})).json()["username"] == "dr.qian"
+
+
+async def test_double_tap_at_once_decides_once(bots: Services, bot_http, platform_sim):
+    """Two different taps on one card at the same moment (同意 and 退回): one wins, the
+    other finds it decided and its card says so."""
+    instance_id = await start_grade4(bots)
+    await cards.sweep(bots)
+    head_card = await card_of(bots, instance_id, "chief.wang")
+    answers = await asyncio.gather(
+        dingtalk_tap(bot_http, head_card.card_key, "chief.wang", "approve"),
+        dingtalk_tap(bot_http, head_card.card_key, "chief.wang", "return"),
+    )
+    for answer in answers:
+        assert_dingtalk_success(answer)
+    statuses = await task_statuses(bots, instance_id)
+    assert statuses[0][1] in {"approved", "returned"}
+    assert len([s for s in statuses if s[0] == "head"]) == 1
+    shown = platform_sim.state.cards[head_card.card_key]["data"]
+    assert shown["state"] == statuses[0][1] and "别处" in shown["note"]
