@@ -290,7 +290,8 @@ def flusher(services: Services) -> Flusher:
 
 
 async def sweep(services: Services) -> dict[str, int]:
-    """Cards for pending tasks that have none yet, then every unsent change."""
+    """Cards for pending tasks that have none yet, updates for cards whose task was decided
+    elsewhere, then every unsent change."""
     platforms = enabled_platforms(services)
     queued = 0
     if platforms:
@@ -304,7 +305,17 @@ async def sweep(services: Services) -> dict[str, int]:
                     .limit(SWEEP_BATCH)
                 )
             ).scalars().all()
-            for instance_id in instance_ids:
+            # cards still showing buttons for tasks decided elsewhere (PWA, escalation, withdrawal)
+            stale_ids = (
+                await session.execute(
+                    sa.select(BotCard.instance_id)
+                    .join(ApprovalTask, ApprovalTask.id == BotCard.task_id)
+                    .where(ApprovalTask.status != TaskStatus.PENDING, BotCard.wanted["state"].as_string() == "pending")
+                    .group_by(BotCard.instance_id)
+                    .limit(SWEEP_BATCH)
+                )
+            ).scalars().all()
+            for instance_id in sorted({*instance_ids, *stale_ids}):
                 queued += len(await refresh_instance_cards(session, services, instance_id, directory_lookup=True))
     sent = await flush(services)
     return {"queued": queued, "sent": sent}

@@ -155,3 +155,18 @@ async def test_double_tap_at_once_decides_once(bots: Services, bot_http, platfor
     assert len([s for s in statuses if s[0] == "head"]) == 1
     shown = platform_sim.state.cards[head_card.card_key]["data"]
     assert shown["state"] == statuses[0][1] and "别处" in shown["note"]
+
+
+async def test_decided_in_the_pwa_then_the_sweep_updates_the_cards(bots: Services, platform_sim):
+    from tests.approvals.helpers import decide
+
+    instance_id = await start_grade4(bots)
+    await cards.sweep(bots)
+    head_card = await card_of(bots, instance_id, "chief.wang")
+    async with bots.db.transaction() as session:
+        await decide(session, instance_id, "chief.wang", "approve")
+    summary = await cards.sweep(bots)
+    assert summary["sent"] >= 3  # the head's two cards updated, new cards for MA and VP
+    assert platform_sim.state.cards[head_card.card_key]["data"]["state"] == "approved"
+    assert (await card_of(bots, instance_id, "vp.chen")).card_key in platform_sim.state.cards
+    assert (await cards.sweep(bots)) == {"queued": 0, "sent": 0}  # nothing left to do
