@@ -145,18 +145,15 @@ def bots() -> None:
 
 @bots.command("sweep")
 def bots_sweep() -> None:
-    """Send cards for pending tasks that have none and retry unsent card changes."""
+    """Decide stored taps left undecided, send and update cards, prune old nonces."""
     from api.services import Services
-    from bots import cards
-    from bots.guard import prune_nonces
+    from bots.sweep import sweep
 
     services = Services.build(load_settings())
 
     async def go() -> dict[str, int]:
         try:
-            summary = await cards.sweep(services)
-            summary["nonces pruned"] = await prune_nonces(services)
-            return summary
+            return await sweep(services)
         finally:
             await services.db.dispose()
 

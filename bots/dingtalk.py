@@ -10,8 +10,9 @@ BEDSIDE_DINGTALK_CARD_TEMPLATE_ID) binds these variables, all strings:
 Callback (HTTP mode, `POST /bots/dingtalk/callback?msg_signature=&timestamp=&nonce=`,
 body `{"encrypt": …}`): the timestamp (ms) must be fresh, the signature right (the SDK's
 `DingTalkCrypto`, owner key = AppKey), the nonce new. The plaintext is the card callback
-(`outTrackId`, `userId`, `content` with `cardPrivateData.actionIds`). The answer is the
-encrypted "success" DingTalk expects. Stream mode (`bots/dingtalk_stream.py`) hands the
+(`outTrackId`, `userId`, `content` with `cardPrivateData.actionIds`). The tap is stored
+in the inbox (`bots/inbox.py`) and the encrypted "success" DingTalk expects goes back at
+once; the decision runs right after the answer. Stream mode (`bots/dingtalk_stream.py`) hands the
 same plaintext to `handle_card_callback`.
 """
 
@@ -33,7 +34,7 @@ from api.auth import issue_token
 from api.models.bots import BotCard
 from api.models.people import User
 from api.services import Services
-from bots import cards, identity
+from bots import cards, identity, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
 from integrations.platforms import DingTalkClient, PlatformError, get_platforms
 
@@ -91,8 +92,8 @@ def callback_id_of(payload: dict[str, Any]) -> str:
     return "dt:" + hashlib.sha1(canonical_json(payload).encode()).hexdigest()
 
 
-async def handle_card_callback(services: Services, payload: dict[str, Any], *, callback_id: str | None = None) -> cards.TapResult:
-    """A decrypted card callback → a decision. Shared by HTTP and Stream mode."""
+def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """What the inbox keeps of a card callback, or None if it cannot be read."""
     try:
         content = payload.get("content")
         content = json.loads(content) if isinstance(content, str) else (content or {})
@@ -100,16 +101,24 @@ async def handle_card_callback(services: Services, payload: dict[str, Any], *, c
         params = private.get("params") or {}
         action = (private.get("actionIds") or [params.get("action")])[0] or params.get("action") or ""
     except (ValueError, AttributeError, IndexError):
+        return None
+    return {
+        "card_key": str(payload.get("outTrackId", "")),
+        "external_id": str(payload.get("userId", "")),
+        "action": str(action),
+        "comment": params.get("comment") or None,
+    }
+
+
+async def handle_card_callback(services: Services, payload: dict[str, Any], *, callback_id: str | None = None) -> cards.TapResult:
+    """A decrypted card callback, stored and decided at once (Stream mode)."""
+    fields = tap_fields(payload)
+    if fields is None:
         return cards.TapResult("invalid", "无法识别的卡片回调 / unreadable card callback")
-    return await cards.decide_from_card(
-        services,
-        platform=PLATFORM,
-        card_key_value=str(payload.get("outTrackId", "")),
-        external_id=str(payload.get("userId", "")),
-        action=str(action),
-        callback_id=callback_id or callback_id_of(payload),
-        comment=params.get("comment") or None,
-    )
+    tap_id = await inbox.record(services, PLATFORM, callback_id or callback_id_of(payload), fields)
+    if tap_id is None:
+        return cards.TapResult("duplicate", "已收到 / already received")
+    return await inbox.process(services, tap_id) or cards.TapResult("duplicate", "已收到 / already received")
 
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
@@ -149,13 +158,15 @@ async def callback(request: Request) -> Response:
         return PlainTextResponse("forbidden", status_code=403)
 
     tasks = BackgroundTasks()
-    if "outTrackId" in payload:
+    fields = tap_fields(payload) if "outTrackId" in payload else None
+    if fields is not None:
         try:
-            result = await handle_card_callback(services, payload)
+            tap_id = await inbox.record(services, PLATFORM, callback_id_of(payload), fields)
         except Exception:
             await release_nonce(services, PLATFORM, timestamp, nonce)  # let DingTalk's retry through
             raise
-        tasks.add_task(after_tap, services, result, str(payload.get("userId", "")))
+        if tap_id is not None:  # None: a redelivery of a tap already stored
+            tasks.add_task(inbox.process, services, tap_id)
     # check_url and other events need only the encrypted "success".
     answer = client.callback_crypto().encrypt_message("success", nonce=nonce, timestamp=timestamp)
     return JSONResponse(answer, background=tasks)

@@ -18,8 +18,8 @@ import dingtalk_stream
 from dingtalk_stream import AckMessage
 
 from api.services import Services
-from bots import cards
-from bots.dingtalk import after_tap, handle_card_callback
+from bots.dingtalk import handle_card_callback
+from bots.sweep import sweep
 
 log = logging.getLogger("bedside.bots.dingtalk_stream")
 
@@ -27,7 +27,6 @@ log = logging.getLogger("bedside.bots.dingtalk_stream")
 async def process_stream_callback(services: Services, data: dict[str, Any], message_id: str | None) -> tuple[int, dict[str, Any]]:
     """One card callback from the stream: decide, then send card changes; (ack code, body)."""
     result = await handle_card_callback(services, data, callback_id=f"dts:{message_id}" if message_id else None)
-    await after_tap(services, result, str(data.get("userId", "")))
     return AckMessage.STATUS_OK, {"outcome": result.outcome, "message": result.message}
 
 
@@ -51,5 +50,5 @@ async def run(services: Services) -> None:
         raise SystemExit("BEDSIDE_DINGTALK_APP_KEY / _APP_SECRET are required for Stream mode")
     client = dingtalk_stream.DingTalkStreamClient(dingtalk_stream.Credential(settings.dingtalk_app_key, settings.dingtalk_app_secret))
     client.register_callback_handler(dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK, CardCallbackHandler(services))
-    await cards.sweep(services)  # cards waiting since the last run
+    await sweep(services)  # taps and cards waiting since the last run
     await client.start()

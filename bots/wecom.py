@@ -27,7 +27,7 @@ from wechatpy.utils import to_text
 
 from api.models.bots import BotCard
 from api.services import Services
-from bots import cards
+from bots import cards, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
 from integrations.platforms import PlatformError, WeComClient, get_platforms
 
@@ -104,20 +104,19 @@ async def callback(request: Request) -> Response:
     tasks = BackgroundTasks()
     if event.get("MsgType") == "event" and event.get("Event") == "template_card_event":
         response_code = str(event.get("ResponseCode") or "")
+        fields = {
+            "card_key": str(event.get("TaskId", "")),
+            "external_id": str(event.get("FromUserName", "")),
+            "action": str(event.get("EventKey", "")),
+            "response_code": response_code or None,
+        }
         try:
-            result = await cards.decide_from_card(
-                services,
-                platform=PLATFORM,
-                card_key_value=str(event.get("TaskId", "")),
-                external_id=str(event.get("FromUserName", "")),
-                action=str(event.get("EventKey", "")),
-                callback_id="wc:" + hashlib.sha1((response_code or plaintext).encode()).hexdigest(),
-                response_code=response_code or None,
-            )
+            tap_id = await inbox.record(services, PLATFORM, "wc:" + hashlib.sha1((response_code or plaintext).encode()).hexdigest(), fields)
         except Exception:
             await release_nonce(services, PLATFORM, timestamp, nonce)
             raise
-        tasks.add_task(after_tap, services, result, str(event.get("FromUserName", "")))
+        if tap_id is not None:  # None: WeCom redelivered an event already stored
+            tasks.add_task(inbox.process, services, tap_id)
     return PlainTextResponse("", background=tasks)
 
 

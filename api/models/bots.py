@@ -75,3 +75,22 @@ class BotBindingAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=128, index=True)
     at: datetime = ts_field(default_now=True)
+
+
+class BotTap(SQLModel, table=True):
+    """The inbox of card taps: written and committed before the platform gets its answer,
+    decided right after (and by the sweep if the process stopped in between)."""
+
+    __tablename__ = "bot_tap"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "callback_id", name="uq_bot_tap_platform_callback_id"),
+        sa.Index("ix_bot_tap_unprocessed", "processed_at", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    callback_id: str = Field(max_length=120)  # the platform's id for the delivery: retries repeat it
+    tap: dict[str, Any] = json_field()  # card_key, external_id, action, comment, response_code
+    received_at: datetime = ts_field(default_now=True)
+    processed_at: datetime | None = ts_field(nullable=True)
+    outcome: str | None = Field(default=None, max_length=40)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from api.services import Services
 from bots import cards
 from bots.dingtalk_stream import process_stream_callback
@@ -26,7 +28,7 @@ async def test_stream_card_callback_decides_once_per_message_id(bots: Services, 
     assert code == 200 and body["outcome"] == "decided"
     assert platform_sim.state.cards[head.card_key]["data"]["state"] == "approved"
     code, body = await process_stream_callback(bots, data, "msg-1")  # redelivered
-    assert body["outcome"] == "decided"
+    assert code == 200 and body["outcome"] == "duplicate"
     assert await task_statuses(bots, instance_id) == [("head", "approved"), ("ma_sign", "pending"), ("vp_sign", "pending")]
 
 
@@ -52,3 +54,22 @@ async def test_replay_refused_with_database_nonces(demo: Services, platform_sim)
         assert_dingtalk_success(await dingtalk_tap(http, head.card_key, "chief.wang"))  # a retry with its own nonce
     assert await task_statuses(services, instance_id) == [("head", "approved"), ("ma_sign", "pending"), ("vp_sign", "pending")]
     await services.extras["platforms"].aclose()
+
+
+async def test_a_stored_tap_left_by_a_stopped_process_is_decided_by_the_sweep(bots: Services, platform_sim):
+    from bots import inbox
+    from bots.sweep import sweep
+
+    instance_id = await start_grade4(bots)
+    await cards.sweep(bots)
+    head = await card_of(bots, instance_id, "chief.wang")
+    # the callback stored the tap and answered, then the process stopped before deciding
+    tap_id = await inbox.record(bots, "dingtalk", "dt:lost-1", {"card_key": head.card_key, "external_id": "chief.wang", "action": "approve"})
+    assert tap_id is not None
+    assert await inbox.record(bots, "dingtalk", "dt:lost-1", {"card_key": head.card_key}) is None  # a redelivery
+    assert await task_statuses(bots, instance_id) == [("head", "pending")]
+    assert (await inbox.sweep_taps(bots)) == 0  # too fresh: its own process may still be deciding it
+    assert await inbox.sweep_taps(bots, older_than=timedelta(0)) == 1
+    assert await task_statuses(bots, instance_id) == [("head", "approved"), ("ma_sign", "pending"), ("vp_sign", "pending")]
+    assert platform_sim.state.cards[head.card_key]["data"]["state"] == "approved"
+    assert (await sweep(bots))["taps decided"] == 0
