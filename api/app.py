@@ -138,6 +138,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += fhir_routes(services)
     # --- end FHIR ---------------------------------------------------------------------
+    # --- bots: DingTalk / WeCom card callbacks, Official Account, binding (bots.routes) ---
+    from bots import routes as bot_routes
+
+    routes += bot_routes()
+    # --- end bots ---
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 

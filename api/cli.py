@@ -192,6 +192,53 @@ def treatments_sweep(days: int) -> None:
     created, marked = _run(go())
     click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
 # --- end treatments ---
+# --- bots: DingTalk Stream mode, card sweep, Official Account menu ---------------------
+@main.command("dingtalk-stream")
+def dingtalk_stream_command() -> None:
+    """Receive DingTalk card taps over Stream mode (for hospitals with no public URL)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import dingtalk_stream
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    services = Services.build(settings)
+    _run(dingtalk_stream.run(services))
+
+
+@main.group()
+def bots() -> None:
+    """DingTalk / WeCom cards and the Official Account."""
+
+
+@bots.command("sweep")
+def bots_sweep() -> None:
+    """Decide stored taps left undecided, send and update cards, prune old nonces."""
+    from api.services import Services
+    from bots.sweep import sweep
+
+    services = Services.build(load_settings())
+
+    async def go() -> dict[str, int]:
+        try:
+            return await sweep(services)
+        finally:
+            await services.db.dispose()
+
+    for key, value in _run(go()).items():
+        click.echo(f"{key}: {value}")
+
+
+@bots.command("oa-menu")
+def bots_oa_menu() -> None:
+    """Publish the Official Account menu (预约治疗 / 我的预约 / 随访)."""
+    from api.services import Services
+    from bots.wechat_oa import publish_menu
+
+    services = Services.build(load_settings())
+    _run(publish_menu(services))
+    click.echo("menu published / 菜单已发布")
+# --- end bots --------------------------------------------------------------------------
 
 
 if __name__ == "__main__":
