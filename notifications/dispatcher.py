@@ -93,9 +93,11 @@ class Dispatcher:
         report = SweepReport()
         await self._recover(now, report)
         while True:
+            escalations = report.escalations
             dispatch_ids, examined = await self._plan(now, report)
             await self._send_many(dispatch_ids, now, report)
-            if examined < self.batch_size:
+            # An escalation written just now is itself due now: go round once more.
+            if examined < self.batch_size and report.escalations == escalations:
                 break
         return report
 

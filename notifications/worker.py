@@ -68,7 +68,7 @@ def worker_options(
     *,
     dispatcher: Dispatcher | None = None,
     clock: Callable[[], datetime] | None = None,
-    cron_seconds: int = 10,
+    cron_seconds: int | None = 10,
 ) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker` (the CLI and the tests build workers the same way)."""
     ctx: dict[str, Any] = {}
@@ -78,8 +78,12 @@ def worker_options(
         ctx["clock"] = clock
     assert settings.redis_url, "the arq worker needs BEDSIDE_REDIS_URL"
     return {
-        "functions": [func(sweep, name="sweep", keep_result=0, max_tries=1)],
-        "cron_jobs": [cron(_cron_sweep, name="cron_sweep", second=set(range(0, 60, cron_seconds)), unique=True, run_at_startup=True, keep_result=0)],
+        "functions": [func(sweep, name="sweep", keep_result=60, max_tries=1)],
+        "cron_jobs": (
+            [cron(_cron_sweep, name="cron_sweep", second=set(range(0, 60, cron_seconds)), unique=True, run_at_startup=True, keep_result=0)]
+            if cron_seconds
+            else []
+        ),
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),
