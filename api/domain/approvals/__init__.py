@@ -15,6 +15,7 @@ Other areas use this package's names only (not its modules' internals):
 from api.domain.approvals.access import (
     access_instance,
     access_task_for_decision,
+    access_task_for_urging,
     can_see_instance,
     record_instance_reads,
 )
@@ -45,6 +46,7 @@ from api.domain.approvals.registry import (
     definition_by_id,
     latest_definition,
     load_source,
+    parse_stored,
     publish_definition,
     publish_definitions,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "Finding",
     "access_instance",
     "access_task_for_decision",
+    "access_task_for_urging",
     "add_signer",
     "can_see_instance",
     "carbon_copy",
@@ -70,6 +73,7 @@ __all__ = [
     "my_applications",
     "my_tasks",
     "parse_definition",
+    "parse_stored",
     "pending_tasks",
     "publish_definition",
     "publish_definitions",

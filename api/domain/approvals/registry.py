@@ -79,7 +79,7 @@ async def publish_definitions(session: AsyncSession, directory: Path = DEFINITIO
     return rows
 
 
-def parsed(row: ApprovalDefinition) -> Definition:
+def parse_stored(row: ApprovalDefinition) -> Definition:
     key = canonical_json(row.body)
     if key not in _parsed:
         _parsed[key] = parse_definition(row.body)
@@ -90,7 +90,7 @@ async def definition_by_id(session: AsyncSession, definition_id: int) -> tuple[A
     row = await session.get(ApprovalDefinition, definition_id)
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, "流程定义不存在 / definition not found", field="definitionId")
-    return row, parsed(row)
+    return row, parse_stored(row)
 
 
 async def latest_definition(session: AsyncSession, key: str) -> tuple[ApprovalDefinition, Definition]:
@@ -102,4 +102,4 @@ async def latest_definition(session: AsyncSession, key: str) -> tuple[ApprovalDe
     ).scalar_one_or_none()
     if row is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"流程未发布 / no published definition: {key}", field="definitionKey")
-    return row, parsed(row)
+    return row, parse_stored(row)
