@@ -12,6 +12,7 @@ from notifications.channels.platforms import (
     Messenger,
     OfficialAccountChannel,
     WeComChannel,
+    platform_messengers,
 )
 from notifications.channels.webhook import WebhookChannel
 from notifications.channels.webpush import WebPushChannel
@@ -27,8 +28,7 @@ def build_channels(services: Services, *, messengers: dict[str, Messenger] | Non
         channels["webpush"] = WebPushChannel(settings.vapid_private_key, settings.vapid_subject)
     if settings.notify_webhook_url:
         channels["webhook"] = WebhookChannel(settings.notify_webhook_url)
-    found = dict(services.extras.get("platform_messengers") or {})
-    found.update(messengers or {})
+    found = platform_messengers(services) if messengers is None else dict(messengers)
     for name, messenger in found.items():
         if name in PLATFORM_CHANNELS and messenger is not None:
             channels[name] = PLATFORM_CHANNELS[name](messenger)
