@@ -37,3 +37,6 @@ async def notify_services(demo: Services, redis_url: str, sink: Sink) -> Service
     """The demo hospital with Redis and the webhook sink configured."""
     settings = demo.settings.model_copy(update={"redis_url": redis_url, "notify_webhook_url": sink.url})
     return Services(settings=settings, db=demo.db, hashing=demo.hashing, cipher=demo.cipher)
+
+
+from tests.simulators.platforms import platform_sim, platform_sim_server  # noqa: E402,F401
