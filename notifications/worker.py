@@ -58,7 +58,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
-    settings.conn_retries = 1
+    settings.conn_retries = 0
     settings.conn_timeout = 1
     return settings
 
