@@ -93,7 +93,13 @@ class ArqHarness:
 
     async def __aexit__(self, *exc: Any) -> None:
         if self.worker is not None:
-            await self.worker.close()
+            # A job whose result the test already read may still be writing it: let it
+            # finish, so closing the worker does not cancel it half way.
+            running = [t for t in self.worker.tasks.values() if not t.done()]
+            if running and exc[0] is None:
+                await asyncio.wait(running, timeout=10)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.worker.close()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
