@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:it@hospital.example"
 
+    # Notifications: an HTTP endpoint of the hospital's own that also receives every
+    # message (integration platform, SMS gateway), and how often the sweep runs.
+    notify_webhook_url: str | None = None
+    notify_sweep_seconds: float = 10.0
+
     @property
     def dingtalk_v1_base(self) -> str:
         if self.dingtalk_api_v1_base:
