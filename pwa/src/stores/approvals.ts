@@ -1,0 +1,58 @@
+// Approver data: my tasks (cached for offline reading), one instance, decisions.
+import { gql } from '../api/graphql'
+import { ADD_SIGNER, APPROVAL_INSTANCE, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE } from '../api/operations'
+import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
+
+export interface TaskSummary {
+  id: string
+  status: string
+  dueAt: string | null
+  instance: { id: string; kind: string; status: string }
+}
+
+export interface ApprovalInstance {
+  id: string
+  kind: string
+  status: string
+  precheck?: { passed: boolean; findings: { code: string; message: string }[] } | null
+  tasks?: { id: string; assignee: { username: string } | null; status: string }[]
+  history: { action: string; actor: { username: string } | null; at: string; hash: string }[]
+}
+
+export type Decision = 'APPROVE' | 'REJECT' | 'RETURN'
+
+export function loadTasks(show: (r: Cached<TaskSummary[]>) => void): Promise<void> {
+  return cacheThenNetwork('myTasks', async () => (await gql<{ myTasks: TaskSummary[] }>(MY_TASKS)).myTasks, show)
+}
+
+/** Open tasks for the home badge: from the network, else the cache, else nothing. */
+export async function taskCount(): Promise<number | null> {
+  let tasks: TaskSummary[] | null = null
+  try {
+    await loadTasks((r) => (tasks = r.data))
+  } catch {
+    tasks = (await readCache<TaskSummary[]>('myTasks'))?.data ?? null
+  }
+  return tasks ? (tasks as TaskSummary[]).filter((t) => t.status === 'PENDING').length : null
+}
+
+export function loadInstance(id: string, show: (r: Cached<ApprovalInstance>) => void): Promise<void> {
+  return cacheThenNetwork(`approval:${id}`, async () => (await gql<{ approvalInstance: ApprovalInstance }>(APPROVAL_INSTANCE, { id })).approvalInstance, show)
+}
+
+/** The same key on a retry of the same tap, so a lost answer never decides twice. */
+export function decide(taskId: string, decision: Decision, comment: string, idempotencyKey: string): Promise<{ id: string; status: string }> {
+  return gql<{ decideTask: { id: string; status: string } }>(DECIDE_TASK, { taskId, decision, comment: comment || null, idempotencyKey }).then((d) => d.decideTask)
+}
+
+export function transfer(taskId: string, toUsername: string, comment: string): Promise<unknown> {
+  return gql(TRANSFER_TASK, { taskId, toUsername, comment: comment || null })
+}
+
+export function addSigner(taskId: string, username: string, comment: string): Promise<unknown> {
+  return gql(ADD_SIGNER, { taskId, username, comment: comment || null })
+}
+
+export function urge(instanceId: string): Promise<unknown> {
+  return gql(URGE, { instanceId })
+}
