@@ -40,6 +40,7 @@ export default defineConfig({
       injectManifest: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
         maximumFileSizeToCacheInBytes: 3 * 1024 * 1024,
+        rollupFormat: 'iife', // a classic worker script: every browser and webview runs it
       },
       devOptions: { enabled: false },
     }),

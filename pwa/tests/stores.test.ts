@@ -74,7 +74,7 @@ describe('session', () => {
     session.me = null
     await restoreSession()
     expect(session.token).toBe('t1')
-    expect(session.me?.username).toBe('pt.sun')
+    expect((session.me as { username: string } | null)?.username).toBe('pt.sun')
     await logout()
     await restoreSession()
     expect(session.token).toBeNull()
