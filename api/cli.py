@@ -84,6 +84,7 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
+    import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
     from api.audit import verify_chains
     from api.db import Database
 

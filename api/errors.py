@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     PRECHECK_FAILED = "PRECHECK_FAILED"
     INSTANCE_CLOSED = "INSTANCE_CLOSED"
     PRIVILEGE_BLOCKED = "PRIVILEGE_BLOCKED"
+    NO_ASSIGNEE = "NO_ASSIGNEE"  # an approval step's rule names nobody (org data to fix)
     RATE_LIMITED = "RATE_LIMITED"
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
     NOT_PAID = "NOT_PAID"

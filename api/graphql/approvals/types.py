@@ -1,0 +1,213 @@
+"""GraphQL types of the approval engine.
+
+`ApprovalInstance` and `ApprovalTask` are built from rows with `from_row` and are meant
+to be returned by other areas too (surgery returns an instance from its submit
+mutation). Nested fields load lazily through per-request DataLoaders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.domain import approvals
+from api.graphql.approvals.loaders import (
+    data_read_logger,
+    definition_loader,
+    instance_loader,
+    tasks_by_instance_loader,
+)
+from api.graphql.context import Info
+from api.graphql.people.loaders import load_user
+from api.graphql.people.types import UserRef
+from api.models.approvals import ApprovalInstance as InstanceRow
+from api.models.approvals import ApprovalTask as TaskRow
+from api.models.audit import AuditEvent
+
+
+@strawberry.enum(description="审批决定 / a decision on a task")
+class Decision(Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN = "return"
+
+
+@strawberry.type(description="A finding of a rule check (pre-check or policy guard).")
+class Finding:
+    code: str
+    message: str
+    field: str | None = None
+
+
+@strawberry.type(description="智能预审 result stored with the instance.")
+class Precheck:
+    passed: bool
+    findings: list[Finding]
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> Precheck | None:
+        if not isinstance(value, dict):
+            return None
+        findings = [
+            Finding(code=str(f.get("code", "")), message=str(f.get("message", "")), field=f.get("field"))
+            for f in value.get("findings") or []
+            if isinstance(f, dict)
+        ]
+        return cls(passed=bool(value.get("passed", not findings)), findings=findings)
+
+
+@strawberry.type(description="A step of a process definition.")
+class ApprovalStep:
+    id: str
+    name: str
+    name_en: str
+    mode: str
+
+
+async def _step(info: Info, definition_id: int, step_id: str) -> ApprovalStep:
+    definition = await info.context.loader("approval_definition", definition_loader).load(definition_id)
+    if definition is None or step_id not in definition.placed:
+        return ApprovalStep(id=step_id, name=step_id, name_en=step_id, mode="all")
+    step = definition.step(step_id)
+    return ApprovalStep(id=step.id, name=step.name.zh, name_en=step.name.en, mode=step.mode)
+
+
+@strawberry.type(description="One person's task on an approval.")
+class ApprovalTask:
+    id: strawberry.ID
+    status: str
+    kind: str
+    due_at: datetime | None
+    overdue: bool
+    decided_at: datetime | None
+    comment: str | None
+    created_at: datetime
+    row: strawberry.Private[TaskRow]
+
+    @classmethod
+    def from_row(cls, row: TaskRow) -> ApprovalTask:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            status=row.status,
+            kind=row.kind,
+            due_at=row.due_at,
+            overdue=row.overdue,
+            decided_at=row.decided_at,
+            comment=row.comment,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field
+    async def assignee(self, info: Info) -> UserRef | None:
+        user = await load_user(info.context, self.row.assignee_id)
+        return UserRef.from_row(user) if user else None
+
+    @strawberry.field
+    async def instance(self, info: Info) -> ApprovalInstance | None:
+        row = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        return ApprovalInstance.from_row(row) if row else None
+
+    @strawberry.field
+    async def step(self, info: Info) -> ApprovalStep:
+        instance = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        return await _step(info, instance.definition_id if instance else 0, self.row.step_id)
+
+
+@strawberry.type(description="One event of an instance's hash-chained history.")
+class ApprovalHistoryEvent:
+    seq: int
+    action: str
+    at: datetime
+    hash: str
+    prev_hash: str
+    data: JSON
+    actor_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: AuditEvent) -> ApprovalHistoryEvent:
+        return cls(seq=row.seq, action=row.action, at=row.at, hash=row.hash, prev_hash=row.prev_hash, data=row.data, actor_id=row.actor_id)
+
+    @strawberry.field
+    async def actor(self, info: Info) -> UserRef | None:
+        user = await load_user(info.context, self.actor_id)
+        return UserRef.from_row(user) if user else None
+
+
+@strawberry.type(description="An approval: a surgery application, a privilege grant …")
+class ApprovalInstance:
+    id: strawberry.ID
+    kind: str
+    definition_version: int
+    status: str
+    due_at: datetime | None
+    overdue: bool
+    blocked_reason: str | None
+    created_at: datetime
+    closed_at: datetime | None
+    subject_type: str | None
+    subject_id: strawberry.ID | None
+    has_pdf: bool
+    row: strawberry.Private[InstanceRow]
+
+    @classmethod
+    def from_row(cls, row: InstanceRow) -> ApprovalInstance:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            definition_version=row.definition_version,
+            status=row.status,
+            due_at=row.due_at,
+            overdue=row.overdue,
+            blocked_reason=row.blocked_reason,
+            created_at=row.created_at,
+            closed_at=row.closed_at,
+            subject_type=row.subject_type,
+            subject_id=strawberry.ID(str(row.subject_id)) if row.subject_id is not None else None,
+            has_pdf=bool(row.pdf_path),
+            row=row,
+        )
+
+    @strawberry.field(description="The application's data; reading it is access-logged when it concerns a patient.")
+    async def data(self, info: Info) -> JSON:
+        await info.context.loader("approval_data_reads", data_read_logger).load(self.row.id)
+        return self.row.data or {}
+
+    @strawberry.field
+    def precheck(self) -> Precheck | None:
+        return Precheck.from_json(self.row.precheck)
+
+    @strawberry.field
+    async def applicant(self, info: Info) -> UserRef | None:
+        user = await load_user(info.context, self.row.applicant_id)
+        return UserRef.from_row(user) if user else None
+
+    @strawberry.field
+    async def tasks(self, info: Info) -> list[ApprovalTask]:
+        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(self.row.id)
+        return [ApprovalTask.from_row(r) for r in rows]
+
+    @strawberry.field(description="Steps with a pending task right now.")
+    async def current_steps(self, info: Info) -> list[ApprovalStep]:
+        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(self.row.id)
+        step_ids = list(dict.fromkeys(r.step_id for r in rows if r.status == "pending"))
+        return [await _step(info, self.row.definition_id, s) for s in step_ids]
+
+    @strawberry.field(description="The hash-chained history, oldest first.")
+    async def history(self, info: Info) -> list[ApprovalHistoryEvent]:
+        async with info.context.read() as session:
+            events = await approvals.instance_history(session, self.row.id or 0)
+        return [ApprovalHistoryEvent.from_row(e) for e in events]
+
+
+@strawberry.type
+class ApprovalDefinitionInfo:
+    id: strawberry.ID
+    key: str
+    version: int
+    name: str
+    published_at: datetime
