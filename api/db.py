@@ -45,7 +45,9 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Domain code that needs a setting inside a command (the data dir for a generated
+        # document) reads it from `session.info["settings"]`.
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, info={"settings": settings})
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -236,6 +236,9 @@ class DefinitionBody(_Strict):
     description: str = Field(default="", max_length=2000)
     deadline: Deadline | None = None
     critical_when: Condition | None = None
+    # Names of the pre-check rules (智能预审) the submitting area runs before routing;
+    # the area owns the rules (surgery: api/domain/surgery/precheck.py).
+    precheck: list[str] | None = Field(default=None, max_length=30)
     stages: list[Stage] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -1,0 +1,16 @@
+"""Surgery approval: the application, its pre-check (智能预审), the policy the approval
+engine checks at each decision, and the approval notice.
+
+Importing the package registers the surgery hooks with the approval engine.
+"""
+
+from api.domain.surgery import hooks as _hooks  # noqa: F401  (registers guard and hooks)
+from api.domain.surgery.applications import (
+    access_application,
+    application_for_instance,
+    resolve_surgeon,
+    submit_surgery_application,
+)
+from api.domain.surgery.precheck import SurgeryRequest
+
+__all__ = ["SurgeryRequest", "access_application", "application_for_instance", "resolve_surgeon", "submit_surgery_application"]

@@ -1,0 +1,257 @@
+"""What the surgery process adds to the approval engine.
+
+- Decision guard: whenever a step completes, the operating surgeon's privilege is checked
+  again for the planned date; a suspension or revocation since submission blocks the
+  instance (signatures stay on record).
+- 越权 (over-authority): an approval by someone not entitled to approve surgery of that
+  grade, or a final approval without every level the grading policy requires, is
+  recorded in the instance's history (action `over_authority`). It does not undo the
+  decision: the record is for medical affairs' 越权行为 statistics and follow-up.
+- On final approval: the 手术审批通知书 PDF, stored under the data dir, its sha256 in the
+  history and on the application.
+- The emergency override's confirmation by the superior, recorded on the surgery's history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import audit
+from api.auth import Actor
+from api.domain import approvals
+from api.domain.people import department_head, superior_of
+from api.domain.privileges import check_privilege
+from api.domain.surgery.applications import (
+    DEFINITION,
+    OVERRIDE_DEFINITION,
+    application_for_instance,
+)
+from api.domain.surgery.notice import NoticeContent, NoticeSignature, render_notice, store_notice
+from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
+from api.models.audit import AuditStream
+from api.models.patients import Patient
+from api.models.people import Department, Role, User
+from api.models.privileges import Procedure
+from api.models.surgery import SurgeryApplication
+from api.settings import Settings, load_settings
+
+# The levels that must approve a surgery of each grade (手术分级审批权限).
+REQUIRED_LEVELS: dict[int, tuple[str, ...]] = {
+    1: ("dept_head",),
+    2: ("dept_head",),
+    3: ("dept_head", "medical_affairs"),
+    4: ("dept_head", "medical_affairs", "vice_president"),
+}
+LEVEL_NAMES = {"dept_head": "科主任", "medical_affairs": "医务处", "vice_president": "分管副院长"}
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The process settings (the database puts them on every session)."""
+    settings = session.info.get("settings")
+    return settings if isinstance(settings, Settings) else load_settings()
+
+
+# --- policy: privilege re-check and over-authority ---------------------------------------
+
+
+async def levels_of(session: AsyncSession, decider: User, surgeon: User) -> set[str]:
+    """The approval levels `decider` holds for a surgery by `surgeon`."""
+    levels = set()
+    head = await department_head(session, surgeon.department_id)
+    if head is not None and head.id == decider.id and head.id != surgeon.id:
+        levels.add("dept_head")
+    elif head is not None and head.id == surgeon.id:
+        # A department head's own operation goes to their superior.
+        superior = await superior_of(session, surgeon)
+        if superior is not None and superior.id == decider.id:
+            levels.add("dept_head")
+    roles = set(decider.roles or [])
+    if Role.MEDICAL_AFFAIRS in roles:
+        levels.add("medical_affairs")
+    if Role.VICE_PRESIDENT in roles:
+        levels.add("vice_president")
+    return levels
+
+
+async def _approved_tasks(session: AsyncSession, instance: ApprovalInstance, *, step_id: str | None = None) -> list[ApprovalTask]:
+    stmt = sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.APPROVED)
+    if step_id is not None:
+        stmt = stmt.where(ApprovalTask.step_id == step_id, ApprovalTask.round == instance.round)
+    return list((await session.execute(stmt.order_by(ApprovalTask.decided_at, ApprovalTask.id))).scalars())
+
+
+async def _record_over_authority(session: AsyncSession, instance: ApprovalInstance, *, decider: User | None, at: datetime, code: str, message: str, **data: object) -> None:
+    assert instance.id is not None
+    actor = Actor.from_user(decider) if decider is not None else None
+    await audit.append_event(
+        session, approvals.stream_for(instance.id), "over_authority", actor=actor, at=at,
+        data={"code": code, "message": message, "approver": decider.username if decider else None, **data},
+    )
+
+
+async def _check_step_approvers(session: AsyncSession, instance: ApprovalInstance, application: SurgeryApplication, now: datetime) -> None:
+    """Every approver of the step just completed must hold a level the grade requires."""
+    if not instance.completed_steps:
+        return
+    step_id = instance.completed_steps[-1]
+    required = set(REQUIRED_LEVELS[application.grade])
+    surgeon = await session.get(User, application.surgeon_id)
+    assert surgeon is not None
+    for task in await _approved_tasks(session, instance, step_id=step_id):
+        decider = await session.get(User, task.assignee_id)
+        assert decider is not None
+        if not (await levels_of(session, decider, surgeon)) & required:
+            await _record_over_authority(
+                session, instance, decider=decider, at=task.decided_at or now, code="APPROVER_NOT_ENTITLED",
+                message=f"越权审批：审批人无{application.grade}级手术审批权限 / approver not entitled for grade-{application.grade} surgery",
+                task_id=task.id, step=step_id, grade=application.grade,
+            )
+
+
+async def surgery_guard(session: AsyncSession, instance: ApprovalInstance, now: datetime) -> list[approvals.Finding]:
+    application = await application_for_instance(session, instance)
+    if application is None:
+        return []
+    await _check_step_approvers(session, instance, application, now)
+    procedure = (await session.execute(sa.select(Procedure).where(Procedure.code == application.procedure_code))).scalar_one()
+    check = await check_privilege(session, application.surgeon_id, procedure, application.planned_at)
+    if check.suspension is not None:
+        return [approvals.Finding("PRIVILEGE_SUSPENDED", check.message(procedure), "surgeonUsername")]
+    if check.grant is None and not application.emergency_override:
+        return [approvals.Finding("NO_PRIVILEGE", check.message(procedure) + "（授权已撤销或过期 / revoked or expired）", "surgeonUsername")]
+    return []
+
+
+async def _check_required_levels(session: AsyncSession, instance: ApprovalInstance, application: SurgeryApplication, actor: Actor, now: datetime) -> None:
+    """Final approval: every level the grade requires must be among the approvers."""
+    surgeon = await session.get(User, application.surgeon_id)
+    assert surgeon is not None
+    covered: set[str] = set()
+    for task in await _approved_tasks(session, instance):
+        decider = await session.get(User, task.assignee_id)
+        assert decider is not None
+        covered |= await levels_of(session, decider, surgeon)
+    missing = [lv for lv in REQUIRED_LEVELS[application.grade] if lv not in covered]
+    if missing:
+        final = await session.get(User, actor.user_id) if actor.user_id else None
+        names = "、".join(LEVEL_NAMES[m] for m in missing)
+        await _record_over_authority(
+            session, instance, decider=final, at=now, code="MISSING_REQUIRED_LEVELS",
+            message=f"越权审批：{application.grade}级手术未经{names}审批即通过 / grade-{application.grade} surgery approved without: {', '.join(missing)}",
+            grade=application.grade, missing=missing,
+        )
+
+
+# --- the approval notice ------------------------------------------------------------------
+
+
+def notice_relative_path(instance_id: int) -> str:
+    return f"attachments/surgery/{instance_id}/surgery-approval-{instance_id}.pdf"
+
+
+async def generate_notice(session: AsyncSession, instance: ApprovalInstance, application: SurgeryApplication, *, actor: Actor, now: datetime) -> str:
+    """Render, store and record the 手术审批通知书; returns its sha256."""
+    assert instance.id is not None
+    settings = settings_of(session)
+    _, definition = await approvals.definition_by_id(session, instance.definition_id)
+    patient = await session.get(Patient, application.patient_id)
+    surgeon = await session.get(User, application.surgeon_id)
+    department = await session.get(Department, application.department_id) if application.department_id else None
+    procedure = (await session.execute(sa.select(Procedure).where(Procedure.code == application.procedure_code))).scalar_one()
+    assert patient is not None and surgeon is not None
+    signatures = []
+    for task in await _approved_tasks(session, instance):
+        decider = await session.get(User, task.assignee_id)
+        assert decider is not None
+        step = definition.step(task.step_id).name
+        signatures.append(NoticeSignature(step=step.zh, approver=decider.display_name, decision="approve", at=task.decided_at or now))
+    head = await session.get(AuditStream, approvals.stream_for(instance.id))
+    content = NoticeContent(
+        application_no=f"SS-{instance.created_at.astimezone(settings.tz):%Y%m%d}-{instance.id:06d}",
+        patient_name=patient.name,
+        patient_mrn=patient.mrn,
+        procedure_code=procedure.code,
+        procedure_name=procedure.name,
+        grade=procedure.grade,
+        level=procedure.level,
+        surgeon=surgeon.display_name,
+        department=department.name if department else "",
+        planned_at=application.planned_at,
+        emergency=application.emergency,
+        anesthesia=application.anesthesia,
+        diagnosis=application.diagnosis,
+        approved_at=now,
+        signatures=signatures,
+        override_reason=application.override_reason if application.emergency_override else None,
+        chain_hash=head.last_hash if head else "",
+    )
+    pdf = render_notice(content, tz=settings.tz)
+    relative = notice_relative_path(instance.id)
+    # Written before the commit: a rolled-back approval leaves at most an orphan file that
+    # the next approval of the same instance overwrites; the row only points at it after commit.
+    digest = store_notice(Path(settings.data_dir), relative, pdf)
+    application.notice_path = relative
+    application.notice_sha256 = digest
+    application.notice_generated_at = now
+    instance.pdf_path = relative
+    await session.flush()
+    await audit.append_event(
+        session, approvals.stream_for(instance.id), "notice_generated", actor=actor, at=now,
+        data={"document": "手术审批通知书", "path": relative, "sha256": digest, "bytes": len(pdf)},
+    )
+    return digest
+
+
+def notice_file(settings: Settings, application: SurgeryApplication) -> bytes | None:
+    """The stored PDF, if its bytes still match the recorded sha256."""
+    if not application.notice_path or not application.notice_sha256:
+        return None
+    path = (Path(settings.data_dir) / application.notice_path).resolve()
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == application.notice_sha256 else None
+
+
+async def on_surgery_approved(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+    application = await application_for_instance(session, instance)
+    if application is None:
+        return
+    await _check_required_levels(session, instance, application, actor, now)
+    await generate_notice(session, instance, application, actor=actor, now=now)
+
+
+# --- the emergency override's confirmation -------------------------------------------------
+
+
+async def _override_outcome(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime, *, confirmed: bool) -> None:
+    application = await application_for_instance(session, instance)
+    if application is None or application.instance_id is None:
+        return
+    if confirmed:
+        application.override_confirmed_at = now
+        application.override_confirmed_by = actor.user_id or None
+        await session.flush()
+    await audit.append_event(
+        session, approvals.stream_for(application.instance_id), "override_confirmed" if confirmed else "override_not_confirmed",
+        actor=actor, at=now, data={"confirmation_instance_id": instance.id, "status": instance.status},
+    )
+
+
+async def on_override_confirmed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+    await _override_outcome(session, instance, actor, now, confirmed=True)
+
+
+async def on_override_closed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+    await _override_outcome(session, instance, actor, now, confirmed=False)
+
+
+approvals.register_decision_guard(DEFINITION, surgery_guard)
+approvals.register_completion_hook(DEFINITION, on_surgery_approved)
+approvals.register_completion_hook(OVERRIDE_DEFINITION, on_override_confirmed)
+approvals.register_closing_hook(OVERRIDE_DEFINITION, on_override_closed)

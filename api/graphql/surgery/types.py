@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from api.domain.surgery.metrics import ApprovalMetrics as MetricsRow
+from api.models.surgery import SurgeryApplication as ApplicationRow
+
+
+@strawberry.input(description="手术申请. A missing material is a pre-check finding, not a schema error.")
+class SurgeryApplicationInput:
+    patient_id: strawberry.ID
+    procedure_code: str
+    planned_at: datetime = strawberry.field(description="Without a zone: hospital local time (Asia/Shanghai).")
+    emergency: bool
+    diagnosis: str
+    anesthesia: str
+    consent_signed: bool
+    preop_assessment: str | None = None
+    surgeon_username: str | None = strawberry.field(default=None, description="Defaults to the caller.")
+    emergency_override: bool = strawberry.field(
+        default=False, description="Emergency only: go ahead without the privilege; the superior confirms afterwards."
+    )
+    override_reason: str | None = None
+
+
+@strawberry.type(description="The clinical part of a surgery approval.")
+class SurgeryApplication:
+    id: strawberry.ID
+    instance_id: strawberry.ID | None
+    patient_id: strawberry.ID
+    procedure_code: str
+    grade: int
+    planned_at: datetime
+    emergency: bool
+    diagnosis: str
+    anesthesia: str
+    preop_assessment: str | None
+    consent_signed: bool
+    emergency_override: bool
+    override_reason: str | None
+    override_instance_id: strawberry.ID | None
+    override_confirmed_at: datetime | None
+    notice_sha256: str | None
+    notice_generated_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ApplicationRow) -> SurgeryApplication:
+        def sid(value: int | None) -> strawberry.ID | None:
+            return strawberry.ID(str(value)) if value is not None else None
+
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            instance_id=sid(row.instance_id),
+            patient_id=strawberry.ID(str(row.patient_id)),
+            procedure_code=row.procedure_code,
+            grade=row.grade,
+            planned_at=row.planned_at,
+            emergency=row.emergency,
+            diagnosis=row.diagnosis,
+            anesthesia=row.anesthesia,
+            preop_assessment=row.preop_assessment,
+            consent_signed=row.consent_signed,
+            emergency_override=row.emergency_override,
+            override_reason=row.override_reason,
+            override_instance_id=sid(row.override_instance_id),
+            override_confirmed_at=row.override_confirmed_at,
+            notice_sha256=row.notice_sha256,
+            notice_generated_at=row.notice_generated_at,
+        )
+
+
+@strawberry.type(description="手术审批通知书: the PDF, base64-encoded, with its recorded sha256.")
+class SurgeryNotice:
+    filename: str
+    content_type: str
+    sha256: str
+    size_bytes: int
+    content_base64: str
+
+
+@strawberry.type(description="Surgery approval figures over applications submitted in a period.")
+class ApprovalMetrics:
+    submitted: int
+    decided: int
+    completed_within_24h: int
+    completed_within_24h_rate: float | None
+    emergency_submitted: int
+    emergency_within_2h: int
+    emergency_within_2h_rate: float | None
+    median_hours_to_decision: float | None
+    overdue_count: int
+
+    @classmethod
+    def from_row(cls, row: MetricsRow) -> ApprovalMetrics:
+        return cls(
+            submitted=row.submitted,
+            decided=row.decided,
+            completed_within_24h=row.completed_within_24h,
+            completed_within_24h_rate=row.completed_within_24h_rate,
+            emergency_submitted=row.emergency_submitted,
+            emergency_within_2h=row.emergency_within_2h,
+            emergency_within_2h_rate=row.emergency_within_2h_rate,
+            median_hours_to_decision=row.median_hours_to_decision,
+            overdue_count=row.overdue_count,
+        )
