@@ -128,6 +128,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/metrics", metrics),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ]
+    # --- treatments: attachment upload (photos, consent signatures) ---
+    from api.attachments import attachment_routes
+
+    routes += attachment_routes()
+    # --- end treatments ---
     routes += pwa_routes()
     app = Starlette(
         routes=routes,

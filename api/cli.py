@@ -125,5 +125,38 @@ def vapid_keys() -> None:
     click.echo(f"# public key (applicationServerKey): {b64(public)}")
 
 
+# --- treatments: the periodic sweep (cron or the worker) ---
+@main.group()
+def treatments() -> None:
+    """Treatment management jobs."""
+
+
+@treatments.command("sweep")
+@click.option("--days", default=14, show_default=True, help="rolling window of slots")
+def treatments_sweep(days: int) -> None:
+    """Generate the slots of the rolling window and mark no-shows (safe to repeat)."""
+    from datetime import datetime
+
+    from api.domain.treatments.appointments import mark_no_shows
+    from api.domain.treatments.schedules import generate_slots
+    from api.services import Services
+
+    settings = load_settings()
+    services = Services.build(settings)
+
+    async def go() -> tuple[int, int]:
+        try:
+            async with services.db.transaction() as session:
+                created = await generate_slots(session, start=datetime.now(settings.tz).date(), days=days, tz=settings.tz)
+                marked = await mark_no_shows(session)
+            return created, len(marked)
+        finally:
+            await services.db.dispose()
+
+    created, marked = _run(go())
+    click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
+# --- end treatments ---
+
+
 if __name__ == "__main__":
     main()

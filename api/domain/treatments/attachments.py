@@ -1,0 +1,58 @@
+"""Uploaded attachments: checked (size, real image type) before anything is stored.
+
+The HTTP route validates, puts the bytes into storage, then records the row in its own
+transaction; if recording fails it deletes the bytes again, so a failed upload leaves
+neither a file nor a row behind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Actor
+from api.domain.treatments.common import TreatmentErrorCode, require_treatment_staff
+from api.errors import DomainError, ErrorCode
+from api.models.treatments import Attachment
+from api.storage import StoredObject, sniff_image
+
+ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, actor: Actor) -> str:
+    """The content type to store, or a clear error naming the `file` field."""
+    require_treatment_staff(actor)
+    if not data:
+        raise DomainError(ErrorCode.VALIDATION, "文件为空 / the file is empty", field="file")
+    if len(data) > max_bytes:
+        raise DomainError(
+            TreatmentErrorCode.FILE_TOO_LARGE,
+            f"文件超过 {max_bytes // 1024} KB 上限 / the file exceeds the {max_bytes // 1024} KB limit",
+            field="file",
+        )
+    real = sniff_image(data)
+    if real not in ALLOWED_TYPES:
+        raise DomainError(
+            TreatmentErrorCode.UNSUPPORTED_TYPE,
+            "仅支持 JPEG、PNG、WebP 图片 / only JPEG, PNG or WebP images are accepted",
+            field="file",
+        )
+    if declared_type and declared_type.split(";")[0].strip() not in (real, "application/octet-stream"):
+        raise DomainError(
+            TreatmentErrorCode.UNSUPPORTED_TYPE,
+            "文件内容与声明的类型不符 / the file's content does not match its declared type",
+            field="file",
+        )
+    return real
+
+
+async def record_attachment(session: AsyncSession, stored: StoredObject, *, actor: Actor) -> Attachment:
+    attachment = Attachment(
+        key=stored.key,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        size=stored.size,
+        uploaded_by_id=actor.user_id or None,
+    )
+    session.add(attachment)
+    await session.flush()
+    return attachment
