@@ -118,8 +118,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await services.db.dispose()
+        # --- notifications: deliver the outbox (arq kicker with Redis, else in process)
+        from notifications.runtime import start_delivery
+
+        delivery = await start_delivery(services)
+        # --- end notifications
+        try:
+            yield
+        finally:
+            await delivery.stop()
+            await services.db.dispose()
 
     graphql_app = BedsideGraphQL(services)
     routes: list[Any] = [
@@ -133,6 +141,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += attachment_routes()
     # --- end treatments ---
+    # --- notifications: the link in every message marks the notice read
+    from notifications.http import notification_routes
+
+    routes += notification_routes()
+    # --- end notifications
     routes += pwa_routes()
     app = Starlette(
         routes=routes,

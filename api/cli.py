@@ -108,6 +108,24 @@ def audit_verify() -> None:
     click.echo("all hash chains intact / 所有哈希链完整")
 
 
+# --- notifications
+@main.command()
+def worker() -> None:
+    """arq worker: notifications, reminders and scheduled jobs (needs BEDSIDE_REDIS_URL)."""
+    from api.logs import configure_logging
+    from notifications.worker import run_worker
+
+    settings = load_settings()
+    if not settings.redis_url:
+        click.echo("BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis", err=True)
+        sys.exit(2)
+    configure_logging(settings.log_level, settings.log_json)
+    _run(run_worker(settings))
+
+
+# --- end notifications
+
+
 @main.command("vapid-keys")
 def vapid_keys() -> None:
     """Print a new VAPID key pair for web push."""
