@@ -136,6 +136,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/metrics", metrics),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ]
+    # --- offline sync: resumable attachment upload by content hash (sync/attachments.py)
+    from sync.attachments import routes as sync_attachment_routes
+
+    routes += sync_attachment_routes()
+    # --- end offline sync
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 
