@@ -28,9 +28,12 @@ export async function subscribeToPush(): Promise<boolean> {
       (await registration.pushManager.getSubscription()) ??
       (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(vapidPublicKey) }))
     await gql(REGISTER_PUSH, {
-      endpoint: subscription.endpoint,
-      p256dh: bytesToBase64Url(subscription.getKey('p256dh')),
-      auth: bytesToBase64Url(subscription.getKey('auth')),
+      input: {
+        endpoint: subscription.endpoint,
+        p256dh: bytesToBase64Url(subscription.getKey('p256dh')),
+        auth: bytesToBase64Url(subscription.getKey('auth')),
+        userAgent: navigator.userAgent.slice(0, 200),
+      },
     })
     return true
   } catch {

@@ -176,3 +176,17 @@ async def wait_for_service_worker(page: Any) -> None:
     if not await page.evaluate("!!navigator.serviceWorker.controller"):
         await page.reload()
         await page.wait_for_function("!!navigator.serviceWorker.controller")
+
+
+async def graphql(base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    """Set a scene through the public API, as another user of the hospital would."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        body = (await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)).json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
+
+
+async def token_for(base: str, username: str) -> str:
+    data = await graphql(base, "mutation($u: String!) { login(username: $u, password: \"bedside-demo\") { token } }", {"u": username})
+    return str(data["login"]["token"])

@@ -31,3 +31,16 @@ export function errorText(err: unknown): string {
   }
   return t('errors.INTERNAL')
 }
+
+/** A status from the server, in the user's language (the raw value when unknown). */
+export function statusText(status: string): string {
+  const key = `status.${status}`
+  return i18n.global.te(key) ? i18n.global.t(key) : status
+}
+
+/** "中文 / English" labels from the server's data, in the user's language. */
+export function bilingual(text: string | null | undefined): string {
+  if (!text) return ''
+  const [zhPart, enPart] = text.split(' / ')
+  return i18n.global.locale.value === 'en' && enPart ? enPart : zhPart
+}

@@ -2,7 +2,7 @@ export default {
   app: { name: '床旁', offline: '离线中', unsent: '{n} 条未发送', syncing: '同步中…', rejected: '{n} 条被拒绝', language: 'English', back: '返回', retry: '重试', loading: '加载中…', empty: '暂无数据', cached: '离线数据 · {at}', notBuilt: '此功能的服务端尚未上线' },
   login: { title: '登录', username: '用户名', password: '密码', submit: '登录', required: '请填写{field}', welcome: '欢迎，{name}' },
   home: { title: '首页', hello: '{name}，您好', logout: '退出登录', tasks: '我的审批', worklist: '今日工作单', conflicts: '同步冲突', orders: '我的治疗', notices: '通知', rankings: '科室排名', dashboard: '医务看板', department: '科室' },
-  tasks: { title: '我的审批', due: '截止 {at}', overdue: '已超时', detail: '审批详情', application: '申请内容', precheck: '预审结果', passed: '通过', failed: '未通过', history: '审批记录', comment: '审批意见', commentPlaceholder: '可选，退回或驳回时请说明原因', approve: '同意', reject: '驳回', return: '退回', transfer: '转交', addSigner: '加签', urge: '催办', toUser: '转交给（用户名）', signer: '加签人（用户名）', done: '已提交', confirmReject: '确定驳回？', status: { PENDING: '待审批', APPROVED: '已同意', REJECTED: '已驳回', RETURNED: '已退回', TRANSFERRED: '已转交', CANCELLED: '已取消', IN_PROGRESS: '审批中' } },
+  tasks: { title: '我的审批', due: '截止 {at}', overdue: '已超时', detail: '审批详情', application: '申请内容', precheck: '预审结果', passed: '通过', failed: '未通过', history: '审批记录', comment: '审批意见', commentPlaceholder: '可选，退回或驳回时请说明原因', approve: '同意', reject: '驳回', return: '退回', transfer: '转交', addSigner: '加签', urge: '催办', toUser: '转交给（用户名）', signer: '加签人（用户名）', done: '已提交', confirmReject: '确定驳回？' },
   worklist: { title: '今日工作单', queue: '排队', checkIn: '签到', callNext: '叫下一位', record: '床旁记录', unsentRecord: '记录待发送', called: '已叫号：{name}', checkedIn: '已签到' },
   record: { title: '床旁记录', payment: '缴费复核', paid: '已缴费', unpaid: '未缴费，不可治疗', photos: '照片', addPhoto: '拍照', consent: '知情同意', consentText: '本人已知晓本次治疗的目的、方法、可能的风险与不适，同意接受治疗。', sign: '请患者在下方签名', clear: '清除', signatureRequired: '请先签名', treatment: '治疗记录', durationMin: '时长（分钟）', durationRange: '时长须为 1–240 分钟', notes: '治疗情况', notesRequired: '请填写治疗情况', assessment: '评估', painScore: '疼痛评分 (0–10)', painRange: '疼痛评分须为 0–10', save: '保存', saved: '已保存，将在联网时发送', savedOnline: '已保存' },
   conflicts: { title: '同步冲突', mine: '本机', theirs: '服务器', keepMine: '保留本机', keepTheirs: '保留服务器', rejected: '被拒绝的修改', none: '没有冲突', discard: '丢弃' },
@@ -10,6 +10,7 @@ export default {
   notices: { title: '通知', read: '已读', unread: '未读', markRead: '标为已读', readAt: '已读于 {at}', deliveries: '送达' },
   rankings: { title: '科室排名', score: '扣分', department: '科室' },
   dashboard: { title: '医务看板', completion: '24 小时审批完成率', overdue: '超时任务', workload: '治疗师工作量', noShow: '爽约率', penalties: '扣分排名', rate: '完成率' },
+  status: { pending: '待审批', approved: '已同意', rejected: '已驳回', returned: '已退回', transferred: '已转交', cancelled: '已取消', running: '审批中', withdrawn: '已撤回', blocked: '已阻断', booked: '已预约', arrived: '已到', 'checked-in': '已签到', fulfilled: '已完成', noshow: '爽约', waitlist: '候补', proposed: '待确认', waiting: '等候中', called: '已叫号', done: '已完成', skipped: '已过号', open: '待处理', resolved: '已处理', due: '待填写', answered: '已填写' },
   errors: {
     NETWORK: '网络不可用，请稍后重试',
     UNAVAILABLE: '服务器暂不可用，请稍后重试',

@@ -1,22 +1,42 @@
 // Approver data: my tasks (cached for offline reading), one instance, decisions.
 import { gql } from '../api/graphql'
-import { ADD_SIGNER, APPROVAL_INSTANCE, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE } from '../api/operations'
+import { ADD_SIGNER, APPROVAL_INSTANCE, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE_TASK } from '../api/operations'
 import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
 
 export interface TaskSummary {
   id: string
   status: string
+  kind: string
   dueAt: string | null
-  instance: { id: string; kind: string; status: string }
+  overdue: boolean
+  step: { name: string; nameEn: string }
+  instance: { id: string; kind: string; status: string; applicant: { displayName: string } | null } | null
+}
+
+export interface UserRef { username: string; displayName: string }
+
+export interface InstanceTask {
+  id: string
+  status: string
+  kind: string
+  dueAt: string | null
+  assignee: UserRef | null
+  step: { name: string; nameEn: string }
 }
 
 export interface ApprovalInstance {
   id: string
   kind: string
   status: string
-  precheck?: { passed: boolean; findings: { code: string; message: string }[] } | null
-  tasks?: { id: string; assignee: { username: string } | null; status: string }[]
-  history: { action: string; actor: { username: string } | null; at: string; hash: string }[]
+  dueAt: string | null
+  overdue: boolean
+  data: Record<string, unknown>
+  blockedReason: string | null
+  createdAt: string
+  applicant: UserRef | null
+  precheck: { passed: boolean; findings: { code: string; message: string }[] } | null
+  tasks: InstanceTask[]
+  history: { seq: number; action: string; at: string; hash: string; data: Record<string, unknown>; actor: UserRef | null }[]
 }
 
 export type Decision = 'APPROVE' | 'REJECT' | 'RETURN'
@@ -33,7 +53,7 @@ export async function taskCount(): Promise<number | null> {
   } catch {
     tasks = (await readCache<TaskSummary[]>('myTasks'))?.data ?? null
   }
-  return tasks ? (tasks as TaskSummary[]).filter((t) => t.status === 'PENDING').length : null
+  return tasks ? (tasks as TaskSummary[]).filter((t) => t.status === 'pending').length : null
 }
 
 export function loadInstance(id: string, show: (r: Cached<ApprovalInstance>) => void): Promise<void> {
@@ -53,6 +73,6 @@ export function addSigner(taskId: string, username: string, comment: string): Pr
   return gql(ADD_SIGNER, { taskId, username, comment: comment || null })
 }
 
-export function urge(instanceId: string): Promise<unknown> {
-  return gql(URGE, { instanceId })
+export function urge(taskId: string): Promise<unknown> {
+  return gql(URGE_TASK, { taskId })
 }
