@@ -3,48 +3,14 @@ the server has both records (and both consent signatures) exactly once."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import sqlalchemy as sa
 
 from api.models.treatments import AssessmentRecord, ConsentSignature, TreatmentRecord
-from tests.browser.conftest import PAD, graphql, sign_in, token_for, wait_for_service_worker
+from tests.browser.conftest import PAD, sign_in, wait_for_service_worker
+from tests.browser.scenes import book_physio
 
 pytestmark = pytest.mark.browser
-
-
-async def book_two_physio_appointments(base: str) -> tuple[str, list[str]]:
-    """Two patients booked into one of pt.sun's physiotherapy slots; returns (day, ids)."""
-    token = await token_for(base, "pt.sun")
-    patients = (await graphql(base, "{ patients { id name } }", token=token))["patients"]
-    chen = next(p for p in patients if p["name"] == "陈志强")
-    zhou = next(p for p in patients if p["name"] == "周建国")
-    order = await graphql(
-        base,
-        "mutation($p: ID!) { createTreatmentOrder(input: {patientId: $p, itemCode: \"PHYSIO\", sessions: 5, paid: true}) { id } }",
-        {"p": chen["id"]},
-        token,
-    )
-    orders = [order["createTreatmentOrder"]["id"]]
-    zhou_orders = await graphql(base, "query($p: ID!) { treatmentOrders(patientId: $p) { id item { code } } }", {"p": zhou["id"]}, token)
-    orders.append(next(o["id"] for o in zhou_orders["treatmentOrders"] if o["item"]["code"] == "PHYSIO"))
-    today = dt.date.today()
-    slots = (
-        await graphql(
-            base,
-            "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id startsAt remaining } }",
-            {"f": today.isoformat(), "t": (today + dt.timedelta(days=10)).isoformat()},
-            token,
-        )
-    )["availableSlots"]
-    slot = next(s for s in slots if s["remaining"] >= 2)
-    ids = []
-    for order_id in orders:
-        booked = await graphql(base, "mutation($s: ID!, $o: ID) { bookAppointment(slotId: $s, orderId: $o) { id } }", {"s": slot["id"], "o": order_id}, token)
-        ids.append(booked["bookAppointment"]["id"])
-    day = dt.datetime.fromisoformat(slot["startsAt"]).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
-    return day, ids
 
 
 async def record_at_bedside(page, appointment_id: str, pain: str) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +36,7 @@ async def record_at_bedside(page, appointment_id: str, pain: str) -> None:  # ty
 
 
 async def test_offline_records_reach_the_server_exactly_once(hospital, live_server, new_context) -> None:
-    day, ids = await book_two_physio_appointments(live_server)
+    day, _, ids = await book_physio(live_server, ["陈志强", "周建国"])
     context = await new_context(viewport=PAD)
     page = await context.new_page()
     await sign_in(page, "pt.sun")

@@ -19,6 +19,10 @@ export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) {
   }
 }`
 
+export const SURGERY_APPLICATION = `query SurgeryApplication($instanceId: ID!) {
+  surgeryApplication(instanceId: $instanceId) { procedureCode grade plannedAt emergency diagnosis anesthesia preopAssessment consentSigned emergencyOverride overrideReason }
+}`
+
 export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String) {
   decideTask(taskId: $taskId, decision: $decision, comment: $comment, idempotencyKey: $idempotencyKey) { id status }
 }`

@@ -1,6 +1,6 @@
 // Approver data: my tasks (cached for offline reading), one instance, decisions.
 import { gql } from '../api/graphql'
-import { ADD_SIGNER, APPROVAL_INSTANCE, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE_TASK } from '../api/operations'
+import { ADD_SIGNER, APPROVAL_INSTANCE, SURGERY_APPLICATION, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE_TASK } from '../api/operations'
 import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
 
 export interface TaskSummary {
@@ -75,4 +75,22 @@ export function addSigner(taskId: string, username: string, comment: string): Pr
 
 export function urge(taskId: string): Promise<unknown> {
   return gql(URGE_TASK, { taskId })
+}
+
+export interface SurgeryApplication {
+  procedureCode: string
+  grade: number
+  plannedAt: string
+  emergency: boolean
+  diagnosis: string
+  anesthesia: string
+  preopAssessment: string | null
+  consentSigned: boolean
+  emergencyOverride: boolean
+  overrideReason: string | null
+}
+
+/** The clinical part of a surgery approval (the server logs this read). */
+export function loadSurgeryApplication(instanceId: string, show: (r: Cached<SurgeryApplication>) => void): Promise<void> {
+  return cacheThenNetwork(`surgery:${instanceId}`, async () => (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication, show)
 }
