@@ -7,13 +7,12 @@ settings as the rest of the suite, so the tests see exactly what a user would.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-async def live_server(browser_prerequisites: None, settings: Settings, database: Database) -> AsyncIterator[str]:
+def live_server(browser_prerequisites: None, settings: Settings, database: Database) -> Iterator[str]:
     """The real server on a free port, for the whole browser session."""
     port = _free_port()
     env = server_env(settings)
@@ -99,18 +98,18 @@ async def live_server(browser_prerequisites: None, settings: Settings, database:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        async with httpx.AsyncClient() as client:
+        with httpx.Client() as client:
             while True:
                 if process.poll() is not None:
                     pytest.fail(f"the server exited with {process.returncode}")
                 try:
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
+                    if client.get(f"{base}/healthz").status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
                     pytest.fail("the server did not start within 30 s")
-                await asyncio.sleep(0.2)
+                time.sleep(0.2)
         yield base
     finally:
         process.terminate()
