@@ -103,7 +103,10 @@ def pwa_routes() -> list[Any]:
         # Client-side routes (/tasks/12) get the app shell; real files are served as is.
         candidate = (PWA_DIST / request.path_params["path"]).resolve()
         if candidate.is_file() and PWA_DIST in candidate.parents:
-            return FileResponse(candidate)
+            # The service worker and the manifest must be revalidated, or a new version
+            # of the app would wait behind the browser's HTTP cache.
+            revalidate = candidate.name in ("sw.js", "manifest.webmanifest", "index.html")
+            return FileResponse(candidate, headers={"cache-control": "no-cache"} if revalidate else None)
         return FileResponse(PWA_DIST / "index.html", headers={"cache-control": "no-cache"})
 
     return [
