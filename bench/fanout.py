@@ -78,8 +78,8 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in processes:
         proc.wait(timeout=30)
 
-async def wait_for(predicate, timeout: float, every: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, limit: float, every: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         value = await predicate()
         if value:
@@ -99,7 +99,7 @@ async def drive(args: argparse.Namespace) -> None:
     from notifications.worker import QUEUE, redis_settings
 
     port = 18000 + os.getpid() % 1000
-    sink = subprocess.Popen([sys.executable, str(HERE), "--sink-port", str(port)])
+    sink = subprocess.Popen([sys.executable, str(HERE), "--sink-port", str(port)])  # noqa: ASYNC220 - start-up only
     workers: list[subprocess.Popen[bytes]] = []
     pool = await create_pool(redis_settings(REDIS_URL), default_queue_name=QUEUE)
     await pool.flushdb()
@@ -113,7 +113,7 @@ async def drive(args: argparse.Namespace) -> None:
             env = {**os.environ, "BEDSIDE_DATABASE_URL": url, "BEDSIDE_REDIS_URL": REDIS_URL, "BEDSIDE_LOG_JSON": "false",
                    "BEDSIDE_NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook", "BEDSIDE_SECRET_KEY": "bench-secret-0123456789abcdef0123456789",
                    "BEDSIDE_LOG_LEVEL": "WARNING"}
-            workers = [subprocess.Popen([sys.executable, str(HERE), "--worker"], env=env) for _ in range(args.workers)]
+            workers = [subprocess.Popen([sys.executable, str(HERE), "--worker"], env=env) for _ in range(args.workers)]  # noqa: ASYNC220
 
             async def sink_stats() -> dict:  # type: ignore[type-arg]
                 try:

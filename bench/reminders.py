@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from _common import insert_users, scratch_database
