@@ -156,10 +156,13 @@ async def skip_entry(
     *,
     actor: Actor,
     expected_version: int | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> QueueEntry:
     """过号: not here when called; back to the end of the queue, same ticket number."""
     require_treatment_staff(actor)
+    if await recall(session, "treatments.skip", idempotency_key):
+        return entry  # a replayed skip moves nobody twice
     check_version(entry, expected_version)
     if entry.status not in ("waiting", "called"):
         raise DomainError(ErrorCode.CONFLICT, "该号已结束 / this ticket is closed", field="id")
@@ -178,6 +181,7 @@ async def skip_entry(
         appointment.status = AppointmentStatus.ARRIVED
         touch(appointment, now)
     await session.flush()
+    await remember(session, "treatments.skip", idempotency_key, {"entry_id": entry.id, "version": entry.version})
     return entry
 
 
