@@ -7,6 +7,7 @@ patient (not there when called) goes to the end of the queue keeping their numbe
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -42,7 +43,11 @@ async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, no
         return existing
     day = local_day(now, tz)
     key = queue_key_for(appointment)
-    # Numbers are per queue and day; the unique constraint catches a racing twin.
+    # Numbers are per queue and day. Two desks checking patients in at the same moment
+    # would read the same maximum: on PostgreSQL a transaction lock on the queue orders
+    # them (SQLite has a single writer anyway); the unique constraint stays as the guard.
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode()))))
     top = (
         await session.execute(
             sa.select(sa.func.max(QueueEntry.number), sa.func.max(QueueEntry.position)).where(
