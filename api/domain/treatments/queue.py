@@ -34,6 +34,14 @@ def queue_key_for(appointment: Appointment) -> str:
     return f"therapist:{appointment.therapist_id or 0}"
 
 
+async def _lock_queue(session: AsyncSession, day: date, key: str) -> None:
+    """Numbers and positions are per queue and day. Two desks changing one queue at the same
+    moment would read the same maximum: on PostgreSQL a transaction lock on the queue orders
+    them (SQLite has a single writer anyway); the unique constraint stays as the guard."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode()))))
+
+
 async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, now: datetime, tz: ZoneInfo = HOSPITAL_TZ) -> QueueEntry:
     """Put an arrived appointment at the end of its queue (one entry per appointment)."""
     existing = (
@@ -43,11 +51,7 @@ async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, no
         return existing
     day = local_day(now, tz)
     key = queue_key_for(appointment)
-    # Numbers are per queue and day. Two desks checking patients in at the same moment
-    # would read the same maximum: on PostgreSQL a transaction lock on the queue orders
-    # them (SQLite has a single writer anyway); the unique constraint stays as the guard.
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode()))))
+    await _lock_queue(session, day, key)
     top = (
         await session.execute(
             sa.select(sa.func.max(QueueEntry.number), sa.func.max(QueueEntry.position)).where(
@@ -172,6 +176,7 @@ async def skip_entry(
     if entry.status not in ("waiting", "called"):
         raise DomainError(ErrorCode.CONFLICT, "该号已结束 / this ticket is closed", field="id")
     now = now_or(now)
+    await _lock_queue(session, entry.queue_day, entry.queue_key)
     last = (
         await session.execute(
             sa.select(sa.func.max(QueueEntry.position)).where(QueueEntry.queue_day == entry.queue_day, QueueEntry.queue_key == entry.queue_key)
