@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 import api.graphql
 from api.graphql.errors import MaskUnexpectedErrors
+from api.graphql.limits import RequestPolicy
 
 
 def area_modules() -> list[ModuleType]:
@@ -45,6 +46,7 @@ def build_schema() -> strawberry.Schema:
             QueryDepthLimiter(max_depth=12),
             MaxAliasesLimiter(max_alias_count=30),
             MaxTokensLimiter(max_token_count=4000),
+            RequestPolicy(),  # cost limit, introspection off in production, allow-list
             MaskUnexpectedErrors(),
         ],
     )
