@@ -129,6 +129,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/metrics", metrics),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
     ]
+    # --- offline sync: resumable attachment upload by content hash (sync/attachments.py)
+    from sync.attachments import routes as sync_attachment_routes
+
+    routes += sync_attachment_routes()
+    # --- end offline sync
+    # --- FHIR R4 export (integrations/fhir.py); before the PWA's catch-all route ---------
+    from integrations.fhir import fhir_routes
+
+    routes += fhir_routes(services)
+    # --- end FHIR ---------------------------------------------------------------------
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 

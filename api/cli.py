@@ -125,5 +125,73 @@ def vapid_keys() -> None:
     click.echo(f"# public key (applicationServerKey): {b64(public)}")
 
 
+# --- HL7 (HIS integration) -------------------------------------------------------------
+@main.group()
+def hl7() -> None:
+    """HL7 v2 over MLLP with the hospital information system (HIS)."""
+
+
+@hl7.command("listen")
+@click.option("--host", default=None, help="default BEDSIDE_HL7_HOST (127.0.0.1)")
+@click.option("--port", default=None, type=int, help="default BEDSIDE_HL7_PORT (2575)")
+def hl7_listen(host: str | None, port: int | None) -> None:
+    """MLLP listener for HIS messages; also sends our appointments to the HIS."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from integrations.hl7.config import HL7Config
+    from integrations.hl7.listener import run_listener
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    config = HL7Config.load()
+    services = Services.build(settings)
+    click.echo(f"HL7 MLLP listening on {host or config.settings.host}:{port or config.settings.port} / HL7 监听中")
+
+    async def go() -> None:
+        try:
+            await run_listener(services, config, host=host, port=port)
+        finally:
+            await services.db.dispose()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        pass
+# --- end HL7 ---------------------------------------------------------------------------
+
+
+# --- treatments: the periodic sweep (cron or the worker) ---
+@main.group()
+def treatments() -> None:
+    """Treatment management jobs."""
+
+
+@treatments.command("sweep")
+@click.option("--days", default=14, show_default=True, help="rolling window of slots")
+def treatments_sweep(days: int) -> None:
+    """Generate the slots of the rolling window and mark no-shows (safe to repeat)."""
+    from datetime import datetime
+
+    from api.domain.treatments.appointments import mark_no_shows
+    from api.domain.treatments.schedules import generate_slots
+    from api.services import Services
+
+    settings = load_settings()
+    services = Services.build(settings)
+
+    async def go() -> tuple[int, int]:
+        try:
+            async with services.db.transaction() as session:
+                created = await generate_slots(session, start=datetime.now(settings.tz).date(), days=days, tz=settings.tz)
+                marked = await mark_no_shows(session)
+            return created, len(marked)
+        finally:
+            await services.db.dispose()
+
+    created, marked = _run(go())
+    click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
+# --- end treatments ---
+
+
 if __name__ == "__main__":
     main()

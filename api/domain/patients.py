@@ -156,3 +156,45 @@ async def close_flag(session: AsyncSession, flag_id: int, *, actor: Actor) -> Pa
     flag.closed_at = utcnow()
     await session.flush()
     return flag
+
+
+# Fields a bedside user may correct on the archive (the rest comes from HIS admission).
+BEDSIDE_EDITABLE_FIELDS = ("gender", "birth_date", "allergies")
+MAX_ALLERGIES = 50
+
+
+async def update_patient_details(session: AsyncSession, patient: Patient, changes: dict[str, object], *, actor: Actor) -> Patient:
+    """Correct bedside-editable fields of a patient's archive (from a PAD or the web).
+
+    Staff of the patient's department (or who see every patient) only; patients cannot
+    edit their own clinical data.
+    """
+    if actor.has_role(Role.PATIENT) or not can_see_patient(actor, patient):
+        raise forbidden("无权修改该患者档案 / not allowed to edit this patient")
+    for name, value in changes.items():
+        if name not in BEDSIDE_EDITABLE_FIELDS:
+            raise invalid(name, f"该字段不可修改 / field cannot be edited: {name}")
+        if name == "gender" and value not in ("M", "F", "U", "O"):
+            raise invalid("gender", "性别无效 / invalid gender")
+        if name == "birth_date":
+            if isinstance(value, str):
+                try:
+                    value = date.fromisoformat(value)
+                except ValueError:
+                    raise invalid("birthDate", "出生日期无效 / invalid birth date") from None
+            if value is not None and (not isinstance(value, date) or value > date.today()):
+                raise invalid("birthDate", "出生日期无效 / invalid birth date")
+        if name == "allergies":
+            if not isinstance(value, list) or len(value) > MAX_ALLERGIES:
+                raise invalid("allergies", "过敏史格式无效 / invalid allergy list")
+            cleaned: list[str] = []
+            for item in value:
+                if not isinstance(item, str) or not item.strip() or len(item) > 100:
+                    raise invalid("allergies", "过敏原无效 / invalid allergen")
+                if item.strip() not in cleaned:
+                    cleaned.append(item.strip())
+            value = cleaned
+        setattr(patient, name, value)
+    patient.updated_at = utcnow()
+    await session.flush()
+    return patient

@@ -13,7 +13,7 @@ carries `deliver_after` for the notifications worker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,15 +114,18 @@ async def _order_for_booking(session: AsyncSession, actor: Actor, slot: Slot, or
     return order
 
 
-async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> Slot:
-    """The one statement that decides who gets the last seat."""
+async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> sa.Row[Any]:
+    """The one statement that decides who gets the last seat; returns what the booking
+    needs of the slot (id, times, therapist, room) without another round trip."""
     result = await session.execute(
         sa.update(Slot)
         .where(Slot.id == slot_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
         .values(remaining=Slot.remaining - 1)
-        .returning(Slot.id)
+        .returning(Slot.id, Slot.starts_at, Slot.ends_at, Slot.therapist_id, Slot.room)
+        .execution_options(synchronize_session=False)
     )
-    if result.scalar_one_or_none() is None:
+    taken = result.first()
+    if taken is None:
         slot = await session.get(Slot, slot_id)
         if slot is None:
             raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
@@ -131,9 +134,7 @@ async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> Slot
         if slot.starts_at <= now:
             raise DomainError(TreatmentErrorCode.SLOT_PASSED, "该时段已过 / the slot has passed", field="slotId")
         raise DomainError(ErrorCode.FULLY_BOOKED, "该时段已约满 / the slot is fully booked", field="slotId")
-    slot = await session.get(Slot, slot_id, populate_existing=True)
-    assert slot is not None
-    return slot
+    return taken
 
 
 async def _release_seat(session: AsyncSession, slot_id: int | None) -> None:
@@ -251,8 +252,8 @@ async def _place(
         series_id=series_id,
         therapist_id=slot.therapist_id,
         room=slot.room,
-        starts_at=slot.starts_at,
-        ends_at=slot.ends_at,
+        starts_at=slot.starts_at.astimezone(UTC),
+        ends_at=slot.ends_at.astimezone(UTC),
         status=AppointmentStatus.BOOKED,
         channel=channel,
         booked_by_id=actor.user_id or None,

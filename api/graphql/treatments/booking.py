@@ -14,6 +14,7 @@ from api.domain.treatments.orders import access_order
 from api.graphql.context import Info
 from api.graphql.permissions import IsAuthenticated, IsPatient, IsStaff
 from api.graphql.scalars import parse_id
+from api.graphql.treatments.loaders import prime_for_appointments
 from api.graphql.treatments.orders import TreatmentStaff
 from api.graphql.treatments.types import (
     Appointment,
@@ -50,6 +51,7 @@ class Query:
             rows = await appointments.worklist(
                 session, actor, day=date, therapist_id=parse_id(therapist_id, "therapistId") if therapist_id else None, tz=info.context.settings.tz
             )
+            await prime_for_appointments(info.context, session, rows)
             await record_access(session, actor, "worklist", detail={"date": date.isoformat(), "count": len(rows)})
         return [Appointment.from_row(r) for r in rows]
 

@@ -1,0 +1,113 @@
+"""Treatment mutators from PADs: exactly once with one reminder, merged record fields,
+edits to records deleted on the server, signatures that wait for their upload."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from api.models.base import utcnow
+from api.models.notices import Notice
+from api.models.treatments import Appointment, ConsentText, TreatmentRecord
+from tests.sync.client import pad
+from tests.treatments.helpers import count, make_order, make_slot, png_bytes
+
+
+async def _booked(http, demo, *, starts_in: timedelta) -> tuple[object, int]:
+    order = await make_order(demo, "P0001", sessions=3)
+    slot = await make_slot(demo, starts_in=starts_in)
+    sun = await pad(http, "pt.sun")
+    sun.mutate("bookAppointment", {"slotId": slot, "orderId": order})
+    first = await sun.push(lose_ack=True)
+    again = await sun.push()
+    assert first["results"][0]["status"] == "APPLIED" and again["results"][0]["replayed"]
+    return sun, first["results"][0]["entityId"]
+
+
+async def test_lost_ack_booking_makes_one_appointment_and_one_reminder(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(days=3))
+    assert await count(demo, Appointment) == 1
+    assert await count(demo, Notice, Notice.kind == "appointment.reminder") == 1
+    assert await count(demo, Notice, Notice.kind == "appointment.booked") == 1
+    await sun.pull()
+    assert sun.get("appointment", appointment_id)["status"] == "booked"
+
+
+async def test_reminder_for_a_slot_already_close_is_suppressed(http, demo):
+    await _booked(http, demo, starts_in=timedelta(minutes=30))
+    assert await count(demo, Notice, Notice.kind == "appointment.reminder") == 0
+
+
+async def test_record_treatment_exactly_once_and_fields_merge_across_pads(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    he = await pad(http, "chief.he")
+    sun.mutate("checkIn", {"appointmentId": appointment_id})
+    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"modality": "中频 IF", "minutes": 20}})
+    await sun.push(lose_ack=True)
+    await sun.push()
+    assert await count(demo, TreatmentRecord) == 1
+    await sun.pull()
+    await he.pull()
+    [record] = [v for (e, _), v in he.store.items() if e == "treatment_record"]
+    base = {"minutes": 20, "reaction": None, "note": None}
+    he.mutate("recordTreatment", {"appointmentId": appointment_id, "baseVersion": record["version"], "base": base, "changes": {"minutes": 25}})
+    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "baseVersion": record["version"], "base": base, "changes": {"reaction": "无 none"}})
+    assert (await he.push())["results"][0]["status"] == "APPLIED"
+    assert (await sun.push())["results"][0]["status"] == "MERGED"
+    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "耐受良好"}})
+    he.mutate("recordTreatment", {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "轻度酸胀"}})
+    await sun.push()
+    raced = (await he.push())["results"][0]
+    assert raced["status"] == "CONFLICT"
+    await sun.pull()
+    data = next(v for (e, _), v in sun.store.items() if e == "treatment_record")["data"]
+    assert (data["modality"], data["minutes"], data["reaction"]) == ("中频 IF", 25, "无 none")
+    assert data["note"] == max("耐受良好", "轻度酸胀", key=lambda v: f'"{v}"')
+    assert len(await he.conflicts()) == 1
+
+
+async def test_edit_to_a_record_deleted_on_the_server_does_not_bring_it_back(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"modality": "超声 ultrasound"}})
+    await sun.push()
+    await sun.pull()
+    assert any(e == "treatment_record" for (e, _) in sun.store)
+    async with demo.db.transaction() as session:  # voided at the nurses' station
+        await session.execute(sa.update(TreatmentRecord).values(deleted_at=utcnow()))
+    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"minutes": 30}})
+    answer = await sun.push()
+    assert (answer["results"][0]["status"], answer["results"][0]["code"]) == ("REJECTED", "RECORD_DELETED")
+    assert sun.outbox == []
+    async with demo.db.session() as session:
+        record = (await session.execute(sa.select(TreatmentRecord))).scalar_one()
+        assert record.deleted_at is not None and record.data.get("minutes") is None
+    await sun.pull()
+    assert not any(e == "treatment_record" for (e, _) in sun.store)
+
+
+async def test_signature_waits_for_its_resumable_upload(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    async with demo.db.session() as session:
+        appointment = await session.get(Appointment, appointment_id)
+        text = (await session.execute(sa.select(ConsentText).where(ConsentText.item_id == appointment.item_id, ConsentText.is_current.is_(True)))).scalar_one()
+    image = png_bytes("blue", (300, 200))
+    digest = hashlib.sha256(image).hexdigest()
+    sun.mutate("signConsent", {"appointmentId": appointment_id, "consentTextId": text.id, "textSha256": text.sha256, "signatureSha256": digest, "signerName": "周建国"})
+    waiting = await sun.push()
+    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == ("PENDING", "ATTACHMENT_PENDING")
+    assert waiting["lastMutationId"] == 1 and len(sun.outbox) == 1  # the booking only
+    headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Content-Type": "image/png"}
+    half = len(image) // 2
+    first = await http.put(f"/sync/attachments/{digest}", content=image[:half], headers={**headers, "Upload-Offset": "0"})
+    assert first.status_code == 200 and first.json()["offset"] == half
+    # the connection drops; the PAD asks where to resume
+    head = await http.head(f"/sync/attachments/{digest}", headers=headers)
+    assert head.headers["Upload-Offset"] == str(half)
+    wrong = await http.put(f"/sync/attachments/{digest}", content=image[half:], headers={**headers, "Upload-Offset": "0"})
+    assert wrong.status_code == 409 and wrong.json()["offset"] == half
+    done = await http.put(f"/sync/attachments/{digest}", content=image[half:], headers={**headers, "Upload-Offset": str(half)})
+    assert done.json()["complete"] is True
+    signed = await sun.push()
+    assert signed["results"][0]["status"] == "APPLIED" and sun.outbox == []

@@ -1,0 +1,71 @@
+"""Rescheduling (seat moved, notices rewritten) and the queue's call-next / skip."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from api.models.notices import Notice
+from api.models.treatments import Slot
+from api.services import Services
+from tests.conftest import GraphQLClient, error_code
+from tests.treatments.helpers import ids, local_today, make_order, make_slot
+
+BOOK = "mutation($s: ID!, $o: ID) { bookAppointment(slotId: $s, orderId: $o) { id status receiptNo } }"
+MOVE = "mutation($id: ID!, $s: ID!) { rescheduleAppointment(id: $id, slotId: $s) { id status startsAt receiptNo } }"
+
+
+async def _remaining(demo: Services, slot_id: int) -> int:
+    async with demo.db.session() as session:
+        return int((await session.execute(sa.select(Slot.remaining).where(Slot.id == slot_id))).scalar_one())
+
+
+async def test_reschedule_moves_the_seat_and_the_reminder(gql: GraphQLClient, demo: Services) -> None:
+    known = await ids(demo)
+    first = await make_slot(demo, starts_in=timedelta(days=2))
+    second = await make_slot(demo, starts_in=timedelta(days=3), room="理疗室3")
+    sun = await gql.as_user("pt.sun")
+    booked = (await sun.data(BOOK, {"s": str(first), "o": str(known["order:zhou"])}))["bookAppointment"]
+    zhou = await gql.as_user("patient.zhou")
+    moved = (await zhou.data(MOVE, {"id": booked["id"], "s": str(second)}))["rescheduleAppointment"]
+    assert moved["id"] != booked["id"] and moved["status"] == "booked"
+    assert await _remaining(demo, first) == 1 and await _remaining(demo, second) == 0
+    old = (await zhou.data("query($id: ID!) { appointment(id: $id) { status cancelReason } }", {"id": booked["id"]}))["appointment"]
+    assert old["status"] == "cancelled"
+    async with demo.db.session() as session:
+        notices = (await session.execute(sa.select(Notice).order_by(Notice.id))).scalars().all()
+    kinds = [(n.kind, n.subject_id, n.cancelled_at is None) for n in notices]
+    assert ("appointment.booked", int(booked["id"]), True) in kinds
+    assert ("appointment.reminder", int(booked["id"]), False) in kinds  # the old reminder is withdrawn
+    assert ("appointment.rescheduled", int(moved["id"]), True) in kinds
+    assert ("appointment.reminder", int(moved["id"]), True) in kinds
+    reminder = next(n for n in notices if n.kind == "appointment.reminder" and n.subject_id == int(moved["id"]))
+    assert "deliver_after" in reminder.payload
+    # A full slot refuses the move and the patient keeps the appointment they have.
+    other = await make_slot(demo, starts_in=timedelta(days=4), room="理疗室4")
+    await sun.data(BOOK, {"s": str(other), "o": str(await make_order(demo, "P0005"))})
+    err = await zhou.error(MOVE, {"id": moved["id"], "s": str(other)})
+    assert error_code(err) == "FULLY_BOOKED"
+    still = (await zhou.data("query($id: ID!) { appointment(id: $id) { status } }", {"id": moved["id"]}))["appointment"]
+    assert still["status"] == "booked" and await _remaining(demo, second) == 0
+
+
+async def test_call_next_and_skip_keep_the_ticket_and_move_it_to_the_end(gql: GraphQLClient, demo: Services) -> None:
+    sun = await gql.as_user("pt.sun")
+    walk_in = "mutation($o: ID!) { registerWalkIn(orderId: $o, room: \"理疗室1\") { id status } }"
+    a = (await sun.data(walk_in, {"o": str(await make_order(demo, "P0005"))}))["registerWalkIn"]
+    b = (await sun.data(walk_in, {"o": str(await make_order(demo, "P0001"))}))["registerWalkIn"]
+    call = "mutation { callNext(queueKey: \"room:理疗室1\") { id number status version appointment { id status } } }"
+    first = (await sun.data(call))["callNext"]
+    assert first["number"] == 1 and first["appointment"] == {"id": a["id"], "status": "checked-in"}
+    skipped = (await sun.data("mutation($id: ID!, $v: Int) { skipQueueEntry(id: $id, expectedVersion: $v) { number position status skips } }",
+                              {"id": first["id"], "v": first["version"]}))["skipQueueEntry"]
+    assert skipped == {"number": 1, "position": 3, "status": "waiting", "skips": 1}
+    second = (await sun.data(call))["callNext"]
+    assert second["number"] == 2 and second["appointment"]["id"] == b["id"]
+    queue = (await sun.data("query($d: Date!) { dayQueue(queueKey: \"room:理疗室1\", date: $d) { number status } }", {"d": local_today().isoformat()}))["dayQueue"]
+    assert queue == [{"number": 2, "status": "called"}, {"number": 1, "status": "waiting"}]
+    third = (await sun.data(call))["callNext"]
+    assert third["number"] == 1
+    assert (await sun.data(call))["callNext"] is None
