@@ -106,7 +106,8 @@ async def change_password(
 ) -> str:
     """Set a new password, sign out every other token, return a fresh token for this device."""
     if not hashing.verify(user.password_hash, current_password):
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "当前密码错误 / current password is wrong", field="currentPassword")
+        # VALIDATION, not UNAUTHENTICATED: the session is fine, an input is wrong.
+        raise invalid("currentPassword", "当前密码错误 / current password is wrong")
     check_password_policy(settings, new_password, username=user.username)
     if hashing.verify(user.password_hash, new_password):
         raise invalid("newPassword", "新密码不能与当前密码相同 / the new password must differ from the current one")

@@ -89,7 +89,7 @@ async def test_password_policy_and_change(gql: GraphQLClient) -> None:
         assert error_code(error) == "VALIDATION" and error["extensions"]["field"] == "newPassword"
         assert reason in error["message"]
     wrong = await client.error(CHANGE, {"c": "not-it", "n": "Rehab-Ward-2026"})
-    assert error_code(wrong) == "UNAUTHENTICATED" and wrong["extensions"]["field"] == "currentPassword"
+    assert error_code(wrong) == "VALIDATION" and wrong["extensions"]["field"] == "currentPassword"
 
     token = (await client.data(CHANGE, {"c": DEMO_PASSWORD, "n": "Rehab-Ward-2026"}))["changePassword"]["token"]
     assert error_code(await other_device.error("{ me { username } }")) == "UNAUTHENTICATED"
