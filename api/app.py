@@ -104,7 +104,10 @@ def pwa_routes() -> list[Any]:
         # Client-side routes (/tasks/12) get the app shell; real files are served as is.
         candidate = (PWA_DIST / request.path_params["path"]).resolve()
         if candidate.is_file() and PWA_DIST in candidate.parents:
-            return FileResponse(candidate)
+            # The service worker and the manifest must be revalidated, or a new version
+            # of the app would wait behind the browser's HTTP cache.
+            revalidate = candidate.name in ("sw.js", "manifest.webmanifest", "index.html")
+            return FileResponse(candidate, headers={"cache-control": "no-cache"} if revalidate else None)
         return FileResponse(PWA_DIST / "index.html", headers={"cache-control": "no-cache"})
 
     return [
@@ -119,8 +122,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await services.db.dispose()
+        # --- notifications: deliver the outbox (arq kicker with Redis, else in process)
+        from notifications.runtime import start_delivery
+
+        delivery = await start_delivery(services)
+        # --- end notifications
+        try:
+            yield
+        finally:
+            await delivery.stop()
+            await services.db.dispose()
 
     graphql_app = BedsideGraphQL(services)
     routes: list[Any] = [
@@ -139,11 +150,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += fhir_routes(services)
     # --- end FHIR ---------------------------------------------------------------------
+    # --- bots: DingTalk / WeCom card callbacks, Official Account, binding (bots.routes) ---
+    from bots import routes as bot_routes
+
+    routes += bot_routes()
+    # --- end bots ---
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 
     routes += attachment_routes()
     # --- end treatments ---
+    # --- notifications: the link in every message marks the notice read
+    from notifications.http import notification_routes
+
+    routes += notification_routes()
+    # --- end notifications
     routes += pwa_routes()
     app = Starlette(
         routes=routes,

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from api.domain import import_all_domain_modules
 from api.settings import load_settings
 
 
@@ -84,8 +85,8 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
-    import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
-    import api.domain.privileges  # noqa: F401  (and every privilege grant and suspension)
+    # Domain modules register the hash chains that must exist (one per approval …).
+    import_all_domain_modules()
     from api.audit import verify_chains
     from api.db import Database
 
@@ -106,6 +107,24 @@ def audit_verify() -> None:
             click.echo(f"also broken: {extra}", err=True)
         sys.exit(1)
     click.echo("all hash chains intact / 所有哈希链完整")
+
+
+# --- notifications
+@main.command()
+def worker() -> None:
+    """arq worker: notifications, reminders and scheduled jobs (needs BEDSIDE_REDIS_URL)."""
+    from api.logs import configure_logging
+    from notifications.worker import run_worker
+
+    settings = load_settings()
+    if not settings.redis_url:
+        click.echo("BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis", err=True)
+        sys.exit(2)
+    configure_logging(settings.log_level, settings.log_json)
+    _run(run_worker(settings))
+
+
+# --- end notifications
 
 
 @main.command("vapid-keys")
@@ -191,6 +210,53 @@ def treatments_sweep(days: int) -> None:
     created, marked = _run(go())
     click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
 # --- end treatments ---
+# --- bots: DingTalk Stream mode, card sweep, Official Account menu ---------------------
+@main.command("dingtalk-stream")
+def dingtalk_stream_command() -> None:
+    """Receive DingTalk card taps over Stream mode (for hospitals with no public URL)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import dingtalk_stream
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    services = Services.build(settings)
+    _run(dingtalk_stream.run(services))
+
+
+@main.group()
+def bots() -> None:
+    """DingTalk / WeCom cards and the Official Account."""
+
+
+@bots.command("sweep")
+def bots_sweep() -> None:
+    """Decide stored taps left undecided, send and update cards, prune old nonces."""
+    from api.services import Services
+    from bots.sweep import sweep
+
+    services = Services.build(load_settings())
+
+    async def go() -> dict[str, int]:
+        try:
+            return await sweep(services)
+        finally:
+            await services.db.dispose()
+
+    for key, value in _run(go()).items():
+        click.echo(f"{key}: {value}")
+
+
+@bots.command("oa-menu")
+def bots_oa_menu() -> None:
+    """Publish the Official Account menu (预约治疗 / 我的预约 / 随访)."""
+    from api.services import Services
+    from bots.wechat_oa import publish_menu
+
+    services = Services.build(load_settings())
+    _run(publish_menu(services))
+    click.echo("menu published / 菜单已发布")
+# --- end bots --------------------------------------------------------------------------
 
 
 # --- hardening: key rotation and backups ---

@@ -18,7 +18,7 @@ LATENCY = Histogram("bedside_http_request_seconds", "HTTP request latency", ["ro
 
 # frame-ancestors lets DingTalk and WeChat embed the PWA; scripts only from our origin.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
     "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
     "frame-ancestors 'self' https://*.dingtalk.com https://*.weixin.qq.com https://*.qq.com"
 )

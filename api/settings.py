@@ -74,8 +74,32 @@ class Settings(BaseSettings):
     wechat_oa_token: str | None = None
     wechat_oa_aes_key: str | None = None
     wechat_oa_api_base: str = "https://api.weixin.qq.com"
+    # Platform details beyond the contract's credentials (bots and notification channels)
+    dingtalk_corp_id: str | None = None  # for the in-app login (免登) JSAPI in the PWA
+    dingtalk_api_v1_base: str | None = None  # the v1.0 API (cards); unset: api.dingtalk.com, or _API_BASE when that is not the public one
+    dingtalk_robot_code: str | None = None  # the app's robot; unset: the AppKey (internal apps)
+    dingtalk_card_template_id: str | None = None  # the approval task card built in the card builder
+    dingtalk_card_callback_route_key: str = "bedside-approval"
+    dingtalk_use_stream: bool = False  # cards call back through Stream mode (no public URL)
+    callback_max_age_seconds: int = 300  # a signed callback older than this is refused
+    wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
+    # Official Account template ids by purpose: booking_confirmed, booking_reminder, booking_changed, followup_due
+    wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:it@hospital.example"
+
+    # Notifications: an HTTP endpoint of the hospital's own that also receives every
+    # message (integration platform, SMS gateway), and how often the sweep runs.
+    notify_webhook_url: str | None = None
+    notify_sweep_seconds: float = 10.0
+
+    @property
+    def dingtalk_v1_base(self) -> str:
+        if self.dingtalk_api_v1_base:
+            return self.dingtalk_api_v1_base
+        if self.dingtalk_api_base.rstrip("/") == "https://oapi.dingtalk.com":
+            return "https://api.dingtalk.com"
+        return self.dingtalk_api_base  # a simulator serves both APIs on one base
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,7 +6,8 @@ Each patient (a real patient account, the Official Account path) tries `attempts
 bookings of random slots through `api.domain.treatments.appointments.book_appointment`,
 each in its own transaction (seat UPDATE, order lock, appointment, receipt, two outbox
 notices). More attempts than seats, so many end FULLY_BOOKED. Prints bookings/s, p95
-latency and the overbooking count (must be 0), beside a bare
+latency (as the patient sees it, waiting for one of the pool's connections included, and
+while holding a connection) and the overbooking count (must be 0), beside a bare
 `UPDATE … SET remaining = remaining - 1 WHERE remaining > 0` loop with the same
 concurrency on the same slots, and the ratio.
 """
@@ -68,33 +69,40 @@ async def prepare(db: Database, patients: int, slots: int, sessions: int) -> lis
     ]
 
 
-async def run_service(db: Database, actors: list[Actor], slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], int]:
+async def run_service(db: Database, actors: list[Actor], slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], list[float], int]:
     rng = random.Random(seed)
     plans = {a.user_id: [rng.choice(slot_ids) for _ in range(attempts)] for a in actors}
-    latencies: list[float] = []
+    latencies: list[float] = []  # what the patient sees, waiting for a connection included
+    held: list[float] = []  # from holding a connection to commit
     booked = 0
 
     async def patient(actor: Actor) -> None:
         nonlocal booked
         for slot_id in plans[actor.user_id]:
             began = time.perf_counter()
+            connected = began
             try:
                 async with db.transaction() as session:
+                    await session.connection()
+                    connected = time.perf_counter()
                     await book_appointment(session, slot_id, actor=actor, order_id=actor.user_id, channel="official_account")
                 booked += 1
             except DomainError:
                 pass  # FULLY_BOOKED, or the patient already holds that slot
-            latencies.append(time.perf_counter() - began)
+            done = time.perf_counter()
+            latencies.append(done - began)
+            held.append(done - connected)
 
     began = time.perf_counter()
     await asyncio.gather(*(patient(a) for a in actors))
-    return time.perf_counter() - began, latencies, booked
+    return time.perf_counter() - began, latencies, held, booked
 
 
-async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], int]:
+async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], list[float], int]:
     rng = random.Random(seed)
     statement = sa.text("UPDATE treatment_slot SET remaining = remaining - 1 WHERE id = :id AND remaining > 0 RETURNING id")
     latencies: list[float] = []
+    held: list[float] = []
     taken = 0
 
     async def worker(picks: list[int]) -> None:
@@ -102,14 +110,17 @@ async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int
         for slot_id in picks:
             began = time.perf_counter()
             async with db.engine.begin() as conn:
+                connected = time.perf_counter()
                 if (await conn.execute(statement, {"id": slot_id})).first():
                     taken += 1
-            latencies.append(time.perf_counter() - began)
+            done = time.perf_counter()
+            latencies.append(done - began)
+            held.append(done - connected)
 
     plans = [[rng.choice(slot_ids) for _ in range(attempts)] for _ in range(actors)]
     began = time.perf_counter()
     await asyncio.gather(*(worker(p) for p in plans))
-    return time.perf_counter() - began, latencies, taken
+    return time.perf_counter() - began, latencies, held, taken
 
 
 async def main() -> None:
@@ -128,7 +139,7 @@ async def main() -> None:
             actors = await prepare(db, args.n, args.slots, args.attempts)
             async with db.session() as session:
                 slot_ids = list((await session.execute(sa.text("SELECT id FROM treatment_slot ORDER BY id"))).scalars())
-            elapsed, latencies, booked = await run_service(db, actors, slot_ids, args.attempts, seed=1)
+            elapsed, latencies, held_times, booked = await run_service(db, actors, slot_ids, args.attempts, seed=1)
             async with db.session() as session:
                 overbooked = (await session.execute(sa.text(
                     "SELECT count(*) FROM treatment_slot s WHERE s.remaining < 0 OR s.capacity < ("
@@ -140,7 +151,7 @@ async def main() -> None:
                 ))).scalar_one()
             async with db.engine.begin() as conn:
                 await conn.execute(sa.text("UPDATE treatment_slot SET remaining = capacity"))
-            bare_elapsed, bare_latencies, taken = await run_bare(db, args.n, slot_ids, args.attempts, seed=1)
+            bare_elapsed, bare_latencies, bare_held, taken = await run_bare(db, args.n, slot_ids, args.attempts, seed=1)
         finally:
             await db.dispose()
     attempts = len(latencies)
@@ -149,8 +160,12 @@ async def main() -> None:
     print(f"booking bench: {args.n} concurrent patients, {args.slots} single-seat slots, {attempts} attempts (PostgreSQL)")
     print(f"  service  book_appointment: {rate:8.1f} attempts/s, {booked / elapsed:8.1f} bookings/s, "
           f"p50 {percentile(latencies, 50) * 1000:6.1f} ms, p95 {percentile(latencies, 95) * 1000:6.1f} ms, booked {booked} (rows {held})")
+    print(f"           holding a connection:                          "
+          f"p50 {percentile(held_times, 50) * 1000:6.1f} ms, p95 {percentile(held_times, 95) * 1000:6.1f} ms")
     print(f"  baseline bare UPDATE loop: {bare_rate:8.1f} attempts/s, {taken / bare_elapsed:8.1f} seats/s, "
           f"p50 {percentile(bare_latencies, 50) * 1000:6.1f} ms, p95 {percentile(bare_latencies, 95) * 1000:6.1f} ms, taken {taken}")
+    print(f"           holding a connection:                          "
+          f"p50 {percentile(bare_held, 50) * 1000:6.1f} ms, p95 {percentile(bare_held, 95) * 1000:6.1f} ms")
     print(f"  ratio service/baseline attempts/s: {rate / bare_rate:.3f}")
     print(f"  overbooked slots: {overbooked}   orders booked beyond their sessions: {over_order}")
     if overbooked or over_order or booked != held:

@@ -6,12 +6,15 @@ change that caused it committed. A repeated idempotency key returns the first no
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.notices import Notice
+from notifications import wakeup
+from notifications.policies import default_policies
 
 
 async def enqueue(
@@ -26,7 +29,16 @@ async def enqueue(
     subject_type: str | None = None,
     subject_id: int | None = None,
     critical: bool = False,
+    sender_id: int | None = None,
+    policy: str | None = None,
+    due_at: datetime | None = None,
 ) -> Notice:
+    """Write a notice; it is delivered after the caller's transaction commits.
+
+    `policy` names a reminder policy of `notifications/policies.yaml` (default: by kind);
+    `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
+    delivery (default: at once).
+    """
     existing = (
         await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))
     ).scalar_one_or_none()
@@ -42,9 +54,15 @@ async def enqueue(
         subject_type=subject_type,
         subject_id=subject_id,
         critical=critical,
+        sender_id=sender_id,
     )
+    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
+    notice.policy_key, notice.policy_version = chosen.key, chosen.version
+    if due_at is not None:
+        notice.due_at = due_at
     session.add(notice)
     await session.flush()
+    wakeup.mark(session.sync_session)
     return notice
 
 
@@ -55,7 +73,7 @@ async def cancel_for_subject(session: AsyncSession, subject_type: str, subject_i
     stmt = (
         sa.update(Notice)
         .where(Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.read_at.is_(None), Notice.cancelled_at.is_(None))
-        .values(cancelled_at=utcnow())
+        .values(cancelled_at=utcnow(), due_at=None)
     )
     if kinds:
         stmt = stmt.where(Notice.kind.in_(kinds))

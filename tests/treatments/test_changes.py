@@ -69,3 +69,52 @@ async def test_call_next_and_skip_keep_the_ticket_and_move_it_to_the_end(gql: Gr
     third = (await sun.data(call))["callNext"]
     assert third["number"] == 1
     assert (await sun.data(call))["callNext"] is None
+
+
+async def test_booking_refusals_name_the_field_and_take_no_seat(gql: GraphQLClient, demo: Services) -> None:
+    sun = await gql.as_user("pt.sun")
+    physio_order = str(await make_order(demo, "P0005", sessions=1))
+    laser_slot = await make_slot(demo, item_code="LASER", starts_in=timedelta(days=1), room="激光室2")
+    err = await sun.error(BOOK, {"s": str(laser_slot), "o": physio_order})
+    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "slotId"
+    past = await make_slot(demo, starts_in=timedelta(minutes=-10), room="理疗室5")
+    err = await sun.error(BOOK, {"s": str(past), "o": physio_order})
+    assert error_code(err) == "SLOT_PASSED"
+    assert await _remaining(demo, laser_slot) == 1 and await _remaining(demo, past) == 1
+    ok = await make_slot(demo, starts_in=timedelta(days=1), room="理疗室6")
+    await sun.data(BOOK, {"s": str(ok), "o": physio_order})
+    another = await make_slot(demo, starts_in=timedelta(days=2), room="理疗室7")
+    err = await sun.error(BOOK, {"s": str(another), "o": physio_order})
+    assert error_code(err) == "NO_SESSIONS_LEFT" and err["extensions"]["field"] == "orderId"
+    fresh = str(await make_order(demo, "P0005", sessions=1))
+    assert error_code(await sun.error(BOOK, {"s": "999999", "o": fresh})) == "NOT_FOUND"
+
+
+async def test_waitlist_gets_the_freed_seat_and_expires_when_the_slot_begins(gql: GraphQLClient, demo: Services) -> None:
+    from api.domain.treatments.appointments import mark_no_shows
+
+    slot = await make_slot(demo, starts_in=timedelta(days=1), room="理疗室8")
+    sun = await gql.as_user("pt.sun")
+    first = (await sun.data(BOOK, {"s": str(slot), "o": str(await make_order(demo, "P0005"))}))["bookAppointment"]
+    zhou = await gql.as_user("patient.zhou")
+    wait = "mutation($s: ID!) { joinWaitlist(slotId: $s) { id status receiptNo } }"
+    waiting = (await zhou.data(wait, {"s": str(slot)}))["joinWaitlist"]
+    assert waiting["status"] == "waitlist" and waiting["receiptNo"] == ""
+    assert error_code(await zhou.error(wait, {"s": str(slot)})) == "CONFLICT"  # once is enough
+    await sun.data("mutation($id: ID!) { cancelAppointment(id: $id) { status } }", {"id": first["id"]})
+    promoted = (await zhou.data("query($id: ID!) { appointment(id: $id) { status receiptNo } }", {"id": waiting["id"]}))["appointment"]
+    assert promoted["status"] == "booked" and promoted["receiptNo"]
+    assert await _remaining(demo, slot) == 0
+    async with demo.db.session() as session:
+        notice = (await session.execute(sa.select(Notice).where(Notice.subject_id == int(waiting["id"]), Notice.kind == "appointment.booked"))).scalar_one()
+    assert notice.payload["from_waitlist"] is True
+    # A waitlist entry whose slot has begun is closed by the sweep.
+    other = await make_slot(demo, starts_in=timedelta(days=2), room="理疗室9")
+    await sun.data(BOOK, {"s": str(other), "o": str(await make_order(demo, "P0005"))})
+    late = (await zhou.data(wait, {"s": str(other)}))["joinWaitlist"]
+    async with demo.db.session() as session:
+        begins = (await session.execute(sa.select(Slot.starts_at).where(Slot.id == other))).scalar_one()
+    async with demo.db.transaction() as session:
+        await mark_no_shows(session, now=begins + timedelta(minutes=1))
+    closed = (await zhou.data("query($id: ID!) { appointment(id: $id) { status cancelReason } }", {"id": late["id"]}))["appointment"]
+    assert closed["status"] == "cancelled" and "waitlist" in closed["cancelReason"]

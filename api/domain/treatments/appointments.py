@@ -74,8 +74,11 @@ async def access_appointment(session: AsyncSession, actor: Actor, appointment_id
     return appointment
 
 
-async def _order_for_booking(session: AsyncSession, actor: Actor, slot: Slot, order_id: int | None) -> TreatmentOrder:
+async def _order_for_booking(session: AsyncSession, actor: Actor, slot_id: int, order_id: int | None) -> TreatmentOrder:
     if order_id is None:
+        slot = await session.get(Slot, slot_id)
+        if slot is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
         if not actor.has_role(Role.PATIENT) or is_staff(actor):
             raise invalid("orderId", "请选择治疗医嘱 / choose the order to book")
         # A patient booking from the Official Account: their open order for this item.
@@ -107,19 +110,18 @@ async def _order_for_booking(session: AsyncSession, actor: Actor, slot: Slot, or
         raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId")
     if order.payment_status == PaymentStatus.REFUNDED:
         raise DomainError(ErrorCode.NOT_PAID, "医嘱已退费，不能预约 / the order was refunded", field="orderId")
-    if order.item_id != slot.item_id:
-        raise invalid("slotId", "时段与医嘱的治疗项目不符 / the slot is for another treatment")
     if await bookable_sessions(session, order) <= 0:
         raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱的次数已全部预约 / all sessions of this order are booked", field="orderId")
     return order
 
 
-async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> sa.Row[Any]:
+async def _take_seat(session: AsyncSession, slot_id: int, item_id: int, now: datetime) -> sa.Row[Any]:
     """The one statement that decides who gets the last seat; returns what the booking
-    needs of the slot (id, times, therapist, room) without another round trip."""
+    needs of the slot (id, times, therapist, room) without another round trip. Why it
+    failed is looked up only when it did."""
     result = await session.execute(
         sa.update(Slot)
-        .where(Slot.id == slot_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
+        .where(Slot.id == slot_id, Slot.item_id == item_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
         .values(remaining=Slot.remaining - 1)
         .returning(Slot.id, Slot.starts_at, Slot.ends_at, Slot.therapist_id, Slot.room)
         .execution_options(synchronize_session=False)
@@ -129,6 +131,8 @@ async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> sa.R
         slot = await session.get(Slot, slot_id)
         if slot is None:
             raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
+        if slot.item_id != item_id:
+            raise invalid("slotId", "时段与医嘱的治疗项目不符 / the slot is for another treatment")
         if slot.cancelled_at is not None:
             raise DomainError(ErrorCode.CONFLICT, "该时段已停诊 / the slot was withdrawn", field="slotId")
         if slot.starts_at <= now:
@@ -241,7 +245,7 @@ async def _place(
     ).first()
     if duplicate:
         raise DomainError(ErrorCode.CONFLICT, "该患者已预约此时段 / the patient already holds this slot", field="slotId")
-    slot = await _take_seat(session, slot_id, now)
+    slot = await _take_seat(session, slot_id, order.item_id, now)
     item = await session.get(TreatmentItem, order.item_id)
     assert item is not None
     appointment = Appointment(
@@ -292,10 +296,7 @@ async def book_appointment(
     if channel is None:
         channel = BookingChannel.OFFICIAL_ACCOUNT if (actor.has_role(Role.PATIENT) and not is_staff(actor)) else BookingChannel.ADMIN
     chosen = _channel(channel)
-    slot = await session.get(Slot, slot_id)
-    if slot is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
-    order = await _order_for_booking(session, actor, slot, order_id)
+    order = await _order_for_booking(session, actor, slot_id, order_id)
     appointment = await _place(session, order, slot_id, actor=actor, channel=chosen, now=now, tz=tz)
     await remember(session, "treatments.book", idempotency_key, {"appointment_id": appointment.id})
     return appointment
@@ -336,6 +337,10 @@ async def cancel_appointment(
     if was_booked:
         await _release_seat(session, appointment.slot_id)
     await session.flush()
+    if was_booked and appointment.slot_id is not None:
+        from api.domain.treatments.waitlist import promote_from_waitlist
+
+        await promote_from_waitlist(session, appointment.slot_id, now=now, tz=tz)
     assert appointment.id is not None
     await outbox.cancel_for_subject(session, "appointment", appointment.id, kinds=["appointment.reminder"])
     if notify:
@@ -549,12 +554,19 @@ async def mark_no_shows(
     grace: timedelta = NO_SHOW_GRACE,
     actor: Actor = SYSTEM_ACTOR,
 ) -> list[Appointment]:
-    """Booked appointments whose slot ended more than `grace` ago become `noshow`.
+    """Booked appointments whose slot ended more than `grace` ago become `noshow`; waitlist
+    entries of slots that have begun are closed (cancelled, reason given).
 
     The worker calls this periodically; tests inject `now`. Running it twice marks nothing
     new. A no-show does not count against the order: the session can be booked again.
     """
     now = now_or(now)
+    await session.execute(
+        sa.update(Appointment)
+        .where(Appointment.status == AppointmentStatus.WAITLIST, Appointment.starts_at <= now, Appointment.deleted_at.is_(None))
+        .values(status=AppointmentStatus.CANCELLED.value, cancel_reason="候补未成功 / waitlist expired",
+                version=Appointment.version + 1, updated_at=now)
+    )
     rows = (
         await session.execute(
             sa.select(Appointment)
@@ -571,6 +583,37 @@ async def mark_no_shows(
     return list(rows)
 
 
+async def worklist_entries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    day: date,
+    therapist_id: int | None = None,
+    tz: ZoneInfo = HOSPITAL_TZ,
+) -> list[tuple[Appointment, Patient, TreatmentItem]]:
+    """A therapist's appointments of one local day with their patients and items, in one
+    query (the PAD's first screen). Their own unless a head or admin asks."""
+    if not is_staff(actor):
+        raise forbidden("仅工作人员可查看工作列表 / staff only")
+    therapist_id = therapist_id or actor.user_id
+    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
+        raise forbidden("只能查看自己的工作列表 / only your own worklist")
+    begins, ends = local_day_bounds(day, tz)
+    stmt = (
+        sa.select(Appointment, Patient, TreatmentItem)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .join(TreatmentItem, TreatmentItem.id == Appointment.item_id)
+        .where(
+            Appointment.therapist_id == therapist_id,
+            Appointment.starts_at >= begins,
+            Appointment.starts_at < ends,
+            Appointment.deleted_at.is_(None),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+    return [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
+
+
 async def worklist(
     session: AsyncSession,
     actor: Actor,
@@ -580,23 +623,7 @@ async def worklist(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> list[Appointment]:
     """A therapist's appointments of one local day (their own unless a head or admin asks)."""
-    if not is_staff(actor):
-        raise forbidden("仅工作人员可查看工作列表 / staff only")
-    therapist_id = therapist_id or actor.user_id
-    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
-        raise forbidden("只能查看自己的工作列表 / only your own worklist")
-    begins, ends = local_day_bounds(day, tz)
-    stmt = (
-        sa.select(Appointment)
-        .where(
-            Appointment.therapist_id == therapist_id,
-            Appointment.starts_at >= begins,
-            Appointment.starts_at < ends,
-            Appointment.deleted_at.is_(None),
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-    )
-    return list((await session.execute(stmt)).scalars())
+    return [a for a, _, _ in await worklist_entries(session, actor, day=day, therapist_id=therapist_id, tz=tz)]
 
 
 async def appointments_for_patient(session: AsyncSession, patient_id: int, *, limit: int = 200) -> list[Appointment]:

@@ -42,19 +42,12 @@ async def load_order(ctx: Context, order_id: int) -> TreatmentOrder | None:
     return await ctx.loader("treatment_order", order_loader).load(order_id)  # type: ignore[no-any-return]
 
 
-async def prime_for_appointments(ctx: Context, session: object, rows: Sequence[Any]) -> None:
-    """Load the patients and items of a list in the caller's session and prime the loaders,
-    so a worklist costs one transaction instead of one more session per kind of row."""
-    from sqlalchemy.ext.asyncio import AsyncSession
 
-    assert isinstance(session, AsyncSession)
-    patient_ids = {r.patient_id for r in rows}
-    item_ids = {r.item_id for r in rows}
-    if patient_ids:
-        loader = ctx.loader("treatment_patient", patient_loader)
-        for p in (await session.execute(sa.select(Patient).where(Patient.id.in_(patient_ids)))).scalars():
-            loader.prime(p.id, p)
-    if item_ids:
-        loader = ctx.loader("treatment_item", item_loader)
-        for i in (await session.execute(sa.select(TreatmentItem).where(TreatmentItem.id.in_(item_ids)))).scalars():
-            loader.prime(i.id, i)
+def prime_related(ctx: Context, entries: Sequence[tuple[Any, Patient, TreatmentItem]]) -> None:
+    """Prime the loaders with rows a list query already joined, so resolving `patient` and
+    `item` on each entry costs no further query."""
+    patients = ctx.loader("treatment_patient", patient_loader)
+    items = ctx.loader("treatment_item", item_loader)
+    for _, patient, item in entries:
+        patients.prime(patient.id, patient)
+        items.prime(item.id, item)

@@ -1,0 +1,66 @@
+"""The inbox of card taps: a tap is committed, answered, then decided.
+
+A platform's deadline (5 s) is for the answer; what it needs to know is that the tap will
+not be lost. So a verified tap is written to `bot_tap` (one INSERT; a redelivery with the
+same callback id is a no-op) and answered at once; the decision runs right after the
+answer in the same process, inside the transaction that marks the tap processed, and
+`sweep_taps` (worker, `bedside bots sweep`) decides any tap a stopped process left.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from api.models.base import utcnow
+from api.models.bots import BotTap
+from api.services import Services
+from bots import cards
+
+log = logging.getLogger("bedside.bots")
+
+STALE_AFTER = timedelta(seconds=10)  # a tap this old and undecided was left by a stopped process
+
+
+async def record(services: Services, platform: str, callback_id: str, tap: dict[str, Any]) -> int | None:
+    """Store the tap; None when the platform already delivered it (a retry)."""
+    try:
+        async with services.db.transaction() as session:
+            row = BotTap(platform=platform, callback_id=callback_id[:120], tap=tap, received_at=utcnow())
+            session.add(row)
+            await session.flush()
+            return row.id
+    except IntegrityError:
+        return None
+
+
+async def process(services: Services, tap_id: int) -> cards.TapResult | None:
+    """Decide one stored tap (once), then send the card changes it caused."""
+    from bots import dingtalk, wecom  # their after-tap steps (card flush, bind prompt)
+
+    decided = await cards.decide_stored_tap(services, tap_id)
+    if decided is None:
+        return None  # already decided (a concurrent processor or an earlier run)
+    platform, external_id, result = decided
+    after = dingtalk.after_tap if platform == "dingtalk" else wecom.after_tap
+    await after(services, result, external_id)
+    return result
+
+
+async def sweep_taps(services: Services, *, older_than: timedelta = STALE_AFTER) -> int:
+    async with services.db.session() as session:
+        ids = (
+            await session.execute(
+                sa.select(BotTap.id).where(BotTap.processed_at.is_(None), BotTap.received_at < utcnow() - older_than).order_by(BotTap.id).limit(500)
+            )
+        ).scalars().all()
+    for tap_id in ids:
+        try:
+            await process(services, tap_id)
+        except Exception:  # noqa: BLE001 - one bad tap must not stop the rest
+            log.exception("tap %s not processed", tap_id)
+    return len(ids)

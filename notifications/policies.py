@@ -1,0 +1,91 @@
+"""Reminder policies loaded from `policies.yaml` (data, versioned)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from notifications.workhours import WorkingHours
+
+POLICY_FILE = Path(__file__).with_name("policies.yaml")
+
+
+@dataclass(frozen=True)
+class Policy:
+    key: str
+    version: int
+    every_working_hours: float
+    max_reminders: int
+    escalate: str | None
+    digest: bool
+    respect_quiet_hours: bool
+
+    def next_due(self, hours: WorkingHours, scheduled: datetime, now: datetime) -> datetime:
+        """The next reminder after one fired for `scheduled`, at `now`.
+
+        Counted from when it was due, so reminders keep the policy's times; if that is
+        already past (the worker was down), counted from now, so what fell due during an
+        outage becomes one reminder instead of a burst.
+        """
+        nxt = hours.add(scheduled, self.every_working_hours)
+        return nxt if nxt > now else hours.add(now, self.every_working_hours)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    policies: dict[tuple[str, int], Policy]
+    kinds: list[tuple[str, str]]
+    working_hours_periods: list[list[str]]
+
+    def hours(self, tz: ZoneInfo) -> WorkingHours:
+        return WorkingHours.from_config(self.working_hours_periods, tz)
+
+    def latest(self, key: str) -> Policy:
+        versions = [p for (k, _), p in self.policies.items() if k == key]
+        if not versions:
+            raise KeyError(f"unknown notification policy {key!r}")
+        return max(versions, key=lambda p: p.version)
+
+    def get(self, key: str | None, version: int | None) -> Policy | None:
+        if key is None:
+            return None
+        if version is not None and (key, version) in self.policies:
+            return self.policies[(key, version)]
+        return self.latest(key)
+
+    def for_kind(self, kind: str) -> Policy:
+        for pattern, key in self.kinds:
+            if pattern == kind or (pattern.endswith("*") and kind.startswith(pattern[:-1])):
+                return self.latest(key)
+        return self.latest("once")
+
+
+def parse_policies(raw: dict[str, Any]) -> PolicySet:
+    policies: dict[tuple[str, int], Policy] = {}
+    for item in raw["policies"]:
+        repeat = item.get("repeat") or {}
+        policy = Policy(
+            key=item["key"],
+            version=int(item["version"]),
+            every_working_hours=float(repeat.get("every_working_hours", 0)),
+            max_reminders=int(repeat.get("max", 0)),
+            escalate=item.get("escalate"),
+            digest=bool(item.get("digest", True)),
+            respect_quiet_hours=item.get("quiet_hours", "respect") == "respect",
+        )
+        if policy.max_reminders and policy.every_working_hours <= 0:
+            raise ValueError(f"policy {policy.key} repeats without an interval")
+        policies[(policy.key, policy.version)] = policy
+    kinds = list((raw.get("kinds") or {"*": "once"}).items())
+    return PolicySet(policies, kinds, raw["working_hours"]["periods"])
+
+
+@cache
+def default_policies() -> PolicySet:
+    return parse_policies(yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8")))

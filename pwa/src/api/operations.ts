@@ -1,0 +1,100 @@
+// Every GraphQL document the app sends, by the names in CONTRACT.md. Operations owned by
+// other areas are used as the contract names them; fields beyond the contract are kept to
+// what those areas' schemas define.
+export const LOGIN = `mutation Login($username: String!, $password: String!) {
+  login(username: $username, password: $password) { token }
+}`
+
+export const ME = `query Me { me { id username displayName roles department { id name } } }`
+
+export const MY_TASKS = `query MyTasks { myTasks { id status kind dueAt overdue step { name nameEn } instance { id kind status applicant { displayName } } } }`
+
+export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) {
+  approvalInstance(id: $id) {
+    id kind status dueAt overdue data blockedReason createdAt
+    applicant { username displayName }
+    precheck { passed findings { code message } }
+    tasks { id status kind dueAt assignee { username displayName } step { name nameEn } }
+    history { seq action at hash data actor { username displayName } }
+  }
+}`
+
+export const SURGERY_APPLICATION = `query SurgeryApplication($instanceId: ID!) {
+  surgeryApplication(instanceId: $instanceId) { procedureCode grade plannedAt emergency diagnosis anesthesia preopAssessment consentSigned emergencyOverride overrideReason }
+}`
+
+export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String) {
+  decideTask(taskId: $taskId, decision: $decision, comment: $comment, idempotencyKey: $idempotencyKey) { id status }
+}`
+
+export const TRANSFER_TASK = `mutation TransferTask($taskId: ID!, $toUsername: String!, $comment: String) {
+  transferTask(taskId: $taskId, toUsername: $toUsername, comment: $comment) { id status }
+}`
+
+export const ADD_SIGNER = `mutation AddSigner($taskId: ID!, $username: String!, $comment: String) {
+  addSigner(taskId: $taskId, username: $username, comment: $comment) { id status }
+}`
+
+export const URGE_TASK = `mutation Urge($taskId: ID!) { urgeTask(taskId: $taskId) { id status } }`
+
+const ITEM_FIELDS = `id code name nameEn durationMinutes notes requiresConsent recordTemplate assessmentTemplate currentConsent { id title body sha256 }`
+
+export const MY_WORKLIST = `query MyWorklist($date: Date!) {
+  myWorklist(date: $date) { id status startsAt endsAt room version patient { id name } order { id paymentStatus remainingSessions } item { ${ITEM_FIELDS} } }
+}`
+
+export const CALL_NEXT = `mutation CallNext($queueKey: String!) { callNext(queueKey: $queueKey) { id number status patient { name } } }`
+
+export const DAY_QUEUE = `query DayQueue($queueKey: String!, $date: Date!) { dayQueue(queueKey: $queueKey, date: $date) { id number position status patient { name } appointment { id } } }`
+
+export const SYNC_CONFLICTS = `query { syncConflicts { id entity entityId field baseValue losingValue winningValue clientWon status createdAt } }`
+
+export const RESOLVE_CONFLICT = `mutation Resolve($id: ID!, $resolution: ConflictResolution!) { resolveSyncConflict(id: $id, resolution: $resolution) { id status } }`
+
+export const MY_ORDERS = `query MyOrders { myOrders { id sessions usedSessions remainingSessions paymentStatus item { code name nameEn notes } } }`
+
+export const MY_APPOINTMENTS = `query MyAppointments { myAppointments { id status startsAt endsAt room receiptNo item { code name nameEn notes } order { id } } }`
+
+export const APPOINTMENT = `query Appointment($id: ID!) { appointment(id: $id) { id status startsAt endsAt room receiptNo receipt item { code name nameEn notes } order { id } } }`
+
+export const AVAILABLE_SLOTS = `query AvailableSlots($itemCode: String!, $from: Date!, $to: Date!) {
+  availableSlots(itemCode: $itemCode, from: $from, to: $to) { id startsAt endsAt remaining capacity room }
+}`
+
+export const BOOK_APPOINTMENT = `mutation Book($slotId: ID!, $orderId: ID, $idempotencyKey: String) {
+  bookAppointment(slotId: $slotId, orderId: $orderId, idempotencyKey: $idempotencyKey) { id startsAt status receiptNo }
+}`
+
+export const RESCHEDULE_APPOINTMENT = `mutation Reschedule($id: ID!, $slotId: ID!, $idempotencyKey: String) {
+  rescheduleAppointment(id: $id, slotId: $slotId, idempotencyKey: $idempotencyKey) { id startsAt status }
+}`
+
+export const CANCEL_APPOINTMENT = `mutation Cancel($id: ID!) { cancelAppointment(id: $id) { id status } }`
+
+export const MY_FOLLOW_UPS = `query { myFollowUps { id dueAt status questionnaire answers answeredAt item { name nameEn } } }`
+
+export const ANSWER_FOLLOW_UP = `mutation Answer($id: ID!, $answers: JSON!, $idempotencyKey: String) { answerFollowUp(id: $id, answers: $answers, idempotencyKey: $idempotencyKey) { id status } }`
+
+export const MY_NOTICES = `query MyNotices { myNotices { id kind title body critical readAt createdAt subjectType subjectId deliveries { channel at status } } }`
+
+export const MARK_NOTICE_READ = `mutation MarkRead($id: ID!) { markNoticeRead(id: $id) { id readAt } }`
+
+export const APPROVAL_METRICS = `query Metrics($since: DateTime!, $until: DateTime!) {
+  approvalMetrics(since: $since, until: $until) { submitted decided completedWithin24hRate emergencyWithin2hRate medianHoursToDecision overdueCount }
+}`
+
+export const PENALTY_RANKING = `query Ranking($since: DateTime!, $until: DateTime!) {
+  penaltyRanking(since: $since, until: $until) { departments { departmentName points count rank } departmentCategories departmentSeries { name data } doctorCategories doctorSeries { name data } }
+}`
+
+export const TREATMENT_STATISTICS = `query Stats($from: Date!, $to: Date!, $period: StatPeriod!, $groupBy: StatGroup!) {
+  treatmentStatistics(from: $from, to: $to, period: $period, groupBy: $groupBy) { period key label sessions fulfilled noShows noShowRate }
+}`
+
+export const VAPID_KEY = `query { vapidPublicKey }`
+
+export const REGISTER_PUSH = `mutation RegisterPush($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) { id } }`
+
+export const SYNC_PUSH = `mutation SyncPush($input: SyncPushInput!) {
+  syncPush(input: $input) { lastMutationId results { id status code reason entity entityId } }
+}`

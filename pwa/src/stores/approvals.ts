@@ -1,0 +1,96 @@
+// Approver data: my tasks (cached for offline reading), one instance, decisions.
+import { gql } from '../api/graphql'
+import { ADD_SIGNER, APPROVAL_INSTANCE, SURGERY_APPLICATION, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE_TASK } from '../api/operations'
+import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
+
+export interface TaskSummary {
+  id: string
+  status: string
+  kind: string
+  dueAt: string | null
+  overdue: boolean
+  step: { name: string; nameEn: string }
+  instance: { id: string; kind: string; status: string; applicant: { displayName: string } | null } | null
+}
+
+export interface UserRef { username: string; displayName: string }
+
+export interface InstanceTask {
+  id: string
+  status: string
+  kind: string
+  dueAt: string | null
+  assignee: UserRef | null
+  step: { name: string; nameEn: string }
+}
+
+export interface ApprovalInstance {
+  id: string
+  kind: string
+  status: string
+  dueAt: string | null
+  overdue: boolean
+  data: Record<string, unknown>
+  blockedReason: string | null
+  createdAt: string
+  applicant: UserRef | null
+  precheck: { passed: boolean; findings: { code: string; message: string }[] } | null
+  tasks: InstanceTask[]
+  history: { seq: number; action: string; at: string; hash: string; data: Record<string, unknown>; actor: UserRef | null }[]
+}
+
+export type Decision = 'APPROVE' | 'REJECT' | 'RETURN'
+
+export function loadTasks(show: (r: Cached<TaskSummary[]>) => void): Promise<void> {
+  return cacheThenNetwork('myTasks', async () => (await gql<{ myTasks: TaskSummary[] }>(MY_TASKS)).myTasks, show)
+}
+
+/** Open tasks for the home badge: from the network, else the cache, else nothing. */
+export async function taskCount(): Promise<number | null> {
+  let tasks: TaskSummary[] | null = null
+  try {
+    await loadTasks((r) => (tasks = r.data))
+  } catch {
+    tasks = (await readCache<TaskSummary[]>('myTasks'))?.data ?? null
+  }
+  return tasks ? (tasks as TaskSummary[]).filter((t) => t.status === 'pending').length : null
+}
+
+export function loadInstance(id: string, show: (r: Cached<ApprovalInstance>) => void): Promise<void> {
+  return cacheThenNetwork(`approval:${id}`, async () => (await gql<{ approvalInstance: ApprovalInstance }>(APPROVAL_INSTANCE, { id })).approvalInstance, show)
+}
+
+/** The same key on a retry of the same tap, so a lost answer never decides twice. */
+export function decide(taskId: string, decision: Decision, comment: string, idempotencyKey: string): Promise<{ id: string; status: string }> {
+  return gql<{ decideTask: { id: string; status: string } }>(DECIDE_TASK, { taskId, decision, comment: comment || null, idempotencyKey }).then((d) => d.decideTask)
+}
+
+export function transfer(taskId: string, toUsername: string, comment: string): Promise<unknown> {
+  return gql(TRANSFER_TASK, { taskId, toUsername, comment: comment || null })
+}
+
+export function addSigner(taskId: string, username: string, comment: string): Promise<unknown> {
+  return gql(ADD_SIGNER, { taskId, username, comment: comment || null })
+}
+
+export function urge(taskId: string): Promise<unknown> {
+  return gql(URGE_TASK, { taskId })
+}
+
+export interface SurgeryApplication {
+  procedureCode: string
+  grade: number
+  plannedAt: string
+  emergency: boolean
+  diagnosis: string
+  anesthesia: string
+  preopAssessment: string | null
+  consentSigned: boolean
+  emergencyOverride: boolean
+  overrideReason: string | null
+}
+
+/** The clinical part of a surgery approval (the server logs this read). */
+export function loadSurgeryApplication(instanceId: string, show: (r: Cached<SurgeryApplication>) => void): Promise<void> {
+  return cacheThenNetwork(`surgery:${instanceId}`, async () => (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication, show)
+}

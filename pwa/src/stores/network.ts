@@ -1,0 +1,54 @@
+// Online state and the count of unsent changes, for the banner every screen shows.
+import { reactive } from 'vue'
+import { liveQuery } from 'dexie'
+import { db } from '../offline/db'
+import { gql } from '../api/graphql'
+import { SYNC_PUSH } from '../api/operations'
+import { pushOutbox, type PushOutcome, type PushRequest, type PushResponse } from '../offline/outbox'
+import { uploadAttachment } from '../offline/attachments'
+import { session } from './session'
+
+export const network = reactive({ online: typeof navigator === 'undefined' ? true : navigator.onLine, unsent: 0, rejected: 0, syncing: false, lastError: '' })
+
+export async function pushViaGraphQL(request: PushRequest): Promise<PushResponse> {
+  const { syncPush } = await gql<{ syncPush: PushResponse }>(SYNC_PUSH, { input: request })
+  return syncPush
+}
+
+/** Push the outbox now (when online and signed in). */
+export async function syncNow(): Promise<PushOutcome | null> {
+  if (!network.online || !session.token) return null
+  network.syncing = true
+  try {
+    const outcome = await pushOutbox(pushViaGraphQL, (a) => uploadAttachment(a, session.token))
+    network.lastError = outcome.error?.code ?? ''
+    return outcome
+  } finally {
+    network.syncing = false
+  }
+}
+
+/** Ask the service worker to push when the connection returns (Background Sync). */
+export async function requestBackgroundSync(): Promise<void> {
+  try {
+    const registration = await navigator.serviceWorker?.ready
+    const sync = (registration as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } })?.sync
+    await sync?.register('bedside-outbox')
+  } catch {
+    // Not available (Firefox, Safari, some webviews): the page pushes on 'online' instead.
+  }
+}
+
+export function watchNetwork(): void {
+  window.addEventListener('online', () => {
+    network.online = true
+    void syncNow()
+  })
+  window.addEventListener('offline', () => (network.online = false))
+  liveQuery(() => db().outbox.count()).subscribe((n) => (network.unsent = n))
+  liveQuery(() => db().rejected.count()).subscribe((n) => (network.rejected = n))
+  // Retry now and then: a flaky ward Wi-Fi does not always fire 'online'.
+  setInterval(() => {
+    if (network.unsent > 0) void syncNow()
+  }, 30_000)
+}

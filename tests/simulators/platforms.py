@@ -1,0 +1,617 @@
+"""A local simulator of the DingTalk, WeCom and Official Account HTTP APIs.
+
+A Starlette app served by uvicorn on a free 127.0.0.1 port (in a thread, so tests and the
+app under test reach it over real HTTP). It issues tokens that expire, refuses calls
+with a missing, wrong or expired token or the wrong method, checks each body's required
+fields and types, records every message and card sent or updated, and can answer with the
+platforms' rate-limit errors on demand.
+
+It also builds callbacks the way the platforms do — AES-256-CBC with the key from the
+EncodingAESKey, IV = first 16 key bytes, PKCS#7 to 32-byte blocks over
+random(16) + length(4, network order) + message + receiver id, and a sha1 signature over
+the sorted token, timestamp, nonce and ciphertext — written here independently of the SDKs
+the code under test uses.
+
+Fixtures: `platform_sim` (a fresh state per test on one server per session) and the helper
+`simulated_settings(settings, sim)`. Use from a conftest:
+`from tests.simulators.platforms import platform_sim, platform_sim_server  # noqa: F401`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+# Credentials the simulator knows; `simulated_settings` puts them into Settings.
+DINGTALK = {"app_key": "dingsimappkey0001", "app_secret": "sim-dingtalk-secret", "agent_id": "3001", "corp_id": "dingsimcorp0001"}
+WECOM = {"corp_id": "wwsimcorp0001", "secret": "sim-wecom-secret", "agent_id": "1000002"}
+OA = {"app_id": "wxsimapp00000001", "secret": "sim-oa-secret"}
+CALLBACK_TOKEN = "simCallbackToken"
+
+
+def _aes_key(seed: str) -> str:
+    """A 43-character EncodingAESKey (base64 of 32 bytes without the '=')."""
+    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode().rstrip("=")
+
+
+DINGTALK_AES_KEY = _aes_key("dingtalk")
+WECOM_AES_KEY = _aes_key("wecom")
+OA_AES_KEY = _aes_key("wechat_oa")
+
+
+# -- the platforms' callback crypto, written from their docs -------------------------------
+def platform_encrypt(plaintext: str, encoding_aes_key: str, receiver_id: str) -> str:
+    key = base64.b64decode(encoding_aes_key + "=")
+    raw = plaintext.encode()
+    body = os.urandom(16) + struct.pack(">I", len(raw)) + raw + receiver_id.encode()
+    padder = padding.PKCS7(256).padder()  # the platforms pad to 32-byte blocks
+    padded = padder.update(body) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
+
+
+def platform_decrypt(ciphertext: str, encoding_aes_key: str) -> tuple[str, str]:
+    """(plaintext, receiver id) — to read what the app under test answered."""
+    key = base64.b64decode(encoding_aes_key + "=")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    plain = decryptor.update(base64.b64decode(ciphertext)) + decryptor.finalize()
+    plain = plain[: -plain[-1]]
+    length = struct.unpack(">I", plain[16:20])[0]
+    return plain[20 : 20 + length].decode(), plain[20 + length :].decode()
+
+
+def platform_signature(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def dingtalk_callback(payload: dict[str, Any], *, timestamp_ms: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], dict[str, str]]:
+    """(query params, JSON body) of a DingTalk HTTP callback carrying `payload`."""
+    timestamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    nonce = nonce or secrets.token_hex(8)
+    encrypt = platform_encrypt(json.dumps(payload, ensure_ascii=False), DINGTALK_AES_KEY, DINGTALK["app_key"])
+    params = {"msg_signature": platform_signature(token, timestamp, nonce, encrypt), "timestamp": timestamp, "nonce": nonce}
+    return params, {"encrypt": encrypt}
+
+
+def dingtalk_card_tap(*, out_track_id: str, userid: str, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card callback DingTalk sends when a button with a 回传请求 action is tapped."""
+    content = {"cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}}
+    return {
+        "outTrackId": out_track_id,
+        "corpId": DINGTALK["corp_id"],
+        "userId": userid,
+        "type": "actionCallback",
+        "spaceType": "IM_ROBOT",
+        "content": json.dumps(content, ensure_ascii=False),
+        "extension": "{}",
+    }
+
+
+def wechat_xml(fields: dict[str, Any]) -> str:
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, int):
+            parts.append(f"<{name}>{value}</{name}>")
+        else:
+            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def wecom_callback(fields: dict[str, Any], *, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+    """(query params, XML body) of a WeCom callback with the event `fields` (safe mode)."""
+    timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**10))
+    encrypt = platform_encrypt(wechat_xml(fields), WECOM_AES_KEY, WECOM["corp_id"])
+    body = f"<xml><ToUserName><![CDATA[{WECOM['corp_id']}]]></ToUserName><AgentID><![CDATA[{WECOM['agent_id']}]]></AgentID><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    params = {"msg_signature": platform_signature(token, timestamp_s, nonce, encrypt), "timestamp": timestamp_s, "nonce": nonce}
+    return params, body
+
+
+def wecom_echo(*, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+    """The GET URL-verification request; returns (params, the plaintext echo expected back)."""
+    timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**10))
+    echo_plain = str(secrets.randbelow(10**18))
+    echostr = platform_encrypt(echo_plain, WECOM_AES_KEY, WECOM["corp_id"])
+    params = {"msg_signature": platform_signature(token, timestamp_s, nonce, echostr), "timestamp": timestamp_s, "nonce": nonce, "echostr": echostr}
+    return params, echo_plain
+
+
+def oa_callback(fields: dict[str, Any], *, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+    """(query params, XML body) of an Official Account message in safe mode."""
+    timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**10))
+    encrypt = platform_encrypt(wechat_xml(fields), OA_AES_KEY, OA["app_id"])
+    body = f"<xml><ToUserName><![CDATA[gh_sim]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    params = {
+        "signature": platform_signature(token, timestamp_s, nonce),
+        "timestamp": timestamp_s,
+        "nonce": nonce,
+        "openid": str(fields.get("FromUserName", "")),
+        "encrypt_type": "aes",
+        "msg_signature": platform_signature(token, timestamp_s, nonce, encrypt),
+    }
+    return params, body
+
+
+def read_wechat_reply(xml_text: str, encoding_aes_key: str) -> str:
+    """Decrypt a passive reply (`<xml><Encrypt>…`) into its plaintext XML."""
+    import xmltodict
+
+    doc = xmltodict.parse(xml_text)["xml"]
+    return platform_decrypt(doc["Encrypt"], encoding_aes_key)[0]
+
+
+# -- the simulated APIs ------------------------------------------------------------------
+@dataclass
+class SimState:
+    token_ttl: int = 7200
+    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (platform, expires_at)
+    token_fetches: Counter[str] = field(default_factory=Counter)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # DingTalk outTrackId -> card
+    wecom_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # response_code -> card
+    auth_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, code) -> user id / openid
+    mobiles: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, mobile) -> user id
+    rate_limits: Counter[str] = field(default_factory=Counter)  # platform -> calls to refuse
+    menus: list[Any] = field(default_factory=list)
+
+
+class PlatformSimulator:
+    def __init__(self) -> None:
+        self.state = SimState()
+        self.lock = threading.Lock()
+        self.url = ""
+        self.app = Starlette(routes=self._routes())
+
+    # test-side controls
+    def reset(self) -> None:
+        with self.lock:
+            self.state = SimState()
+
+    def rate_limit_next(self, platform: str, times: int = 1) -> None:
+        self.state.rate_limits[platform] += times
+
+    def auth_code(self, platform: str, user_id: str) -> str:
+        code = secrets.token_hex(8)
+        self.state.auth_codes[(platform, code)] = user_id
+        return code
+
+    def directory_mobile(self, platform: str, mobile: str, user_id: str) -> None:
+        self.state.mobiles[(platform, mobile)] = user_id
+
+    def event_response_code(self, task_id: str) -> str:
+        """The fresh ResponseCode WeCom puts in a template_card_event (updates that card once)."""
+        sent = next(c for c in self.state.wecom_cards.values() if c["task_id"] == task_id)
+        code = secrets.token_hex(16)
+        self.state.wecom_cards[code] = {**sent, "used": False, "updates": []}
+        return code
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.state.tokens = {t: (p, 0.0) for t, (p, _) in self.state.tokens.items()}
+
+    def messages_to(self, platform: str, user_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.state.messages if m["platform"] == platform and user_id in m["to"]]
+
+    # helpers
+    def _issue(self, platform: str) -> dict[str, Any]:
+        token = f"{platform}-{secrets.token_hex(12)}"
+        with self.lock:
+            self.state.tokens[token] = (platform, time.time() + self.state.token_ttl)
+            self.state.token_fetches[platform] += 1
+        return {"access_token": token, "expires_in": self.state.token_ttl}
+
+    def _token_ok(self, platform: str, token: str | None) -> bool:
+        entry = self.state.tokens.get(token or "")
+        return bool(entry and entry[0] == platform and entry[1] > time.time())
+
+    def _rate_limited(self, platform: str) -> bool:
+        with self.lock:
+            if self.state.rate_limits[platform] > 0:
+                self.state.rate_limits[platform] -= 1
+                return True
+        return False
+
+    def _record_call(self, platform: str, request: Request) -> None:
+        self.state.calls.append({"platform": platform, "method": request.method, "path": request.url.path})
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/gettoken", self.dingtalk_gettoken, methods=["GET"]),
+            Route("/topapi/message/corpconversation/asyncsend_v2", self.dingtalk_work_notice, methods=["POST"]),
+            Route("/topapi/v2/user/getuserinfo", self.dingtalk_getuserinfo, methods=["POST"]),
+            Route("/topapi/v2/user/getbymobile", self.dingtalk_getbymobile, methods=["POST"]),
+            Route("/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]),
+            Route("/v1.0/card/instances", self.dingtalk_card_update, methods=["PUT"]),
+            Route("/cgi-bin/gettoken", self.wecom_gettoken, methods=["GET"]),
+            Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
+            Route("/cgi-bin/message/update_template_card", self.wecom_update_card, methods=["POST"]),
+            Route("/cgi-bin/auth/getuserinfo", self.wecom_getuserinfo, methods=["GET"]),
+            Route("/cgi-bin/user/getuserid", self.wecom_getuserid, methods=["POST"]),
+            Route("/cgi-bin/token", self.oa_token, methods=["GET"]),
+            Route("/cgi-bin/message/template/send", self.oa_template_send, methods=["POST"]),
+            Route("/cgi-bin/message/custom/send", self.oa_custom_send, methods=["POST"]),
+            Route("/cgi-bin/menu/create", self.oa_menu_create, methods=["POST"]),
+            Route("/sns/oauth2/access_token", self.oa_oauth, methods=["GET"]),
+        ]
+
+    # -- DingTalk (old API: errcode; v1.0: HTTP status + code) -------------------------
+    async def _dingtalk_old(self, request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+        self._record_call("dingtalk", request)
+        if not self._token_ok("dingtalk", request.query_params.get("access_token")):
+            return None, JSONResponse({"errcode": 40014, "errmsg": "不合法的access_token"})
+        if self._rate_limited("dingtalk"):
+            return None, JSONResponse({"errcode": 90018, "errmsg": "当前企业调用该接口的并发量超过上限"})
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return None, JSONResponse({"errcode": 40035, "errmsg": "缺少参数 / body is not JSON"})
+        return body, None
+
+    async def dingtalk_gettoken(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        if q.get("appkey") != DINGTALK["app_key"] or q.get("appsecret") != DINGTALK["app_secret"]:
+            return JSONResponse({"errcode": 40089, "errmsg": "不合法的corpid或corpsecret"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("dingtalk")})
+
+    async def dingtalk_work_notice(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        msg = body.get("msg") or {}
+        problems = []
+        if str(body.get("agent_id")) != DINGTALK["agent_id"]:
+            problems.append("agent_id")
+        if not isinstance(body.get("userid_list"), str) or not body["userid_list"]:
+            problems.append("userid_list")
+        msgtype = msg.get("msgtype")
+        if msgtype not in {"text", "markdown", "action_card", "oa", "link"} or not isinstance(msg.get(msgtype), dict):
+            problems.append("msg")
+        if msgtype == "markdown" and not ({"title", "text"} <= set(msg["markdown"])):
+            problems.append("msg.markdown")
+        if msgtype == "text" and "content" not in msg["text"]:
+            problems.append("msg.text")
+        if problems:
+            return JSONResponse({"errcode": 40035, "errmsg": "参数错误: " + ",".join(problems)})
+        users = body["userid_list"].split(",")
+        if len(users) > 100:
+            return JSONResponse({"errcode": 40035, "errmsg": "userid_list 超过100"})
+        task_id = secrets.randbelow(10**12)
+        self.state.messages.append({"platform": "dingtalk", "kind": f"work_notice.{msgtype}", "to": users, "body": msg, "task_id": task_id})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": secrets.token_hex(8)})
+
+    async def dingtalk_getuserinfo(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        userid = self.state.auth_codes.pop(("dingtalk", str(body.get("code"))), None)
+        if userid is None:
+            return JSONResponse({"errcode": 40078, "errmsg": "不存在的临时授权码"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "result": {"userid": userid, "name": userid, "sys": False}})
+
+    async def dingtalk_getbymobile(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        userid = self.state.mobiles.get(("dingtalk", str(body.get("mobile"))))
+        if userid is None:
+            return JSONResponse({"errcode": 60121, "errmsg": "找不到该用户"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "result": {"userid": userid}})
+
+    async def _dingtalk_v1(self, request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+        self._record_call("dingtalk", request)
+        if not self._token_ok("dingtalk", request.headers.get("x-acs-dingtalk-access-token")):
+            return None, JSONResponse({"code": "InvalidAuthentication", "message": "不合法的access_token"}, status_code=401)
+        if self._rate_limited("dingtalk"):
+            return None, JSONResponse({"code": "Forbidden.AccessDenied.QpsLimitForApi", "message": "QPS limit"}, status_code=403)
+        try:
+            return json.loads(await request.body()), None
+        except ValueError:
+            return None, JSONResponse({"code": "param.empty", "message": "body is not JSON"}, status_code=400)
+
+    @staticmethod
+    def _param_map_ok(data: Any) -> bool:
+        return isinstance(data, dict) and isinstance(data.get("cardParamMap"), dict) and all(isinstance(v, str) for v in data["cardParamMap"].values())
+
+    async def dingtalk_card_create(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        for name in ("cardTemplateId", "outTrackId", "openSpaceId"):
+            if not body.get(name):
+                return JSONResponse({"code": f"param.{name}Empty", "message": name}, status_code=400)
+        if not self._param_map_ok(body.get("cardData")):
+            return JSONResponse({"code": "param.cardPublicDataEmpty", "message": "cardParamMap must map to strings"}, status_code=400)
+        if body.get("callbackType") not in {"HTTP", "STREAM"}:
+            return JSONResponse({"code": "param.callbackTypeInvalid", "message": "callbackType"}, status_code=400)
+        space = body["openSpaceId"]
+        if not space.startswith("dtv1.card//IM_ROBOT.") or (body.get("imRobotOpenDeliverModel") or {}).get("spaceType") != "IM_ROBOT":
+            return JSONResponse({"code": "param.openSpaceModelInvalid", "message": "openSpaceId"}, status_code=400)
+        if body["outTrackId"] in self.state.cards:
+            return JSONResponse({"code": "param.outTrackIdExist", "message": "outTrackId already used"}, status_code=400)
+        userid = space.split("IM_ROBOT.", 1)[1]
+        self.state.cards[body["outTrackId"]] = {
+            "template_id": body["cardTemplateId"],
+            "userid": userid,
+            "callback_type": body["callbackType"],
+            "route_key": body.get("callbackRouteKey"),
+            "data": dict(body["cardData"]["cardParamMap"]),
+            "private": {uid: dict(v["cardParamMap"]) for uid, v in (body.get("privateData") or {}).items()},
+            "updates": [],
+        }
+        self.state.messages.append({"platform": "dingtalk", "kind": "card", "to": [userid], "body": body})
+        return JSONResponse({"success": True, "result": {"outTrackId": body["outTrackId"], "deliverResults": [{"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}]}})
+
+    async def dingtalk_card_update(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        card = self.state.cards.get(body.get("outTrackId", ""))
+        if card is None:
+            return JSONResponse({"code": "param.cardNotExist", "message": "card not found"}, status_code=400)
+        if not self._param_map_ok(body.get("cardData")):
+            return JSONResponse({"code": "param.cardPublicDataEmpty", "message": "cardParamMap must map to strings"}, status_code=400)
+        card["data"].update(body["cardData"]["cardParamMap"])
+        for uid, value in (body.get("privateData") or {}).items():
+            card["private"].setdefault(uid, {}).update(value["cardParamMap"])
+        card["updates"].append(body)
+        return JSONResponse({"success": True, "result": True})
+
+    # -- WeCom ---------------------------------------------------------------------
+    async def _wechat_style(self, platform: str, request: Request, *, with_body: bool = True) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+        self._record_call(platform, request)
+        if not self._token_ok(platform, request.query_params.get("access_token")):
+            return None, JSONResponse({"errcode": 40014 if platform == "wecom" else 40001, "errmsg": "invalid access_token"})
+        if self._rate_limited(platform):
+            return None, JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
+        if not with_body:
+            return {}, None
+        try:
+            return json.loads(await request.body()), None
+        except ValueError:
+            return None, JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+
+    async def wecom_gettoken(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        if q.get("corpid") != WECOM["corp_id"] or q.get("corpsecret") != WECOM["secret"]:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("wecom")})
+
+    async def wecom_send(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wecom", request)
+        if error:
+            return error
+        assert body is not None
+        msgtype = body.get("msgtype")
+        if str(body.get("agentid")) != WECOM["agent_id"] or not body.get("touser") or not isinstance(body.get(msgtype), dict):
+            return JSONResponse({"errcode": 40008, "errmsg": "invalid message type / agentid / touser"})
+        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": secrets.token_hex(8)}
+        users = body["touser"].split("|")
+        if msgtype == "template_card":
+            card = body["template_card"]
+            if card.get("card_type") == "button_interaction":
+                if not card.get("task_id") or not card.get("button_list") or not (card.get("main_title") or {}).get("title"):
+                    return JSONResponse({"errcode": 40058, "errmsg": "template_card: task_id, main_title.title and button_list are required"})
+                for button in card["button_list"]:
+                    url_button = button.get("type") == 1
+                    if not button.get("text") or (url_button and not button.get("url")) or (not url_button and not button.get("key")):
+                        return JSONResponse({"errcode": 40058, "errmsg": "button_list: text, and key (callback) or url (type 1), required"})
+            code = secrets.token_hex(16)
+            answer["response_code"] = code
+            self.state.wecom_cards[code] = {"users": users, "card": card, "task_id": card.get("task_id"), "used": False, "updates": []}
+        elif msgtype in {"text", "markdown"} and "content" not in body[msgtype]:
+            return JSONResponse({"errcode": 41009, "errmsg": "missing content"})
+        self.state.messages.append({"platform": "wecom", "kind": msgtype, "to": users, "body": body, "response_code": answer.get("response_code")})
+        return JSONResponse(answer)
+
+    async def wecom_update_card(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wecom", request)
+        if error:
+            return error
+        assert body is not None
+        card = self.state.wecom_cards.get(str(body.get("response_code")))
+        if card is None or card["used"]:
+            return JSONResponse({"errcode": 40135, "errmsg": "invalid response_code (unknown or already used)"})
+        if str(body.get("agentid")) != WECOM["agent_id"] or not isinstance(body.get("userids"), list):
+            return JSONResponse({"errcode": 40058, "errmsg": "agentid / userids"})
+        if not (isinstance(body.get("button"), dict) and body["button"].get("replace_name")) and not isinstance(body.get("template_card"), dict):
+            return JSONResponse({"errcode": 40058, "errmsg": "button.replace_name or template_card required"})
+        card["used"] = True  # a response_code updates a card once
+        card["updates"].append(body)
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "invaliduser": []})
+
+    async def wecom_getuserinfo(self, request: Request) -> JSONResponse:
+        _, error = await self._wechat_style("wecom", request, with_body=False)
+        if error:
+            return error
+        userid = self.state.auth_codes.pop(("wecom", request.query_params.get("code", "")), None)
+        if userid is None:
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": userid})
+
+    async def wecom_getuserid(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wecom", request)
+        if error:
+            return error
+        assert body is not None
+        userid = self.state.mobiles.get(("wecom", str(body.get("mobile"))))
+        if userid is None:
+            return JSONResponse({"errcode": 46004, "errmsg": "user no exist"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": userid})
+
+    # -- Official Account ----------------------------------------------------------
+    async def oa_token(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        if q.get("grant_type") != "client_credential" or q.get("appid") != OA["app_id"] or q.get("secret") != OA["secret"]:
+            return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
+        return JSONResponse(self._issue("wechat_oa"))
+
+    async def oa_template_send(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wechat_oa", request)
+        if error:
+            return error
+        assert body is not None
+        data = body.get("data")
+        if not body.get("touser") or not body.get("template_id") or not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
+            return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        msgid = secrets.randbelow(10**12)
+        self.state.messages.append({"platform": "wechat_oa", "kind": "template", "to": [body["touser"]], "body": body, "msgid": msgid})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    async def oa_custom_send(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wechat_oa", request)
+        if error:
+            return error
+        assert body is not None
+        if not body.get("touser") or body.get("msgtype") != "text" or "content" not in (body.get("text") or {}):
+            return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        self.state.messages.append({"platform": "wechat_oa", "kind": "custom.text", "to": [body["touser"]], "body": body})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def oa_menu_create(self, request: Request) -> JSONResponse:
+        body, error = await self._wechat_style("wechat_oa", request)
+        if error:
+            return error
+        assert body is not None
+        buttons = body.get("button")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            return JSONResponse({"errcode": 40016, "errmsg": "invalid button size"})
+        self.state.menus.append(buttons)
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def oa_oauth(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        self._record_call("wechat_oa", request)
+        if q.get("appid") != OA["app_id"] or q.get("secret") != OA["secret"] or q.get("grant_type") != "authorization_code":
+            return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
+        openid = self.state.auth_codes.pop(("wechat_oa", q.get("code", "")), None)
+        if openid is None:
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        return JSONResponse({"access_token": secrets.token_hex(16), "expires_in": 7200, "refresh_token": secrets.token_hex(16), "openid": openid, "scope": "snsapi_base"})
+
+
+# -- running it ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimulatorServer:
+    """uvicorn in a thread with its own event loop."""
+
+    def __init__(self, simulator: PlatformSimulator) -> None:
+        self.simulator = simulator
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(simulator.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("platform simulator did not start")
+            time.sleep(0.02)
+        self.simulator.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def platform_sim_server() -> Iterator[PlatformSimulator]:
+    simulator = PlatformSimulator()
+    server = SimulatorServer(simulator)
+    server.start()
+    yield simulator
+    server.stop()
+
+
+@pytest.fixture
+def platform_sim(platform_sim_server: PlatformSimulator) -> PlatformSimulator:
+    """The simulator with a fresh state for this test."""
+    platform_sim_server.reset()
+    return platform_sim_server
+
+
+def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) -> Any:
+    """`settings` with every platform's credentials set and its API pointed at `sim`."""
+    values = {
+        "dingtalk_app_key": DINGTALK["app_key"],
+        "dingtalk_app_secret": DINGTALK["app_secret"],
+        "dingtalk_agent_id": DINGTALK["agent_id"],
+        "dingtalk_corp_id": DINGTALK["corp_id"],
+        "dingtalk_callback_token": CALLBACK_TOKEN,
+        "dingtalk_callback_aes_key": DINGTALK_AES_KEY,
+        "dingtalk_api_base": sim.url,
+        "dingtalk_card_template_id": "sim-approval-card.schema",
+        "wecom_corp_id": WECOM["corp_id"],
+        "wecom_secret": WECOM["secret"],
+        "wecom_agent_id": WECOM["agent_id"],
+        "wecom_token": CALLBACK_TOKEN,
+        "wecom_aes_key": WECOM_AES_KEY,
+        "wecom_api_base": sim.url,
+        "wechat_oa_app_id": OA["app_id"],
+        "wechat_oa_secret": OA["secret"],
+        "wechat_oa_token": CALLBACK_TOKEN,
+        "wechat_oa_aes_key": OA_AES_KEY,
+        "wechat_oa_api_base": sim.url,
+        "wechat_oa_template_ids": {
+            "booking_confirmed": "tmpl-booking-confirmed",
+            "booking_reminder": "tmpl-booking-reminder",
+            "booking_changed": "tmpl-booking-changed",
+            "followup_due": "tmpl-followup-due",
+        },
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
+
+
+__all__ = [
+    "PlatformSimulator",
+    "dingtalk_callback",
+    "dingtalk_card_tap",
+    "oa_callback",
+    "platform_decrypt",
+    "platform_encrypt",
+    "platform_sim",
+    "platform_sim_server",
+    "simulated_settings",
+    "wecom_callback",
+    "wecom_echo",
+]
+
+
+if __name__ == "__main__":  # `python -m tests.simulators.platforms PORT`: a standalone simulator (bench)
+    import sys
+
+    uvicorn.run(PlatformSimulator().app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
