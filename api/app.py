@@ -23,6 +23,7 @@ from api.errors import DomainError
 from api.graphql.context import Context
 from api.graphql.schema import schema
 from api.http import RequestMiddleware
+from api.http_limits import hardening_middleware
 from api.services import Services
 from api.settings import Settings, load_settings
 
@@ -167,7 +168,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes += pwa_routes()
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMiddleware, https=settings.public_url.startswith("https://"))],
+        middleware=[
+            Middleware(RequestMiddleware, https=settings.public_url.startswith("https://")),
+            # --- hardening: CORS for the PWA's origin, request body limit ---
+            *hardening_middleware(settings),
+            # --- end hardening ---
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -259,5 +259,36 @@ def bots_oa_menu() -> None:
 # --- end bots --------------------------------------------------------------------------
 
 
+# --- hardening: key rotation and backups ---
+@main.command("rotate-keys")
+@click.option("--batch-size", default=500, show_default=True, type=int)
+def rotate_keys(batch_size: int) -> None:
+    """Re-encrypt patient identifiers (and lookup hashes) under BEDSIDE_SECRET_KEY.
+
+    Set the old key(s) in BEDSIDE_PREVIOUS_SECRET_KEYS first; afterwards they can go.
+    """
+    from api.crypto import FieldCipher
+    from api.db import Database
+    from api.key_rotation import rotate_patient_identifiers
+
+    settings = load_settings()
+    if not settings.previous_secret_keys:
+        click.echo("note: BEDSIDE_PREVIOUS_SECRET_KEYS is empty; only values already under the current key can be read", err=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(settings)
+        try:
+            return await rotate_patient_identifiers(db, FieldCipher(settings), batch_size=batch_size)
+        finally:
+            await db.dispose()
+
+    report = _run(go())
+    click.echo(f"patients: {report.patients}, values re-encrypted: {report.values}, unreadable: {report.unreadable}")
+    if report.unreadable:
+        click.echo("some values are under a key that is not configured; add it to BEDSIDE_PREVIOUS_SECRET_KEYS and run again", err=True)
+        sys.exit(1)
+# --- end hardening ---
+
+
 if __name__ == "__main__":
     main()

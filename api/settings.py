@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     max_comment_length: int = 2000
     max_request_bytes: int = 2 * 1024 * 1024
 
+    # Hardening: GraphQL limits, login throttling, password policy, CORS
+    graphql_max_cost: int = 5000  # each field costs 1; a list field multiplies what it selects
+    graphql_list_cost: int = 10  # assumed length of a list whose size the query does not bound
+    graphql_introspection: bool | None = None  # None: on, except in production
+    # JSON file of sha256 hashes of the only query documents accepted (the PWA's own);
+    # unset accepts any document within the limits above.
+    graphql_allowed_queries_file: Path | None = None
+    login_max_failures_per_address: int = 30  # failed logins from one address per window
+    login_address_window_seconds: int = 15 * 60
+    password_min_length: int = 10
+    # Origins allowed to call the API from a browser (the PWA when served elsewhere).
+    cors_origins: list[str] = Field(default_factory=list)
+
     # Platforms (empty means the channel logs instead of sending)
     dingtalk_app_key: str | None = None
     dingtalk_app_secret: str | None = None

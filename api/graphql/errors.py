@@ -27,6 +27,33 @@ def _field_of(error: GraphQLError) -> dict[str, str]:
     return {"field": match.group(1)} if match else {}
 
 
+# graphql-core quotes the offending input in its messages ("got invalid value '周建国'"):
+# the value may be a patient's name or ID number, so it is cut out before the message is
+# returned or logged. The variable/field name and the type stay.
+_SCRUBS = (
+    (re.compile(r"got invalid value .*?; ", re.S), "got invalid value; "),
+    (re.compile(r"(cannot represent[^:;]*?): .*?(?=; |$)", re.S), r"\1"),
+    (re.compile(r"found .*?(?=; |$)", re.S), "found a value of another type"),
+    (re.compile(r"(Invalid isoformat string|is not a valid)[^;]*", re.S), "invalid format"),
+)
+
+
+def scrub_input_values(message: str) -> str:
+    for pattern, replacement in _SCRUBS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def log_graphql_errors(errors: list[GraphQLError]) -> None:
+    """One line per error, by code and path only: never the message's input values."""
+    for error in errors:
+        original = error.original_error
+        if original is not None and not isinstance(original, DomainError | GraphQLError):
+            continue  # unexpected: logged with its traceback when masked (anonymise_error)
+        code = (error.extensions or {}).get("code") or "VALIDATION"
+        log.info("graphql error", extra={"fields": {"code": code, "path": error.path}})
+
+
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, DomainError | GraphQLError):
@@ -45,6 +72,8 @@ class MaskUnexpectedErrors(MaskErrors):
             # field) have no code of their own: they are input errors.
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": "VALIDATION", **_field_of(error)}
+            if not isinstance(error.original_error, DomainError):
+                error.message = scrub_input_values(error.message)
         return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
