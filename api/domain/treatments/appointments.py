@@ -330,6 +330,9 @@ async def cancel_appointment(
     if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.PROPOSED, AppointmentStatus.WAITLIST):
         raise DomainError(ErrorCode.CONFLICT, "该预约已到诊或已结束，不能取消 / the appointment has started or ended", field="id")
     now = now_or(now)
+    if appointment.starts_at <= now and not is_staff(actor):
+        # After the start only the desk can cancel (the patient may be on the way in).
+        raise DomainError(ErrorCode.CONFLICT, "预约时间已到，请联系治疗室取消 / the appointment has begun; ask the desk to cancel", field="id")
     was_booked = appointment.status == AppointmentStatus.BOOKED
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = (reason or "")[:200] or None
