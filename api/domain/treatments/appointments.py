@@ -33,6 +33,7 @@ from api.domain.treatments.common import (
     receipt_number,
     touch,
 )
+from api.domain.treatments.notices import enqueue_later
 from api.domain.treatments.orders import access_order, bookable_sessions
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.idempotency import recall, remember
@@ -207,14 +208,15 @@ async def _schedule_reminder(session: AsyncSession, appointment: Appointment, it
     patient = await session.get(Patient, appointment.patient_id)
     if patient is None or patient.user_id is None:
         return
-    await outbox.enqueue(
+    await enqueue_later(
         session,
+        deliver_after=deliver_after,
         recipient_id=patient.user_id,
         kind="appointment.reminder",
         title="治疗预约提醒 / treatment reminder",
         body=f"{item.name} {fmt_local(appointment.starts_at, tz)}" + (f"\n注意事项 / Notes: {item.notes}" if item.notes else ""),
         idempotency_key=f"appointment.reminder:{appointment.id}:{appointment.starts_at.isoformat()}",
-        payload={"appointment_id": appointment.id, "deliver_after": deliver_after.isoformat(), "starts_at": appointment.starts_at.isoformat()},
+        payload={"appointment_id": appointment.id, "starts_at": appointment.starts_at.isoformat()},
         subject_type="appointment",
         subject_id=appointment.id,
     )
