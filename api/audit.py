@@ -70,6 +70,39 @@ async def append_event(
     return event
 
 
+async def append_events(
+    session: AsyncSession,
+    stream: str,
+    events: list[tuple[str, Actor | None, dict[str, Any], datetime]],
+) -> list[AuditEvent]:
+    """Append several events (action, actor, data, at) to one stream, in order, locking
+    its head once: the same chain as calling `append_event` for each, fewer round trips."""
+    if not events:
+        return []
+    insert = _insert(session)
+    # Create-or-lock the head and read it in one statement: DO UPDATE takes the row lock
+    # and RETURNING gives the latest committed values.
+    upsert = insert(AuditStream).values(stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow())
+    upsert = upsert.on_conflict_do_update(index_elements=[AuditStream.stream], set_={"stream": upsert.excluded.stream})
+    head = (
+        await session.execute(
+            sa.select(AuditStream).from_statement(upsert.returning(AuditStream)).execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    rows = []
+    for action, actor, data, at in events:
+        payload = json.loads(canonical_json(data or {}))
+        seq = head.last_seq + 1
+        actor_id = actor.user_id if actor and actor.user_id else None
+        digest = event_hash(head.last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload)
+        rows.append(AuditEvent(stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload, prev_hash=head.last_hash, hash=digest))
+        head.last_seq = seq
+        head.last_hash = digest
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
 async def stream_events(session: AsyncSession, stream: str) -> list[AuditEvent]:
     result = await session.execute(sa.select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.seq))
     return list(result.scalars())

@@ -40,6 +40,7 @@ from api.domain.approvals.policy import (
     register_closing_hook,
     register_completion_hook,
     register_decision_guard,
+    unregister,
 )
 from api.domain.approvals.queries import instance_tasks, my_applications, my_tasks, pending_tasks
 from api.domain.approvals.registry import (
@@ -85,6 +86,7 @@ __all__ = [
     "start_instance",
     "stream_for",
     "transfer_task",
+    "unregister",
     "urge_instance",
     "urge_task",
     "withdraw_instance",

@@ -89,6 +89,7 @@ def _require_applicant(instance: ApprovalInstance, actor: Actor) -> None:
 # --- starting ----------------------------------------------------------------------------
 
 
+@history.batched
 async def start_instance(
     session: AsyncSession,
     *,
@@ -131,13 +132,14 @@ async def start_instance(
         subject_type=subject_type, subject_id=subject_id, new_status=InstanceStatus.RUNNING,
         due_at=instance.due_at.isoformat() if instance.due_at else None,
     )
-    await advance(session, Flow(instance, definition, applicant), actor=actor, now=now)
+    await advance(session, Flow(instance, definition, applicant), actor=actor, now=now, fresh=True)
     return instance
 
 
 # --- deciding ------------------------------------------------------------------------------
 
 
+@history.batched
 async def decide_task(
     session: AsyncSession,
     task: ApprovalTask,
@@ -209,7 +211,6 @@ async def _approve(session: AsyncSession, flow: Flow, task: ApprovalTask, *, act
         session, instance, "approved", actor=actor, at=now, task_id=task.id, step=task.step_id,
         old_status=TaskStatus.PENDING, new_status=TaskStatus.APPROVED, comment=task.comment,
     )
-    await _notify_decided(session, flow, task, actor=actor, zh="已同意", en="Approved", kind=notify.DECIDED)
     tasks = await live_tasks(session, instance, task.step_id)
     if step.mode == "any" and task.kind == TaskKind.NORMAL:
         # 或签: the first regular approval settles the step for the other assignees.
@@ -218,6 +219,8 @@ async def _approve(session: AsyncSession, flow: Flow, task: ApprovalTask, *, act
         tasks = [t for t in tasks if t.status != TaskStatus.CANCELLED]
     if step_complete(step, tasks):
         await complete_step(session, flow, step, actor=actor, now=now)
+    if instance.status == InstanceStatus.RUNNING:  # an ending sends its own notice instead
+        await _notify_decided(session, flow, task, actor=actor, zh="已同意", en="Approved", kind=notify.DECIDED)
 
 
 async def _reject(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, now: datetime) -> None:
@@ -232,6 +235,7 @@ async def _reject(session: AsyncSession, flow: Flow, task: ApprovalTask, *, acto
         session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.REJECTED,
         key=f"instance:{instance.id}:rejected", zh="审批未通过", en="Rejected", body=task.comment or "", task=task,
     )
+    await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)
 
 
@@ -296,12 +300,13 @@ async def _return(session: AsyncSession, flow: Flow, task: ApprovalTask, *, acto
         key=f"instance:{instance.id}:returned:{old_round}", zh="审批被退回", en="Returned", body=task.comment or "", task=task,
     )
     if target != APPLICANT:
-        await advance(session, flow, actor=actor, now=now)
+        await advance(session, flow, actor=actor, now=now, fresh=True)
 
 
 # --- the applicant's actions ------------------------------------------------------------------
 
 
+@history.batched
 async def withdraw_instance(
     session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, comment: str | None = None, now: datetime | None = None
 ) -> ApprovalInstance:
@@ -314,10 +319,12 @@ async def withdraw_instance(
     flow = await load_flow(session, instance)
     old = await close(session, flow, InstanceStatus.WITHDRAWN, actor=actor, now=now)
     await history.record(session, instance, "withdrawn", actor=actor, at=now, old_status=old, new_status=InstanceStatus.WITHDRAWN, comment=comment)
+    await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)
     return instance
 
 
+@history.batched
 async def resubmit_instance(
     session: AsyncSession,
     instance: ApprovalInstance,
@@ -355,7 +362,7 @@ async def resubmit_instance(
         new_status=InstanceStatus.RUNNING, changed_fields=changed, comment=comment,
         due_at=instance.due_at.isoformat() if instance.due_at else None,
     )
-    await advance(session, flow, actor=actor, now=now)
+    await advance(session, flow, actor=actor, now=now, fresh=True)
     return instance
 
 
@@ -383,6 +390,7 @@ async def _check_new_assignee(session: AsyncSession, flow: Flow, task: ApprovalT
         raise DomainError(ErrorCode.CONFLICT, "该用户已有此步骤的待办 / this user already has this step's task", field=field)
 
 
+@history.batched
 async def transfer_task(
     session: AsyncSession, task: ApprovalTask, *, actor: Actor, to: User, comment: str | None = None, now: datetime | None = None
 ) -> ApprovalTask:
@@ -405,6 +413,7 @@ async def transfer_task(
     return new
 
 
+@history.batched
 async def add_signer(
     session: AsyncSession, task: ApprovalTask, *, actor: Actor, user: User, comment: str | None = None, now: datetime | None = None
 ) -> ApprovalTask:
@@ -427,6 +436,7 @@ async def add_signer(
 # --- visibility and reminders ------------------------------------------------------------------
 
 
+@history.batched
 async def carbon_copy(
     session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, users: list[User], now: datetime | None = None
 ) -> list[ApprovalCarbonCopy]:
@@ -461,6 +471,7 @@ async def carbon_copy(
     return rows
 
 
+@history.batched
 async def urge_task(session: AsyncSession, task: ApprovalTask, *, actor: Actor, now: datetime | None = None) -> ApprovalTask:
     """催办: remind the assignee of a pending task; at most once per URGE_INTERVAL per task."""
     now = now or utcnow()
@@ -486,6 +497,7 @@ async def urge_task(session: AsyncSession, task: ApprovalTask, *, actor: Actor, 
     return task
 
 
+@history.batched
 async def urge_instance(session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, now: datetime | None = None) -> list[ApprovalTask]:
     """催办 every pending task of the instance that was not urged lately."""
     now = now or utcnow()

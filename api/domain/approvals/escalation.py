@@ -31,6 +31,7 @@ async def _lock_if_free(session: AsyncSession, instance_id: int) -> ApprovalInst
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@history.batched
 async def escalate_overdue(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
     """Escalate pending tasks whose deadline passed; mark instances past their deadline.
 

@@ -22,10 +22,11 @@ from api.domain.approvals import history, notify
 from api.domain.approvals.deadlines import due_after
 from api.domain.approvals.definition import AssigneeRule, Definition, Step, holds
 from api.domain.approvals.policy import Finding, run_closing_hooks, run_completion_hooks, run_guards
-from api.domain.approvals.registry import definition_by_id
+from api.domain.approvals.registry import definition_by_id, parse_stored
 from api.domain.people import department_head, superior_of, users_with_role
 from api.errors import DomainError, ErrorCode, not_found
 from api.models.approvals import (
+    ApprovalDefinition,
     ApprovalInstance,
     ApprovalTask,
     InstanceStatus,
@@ -33,6 +34,8 @@ from api.models.approvals import (
     TaskStatus,
 )
 from api.models.people import User
+
+_FLOWS = "approval_locked_flows"
 
 
 @dataclass
@@ -48,18 +51,29 @@ class Flow:
         return self.instance.data or {}
 
 
-async def lock_instance(session: AsyncSession, instance_id: int) -> ApprovalInstance:
-    """Take the instance's row lock and read its current state (what others committed)."""
+async def lock_flow(session: AsyncSession, instance_id: int) -> Flow:
+    """Take the instance's row lock and read its current state (what others committed),
+    with its definition and applicant in the same round trip."""
     stmt = (
-        sa.select(ApprovalInstance)
+        sa.select(ApprovalInstance, ApprovalDefinition, User)
+        .join(ApprovalDefinition, ApprovalDefinition.id == ApprovalInstance.definition_id)
+        .join(User, User.id == ApprovalInstance.applicant_id)
         .where(ApprovalInstance.id == instance_id)
-        .with_for_update()
+        .with_for_update(of=ApprovalInstance)
         .execution_options(populate_existing=True)
     )
-    instance = (await session.execute(stmt)).scalar_one_or_none()
-    if instance is None:
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
         raise not_found("审批单", "approval instance")
-    return instance
+    instance, definition_row, applicant = row
+    flow = Flow(instance, parse_stored(definition_row), applicant)
+    # Held here so `load_flow` finds it (the session's identity map holds rows weakly).
+    session.info.setdefault(_FLOWS, {})[instance_id] = flow
+    return flow
+
+
+async def lock_instance(session: AsyncSession, instance_id: int) -> ApprovalInstance:
+    return (await lock_flow(session, instance_id)).instance
 
 
 async def reload_task(session: AsyncSession, task_id: int) -> ApprovalTask:
@@ -71,6 +85,9 @@ async def reload_task(session: AsyncSession, task_id: int) -> ApprovalTask:
 
 
 async def load_flow(session: AsyncSession, instance: ApprovalInstance) -> Flow:
+    cached = session.info.get(_FLOWS, {}).get(instance.id)
+    if cached is not None and cached.instance is instance:
+        return cached
     _, definition = await definition_by_id(session, instance.definition_id)
     applicant = await session.get(User, instance.applicant_id)
     assert applicant is not None
@@ -209,18 +226,27 @@ async def live_tasks(session: AsyncSession, instance: ApprovalInstance, step_id:
 
 async def cancel_pending(session: AsyncSession, instance: ApprovalInstance, *, actor: Actor | None, now: datetime, reason: str, tasks: list[ApprovalTask] | None = None) -> list[int]:
     """Cancel pending tasks (all of the instance's, or the ones given) and say so in the history."""
+    cancelled: list[int] = []
     if tasks is None:
-        stmt = sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.PENDING)
-        tasks = list((await session.execute(stmt.execution_options(populate_existing=True))).scalars())
-    cancelled = []
-    for task in tasks:
-        if task.status == TaskStatus.PENDING:
-            task.status = TaskStatus.CANCELLED
-            task.decided_at = now
-            assert task.id is not None
-            cancelled.append(task.id)
+        # One statement; the session's copies of these tasks are updated from RETURNING.
+        result = await session.execute(
+            sa.update(ApprovalTask)
+            .where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.PENDING)
+            .values(status=TaskStatus.CANCELLED, decided_at=now)
+            .returning(ApprovalTask.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        cancelled = sorted(result.scalars())
+    else:
+        for task in tasks:
+            if task.status == TaskStatus.PENDING:
+                task.status = TaskStatus.CANCELLED
+                task.decided_at = now
+                assert task.id is not None
+                cancelled.append(task.id)
+        if cancelled:
+            await session.flush()
     if cancelled:
-        await session.flush()
         await history.record(session, instance, "tasks_cancelled", actor=actor, at=now, task_ids=cancelled, reason=reason)
     return cancelled
 
@@ -240,14 +266,17 @@ def step_complete(step: Step, tasks: list[ApprovalTask]) -> bool:
 # --- moving on -------------------------------------------------------------------------
 
 
-async def advance(session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime) -> None:
+async def advance(session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime, fresh: bool = False) -> None:
     """Open the tasks of the first stage with unfinished steps; approve when none is left.
 
     Within a stage every branch runs its first unfinished applicable step; branches that
     are finished (e.g. a countersign branch that approved before a return) stand.
+    `fresh`: the round just began (start, return, resubmit), so no task of it is pending;
+    moving into a later stage is the same, so only staying in one stage needs a look.
     """
     instance, definition, data = flow.instance, flow.definition, flow.data
-    pending_steps: set[str] | None = None
+    entry_stage = instance.stage_index
+    pending_steps: set[str] | None = set() if fresh else None
     while instance.stage_index < len(definition.stages):
         stage_index = instance.stage_index
         if definition.stage_applies(stage_index, data):
@@ -257,6 +286,8 @@ async def advance(session: AsyncSession, flow: Flow, *, actor: Actor | None, now
                 if step is not None:
                     open_steps.append((branch, step))
             if open_steps:
+                if pending_steps is None and stage_index != entry_stage:
+                    pending_steps = set()
                 if pending_steps is None:
                     pending_steps = {t.step_id for t in await live_tasks(session, instance) if t.status == TaskStatus.PENDING}
                 for branch, step in open_steps:
@@ -292,13 +323,16 @@ async def complete_step(session: AsyncSession, flow: Flow, step: Step, *, actor:
     await advance(session, flow, actor=actor, now=now)
 
 
-async def close(session: AsyncSession, flow: Flow, status: InstanceStatus, *, actor: Actor | None, now: datetime) -> str:
-    """End the instance: cancel what is pending and the reminders that would chase it."""
+async def close(session: AsyncSession, flow: Flow, status: InstanceStatus, *, actor: Actor | None, now: datetime, nothing_pending: bool = False) -> str:
+    """End the instance: cancel what is pending and the reminders that would chase it.
+
+    `nothing_pending`: the caller knows no task is pending (every step just completed)."""
     instance = flow.instance
     old = instance.status
     instance.status = status
     instance.closed_at = now
-    await cancel_pending(session, instance, actor=actor, now=now, reason=str(status))
+    if not nothing_pending:
+        await cancel_pending(session, instance, actor=actor, now=now, reason=str(status))
     await notify.cancel_reminders(session, instance)
     await session.flush()
     return old
@@ -306,12 +340,13 @@ async def close(session: AsyncSession, flow: Flow, status: InstanceStatus, *, ac
 
 async def finish_approved(session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime) -> None:
     instance = flow.instance
-    old = await close(session, flow, InstanceStatus.APPROVED, actor=actor, now=now)
+    old = await close(session, flow, InstanceStatus.APPROVED, actor=actor, now=now, nothing_pending=True)
     await history.record(session, instance, "completed", actor=actor, at=now, old_status=old, new_status=InstanceStatus.APPROVED)
     await notify.notify(
         session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.APPROVED,
         key=f"instance:{instance.id}:approved", zh="审批已通过", en="Approved",
     )
+    await history.flush_history(session)  # hooks may append to the chain themselves
     await run_completion_hooks(session, instance, actor or SYSTEM_ACTOR, now)
 
 
@@ -327,4 +362,5 @@ async def block(session: AsyncSession, flow: Flow, findings: list[Finding], *, a
         session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.BLOCKED,
         key=f"instance:{instance.id}:blocked", zh="审批被拦截", en="Blocked", body=instance.blocked_reason,
     )
+    await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)

@@ -1,32 +1,74 @@
 """The hash-chained history of every instance: stream `approval:{id}`.
 
-Every state change appends here in the same transaction as the change itself.
+Every state change appends here in the same transaction as the change itself. Inside an
+action (see `batched`) the events are buffered and appended together when the action
+ends, locking each stream head once instead of once per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import append_event, expected_stream_sources, stream_events
+from api.audit import append_event, append_events, expected_stream_sources, stream_events
 from api.auth import Actor
 from api.models.approvals import ApprovalInstance
 from api.models.audit import AuditEvent
+
+_BUFFER = "approval_history_buffer"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def stream_for(instance_id: int) -> str:
     return f"approval:{instance_id}"
 
 
-async def record(
-    session: AsyncSession, instance: ApprovalInstance, action: str, *, actor: Actor | None, at: datetime, **data: Any
-) -> AuditEvent:
+async def record(session: AsyncSession, instance: ApprovalInstance, action: str, *, actor: Actor | None, at: datetime, **data: Any) -> None:
     assert instance.id is not None
-    return await append_event(session, stream_for(instance.id), action, actor=actor, data=data, at=at)
+    buffer = session.info.get(_BUFFER)
+    if buffer is None:
+        await append_event(session, stream_for(instance.id), action, actor=actor, data=data, at=at)
+    else:
+        buffer.append((stream_for(instance.id), (action, actor, data, at)))
+
+
+async def flush_history(session: AsyncSession) -> None:
+    """Append what the current action buffered (call before code that reads the chain)."""
+    buffer = session.info.get(_BUFFER)
+    if not buffer:
+        return
+    by_stream: dict[str, list[tuple[str, Actor | None, dict[str, Any], datetime]]] = {}
+    for stream, event in buffer:
+        by_stream.setdefault(stream, []).append(event)
+    buffer.clear()
+    for stream, events in by_stream.items():
+        await append_events(session, stream, events)
+
+
+def batched(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Buffer the history events of an action (its first argument is the session)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        session = args[0]
+        assert isinstance(session, AsyncSession)
+        if _BUFFER in session.info:  # an action inside another: the outer one appends
+            return await fn(*args, **kwargs)
+        session.info[_BUFFER] = []
+        try:
+            result = await fn(*args, **kwargs)
+            await flush_history(session)
+            return result
+        finally:
+            session.info.pop(_BUFFER, None)
+
+    return wrapper
 
 
 async def instance_history(session: AsyncSession, instance_id: int) -> list[AuditEvent]:

@@ -63,6 +63,13 @@ def register_closing_hook(kind: str, fn: InstanceHook) -> InstanceHook:
     return _add(_closing_hooks, kind, fn)
 
 
+def unregister(kind: str, fn: Any) -> None:
+    """Remove a guard or hook (tests, or an area switched off at runtime)."""
+    for registry in (_guards, _completion_hooks, _closing_hooks):
+        if fn in registry.get(kind, []):
+            registry[kind].remove(fn)
+
+
 async def run_guards(session: AsyncSession, instance: ApprovalInstance, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
     for guard in _guards.get(instance.kind, []):

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 import api.models.base
