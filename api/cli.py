@@ -85,6 +85,7 @@ def audit() -> None:
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
     import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
+    import api.domain.privileges  # noqa: F401  (and every privilege grant and suspension)
     from api.audit import verify_chains
     from api.db import Database
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import subprocess
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,6 +21,16 @@ from tests.surgery.helpers import (
 )
 
 NOTICE = "query($id: ID!) { surgeryNotice(instanceId: $id) { filename contentType sha256 sizeBytes contentBase64 } }"
+
+
+async def pdf_text(pdf: bytes) -> str:
+    """The text poppler's pdftotext extracts (fonts embedded right, or no CJK comes out)."""
+    proc = await asyncio.create_subprocess_exec(
+        "pdftotext", "-", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate(pdf)
+    assert proc.returncode == 0, err
+    return out.decode()
 
 
 def hours_between(start: str, end: str) -> float:
@@ -78,7 +88,7 @@ async def test_grade_4_head_then_parallel_countersign_and_notice(gql: GraphQLCli
     notice = (await qian.data(NOTICE, {"id": inst["id"]}))["surgeryNotice"]
     pdf = base64.b64decode(notice["contentBase64"])
     assert notice["sha256"] == recorded and notice["contentType"] == "application/pdf" and pdf.startswith(b"%PDF")
-    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    text = await pdf_text(pdf)
     for expected in ("手术审批通知书", "胰十二指肠切除术", "李淑珍", "钱医生", "王主任", "陈副院长", "赵科长", "急诊手术"):
         assert expected in text, expected
     async with demo.db.session() as s:
