@@ -86,6 +86,7 @@ def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
     import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
     import api.domain.privileges  # noqa: F401  (and every privilege grant and suspension)
+    import api.domain.treatments.orders  # noqa: F401  (registers the streams of orders and archived records)
     from api.audit import verify_chains
     from api.db import Database
 
@@ -184,6 +185,38 @@ def bots_oa_menu() -> None:
     _run(publish_menu(services))
     click.echo("menu published / 菜单已发布")
 # --- end bots --------------------------------------------------------------------------
+
+# --- treatments: the periodic sweep (cron or the worker) ---
+@main.group()
+def treatments() -> None:
+    """Treatment management jobs."""
+
+
+@treatments.command("sweep")
+@click.option("--days", default=14, show_default=True, help="rolling window of slots")
+def treatments_sweep(days: int) -> None:
+    """Generate the slots of the rolling window and mark no-shows (safe to repeat)."""
+    from datetime import datetime
+
+    from api.domain.treatments.appointments import mark_no_shows
+    from api.domain.treatments.schedules import generate_slots
+    from api.services import Services
+
+    settings = load_settings()
+    services = Services.build(settings)
+
+    async def go() -> tuple[int, int]:
+        try:
+            async with services.db.transaction() as session:
+                created = await generate_slots(session, start=datetime.now(settings.tz).date(), days=days, tz=settings.tz)
+                marked = await mark_no_shows(session)
+            return created, len(marked)
+        finally:
+            await services.db.dispose()
+
+    created, marked = _run(go())
+    click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
+# --- end treatments ---
 
 
 if __name__ == "__main__":

@@ -80,3 +80,42 @@ async def count(services: Services, model: type, *where: object) -> int:
 def local_today() -> date:
     """Today in the hospital's zone (the demo and the queue count Asia/Shanghai days)."""
     return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+SAMPLE_DATA = {
+    "PHYSIO": ({"modality": "中频 IF", "minutes": 20, "reaction": "无 none"}, {"pain_score": 3}),
+    "ACUP": ({"points": "足三里", "needles": 6, "reaction": "无 none"}, {"pain_score": 4}),
+    "LASER": ({"wavelength_nm": 1064, "energy_j": 12.5, "area": "面部", "reaction": "无 none"}, {"skin": "正常 normal"}),
+    "DRESS": ({"wound": "愈合良好 healing"}, {}),
+}
+
+
+async def execute_session(services: Services, *, therapist: str, order_id: int, at: datetime) -> int:
+    """A walk-in treated and archived at `at`, through the same domain actions the PAD uses."""
+    import hashlib
+
+    from api.auth import Actor
+    from api.domain.treatments import appointments, records
+    from api.models.treatments import Attachment
+
+    async with services.db.transaction() as session:
+        user = (await session.execute(sa.select(User).where(User.username == therapist))).scalar_one()
+        actor = Actor.from_user(user)
+        order = (await session.execute(sa.select(TreatmentOrder).where(TreatmentOrder.id == order_id))).scalar_one()
+        item = (await session.execute(sa.select(TreatmentItem).where(TreatmentItem.id == order.item_id))).scalar_one()
+        appointment = await appointments.register_walk_in(session, order, actor=actor, now=at)
+        record = await records.start_treatment(session, appointment, actor=actor, now=at)
+        if item.requires_consent:
+            key = f"test/sig-{record.id}.png"
+            session.add(Attachment(key=key, sha256=hashlib.sha256(key.encode()).hexdigest(), content_type="image/png", size=1))
+            await session.flush()
+            text = await records.current_consent_text(session, item.id)  # type: ignore[arg-type]
+            assert text is not None
+            await records.sign_consent(session, record, consent_text_id=text.id, text_sha256=text.sha256, signature_key=key, actor=actor, now=at)  # type: ignore[arg-type]
+        data, assessment = SAMPLE_DATA[item.code]
+        await records.save_treatment_record(session, record, data, actor=actor, now=at)
+        if item.assessment_template:
+            await records.save_assessment(session, record, assessment, actor=actor, now=at)
+        await records.archive_session(session, record, actor=actor, now=at)
+        assert record.id is not None
+        return record.id

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
-from api.graphql.treatments import bedside, booking, orders, reports
+from api.graphql.treatments import admin, bedside, booking, orders, reports
 
-Query = merge_types("TreatmentsQuery", (orders.Query, booking.Query, bedside.Query, reports.Query))
-Mutation = merge_types("TreatmentsMutation", (orders.Mutation, booking.Mutation, bedside.Mutation, reports.Mutation))
+_AREAS = (orders, booking, bedside, reports, admin)
+Query = merge_types("TreatmentsQuery", tuple(a.Query for a in _AREAS if hasattr(a, "Query")))
+Mutation = merge_types("TreatmentsMutation", tuple(a.Mutation for a in _AREAS))
