@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from _common import insert_users, scratch_database
@@ -99,10 +99,11 @@ async def main() -> None:
             await conn.commit()
         print(f"fixture: {args.n:,} read + {args.unread:,} unread notices in {time.perf_counter() - started:.1f} s")
 
-        claim = "SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+        # The claim query of the sweep below (one batch takes every due row).
+        claim = f"SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT {args.unread + 1} FOR UPDATE SKIP LOCKED"
         # Baseline: the same question without the schedule column's partial index, i.e.
         # finding unread notices still owed a reminder by scanning the table.
-        naive = "SELECT id FROM notice WHERE read_at IS NULL AND cancelled_at IS NULL AND reminders_sent < 3 ORDER BY created_at LIMIT 500"
+        naive = f"SELECT id FROM notice WHERE read_at IS NULL AND cancelled_at IS NULL AND reminders_sent < 3 ORDER BY created_at LIMIT {args.unread + 1}"
         async with engine.begin() as conn:
             plan = (await conn.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + claim), {"t": now})).scalar_one()
             plan = plan if isinstance(plan, list) else json.loads(plan)

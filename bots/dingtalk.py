@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import quote
 
 from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException, InvalidSignatureException
-from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -157,7 +156,6 @@ async def callback(request: Request) -> Response:
         log.warning("DingTalk callback refused: %s", refused.reason)
         return PlainTextResponse("forbidden", status_code=403)
 
-    tasks = BackgroundTasks()
     fields = tap_fields(payload) if "outTrackId" in payload else None
     if fields is not None:
         try:
@@ -166,10 +164,10 @@ async def callback(request: Request) -> Response:
             await release_nonce(services, PLATFORM, timestamp, nonce)  # let DingTalk's retry through
             raise
         if tap_id is not None:  # None: a redelivery of a tap already stored
-            tasks.add_task(inbox.process, services, tap_id)
+            inbox.processor(services).submit(tap_id)
     # check_url and other events need only the encrypted "success".
     answer = client.callback_crypto().encrypt_message("success", nonce=nonce, timestamp=timestamp)
-    return JSONResponse(answer, background=tasks)
+    return JSONResponse(answer)
 
 
 async def login(request: Request) -> Response:

@@ -3,22 +3,26 @@
 The signature is checked by the platform's crypto (in each bot); here the timestamp must
 lie within `callback_max_age_seconds` of now and the (timestamp, nonce) pair must not have
 been seen before. Seen pairs live in Redis (SET NX with a TTL of twice the window) when
-Redis is configured, else in the `bot_nonce` table. A pair is released again when
+Redis is configured (and answers), else in the `bot_nonce` table. A pair is released again when
 processing fails, so the platform's own retry of a failed delivery is not refused.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from api.models.base import utcnow
 from api.models.bots import BotNonce
 from api.services import Services
 from integrations.platforms import get_platforms
+
+log = logging.getLogger("bedside.bots")
 
 
 class CallbackRefused(Exception):
@@ -51,9 +55,14 @@ async def claim_nonce(services: Services, platform: str, timestamp: str, nonce: 
     ttl = services.settings.callback_max_age_seconds * 2
     redis = get_platforms(services).redis
     if redis is not None:
-        if not await redis.set(f"bedside:bot-nonce:{platform}:{key}", "1", nx=True, ex=ttl):
-            raise CallbackRefused("replayed nonce")
-        return
+        try:
+            fresh = await redis.set(f"bedside:bot-nonce:{platform}:{key}", "1", nx=True, ex=ttl)
+        except RedisError as exc:  # Redis down: the table keeps answering
+            log.warning("nonce store in Redis unavailable (%s); using the database", exc)
+        else:
+            if not fresh:
+                raise CallbackRefused("replayed nonce")
+            return
     try:
         async with services.db.transaction() as session:
             session.add(BotNonce(platform=platform, nonce=key, seen_at=utcnow()))
@@ -65,8 +74,10 @@ async def release_nonce(services: Services, platform: str, timestamp: str, nonce
     key = _nonce_key(timestamp, nonce)
     redis = get_platforms(services).redis
     if redis is not None:
-        await redis.delete(f"bedside:bot-nonce:{platform}:{key}")
-        return
+        try:
+            await redis.delete(f"bedside:bot-nonce:{platform}:{key}")
+        except RedisError:
+            pass  # it may have gone to the table
     async with services.db.transaction() as session:
         await session.execute(sa.delete(BotNonce).where(BotNonce.platform == platform, BotNonce.nonce == key))
 

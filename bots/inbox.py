@@ -9,6 +9,7 @@ answer in the same process, inside the transaction that marks the tap processed,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from bots import cards
 log = logging.getLogger("bedside.bots")
 
 STALE_AFTER = timedelta(seconds=10)  # a tap this old and undecided was left by a stopped process
+DECIDING_AT_ONCE = 4  # decisions in flight per process: answers to new taps stay quick
 
 
 async def record(services: Services, platform: str, callback_id: str, tap: dict[str, Any]) -> int | None:
@@ -49,6 +51,46 @@ async def process(services: Services, tap_id: int) -> cards.TapResult | None:
     after = dingtalk.after_tap if platform == "dingtalk" else wecom.after_tap
     await after(services, result, external_id)
     return result
+
+
+class TapProcessor:
+    """Decides stored taps in detached tasks, a few at a time.
+
+    Detached, not a response's background task: a background task holds the HTTP
+    connection until it ends, so the platform's next callback on that keep-alive
+    connection would wait for this one's decision.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._gate: asyncio.Semaphore | None = None
+
+    def submit(self, tap_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(tap_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, tap_id: int) -> None:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(DECIDING_AT_ONCE)
+        async with self._gate:
+            try:
+                await process(self.services, tap_id)
+            except Exception:  # noqa: BLE001 - the sweep decides it later
+                log.exception("tap %s not decided now; the sweep will retry", tap_id)
+
+    async def drain(self) -> None:
+        """Wait until every submitted tap is decided (shutdown, tests)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+def processor(services: Services) -> TapProcessor:
+    existing = services.extras.get("tap_processor")
+    if existing is None:
+        existing = services.extras["tap_processor"] = TapProcessor(services)
+    return existing
 
 
 async def sweep_taps(services: Services, *, older_than: timedelta = STALE_AFTER) -> int:

@@ -22,12 +22,11 @@ import xmltodict
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import to_text
 
 from api.models.bots import BotCard
 from api.services import Services
-from bots import cards, inbox
+from bots import cards, identity, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
 from integrations.platforms import PlatformError, WeComClient, get_platforms
 
@@ -94,7 +93,7 @@ async def callback(request: Request) -> Response:
         try:
             plaintext = crypto.decrypt_message(await request.body(), signature, timestamp, nonce)
             event = read_event(plaintext)
-        except (InvalidSignatureException, ValueError, KeyError, TypeError, Exception) as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a bad signature, key or body: all refused alike
             raise CallbackRefused(f"bad signature or payload ({type(exc).__name__})") from None
         await claim_nonce(services, PLATFORM, timestamp, nonce)
     except CallbackRefused as refused:
@@ -116,8 +115,19 @@ async def callback(request: Request) -> Response:
             await release_nonce(services, PLATFORM, timestamp, nonce)
             raise
         if tap_id is not None:  # None: WeCom redelivered an event already stored
-            tasks.add_task(inbox.process, services, tap_id)
+            inbox.processor(services).submit(tap_id)
+    elif event.get("MsgType") == "text" or event.get("Event") == "enter_agent":
+        tasks.add_task(prompt_if_unbound, services, str(event.get("FromUserName", "")))
     return PlainTextResponse("", background=tasks)
+
+
+async def prompt_if_unbound(services: Services, external_id: str) -> None:
+    """A member who opens or writes to the app but is not bound gets the binding link."""
+    async with services.db.transaction() as session:
+        if not external_id or await identity.actor_for(session, PLATFORM, external_id) is not None:
+            return
+        link = await identity.create_binding_link(session, services, PLATFORM, external_id)
+    await after_tap(services, cards.TapResult("unbound", "请先绑定 Bedside 账号 / please bind your Bedside account", bind_link=link), external_id)
 
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:

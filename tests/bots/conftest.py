@@ -4,6 +4,7 @@ the demo hospital, with a test-only approval definition routed like grade-4 surg
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -42,7 +43,20 @@ async def bots(demo: Services, platform_sim, redis_url) -> AsyncIterator[Service
 
 @pytest.fixture
 async def bot_http(bots: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(bots.settings, services=bots)
+    async with settled_client(bots) as client:
+        yield client
+
+
+@asynccontextmanager
+async def settled_client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app whose every response waits for the taps it stored to be
+    decided (they are decided in detached tasks after the answer), so tests read settled state."""
+    from bots import inbox
+
+    async def settle(response: httpx.Response) -> None:
+        await inbox.processor(services).drain()
+
+    app = create_app(services.settings, services=services)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks={"response": [settle]}) as client:
         yield client

@@ -33,11 +33,9 @@ async def test_stream_card_callback_decides_once_per_message_id(bots: Services, 
 
 
 async def test_replay_refused_with_database_nonces(demo: Services, platform_sim):
-    import httpx
-
-    from api.app import create_app
     from api.domain import approvals
     from tests.approvals.helpers import REVIEW_V1
+    from tests.bots.conftest import settled_client
     from tests.simulators.platforms import dingtalk_callback, simulated_settings
 
     services = Services.build(simulated_settings(demo.settings, platform_sim, redis_url=None), db=demo.db)
@@ -46,8 +44,7 @@ async def test_replay_refused_with_database_nonces(demo: Services, platform_sim)
     instance_id = await start_grade4(services)
     await cards.sweep(services)
     head = await card_of(services, instance_id, "chief.wang")
-    app = create_app(services.settings, services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+    async with settled_client(services) as http:
         params, body = dingtalk_callback(dingtalk_card_tap(out_track_id=head.card_key, userid="chief.wang", action="approve"))
         assert_dingtalk_success(await http.post("/bots/dingtalk/callback", params=params, json=body))
         assert (await http.post("/bots/dingtalk/callback", params=params, json=body)).status_code == 403

@@ -53,3 +53,17 @@ async def test_forged_expired_replayed_events_are_refused(bots: Services, bot_ht
     assert (await wecom_tap(bot_http, card.card_key, "chief.wang", action="return", response_code="rc-r", **fixed)).status_code == 200
     assert (await wecom_tap(bot_http, card.card_key, "chief.wang", action="approve", response_code="rc-a", **fixed)).status_code == 403
     assert await task_statuses(bots, instance_id) == [("head", "returned")]
+
+
+async def test_unbound_member_gets_a_binding_link_not_an_error(bots: Services, bot_http, platform_sim):
+    from tests.simulators.platforms import wecom_callback
+
+    fields = {"ToUserName": "wwsimcorp0001", "FromUserName": "new-member", "CreateTime": int(time.time()), "MsgType": "event", "Event": "enter_agent", "EventKey": "", "AgentID": 1000002}
+    params, xml = wecom_callback(fields)
+    assert (await bot_http.post("/bots/wecom/callback", params=params, content=xml.encode())).status_code == 200
+    prompt = platform_sim.messages_to("wecom", "new-member")[-1]
+    assert prompt["kind"] == "markdown" and "/bind?token=" in prompt["body"]["markdown"]["content"]
+    # a bound member entering the app gets nothing
+    params, xml = wecom_callback({**fields, "FromUserName": "chief.wang"})
+    assert (await bot_http.post("/bots/wecom/callback", params=params, content=xml.encode())).status_code == 200
+    assert platform_sim.messages_to("wecom", "chief.wang") == []

@@ -169,23 +169,10 @@ async def sign_in(page: Any, username: str, password: str = "bedside-demo") -> N
 async def wait_for_service_worker(page: Any) -> None:
     """Until the service worker has precached the shell and controls the page."""
     ready = await page.evaluate(
-        "Promise.race([navigator.serviceWorker.ready.then(() => true), new Promise(r => setTimeout(() => r(false), 10000))])"
+        "Promise.race([navigator.serviceWorker.ready.then(() => true), new Promise(r => setTimeout(() => r(false), 20000))])"
     )
     assert ready, "the service worker did not activate"
     if not await page.evaluate("!!navigator.serviceWorker.controller"):
         await page.reload()
         await page.wait_for_function("!!navigator.serviceWorker.controller")
 
-
-async def graphql(base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
-    """Set a scene through the public API, as another user of the hospital would."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        body = (await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)).json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-async def token_for(base: str, username: str) -> str:
-    data = await graphql(base, "mutation($u: String!) { login(username: $u, password: \"bedside-demo\") { token } }", {"u": username})
-    return str(data["login"]["token"])

@@ -5,9 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.browser.conftest import graphql, token_for
+import httpx
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+async def graphql(base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    """Set a scene through the public API, as another user of the hospital would."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        body = (await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)).json()
+    assert not body.get("errors"), body["errors"]
+    return dict(body["data"])
+
+
+async def token_for(base: str, username: str) -> str:
+    data = await graphql(base, "mutation($u: String!) { login(username: $u, password: \"bedside-demo\") { token } }", {"u": username})
+    return str(data["login"]["token"])
 
 
 async def physio_slots(base: str, token: str) -> list[dict[str, Any]]:

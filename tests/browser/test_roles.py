@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import PHONE, graphql, sign_in, token_for
-from tests.browser.scenes import book_physio, physio_slots, submit_grade4_application
+from tests.browser.conftest import PHONE, sign_in
+from tests.browser.scenes import (
+    book_physio,
+    graphql,
+    physio_slots,
+    submit_grade4_application,
+    token_for,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -118,3 +118,16 @@ async def test_waitlist_gets_the_freed_seat_and_expires_when_the_slot_begins(gql
         await mark_no_shows(session, now=begins + timedelta(minutes=1))
     closed = (await zhou.data("query($id: ID!) { appointment(id: $id) { status cancelReason } }", {"id": late["id"]}))["appointment"]
     assert closed["status"] == "cancelled" and "waitlist" in closed["cancelReason"]
+
+
+async def test_concurrent_check_ins_get_distinct_ticket_numbers(gql: GraphQLClient, demo: Services) -> None:
+    import asyncio
+
+    sun = await gql.as_user("pt.sun")
+    appointments = []
+    for n in range(8):
+        slot = await make_slot(demo, starts_in=timedelta(minutes=5 + n), room="理疗室10")
+        appointments.append((await sun.data(BOOK, {"s": str(slot), "o": str(await make_order(demo, "P0005"))}))["bookAppointment"]["id"])
+    check_in = "mutation($a: ID!) { checkIn(appointmentId: $a) { number } }"
+    results = await asyncio.gather(*(sun.data(check_in, {"a": a}) for a in appointments))
+    assert sorted(r["checkIn"]["number"] for r in results) == list(range(1, 9))

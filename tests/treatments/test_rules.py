@@ -131,10 +131,12 @@ async def test_recurring_series_lists_the_sessions_it_cannot_place(gql: GraphQLC
     await sun.data(BOOK, {"s": str(full_slot), "o": str(await make_order(demo, "P0001", sessions=1))})
 
     order_id = await make_order(demo, "P0005", sessions=4)
-    series = (await sun.data(
-        "mutation($i: SeriesInput!) { bookAppointmentSeries(input: $i) { requested appointments { startsAt status } unplaced { date reason } } }",
-        {"i": {"orderId": str(order_id), "start": first_day.isoformat(), "at": "07:00", "sessions": 6, "weekdays": [0, 1, 2, 3, 4, 5, 6]}},
-    ))["bookAppointmentSeries"]
+    book_series = "mutation($i: SeriesInput!) { bookAppointmentSeries(input: $i) { seriesId requested appointments { startsAt status } unplaced { date reason } } }"
+    series_input = {"orderId": str(order_id), "start": first_day.isoformat(), "at": "07:00", "sessions": 6,
+                    "weekdays": [0, 1, 2, 3, 4, 5, 6], "idempotencyKey": "series-1"}
+    series = (await sun.data(book_series, {"i": series_input}))["bookAppointmentSeries"]
+    replay = (await sun.data(book_series, {"i": series_input}))["bookAppointmentSeries"]
+    assert replay == series  # a retried request books nothing more
     assert series["requested"] == 6 and len(series["appointments"]) == 4
     placed_days = [datetime.fromisoformat(a["startsAt"]).astimezone(demo.settings.tz).date() for a in series["appointments"]]
     assert placed_days == [first_day, first_day + timedelta(days=3), first_day + timedelta(days=4), first_day + timedelta(days=5)]

@@ -411,6 +411,7 @@ async def book_series(
     weekdays: list[int] | None = None,
     channel: BookingChannel | str = BookingChannel.ADMIN,
     max_days: int = 60,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> SeriesResult:
@@ -422,6 +423,9 @@ async def book_series(
     """
     if not is_staff(actor):
         raise forbidden("仅工作人员可批量预约 / only staff can book a series")
+    first = await recall(session, "treatments.book_series", idempotency_key)
+    if first:
+        return await _series_result(session, int(first["series_id"]))
     if not 1 <= sessions <= 100:
         raise invalid("sessions", "次数须在 1-100 之间 / sessions must be 1-100")
     days_of_week = sorted(set(weekdays if weekdays is not None else [0, 1, 2, 3, 4]))
@@ -492,7 +496,17 @@ async def book_series(
             session, placed[0], "appointment.booked", "治疗疗程预约成功 / treatment course booked", item=item, tz=tz,
             extra={"series_id": series.id, "sessions": [a.starts_at.isoformat() for a in placed]},
         )
+    await remember(session, "treatments.book_series", idempotency_key, {"series_id": series.id})
     return SeriesResult(series, placed, unplaced)
+
+
+async def _series_result(session: AsyncSession, series_id: int) -> SeriesResult:
+    series = await session.get(AppointmentSeries, series_id)
+    assert series is not None
+    placed = (
+        await session.execute(sa.select(Appointment).where(Appointment.series_id == series_id).order_by(Appointment.starts_at))
+    ).scalars().all()
+    return SeriesResult(series, list(placed), list(series.unplaced))
 
 
 async def register_walk_in(

@@ -33,6 +33,7 @@ class SeriesInput:
     sessions: int
     weekdays: list[int] | None = strawberry.field(default=None, description="0=周一 … 6=周日 / 0 = Monday; default Mon-Fri")
     channel: BookingChannel = BookingChannel.ADMIN
+    idempotency_key: str | None = None
 
 
 @strawberry.type
@@ -136,7 +137,7 @@ class Mutation:
             order = await access_order(session, actor, parse_id(input.order_id, "orderId"))
             result = await appointments.book_series(
                 session, order, start=input.start, at=input.at, sessions=input.sessions, weekdays=input.weekdays,
-                channel=input.channel.value, actor=actor, tz=info.context.settings.tz,
+                channel=input.channel.value, actor=actor, idempotency_key=input.idempotency_key, tz=info.context.settings.tz,
             )
         return SeriesBooking(
             series_id=strawberry.ID(str(result.series.id)),

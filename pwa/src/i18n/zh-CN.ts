@@ -11,7 +11,8 @@ export default {
   notices: { title: '通知', read: '已读', unread: '未读', markRead: '标为已读', readAt: '已读于 {at}', deliveries: '送达' },
   rankings: { title: '科室排名', score: '扣分', department: '科室' },
   dashboard: { title: '医务看板', completion: '24 小时审批完成率', overdue: '超时任务', workload: '治疗师工作量', noShow: '爽约率', penalties: '扣分排名', rate: '完成率' },
-  status: { pending: '待审批', approved: '已同意', rejected: '已驳回', returned: '已退回', transferred: '已转交', cancelled: '已取消', running: '审批中', withdrawn: '已撤回', blocked: '已阻断', booked: '已预约', arrived: '已到', 'checked-in': '已签到', fulfilled: '已完成', noshow: '爽约', waitlist: '候补', proposed: '待确认', waiting: '等候中', called: '已叫号', done: '已完成', skipped: '已过号', open: '待处理', resolved: '已处理', due: '待填写', answered: '已填写' },
+  roles: { admin: '管理员', surgeon: '外科医生', dept_head: '科主任', medical_affairs: '医务处', vice_president: '分管副院长', party_branch: '党支部', committee: '委员会', therapist: '治疗师', nurse: '护士', patient: '患者', quality: '质控' },
+  status: { PAID: '已缴费', UNPAID: '未缴费', REFUNDED: '已退费', PARTIAL: '部分缴费', surgery: '手术审批', privilege_grant: '手术授权', penalty_appeal: '扣分申诉', general: '通用审批', pending: '待审批', approved: '已同意', rejected: '已驳回', returned: '已退回', transferred: '已转交', cancelled: '已取消', running: '审批中', withdrawn: '已撤回', blocked: '已阻断', booked: '已预约', arrived: '已到', 'checked-in': '已签到', fulfilled: '已完成', noshow: '爽约', waitlist: '候补', proposed: '待确认', waiting: '等候中', called: '已叫号', done: '已完成', skipped: '已过号', open: '待处理', resolved: '已处理', due: '待填写', answered: '已填写' },
   errors: {
     NETWORK: '网络不可用，请稍后重试',
     UNAVAILABLE: '服务器暂不可用，请稍后重试',

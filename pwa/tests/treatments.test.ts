@@ -1,0 +1,68 @@
+import { beforeEach, describe, expect, it } from 'vitest'
+import { BedsideDB, db, useDatabase } from '../src/offline/db'
+import { pending } from '../src/offline/outbox'
+import { localState, saveBedsideRecord, typedValues, validateField, type TemplateField, type WorklistItem } from '../src/stores/treatments'
+
+let n = 0
+beforeEach(() => useDatabase(new BedsideDB(`treatments-test-${++n}`)))
+
+const minutes: TemplateField = { name: 'minutes', label: '时长 / minutes', type: 'int', min: 5, max: 120, required: true }
+const modality: TemplateField = { name: 'modality', label: '方式 / modality', type: 'choice', options: ['中频 IF', '超声 ultrasound'], required: true }
+const note: TemplateField = { name: 'note', label: '备注 / note', type: 'text', max_length: 5 }
+const messages = { required: 'required', range: (min?: number, max?: number) => `range ${min}-${max}` }
+
+const appointment: WorklistItem = {
+  id: '7',
+  status: 'booked',
+  startsAt: '2025-03-03T00:00:00Z',
+  endsAt: '2025-03-03T00:30:00Z',
+  room: 'Physio 1',
+  version: 1,
+  patient: { id: '5', name: '陈志强' },
+  order: { id: '9', paymentStatus: 'PAID', remainingSessions: 4 },
+  item: {
+    id: '2', code: 'PHYSIO', name: '理疗', nameEn: 'Physiotherapy', durationMinutes: 30, notes: '', requiresConsent: true,
+    recordTemplate: [modality, minutes, note], assessmentTemplate: [],
+    currentConsent: { id: '3', title: 'consent', body: 'text', sha256: 'a'.repeat(64) },
+  },
+}
+
+describe('record form validation', () => {
+  it('checks required fields, ranges, integers, choices and lengths', () => {
+    expect(validateField(minutes, '', messages)).toBe('required')
+    expect(validateField(minutes, '4', messages)).toBe('range 5-120')
+    expect(validateField(minutes, '30.5', messages)).toBe('range 5-120')
+    expect(validateField(minutes, '30', messages)).toBe('')
+    expect(validateField(modality, 'laser', messages)).toBe('required')
+    expect(validateField(modality, '中频 IF', messages)).toBe('')
+    expect(validateField(note, '', messages)).toBe('')
+    expect(validateField(note, 'too long', messages)).toBe('range 0-5')
+  })
+
+  it('sends numbers as numbers and leaves out empty fields', () => {
+    expect(typedValues([modality, minutes, note], { modality: '中频 IF', minutes: '30', note: '' })).toEqual({ modality: '中频 IF', minutes: 30 })
+  })
+})
+
+describe('saveBedsideRecord', () => {
+  it('queues consent, record and assessment in order, with the signature kept for upload', async () => {
+    const signature = new Blob([new Uint8Array([137, 80, 78, 71])], { type: 'image/png' })
+    const ids = await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: { pain_score: 3 }, signature, signerName: '陈志强', photos: [] })
+    expect(ids).toEqual([1, 2, 3])
+    const queued = await pending()
+    expect(queued.map((m) => m.name)).toEqual(['signConsent', 'recordTreatment', 'saveAssessment'])
+    const hash = queued[0].args.signatureSha256 as string
+    expect(queued[0].attachments).toEqual([hash])
+    expect(queued[0].args).toMatchObject({ appointmentId: 7, consentTextId: 3, textSha256: 'a'.repeat(64), signerName: '陈志强' })
+    expect(queued[1].args).toEqual({ appointmentId: 7, base: {}, changes: { minutes: 30 } })
+    expect((await db().attachments.get(hash))?.kind).toBe('signature')
+    const state = await localState()
+    expect([...state.unsent]).toEqual(['7'])
+    expect(state.checkedIn.size).toBe(0)
+  })
+
+  it('queues no consent without a signature and no assessment without answers', async () => {
+    await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: {}, signature: null, signerName: '', photos: [] })
+    expect((await pending()).map((m) => m.name)).toEqual(['recordTreatment'])
+  })
+})
