@@ -160,7 +160,7 @@ async def therapist(api: Api, username: str, patient_id: int, deadline: float, r
         data = await api.call("syncPush", token, PUSH, {"in": {"clientGroupId": group, "clientId": client_id, "schemaVersion": 2, "mutations": [mutation]}})
         if data:
             result = data["syncPush"]["results"][0]
-            if result["status"] in ("applied", "merged"):
+            if str(result["status"]).lower() in ("applied", "merged"):
                 base = value
                 api.ledger.allergies[patient_id] = value
             else:
@@ -217,7 +217,10 @@ async def prepare(url: str, *, therapists: int, patients: int) -> dict[str, Any]
         password_hash = (await conn.execute(sa.text("SELECT password_hash FROM \"user\" WHERE username = 'pt.sun'"))).scalar_one()
         rehab = (await conn.execute(sa.text("SELECT id FROM department WHERE code = 'REHAB'"))).scalar_one()
         physio = (await conn.execute(sa.text("SELECT id FROM treatment_item WHERE code = 'PHYSIO'"))).scalar_one()
-        schedule = (await conn.execute(sa.text("SELECT id FROM treatment_schedule WHERE item_id = :i ORDER BY id LIMIT 1"), {"i": physio})).scalar_one()
+        schedule = (await conn.execute(sa.text(
+            "INSERT INTO treatment_schedule (item_id, room, weekdays, start_time, end_time, slot_minutes, capacity, working_days_only, valid_from, is_active)"
+            " VALUES (:i, '理疗室F', '[0,1,2,3,4,5,6]', '00:00', '23:59', 15, 20, false, CURRENT_DATE, true) RETURNING id"
+        ), {"i": physio})).scalar_one()
         gs_patients = list((await conn.execute(sa.text("SELECT p.id FROM patient p JOIN department d ON d.id = p.department_id WHERE d.code = 'GS'"))).scalars())
         await conn.execute(sa.text(
             "INSERT INTO \"user\" (username, display_name, department_id, roles, is_active, token_version, failed_logins, created_at, password_hash)"
@@ -283,10 +286,13 @@ async def reconcile(url: str, ledger: Ledger) -> dict[str, int]:
 async def outbox_state(url: str) -> dict[str, int]:
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        notices = (await conn.execute(sa.text("SELECT count(*) FROM notice"))).scalar_one()
+        row = (await conn.execute(sa.text(
+            "SELECT count(*), count(delivered_at), count(*) FILTER (WHERE delivered_at IS NULL AND cancelled_at IS NULL AND due_at <= now()),"
+            " coalesce(sum(reminders_sent), 0) FROM notice"
+        ))).one()
         by_status = dict((await conn.execute(sa.text("SELECT status, count(*) FROM notice_dispatch GROUP BY status"))).all())
     await engine.dispose()
-    return {"notices": notices, **{f"dispatch {k}": v for k, v in by_status.items()}}
+    return {"notices": row[0], "delivered": row[1], "pending": row[2], "reminders sent": row[3], **{f"dispatch {k}": v for k, v in by_status.items()}}
 
 
 async def drive(bases: list[str], url: str, users: int, seconds: float, seed: int) -> tuple[Ledger, float, dict[str, int]]:
@@ -321,7 +327,7 @@ async def drive(bases: list[str], url: str, users: int, seconds: float, seed: in
     outbox: dict[str, int] = {}
     for _ in range(60):
         outbox = await outbox_state(url)
-        if not outbox.get("dispatch sending") and not outbox.get("dispatch retry"):
+        if not outbox["pending"] and not outbox.get("dispatch sending") and not outbox.get("dispatch retry"):
             break
         await asyncio.sleep(1)
     return ledger, elapsed, outbox
