@@ -395,7 +395,7 @@ async def amain() -> int:
             "BEDSIDE_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
         }
         for command in (["migrate"], ["seed-demo"]):
-            subprocess.run([BEDSIDE, *command], env=env, check=True, capture_output=True)
+            await asyncio.to_thread(subprocess.run, [BEDSIDE, *command], env=env, check=True, capture_output=True)
         processes: list[subprocess.Popen[bytes]] = []
         stack.callback(lambda: [p.terminate() for p in processes] and [p.wait(15) for p in processes])
         ports = [free_port() for _ in range(args.apis)]
