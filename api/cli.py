@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import sys
+from pathlib import Path
 
 import click
 
@@ -299,6 +300,34 @@ def rotate_keys(batch_size: int) -> None:
     if report.unreadable:
         click.echo("some values are under a key that is not configured; add it to BEDSIDE_PREVIOUS_SECRET_KEYS and run again", err=True)
         sys.exit(1)
+
+@main.command("backup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="default: <data dir>/backups/bedside-<time>.dump")
+def backup_command(output: Path | None) -> None:
+    """Back up the database: pg_dump -Fc (PostgreSQL) or SQLite's online backup."""
+    from api.backup import BackupError, backup, default_output
+
+    settings = load_settings()
+    try:
+        written = backup(settings, output or default_output(settings))
+    except BackupError as exc:
+        click.echo(f"backup failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"backup written / 备份完成: {written} ({written.stat().st_size} bytes)")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(source: Path) -> None:
+    """Restore a backup into the empty database BEDSIDE_DATABASE_URL names; then run `bedside audit verify`."""
+    from api.backup import BackupError, restore
+
+    try:
+        restore(load_settings(), source)
+    except BackupError as exc:
+        click.echo(f"restore failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo("restored / 恢复完成; now run: bedside audit verify")
 # --- end hardening ---
 
 

@@ -49,12 +49,11 @@ async def test_graphql_fuzz(demo: Services, tmp_path: Path) -> None:
 
     with api_process(demo.settings, log=tmp_path / "api.log") as base:
         tokens: list[str | None] = [None]
-        for username in ("admin", "pt.sun", "patient.zhou"):
-            body = httpx.post(
-                base + "/graphql",
-                json={"query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }", "variables": {"u": username, "p": DEMO_PASSWORD}},
-            ).json()
-            tokens.append(body["data"]["login"]["token"])
+        async with httpx.AsyncClient(base_url=base) as http:
+            for username in ("admin", "pt.sun", "patient.zhou"):
+                login = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
+                body = (await http.post("/graphql", json={"query": login, "variables": {"u": username, "p": DEMO_PASSWORD}})).json()
+                tokens.append(body["data"]["login"]["token"])
 
         def counts() -> dict[str, int]:
             return asyncio.run_coroutine_threadsafe(row_counts(demo.db), loop).result(30)
