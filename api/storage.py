@@ -145,8 +145,10 @@ class S3Storage:
             response = await client.request(method, url, content=data or None, headers=headers)
         if response.status_code == 507:  # MinIO/Ceph: XMinioStorageFull, InsufficientStorage
             raise DomainError(STORAGE_FULL, FULL_MESSAGE)
-        if response.status_code == 404 and method == "DELETE":
-            return b""
+        if response.status_code == 404:
+            if method == "DELETE":
+                return b""
+            raise FileNotFoundError(key)  # as the local storage does
         response.raise_for_status()
         return response.content
 
