@@ -248,6 +248,18 @@ def bots_sweep() -> None:
         click.echo(f"{key}: {value}")
 
 
+@bots.command("work")
+def bots_work() -> None:
+    """Decide stored card taps as they arrive (with BEDSIDE_BOTS_DECIDE_IN_PROCESS=false)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import inbox
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _run(inbox.work(Services.build(settings)))
+
+
 @bots.command("oa-menu")
 def bots_oa_menu() -> None:
     """Publish the Official Account menu (预约治疗 / 我的预约 / 随访)."""

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     dingtalk_card_callback_route_key: str = "bedside-approval"
     dingtalk_use_stream: bool = False  # cards call back through Stream mode (no public URL)
     callback_max_age_seconds: int = 300  # a signed callback older than this is refused
+    # True: a callback's process decides the taps it stored, right after answering. False: the
+    # callbacks only store and answer; `bedside bots work` (a separate process) decides.
+    bots_decide_in_process: bool = True
     wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
     # Official Account template ids by purpose: booking_confirmed, booking_reminder, booking_changed, followup_due
     wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)

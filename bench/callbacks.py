@@ -111,6 +111,11 @@ async def prepare(url: str, n: int, sim_url: str) -> list[str]:
     return keys
 
 
+def spawn_decider(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).parent / "bedside"), "bots", "work"]
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     return start_process(command, env, port, "/bots/dingtalk/callback")
@@ -163,6 +168,8 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both servers")
+    parser.add_argument("--decide-in", choices=["process", "worker"], default="process",
+                        help="decide taps in the answering process, or in a `bedside bots work` process")
     args = parser.parse_args()
 
     from redis.asyncio import Redis
@@ -203,6 +210,10 @@ async def main() -> None:
         }
         app_port, bare_port = free_port(), free_port()
         workers = ["--workers", str(args.workers)]
+        if args.decide_in == "worker":
+            env["BEDSIDE_BOTS_DECIDE_IN_PROCESS"] = "false"
+            procs.append(spawn_decider(env))
+        print(f"taps decided in: {args.decide_in}", flush=True)
         procs.append(start_server(["api.asgi:app", *workers], env, app_port))
         procs.append(start_server(["bench.callbacks:bare_app", *workers], {"BEDSIDE_BENCH_BARE": "1"}, bare_port))
 

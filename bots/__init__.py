@@ -8,6 +8,7 @@
     /bots/wecom/login         POST      WeCom OAuth code → Bedside token
     /bots/wechat-oa/callback  GET,POST  Official Account messages and menu events
     /bots/wechat-oa/oauth     GET       web OAuth (snsapi_base) → the PWA's patient pages
+    /bots/wechat-oa/oauth/callback GET  WeChat's return with the code → token or binding
     /bots/wechat-oa/bind      POST      bind the openid to the patient archive
     /bots/bind                POST      redeem a one-time binding link (signed in)
 """
@@ -33,3 +34,11 @@ def routes() -> list[Any]:
         Route("/bots/wechat-oa/bind", wechat_oa.bind, methods=["POST"]),
         Route("/bots/bind", binding.redeem, methods=["POST"]),
     ]
+
+
+# How a tap travels: the callback verifies (signature, fresh timestamp, unseen nonce) and
+# decrypts, stores the tap in the inbox (`inbox.py`, one INSERT, deduplicated by the
+# platform's callback id) and answers; a detached task then decides it through
+# `api.domain.approvals` (`cards.decide_tap`) and writes the card changes (`BotCard`), which
+# are sent after that commit (`cards.flush`). `sweep.sweep` (worker or `bedside bots
+# sweep`) catches up on anything a stopped process left.

@@ -297,11 +297,17 @@ async def sweep(services: Services) -> dict[str, int]:
     if platforms:
         async with services.db.transaction() as session:
             carded = sa.select(BotCard.task_id).where(BotCard.platform.in_(platforms)).group_by(BotCard.task_id).having(sa.func.count() >= len(platforms))
+            # Newest first: an assignee who is on no platform keeps their task "uncarded"
+            # for good, and such tasks must not crowd out new ones.
             instance_ids = (
                 await session.execute(
                     sa.select(ApprovalTask.instance_id)
-                    .where(ApprovalTask.status == TaskStatus.PENDING, ApprovalTask.id.not_in(carded))
+                    .where(
+                        ApprovalTask.status == TaskStatus.PENDING,
+                        ApprovalTask.id.not_in(carded),
+                    )
                     .group_by(ApprovalTask.instance_id)
+                    .order_by(sa.func.max(ApprovalTask.id).desc())
                     .limit(SWEEP_BATCH)
                 )
             ).scalars().all()

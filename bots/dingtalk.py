@@ -164,7 +164,7 @@ async def callback(request: Request) -> Response:
             await release_nonce(services, PLATFORM, timestamp, nonce)  # let DingTalk's retry through
             raise
         if tap_id is not None:  # None: a redelivery of a tap already stored
-            inbox.processor(services).submit(tap_id)
+            inbox.submit(services, tap_id)
     # check_url and other events need only the encrypted "success".
     answer = client.callback_crypto().encrypt_message("success", nonce=nonce, timestamp=timestamp)
     return JSONResponse(answer)

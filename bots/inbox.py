@@ -86,6 +86,34 @@ class TapProcessor:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
 
+def submit(services: Services, tap_id: int) -> None:
+    """Decide the stored tap in this process, unless a `bedside bots work` process does."""
+    if services.settings.bots_decide_in_process:
+        processor(services).submit(tap_id)
+
+
+async def work(services: Services, *, poll_seconds: float = 0.1, stop: asyncio.Event | None = None) -> None:
+    """`bedside bots work`: decide stored taps as they arrive (several processes may run)."""
+    gate = asyncio.Semaphore(DECIDING_AT_ONCE)
+
+    async def one(tap_id: int) -> None:
+        async with gate:
+            try:
+                await process(services, tap_id)
+            except Exception:  # noqa: BLE001 - the next round retries it
+                log.exception("tap %s not decided", tap_id)
+
+    while stop is None or not stop.is_set():
+        async with services.db.session() as session:
+            ids = (
+                await session.execute(sa.select(BotTap.id).where(BotTap.processed_at.is_(None)).order_by(BotTap.id).limit(200))
+            ).scalars().all()
+        if ids:
+            await asyncio.gather(*(one(tap_id) for tap_id in ids))
+        else:
+            await asyncio.sleep(poll_seconds)
+
+
 def processor(services: Services) -> TapProcessor:
     existing = services.extras.get("tap_processor")
     if existing is None:

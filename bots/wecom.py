@@ -115,7 +115,7 @@ async def callback(request: Request) -> Response:
             await release_nonce(services, PLATFORM, timestamp, nonce)
             raise
         if tap_id is not None:  # None: WeCom redelivered an event already stored
-            inbox.processor(services).submit(tap_id)
+            inbox.submit(services, tap_id)
     elif event.get("MsgType") == "text" or event.get("Event") == "enter_agent":
         tasks.add_task(prompt_if_unbound, services, str(event.get("FromUserName", "")))
     return PlainTextResponse("", background=tasks)

@@ -11,7 +11,13 @@ from importlib import import_module
 from types import ModuleType
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -50,6 +56,10 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
+            # Parsing and validating a document costs more than most resolvers; the PWA
+            # sends the same few documents again and again. Bounded LRU caches.
+            ParserCache(maxsize=256),
+            ValidationCache(maxsize=256),
             QueryDepthLimiter(max_depth=12),
             MaxAliasesLimiter(max_alias_count=30),
             MaxTokensLimiter(max_token_count=4000),

@@ -24,3 +24,14 @@ export function screenFor(payload: NoticePayload): string {
   if (type === 'penalty' || payload.kind?.startsWith('penalty')) return '/notices'
   return '/notices'
 }
+
+/** The path of a link if it points into this app (same origin), else null. */
+export function localPath(url: string | undefined, origin: string): string | null {
+  if (!url) return null
+  try {
+    const target = new URL(url, origin)
+    return target.origin === origin ? target.pathname + target.search : null
+  } catch {
+    return null
+  }
+}

@@ -18,7 +18,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/orders/:orderId/book', name: 'book', component: () => import('./views/patient/SlotsView.vue'), props: true },
   { path: '/appointments/:id', name: 'appointment', component: () => import('./views/patient/AppointmentView.vue'), props: true },
   { path: '/follow-up/:id?', name: 'followup', component: () => import('./views/patient/FollowUpView.vue'), props: true },
-  { path: '/notices', name: 'notices', component: () => import('./views/chief/NoticesView.vue') },
+  { path: '/notices/:id?', name: 'notices', component: () => import('./views/chief/NoticesView.vue'), props: true },
   { path: '/rankings', name: 'rankings', component: () => import('./views/chief/RankingsView.vue') },
   { path: '/dashboard', name: 'dashboard', component: () => import('./views/affairs/DashboardView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },

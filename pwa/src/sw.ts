@@ -8,7 +8,7 @@ import { pushOutbox, type PushRequest, type PushResponse } from './offline/outbo
 import { uploadAttachment } from './offline/attachments'
 import { gql } from './api/graphql'
 import { SYNC_PUSH } from './api/operations'
-import { screenFor, type NoticePayload } from './notice-links'
+import { localPath, screenFor, type NoticePayload } from './notice-links'
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: (string | { url: string; revision: string | null })[] }
 
@@ -18,7 +18,7 @@ cleanupOutdatedCaches()
 // Client-side routes open the app shell; the server's own paths never do.
 registerRoute(
   new NavigationRoute(createHandlerBoundToURL('/index.html'), {
-    denylist: [/^\/graphql/, /^\/bots\//, /^\/attachments/, /^\/healthz/, /^\/readyz/, /^\/metrics/],
+    denylist: [/^\/graphql/, /^\/bots\//, /^\/n\//, /^\/sync\//, /^\/attachments/, /^\/healthz/, /^\/readyz/, /^\/metrics/],
   }),
 )
 
@@ -58,7 +58,8 @@ self.addEventListener('push', (event) => {
       body: payload.body ?? '',
       icon: '/icons/icon-192.png',
       badge: '/icons/icon-192.png',
-      data: { url: screenFor(data) },
+      // The server's link (/n/<id>?sig=…) marks the notice read and leads to it.
+      data: { url: localPath(payload.url, self.location.origin) ?? screenFor(data) },
     }),
   )
 })
@@ -72,7 +73,9 @@ self.addEventListener('notificationclick', (event) => {
       const open = windows[0] as WindowClient | undefined
       if (open) {
         await open.focus()
-        open.postMessage({ type: 'open', url })
+        // A server link must reach the server; an app route is routed in the page.
+        if (url.startsWith('/n/')) await open.navigate(url)
+        else open.postMessage({ type: 'open', url })
         return
       }
       await self.clients.openWindow(url)

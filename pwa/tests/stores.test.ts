@@ -123,3 +123,35 @@ describe('helpers', () => {
     expect(formatDateTime('2025-03-01T17:30:00Z', 'en-GB')).toContain('01:30')
   })
 })
+
+describe('pullChanges', () => {
+  it('stores puts, applies deletes and removes a patient no longer visible from cached screens', async () => {
+    const { pullChanges, recordedAppointments } = await import('../src/offline/pull')
+    await db().cache.put({ key: 'worklist:2025-03-03', data: [{ id: '1', patient: { id: '5' } }, { id: '2', patient: { id: '6' } }], at: '' })
+    await db().cache.put({ key: 'appointment:2', data: { id: '2', patient: { id: '6' } }, at: '' })
+    const cookies: (string | null)[] = []
+    await pullChanges(async (cookie) => {
+      cookies.push(cookie)
+      return { cookie: 'c1', reset: false, puts: [{ entity: 'treatment_record', id: '9', data: { appointment_id: 1 } }], deletes: [] }
+    })
+    expect([...(await recordedAppointments())]).toEqual(['1'])
+    await pullChanges(async (cookie) => {
+      cookies.push(cookie)
+      return { cookie: 'c2', reset: false, puts: [], deletes: [{ entity: 'patient', id: '6' }, { entity: 'treatment_record', id: '9' }] }
+    })
+    expect(cookies).toEqual([null, 'c1'])
+    expect((await db().cache.get('worklist:2025-03-03'))?.data).toEqual([{ id: '1', patient: { id: '5' } }])
+    expect(await db().cache.get('appointment:2')).toBeUndefined()
+    expect((await recordedAppointments()).size).toBe(0)
+  })
+})
+
+describe('localPath', () => {
+  it('keeps links into this app and refuses others', async () => {
+    const { localPath } = await import('../src/notice-links')
+    expect(localPath('https://h.example/n/5?sig=ab', 'https://h.example')).toBe('/n/5?sig=ab')
+    expect(localPath('/tasks/3', 'https://h.example')).toBe('/tasks/3')
+    expect(localPath('https://evil.example/n/5', 'https://h.example')).toBeNull()
+    expect(localPath(undefined, 'https://h.example')).toBeNull()
+  })
+})

@@ -70,3 +70,37 @@ async def test_a_stored_tap_left_by_a_stopped_process_is_decided_by_the_sweep(bo
     assert await task_statuses(bots, instance_id) == [("head", "approved"), ("ma_sign", "pending"), ("vp_sign", "pending")]
     assert platform_sim.state.cards[head.card_key]["data"]["state"] == "approved"
     assert (await sweep(bots))["taps decided"] == 0
+
+
+async def test_separate_decider_process_mode(demo: Services, platform_sim, redis_url):
+    """With BEDSIDE_BOTS_DECIDE_IN_PROCESS=false the callback only stores and answers;
+    `bedside bots work` (here its loop, `inbox.work`) decides."""
+    import asyncio
+
+    from api.domain import approvals
+    from bots import inbox
+    from tests.approvals.helpers import REVIEW_V1
+    from tests.bots.conftest import settled_client
+    from tests.simulators.platforms import simulated_settings
+
+    services = Services.build(simulated_settings(demo.settings, platform_sim, redis_url=redis_url, bots_decide_in_process=False), db=demo.db)
+    async with services.db.transaction() as session:
+        await approvals.publish_definition(session, REVIEW_V1)
+    instance_id = await start_grade4(services)
+    await cards.sweep(services)
+    head = await card_of(services, instance_id, "chief.wang")
+    async with settled_client(services) as http:
+        assert_dingtalk_success(await dingtalk_tap(http, head.card_key, "chief.wang"))
+    assert await task_statuses(services, instance_id) == [("head", "pending")]  # stored, not decided
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(inbox.work(services, stop=stop))
+    for _ in range(100):
+        if (await task_statuses(services, instance_id))[0][1] == "approved":
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await worker
+    assert await task_statuses(services, instance_id) == [("head", "approved"), ("ma_sign", "pending"), ("vp_sign", "pending")]
+    assert platform_sim.state.cards[head.card_key]["data"]["state"] == "approved"
+    await services.extras["platforms"].aclose()

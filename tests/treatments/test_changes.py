@@ -131,3 +131,20 @@ async def test_concurrent_check_ins_get_distinct_ticket_numbers(gql: GraphQLClie
     check_in = "mutation($a: ID!) { checkIn(appointmentId: $a) { number } }"
     results = await asyncio.gather(*(sun.data(check_in, {"a": a}) for a in appointments))
     assert sorted(r["checkIn"]["number"] for r in results) == list(range(1, 9))
+
+
+async def test_a_patient_cannot_cancel_once_the_appointment_has_begun(gql: GraphQLClient, demo: Services) -> None:
+    from datetime import UTC, datetime
+
+    from api.auth import SYSTEM_ACTOR
+    from api.domain.treatments.appointments import book_appointment
+
+    known = await ids(demo)
+    slot = await make_slot(demo, starts_in=timedelta(minutes=-5), room="理疗室11")
+    async with demo.db.transaction() as session:
+        booked = await book_appointment(session, slot, actor=SYSTEM_ACTOR, order_id=known["order:zhou"], now=datetime.now(UTC) - timedelta(hours=1))
+    zhou = await gql.as_user("patient.zhou")
+    cancel = "mutation($id: ID!) { cancelAppointment(id: $id) { status } }"
+    assert error_code(await zhou.error(cancel, {"id": str(booked.id)})) == "CONFLICT"
+    sun = await gql.as_user("pt.sun")
+    assert (await sun.data(cancel, {"id": str(booked.id)}))["cancelAppointment"]["status"] == "cancelled"

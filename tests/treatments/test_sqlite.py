@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,21 +9,21 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.demo import seed_demo
+from api.migrate import upgrade
+from api.services import Services
 from tests.conftest import GraphQLClient, make_settings
 from tests.treatments.helpers import local_today
 
 
 @pytest.mark.sqlite
 async def test_patient_books_and_cancels_on_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bedside.db'}"
-    env = {**os.environ, "BEDSIDE_DATABASE_URL": url, "BEDSIDE_DATA_DIR": str(tmp_path / "var"),
-           "BEDSIDE_ARGON2_MEMORY_COST_KIB": "1024", "BEDSIDE_ARGON2_TIME_COST": "1"}
-    for command in (["migrate"], ["seed-demo"], ["treatments", "sweep"]):
-        done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "api.cli", *command], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-    app = create_app(make_settings(url, tmp_path / "var", secret_key=None))
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'bedside.db'}", tmp_path / "var")
+    services = Services.build(settings)
+    await upgrade(services.db.engine)
+    async with services.db.transaction() as session:
+        await seed_demo(session, services)
+    app = create_app(settings, services=services)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
             zhou = await GraphQLClient(http).as_user("patient.zhou")
@@ -42,5 +38,8 @@ async def test_patient_books_and_cancels_on_sqlite(tmp_path: Path) -> None:
             assert cancelled["status"] == "cancelled"
             orders = (await zhou.data("{ myOrders { remainingSessions paymentStatus } }"))["myOrders"]
             assert orders == [{"remainingSessions": 10, "paymentStatus": "PAID"}]
+            sun = await GraphQLClient(http).as_user("pt.sun")
+            quiet_day = (await sun.data("query { myWorklist(date: \"2026-01-05\") { id } }"))["myWorklist"]
+            assert quiet_day == []
     finally:
-        await app.state.services.db.dispose()
+        await services.db.dispose()

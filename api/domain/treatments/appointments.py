@@ -33,6 +33,7 @@ from api.domain.treatments.common import (
     receipt_number,
     touch,
 )
+from api.domain.treatments.notices import enqueue_later
 from api.domain.treatments.orders import access_order, bookable_sessions
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.idempotency import recall, remember
@@ -207,14 +208,15 @@ async def _schedule_reminder(session: AsyncSession, appointment: Appointment, it
     patient = await session.get(Patient, appointment.patient_id)
     if patient is None or patient.user_id is None:
         return
-    await outbox.enqueue(
+    await enqueue_later(
         session,
+        deliver_after=deliver_after,
         recipient_id=patient.user_id,
         kind="appointment.reminder",
         title="治疗预约提醒 / treatment reminder",
         body=f"{item.name} {fmt_local(appointment.starts_at, tz)}" + (f"\n注意事项 / Notes: {item.notes}" if item.notes else ""),
         idempotency_key=f"appointment.reminder:{appointment.id}:{appointment.starts_at.isoformat()}",
-        payload={"appointment_id": appointment.id, "deliver_after": deliver_after.isoformat(), "starts_at": appointment.starts_at.isoformat()},
+        payload={"appointment_id": appointment.id, "starts_at": appointment.starts_at.isoformat()},
         subject_type="appointment",
         subject_id=appointment.id,
     )
@@ -330,6 +332,9 @@ async def cancel_appointment(
     if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.PROPOSED, AppointmentStatus.WAITLIST):
         raise DomainError(ErrorCode.CONFLICT, "该预约已到诊或已结束，不能取消 / the appointment has started or ended", field="id")
     now = now_or(now)
+    if appointment.starts_at <= now and not is_staff(actor):
+        # After the start only the desk can cancel (the patient may be on the way in).
+        raise DomainError(ErrorCode.CONFLICT, "预约时间已到，请联系治疗室取消 / the appointment has begun; ask the desk to cancel", field="id")
     was_booked = appointment.status == AppointmentStatus.BOOKED
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = (reason or "")[:200] or None

@@ -98,3 +98,7 @@ export const REGISTER_PUSH = `mutation RegisterPush($input: PushSubscriptionInpu
 export const SYNC_PUSH = `mutation SyncPush($input: SyncPushInput!) {
   syncPush(input: $input) { lastMutationId results { id status code reason entity entityId } }
 }`
+
+export const SYNC_PULL = `query SyncPull($cookie: String, $clientGroupId: String) {
+  syncPull(cookie: $cookie, clientGroupId: $clientGroupId) { cookie reset puts { entity id data } deletes { entity id } }
+}`

@@ -48,6 +48,14 @@ export interface Conflict {
   at: string
 }
 
+/** A row of the user's partial view, as the server's syncPull last sent it. */
+export interface SyncedRecord {
+  key: string // `${entity}:${id}`
+  entity: string
+  id: string
+  data: Record<string, unknown>
+}
+
 export interface MetaRow {
   key: string
   value: unknown
@@ -60,6 +68,7 @@ export class BedsideDB extends Dexie {
   cache!: Table<CachedQuery, string>
   conflicts!: Table<Conflict, string>
   meta!: Table<MetaRow, string>
+  records!: Table<SyncedRecord, string>
 
   constructor(name = 'bedside') {
     super(name)
@@ -71,6 +80,7 @@ export class BedsideDB extends Dexie {
       conflicts: 'id',
       meta: 'key',
     })
+    this.version(2).stores({ records: 'key, entity' })
   }
 
   async getMeta<T>(key: string): Promise<T | undefined> {

@@ -3,7 +3,8 @@ import { reactive } from 'vue'
 import { liveQuery } from 'dexie'
 import { db } from '../offline/db'
 import { gql } from '../api/graphql'
-import { SYNC_PUSH } from '../api/operations'
+import { SYNC_PULL, SYNC_PUSH } from '../api/operations'
+import { pullChanges, type PullResponse } from '../offline/pull'
 import { pushOutbox, type PushOutcome, type PushRequest, type PushResponse } from '../offline/outbox'
 import { uploadAttachment } from '../offline/attachments'
 import { session } from './session'
@@ -15,13 +16,18 @@ export async function pushViaGraphQL(request: PushRequest): Promise<PushResponse
   return syncPush
 }
 
-/** Push the outbox now (when online and signed in). */
+export async function pullViaGraphQL(cookie: string | null, clientGroupId: string | null): Promise<PullResponse> {
+  return (await gql<{ syncPull: PullResponse }>(SYNC_PULL, { cookie, clientGroupId })).syncPull
+}
+
+/** Push the outbox now (when online and signed in), then pull what changed. */
 export async function syncNow(): Promise<PushOutcome | null> {
   if (!network.online || !session.token) return null
   network.syncing = true
   try {
     const outcome = await pushOutbox(pushViaGraphQL, (a) => uploadAttachment(a, session.token))
     network.lastError = outcome.error?.code ?? ''
+    if (!outcome.error) await pullChanges(pullViaGraphQL).catch(() => undefined)
     return outcome
   } finally {
     network.syncing = false

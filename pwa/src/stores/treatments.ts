@@ -6,6 +6,7 @@ import { cacheThenNetwork, readCache, writeCache, type Cached } from '../offline
 import { db } from '../offline/db'
 import { enqueue } from '../offline/outbox'
 import { keepAttachment } from '../offline/attachments'
+import { recordedAppointments } from '../offline/pull'
 
 export interface TemplateField {
   name: string
@@ -54,8 +55,9 @@ export async function cachedAppointment(id: string): Promise<WorklistItem | null
   return (await readCache<WorklistItem>(`appointment:${id}`))?.data ?? null
 }
 
-/** Appointment ids with edits still in the outbox, and those checked in on this device. */
-export async function localState(): Promise<{ unsent: Set<string>; checkedIn: Set<string> }> {
+/** Appointment ids with edits still in the outbox, those checked in on this device, and
+ * those the server has a treatment record for (as of the last pull). */
+export async function localState(): Promise<{ unsent: Set<string>; checkedIn: Set<string>; recorded: Set<string> }> {
   const unsent = new Set<string>()
   const checkedIn = new Set<string>()
   for (const m of await db().outbox.toArray()) {
@@ -64,7 +66,7 @@ export async function localState(): Promise<{ unsent: Set<string>; checkedIn: Se
     unsent.add(id)
     if (m.name === 'checkIn') checkedIn.add(id)
   }
-  return { unsent, checkedIn }
+  return { unsent, checkedIn, recorded: await recordedAppointments() }
 }
 
 export function checkIn(appointmentId: string): Promise<number> {
