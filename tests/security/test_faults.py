@@ -103,13 +103,13 @@ async def test_postgres_restart_under_load(tmp_path: Path) -> None:
                             outcomes["other"].append(f"{response.status_code} {body.get('errors')}")
 
                 workers = [asyncio.create_task(patient_loop(*p)) for p in patients]
-                while len(outcomes["ok"]) < 5:  # under load before the restart
+                while len(outcomes["ok"]) < 5:  # under load before the restart  # noqa: ASYNC110 - polling a server's state
                     await asyncio.sleep(0.2)
                 before_restart = len(outcomes["ok"])
                 await asyncio.to_thread(pg.restart)
                 restarted_at = len(outcomes["ok"])
                 recovery = time.monotonic() + 30
-                while len(outcomes["ok"]) < restarted_at + 5 and time.monotonic() < recovery:
+                while len(outcomes["ok"]) < restarted_at + 5 and time.monotonic() < recovery:  # noqa: ASYNC110 - polling a server's state
                     await asyncio.sleep(0.2)
                 stop.set()
                 await asyncio.gather(*workers)
@@ -177,13 +177,13 @@ async def test_redis_down_api_serves_and_outbox_waits(demo: Services, tmp_path: 
                 waiting = await pending()
                 assert waiting > 0  # the confirmation waits in the outbox
                 redis.start()
-                worker = subprocess.Popen(
+                worker = subprocess.Popen(  # noqa: ASYNC220 - a long-running worker process
                     [str(Path(sys.executable).with_name("bedside")), "worker"], env=env_for(settings, **extra),
                     stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT,
                 )
                 try:
                     deadline = time.monotonic() + 60
-                    while await pending() and time.monotonic() < deadline:
+                    while await pending() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a server's state
                         await asyncio.sleep(0.5)
                     assert await pending() == 0, (tmp_path / "worker.log").read_text()[-2000:]
                 finally:
