@@ -37,6 +37,14 @@ class BedsideGraphQL(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide="graphiql" if not services.settings.is_production else None, allow_queries_via_get=False)
         self.services = services
 
+    async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
+        # --- hardening: no unmasked error leaves the server, whatever path raised it ---
+        from api.graphql.errors import mask_escaped_errors
+
+        result.errors = mask_escaped_errors(result.errors)
+        # --- end hardening ---
+        return await super().process_result(request, result)
+
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         actor, auth_error = await authenticate(self.services, request)
         return Context(request=request, services=self.services, actor=actor, auth_error=auth_error, response=response)

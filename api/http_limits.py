@@ -9,12 +9,15 @@ origins and never credentials (cookies).
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.settings import Settings
+
+log = logging.getLogger("bedside.http")
 
 # Uploads have their own (larger) limit, checked by the upload route itself.
 UNLIMITED_PREFIXES = ("/attachments",)
@@ -85,6 +88,47 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+class OutageMiddleware:
+    """A database outage outside a resolver (signing the request in, say) answers 503
+    with a code and Retry-After, instead of a bare 500: the client retries, and its
+    idempotency keys make the retry safe. Resolver errors are handled in GraphQL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            from api.graphql.errors import UNAVAILABLE_MESSAGE, is_transient_outage
+
+            if started or not is_transient_outage(exc):
+                raise
+            log.warning("database unavailable at %s: %s", scope.get("path"), type(exc).__name__)
+            body = json.dumps(
+                {"errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "TEMPORARILY_UNAVAILABLE"}}]}, ensure_ascii=False
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"retry-after", b"2"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
 def hardening_middleware(settings: Settings) -> list[Middleware]:
     """Outermost first: CORS answers preflights before anything reads a body."""
     middleware = []
@@ -100,4 +144,5 @@ def hardening_middleware(settings: Settings) -> list[Middleware]:
             )
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
+    middleware.append(Middleware(OutageMiddleware))
     return middleware

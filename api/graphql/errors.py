@@ -54,6 +54,36 @@ def log_graphql_errors(errors: list[GraphQLError]) -> None:
         log.info("graphql error", extra={"fields": {"code": code, "path": error.path}})
 
 
+UNAVAILABLE_MESSAGE = "数据库暂时不可用，请稍后重试 / database temporarily unavailable, please retry"
+
+
+def is_transient_outage(exc: BaseException | None) -> bool:
+    """A lost or refused database connection (restart, failover), not a bug."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(
+            exc,
+            asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.AdminShutdownError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.InterfaceError
+            | ConnectionError
+            | TimeoutError,
+        ):
+            return True
+        if isinstance(exc, OSError) and exc.errno is not None and exc.errno in (111, 104, 32):  # refused, reset, broken pipe
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, DomainError | GraphQLError):
@@ -77,7 +107,32 @@ class MaskUnexpectedErrors(MaskErrors):
         return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if is_transient_outage(error.original_error):
+            # The database restarting or unreachable: the client may retry (idempotency
+            # keys make that safe); the transaction was rolled back, nothing half-written.
+            log.warning("database unavailable in %s: %s", error.path, type(error.original_error).__name__)
+            masked = GraphQLError(UNAVAILABLE_MESSAGE, nodes=error.nodes, path=error.path)
+            masked.extensions = {"code": "TEMPORARILY_UNAVAILABLE"}
+            return masked
         log.error("unexpected error in %s", error.path, exc_info=error.original_error)
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL"}
         return masked
+
+
+_final_mask = MaskUnexpectedErrors()
+
+
+def mask_escaped_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    """The last word before errors leave the server.
+
+    An exception raised outside a resolver's own error handling (strawberry turns it
+    into an error that skips the extensions) would otherwise reach the client raw, with
+    its SQL and parameters. Errors that already carry a code pass unchanged.
+    """
+    if not errors:
+        return errors
+    escaped = [e for e in errors if not (e.extensions or {}).get("code")]
+    if not escaped:
+        return errors
+    return [(_final_mask._process_errors([e])[0] if e in escaped else e) for e in errors]
