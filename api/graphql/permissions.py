@@ -11,6 +11,7 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from api.errors import DomainError, ErrorCode
 from api.models.people import Role
 
 
@@ -23,15 +24,23 @@ class Public(BasePermission):
         return True
 
 
+def require_signed_in(info: Any) -> None:
+    """Raise UNAUTHENTICATED (with the token's own problem, if any) for an anonymous call.
+
+    Raised rather than reported through `message`: strawberry keeps one permission
+    instance per field, so per-request state must never be stored on it.
+    """
+    if info.context.actor is None:
+        raise info.context.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in")
+
+
 class IsAuthenticated(BasePermission):
     message = "请先登录 / please sign in"
     error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        ctx = info.context
-        if ctx.actor is None and ctx.auth_error is not None:
-            self.message = ctx.auth_error.message
-        return ctx.actor is not None
+        require_signed_in(info)
+        return True
 
 
 @cache
@@ -44,12 +53,8 @@ def HasRole(*roles: Role | str) -> type[BasePermission]:  # noqa: N802 - reads a
         error_extensions = {"code": "FORBIDDEN"}
 
         def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-            actor = info.context.actor
-            if actor is None:
-                self.message = "请先登录 / please sign in"
-                self.error_extensions = {"code": "UNAUTHENTICATED"}
-                return False
-            return bool(actor.roles & wanted)
+            require_signed_in(info)
+            return bool(info.context.actor.roles & wanted)
 
     _HasRole.__name__ = "HasRole_" + "_".join(sorted(wanted))
     _HasRole.roles = wanted  # type: ignore[attr-defined]
