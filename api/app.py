@@ -23,6 +23,7 @@ from api.errors import DomainError
 from api.graphql.context import Context
 from api.graphql.schema import schema
 from api.http import RequestMiddleware
+from api.http_limits import hardening_middleware
 from api.services import Services
 from api.settings import Settings, load_settings
 
@@ -35,6 +36,14 @@ class BedsideGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(schema, graphql_ide="graphiql" if not services.settings.is_production else None, allow_queries_via_get=False)
         self.services = services
+
+    async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
+        # --- hardening: no unmasked error leaves the server, whatever path raised it ---
+        from api.graphql.errors import mask_escaped_errors
+
+        result.errors = mask_escaped_errors(result.errors)
+        # --- end hardening ---
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         actor, auth_error = await authenticate(self.services, request)
@@ -144,6 +153,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     routes += sync_attachment_routes()
     # --- end offline sync
+    # --- FHIR R4 export (integrations/fhir.py); before the PWA's catch-all route ---------
+    from integrations.fhir import fhir_routes
+
+    routes += fhir_routes(services)
+    # --- end FHIR ---------------------------------------------------------------------
+    # --- bots: DingTalk / WeCom card callbacks, Official Account, binding (bots.routes) ---
+    from bots import routes as bot_routes
+
+    routes += bot_routes()
+    # --- end bots ---
     # --- treatments: attachment upload (photos, consent signatures) ---
     from api.attachments import attachment_routes
 
@@ -157,7 +176,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes += pwa_routes()
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMiddleware, https=settings.public_url.startswith("https://"))],
+        middleware=[
+            Middleware(RequestMiddleware, https=settings.public_url.startswith("https://")),
+            # --- hardening: CORS for the PWA's origin, request body limit ---
+            *hardening_middleware(settings),
+            # --- end hardening ---
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

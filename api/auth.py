@@ -107,4 +107,16 @@ async def user_for_token(session: AsyncSession, settings: Settings, token: str) 
     user = await session.get(User, user_id)
     if user is None or not user.is_active or user.token_version != version:
         raise _unauthenticated("登录已失效 / token revoked")
+    from api.domain.security import is_revoked  # one token signed out (logout)
+
+    if await is_revoked(session, claims.get("jti")):
+        raise _unauthenticated("登录已失效 / token revoked")
     return user
+
+
+def token_claims(settings: Settings, token: str) -> dict[str, object]:
+    """The verified claims of a token (jti, exp) — for signing out that one token."""
+    try:
+        return jwt.decode(token, settings.effective_secret_key, algorithms=[TOKEN_ALGORITHM])
+    except jwt.PyJWTError as exc:
+        raise _unauthenticated("登录已过期或无效 / token expired or invalid") from exc

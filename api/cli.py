@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import sys
+from pathlib import Path
 
 import click
 
+from api.domain import import_all_domain_modules
 from api.settings import load_settings
 
 
@@ -23,20 +25,29 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Upgrade the database to the newest schema."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from api.db import make_engine
+    from api.domain.approvals import publish_definitions
     from api.migrate import upgrade
 
     settings = load_settings()
 
-    async def go() -> None:
+    async def go() -> list[str]:
         engine = make_engine(settings)
         try:
             await upgrade(engine)
+            # The process definitions in the repository are part of a release: publishing
+            # is idempotent, and a changed definition must carry a new version.
+            async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+                rows = await publish_definitions(session)
+            return sorted(f"{r.key}.v{r.version}" for r in rows)
         finally:
             await engine.dispose()
 
-    _run(go())
+    published = _run(go())
     click.echo("database is up to date / 数据库已是最新结构")
+    click.echo(f"approval definitions published / 审批流程定义: {', '.join(published)}")
 
 
 @main.command("seed-demo")
@@ -84,8 +95,8 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event."""
-    import api.domain.approvals  # noqa: F401  (registers the streams every approval must have)
-    import api.domain.privileges  # noqa: F401  (and every privilege grant and suspension)
+    # Domain modules register the hash chains that must exist (one per approval …).
+    import_all_domain_modules()
     from api.audit import verify_chains
     from api.db import Database
 
@@ -143,6 +154,41 @@ def vapid_keys() -> None:
     click.echo(f"# public key (applicationServerKey): {b64(public)}")
 
 
+# --- HL7 (HIS integration) -------------------------------------------------------------
+@main.group()
+def hl7() -> None:
+    """HL7 v2 over MLLP with the hospital information system (HIS)."""
+
+
+@hl7.command("listen")
+@click.option("--host", default=None, help="default BEDSIDE_HL7_HOST (127.0.0.1)")
+@click.option("--port", default=None, type=int, help="default BEDSIDE_HL7_PORT (2575)")
+def hl7_listen(host: str | None, port: int | None) -> None:
+    """MLLP listener for HIS messages; also sends our appointments to the HIS."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from integrations.hl7.config import HL7Config
+    from integrations.hl7.listener import run_listener
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    config = HL7Config.load()
+    services = Services.build(settings)
+    click.echo(f"HL7 MLLP listening on {host or config.settings.host}:{port or config.settings.port} / HL7 监听中")
+
+    async def go() -> None:
+        try:
+            await run_listener(services, config, host=host, port=port)
+        finally:
+            await services.db.dispose()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        pass
+# --- end HL7 ---------------------------------------------------------------------------
+
+
 # --- treatments: the periodic sweep (cron or the worker) ---
 @main.group()
 def treatments() -> None:
@@ -174,6 +220,124 @@ def treatments_sweep(days: int) -> None:
     created, marked = _run(go())
     click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
 # --- end treatments ---
+# --- bots: DingTalk Stream mode, card sweep, Official Account menu ---------------------
+@main.command("dingtalk-stream")
+def dingtalk_stream_command() -> None:
+    """Receive DingTalk card taps over Stream mode (for hospitals with no public URL)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import dingtalk_stream
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    services = Services.build(settings)
+    _run(dingtalk_stream.run(services))
+
+
+@main.group()
+def bots() -> None:
+    """DingTalk / WeCom cards and the Official Account."""
+
+
+@bots.command("sweep")
+def bots_sweep() -> None:
+    """Decide stored taps left undecided, send and update cards, prune old nonces."""
+    from api.services import Services
+    from bots.sweep import sweep
+
+    services = Services.build(load_settings())
+
+    async def go() -> dict[str, int]:
+        try:
+            return await sweep(services)
+        finally:
+            await services.db.dispose()
+
+    for key, value in _run(go()).items():
+        click.echo(f"{key}: {value}")
+
+
+@bots.command("work")
+def bots_work() -> None:
+    """Decide stored card taps as they arrive (with BEDSIDE_BOTS_DECIDE_IN_PROCESS=false)."""
+    from api.logs import configure_logging
+    from api.services import Services
+    from bots import inbox
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _run(inbox.work(Services.build(settings)))
+
+
+@bots.command("oa-menu")
+def bots_oa_menu() -> None:
+    """Publish the Official Account menu (预约治疗 / 我的预约 / 随访)."""
+    from api.services import Services
+    from bots.wechat_oa import publish_menu
+
+    services = Services.build(load_settings())
+    _run(publish_menu(services))
+    click.echo("menu published / 菜单已发布")
+# --- end bots --------------------------------------------------------------------------
+
+
+# --- hardening: key rotation and backups ---
+@main.command("rotate-keys")
+@click.option("--batch-size", default=500, show_default=True, type=int)
+def rotate_keys(batch_size: int) -> None:
+    """Re-encrypt patient identifiers (and lookup hashes) under BEDSIDE_SECRET_KEY.
+
+    Set the old key(s) in BEDSIDE_PREVIOUS_SECRET_KEYS first; afterwards they can go.
+    """
+    from api.crypto import FieldCipher
+    from api.db import Database
+    from api.key_rotation import rotate_patient_identifiers
+
+    settings = load_settings()
+    if not settings.previous_secret_keys:
+        click.echo("note: BEDSIDE_PREVIOUS_SECRET_KEYS is empty; only values already under the current key can be read", err=True)
+
+    async def go():  # type: ignore[no-untyped-def]
+        db = Database(settings)
+        try:
+            return await rotate_patient_identifiers(db, FieldCipher(settings), batch_size=batch_size)
+        finally:
+            await db.dispose()
+
+    report = _run(go())
+    click.echo(f"patients: {report.patients}, values re-encrypted: {report.values}, unreadable: {report.unreadable}")
+    if report.unreadable:
+        click.echo("some values are under a key that is not configured; add it to BEDSIDE_PREVIOUS_SECRET_KEYS and run again", err=True)
+        sys.exit(1)
+
+@main.command("backup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="default: <data dir>/backups/bedside-<time>.dump")
+def backup_command(output: Path | None) -> None:
+    """Back up the database: pg_dump -Fc (PostgreSQL) or SQLite's online backup."""
+    from api.backup import BackupError, backup, default_output
+
+    settings = load_settings()
+    try:
+        written = backup(settings, output or default_output(settings))
+    except BackupError as exc:
+        click.echo(f"backup failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"backup written / 备份完成: {written} ({written.stat().st_size} bytes)")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(source: Path) -> None:
+    """Restore a backup into the empty database BEDSIDE_DATABASE_URL names; then run `bedside audit verify`."""
+    from api.backup import BackupError, restore
+
+    try:
+        restore(load_settings(), source)
+    except BackupError as exc:
+        click.echo(f"restore failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo("restored / 恢复完成; now run: bedside audit verify")
+# --- end hardening ---
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ class FieldCipher:
     def __init__(self, settings: Settings) -> None:
         keys = [settings.effective_secret_key, *settings.previous_secret_keys]
         self._fernet = MultiFernet([_fernet_for(k) for k in keys])
-        self._hash_key = hashlib.sha256(("bedside-lookup:" + settings.effective_secret_key).encode()).digest()
+        # Lookup hashes are keyed too; hashes under the previous keys are still matched
+        # (lookup_hashes) until `bedside rotate-keys` has re-hashed every row.
+        self._hash_keys = [hashlib.sha256(("bedside-lookup:" + k).encode()).digest() for k in keys]
+        self._hash_key = self._hash_keys[0]
 
     def encrypt(self, value: str | None) -> str | None:
         if value is None or value == "":
@@ -44,6 +47,14 @@ class FieldCipher:
             return None
         normalized = value.strip().upper()
         return hmac.new(self._hash_key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+    def lookup_hashes(self, value: str | None) -> list[str]:
+        """The value's lookup hash under the current key and every previous one."""
+        if not value:
+            return []
+        normalized = value.strip().upper().encode()
+        return [hmac.new(key, normalized, hashlib.sha256).hexdigest() for key in self._hash_keys]
 
 
 def mask_name(name: str) -> str:

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     max_comment_length: int = 2000
     max_request_bytes: int = 2 * 1024 * 1024
 
+    # Hardening: GraphQL limits, login throttling, password policy, CORS
+    graphql_max_cost: int = 5000  # each field costs 1; a list field multiplies what it selects
+    graphql_list_cost: int = 10  # assumed length of a list whose size the query does not bound
+    graphql_introspection: bool | None = None  # None: on, except in production
+    # JSON file of sha256 hashes of the only query documents accepted (the PWA's own);
+    # unset accepts any document within the limits above.
+    graphql_allowed_queries_file: Path | None = None
+    login_max_failures_per_address: int = 30  # failed logins from one address per window
+    login_address_window_seconds: int = 15 * 60
+    password_min_length: int = 10
+    # Origins allowed to call the API from a browser (the PWA when served elsewhere).
+    cors_origins: list[str] = Field(default_factory=list)
+
     # Platforms (empty means the channel logs instead of sending)
     dingtalk_app_key: str | None = None
     dingtalk_app_secret: str | None = None
@@ -69,6 +82,9 @@ class Settings(BaseSettings):
     dingtalk_card_callback_route_key: str = "bedside-approval"
     dingtalk_use_stream: bool = False  # cards call back through Stream mode (no public URL)
     callback_max_age_seconds: int = 300  # a signed callback older than this is refused
+    # True: a callback's process decides the taps it stored, right after answering. False: the
+    # callbacks only store and answer; `bedside bots work` (a separate process) decides.
+    bots_decide_in_process: bool = True
     wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
     # Official Account template ids by purpose: booking_confirmed, booking_reminder, booking_changed, followup_due
     wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)

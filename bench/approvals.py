@@ -165,7 +165,7 @@ async def main() -> None:
     parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
 
-    name = f"bedside_bench_{uuid.uuid4().hex[:8]}"
+    name = f"bedside_bench_approvals_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

@@ -1,12 +1,13 @@
 """Booking under contention: N concurrent patients booking into S single-seat slots.
 
-    .venv/bin/python bench/booking.py [--n 200] [--slots 2000] [--attempts 10]
+    .venv/bin/python bench/booking.py [--n 200] [--slots 2000] [--attempts 10] [--processes 1]
 
 Each patient (a real patient account, the Official Account path) tries `attempts`
 bookings of random slots through `api.domain.treatments.appointments.book_appointment`,
 each in its own transaction (seat UPDATE, order lock, appointment, receipt, two outbox
 notices). More attempts than seats, so many end FULLY_BOOKED. Prints bookings/s, p95
-latency and the overbooking count (must be 0), beside a bare
+latency (as the patient sees it, waiting for one of the pool's connections included, and
+while holding a connection) and the overbooking count (must be 0), beside a bare
 `UPDATE … SET remaining = remaining - 1 WHERE remaining > 0` loop with the same
 concurrency on the same slots, and the ratio.
 """
@@ -68,33 +69,40 @@ async def prepare(db: Database, patients: int, slots: int, sessions: int) -> lis
     ]
 
 
-async def run_service(db: Database, actors: list[Actor], slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], int]:
+async def run_service(db: Database, actors: list[Actor], slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], list[float], int]:
     rng = random.Random(seed)
     plans = {a.user_id: [rng.choice(slot_ids) for _ in range(attempts)] for a in actors}
-    latencies: list[float] = []
+    latencies: list[float] = []  # what the patient sees, waiting for a connection included
+    held: list[float] = []  # from holding a connection to commit
     booked = 0
 
     async def patient(actor: Actor) -> None:
         nonlocal booked
         for slot_id in plans[actor.user_id]:
             began = time.perf_counter()
+            connected = began
             try:
                 async with db.transaction() as session:
+                    await session.connection()
+                    connected = time.perf_counter()
                     await book_appointment(session, slot_id, actor=actor, order_id=actor.user_id, channel="official_account")
                 booked += 1
             except DomainError:
                 pass  # FULLY_BOOKED, or the patient already holds that slot
-            latencies.append(time.perf_counter() - began)
+            done = time.perf_counter()
+            latencies.append(done - began)
+            held.append(done - connected)
 
     began = time.perf_counter()
     await asyncio.gather(*(patient(a) for a in actors))
-    return time.perf_counter() - began, latencies, booked
+    return time.perf_counter() - began, latencies, held, booked
 
 
-async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], int]:
+async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int, seed: int) -> tuple[float, list[float], list[float], int]:
     rng = random.Random(seed)
     statement = sa.text("UPDATE treatment_slot SET remaining = remaining - 1 WHERE id = :id AND remaining > 0 RETURNING id")
     latencies: list[float] = []
+    held: list[float] = []
     taken = 0
 
     async def worker(picks: list[int]) -> None:
@@ -102,14 +110,58 @@ async def run_bare(db: Database, actors: int, slot_ids: list[int], attempts: int
         for slot_id in picks:
             began = time.perf_counter()
             async with db.engine.begin() as conn:
+                connected = time.perf_counter()
                 if (await conn.execute(statement, {"id": slot_id})).first():
                     taken += 1
-            latencies.append(time.perf_counter() - began)
+            done = time.perf_counter()
+            latencies.append(done - began)
+            held.append(done - connected)
 
     plans = [[rng.choice(slot_ids) for _ in range(attempts)] for _ in range(actors)]
     began = time.perf_counter()
     await asyncio.gather(*(worker(p) for p in plans))
-    return time.perf_counter() - began, latencies, taken
+    return time.perf_counter() - began, latencies, held, taken
+
+
+def _engine(url: str, processes: int):  # type: ignore[no-untyped-def]
+    # The patients outnumber the connections: they queue for one, as requests would; the
+    # wait is part of the latency a patient sees, so the pool must not time out. The
+    # processes share 30 connections, like a small fleet of API processes.
+    size = max(2, 30 // processes)
+    return create_async_engine(url, pool_size=size, max_overflow=0, pool_timeout=600)
+
+
+async def _worker(url: str, kind: str, processes: int, actor_ids: list[int], slot_ids: list[int], attempts: int, seed: int) -> tuple[float, float, list[float], list[float], int]:
+    settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef0123", log_json=False)
+    db = Database(settings, engine=_engine(url, processes))
+    try:
+        async with db.session() as session:  # connect before the clock starts
+            await session.execute(sa.text("SELECT 1"))
+        started = time.time()
+        if kind == "service":
+            actors = [Actor(user_id=i, username=f"patient{i}", roles=frozenset({"patient"}), department_id=None, via="wechat_oa") for i in actor_ids]
+            _, latencies, held, count = await run_service(db, actors, slot_ids, attempts, seed)
+        else:
+            _, latencies, held, count = await run_bare(db, len(actor_ids), slot_ids, attempts, seed)
+        return started, time.time(), latencies, held, count
+    finally:
+        await db.dispose()
+
+
+def _process(args: tuple) -> tuple[float, float, list[float], list[float], int]:  # type: ignore[type-arg]
+    return asyncio.run(_worker(*args))
+
+
+def run_processes(url: str, kind: str, processes: int, actor_ids: list[int], slot_ids: list[int], attempts: int) -> tuple[float, list[float], list[float], int]:
+    """Split the patients over `processes` OS processes; elapsed is first start to last end."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [actor_ids[i::processes] for i in range(processes)]
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_process, [(url, kind, processes, share, slot_ids, attempts, seed) for seed, share in enumerate(shares, 1)]))
+    elapsed = max(r[1] for r in results) - min(r[0] for r in results)
+    return elapsed, [x for r in results for x in r[2]], [x for r in results for x in r[3]], sum(r[4] for r in results)
 
 
 async def main() -> None:
@@ -117,18 +169,20 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="concurrent patients")
     parser.add_argument("--slots", type=int, default=2000)
     parser.add_argument("--attempts", type=int, default=10, help="bookings each patient tries")
+    parser.add_argument("--processes", type=int, default=1, help="API processes the patients are spread over (fleet)")
     args = parser.parse_args()
     async with scratch_database("booking") as url:
         settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef0123", log_json=False)
-        # The patients outnumber the connections: they queue for one, as requests would;
-        # the wait is part of the latency a patient sees, so the pool must not time out.
-        db = Database(settings, engine=create_async_engine(url, pool_size=20, max_overflow=10, pool_timeout=600))
+        db = Database(settings, engine=_engine(url, 1))
         try:
             await upgrade(db.engine)
             actors = await prepare(db, args.n, args.slots, args.attempts)
             async with db.session() as session:
                 slot_ids = list((await session.execute(sa.text("SELECT id FROM treatment_slot ORDER BY id"))).scalars())
-            elapsed, latencies, booked = await run_service(db, actors, slot_ids, args.attempts, seed=1)
+            actor_ids = [a.user_id for a in actors]
+            elapsed, latencies, held_times, booked = await asyncio.to_thread(
+                run_processes, url, "service", args.processes, actor_ids, slot_ids, args.attempts
+            )
             async with db.session() as session:
                 overbooked = (await session.execute(sa.text(
                     "SELECT count(*) FROM treatment_slot s WHERE s.remaining < 0 OR s.capacity < ("
@@ -140,17 +194,24 @@ async def main() -> None:
                 ))).scalar_one()
             async with db.engine.begin() as conn:
                 await conn.execute(sa.text("UPDATE treatment_slot SET remaining = capacity"))
-            bare_elapsed, bare_latencies, taken = await run_bare(db, args.n, slot_ids, args.attempts, seed=1)
+            bare_elapsed, bare_latencies, bare_held, taken = await asyncio.to_thread(
+                run_processes, url, "bare", args.processes, actor_ids, slot_ids, args.attempts
+            )
         finally:
             await db.dispose()
     attempts = len(latencies)
     rate = attempts / elapsed
     bare_rate = len(bare_latencies) / bare_elapsed
-    print(f"booking bench: {args.n} concurrent patients, {args.slots} single-seat slots, {attempts} attempts (PostgreSQL)")
+    print(f"booking bench: {args.n} concurrent patients over {args.processes} processes, {args.slots} single-seat slots, "
+          f"{attempts} attempts (PostgreSQL, 30 connections in all)")
     print(f"  service  book_appointment: {rate:8.1f} attempts/s, {booked / elapsed:8.1f} bookings/s, "
           f"p50 {percentile(latencies, 50) * 1000:6.1f} ms, p95 {percentile(latencies, 95) * 1000:6.1f} ms, booked {booked} (rows {held})")
+    print(f"           holding a connection:                          "
+          f"p50 {percentile(held_times, 50) * 1000:6.1f} ms, p95 {percentile(held_times, 95) * 1000:6.1f} ms")
     print(f"  baseline bare UPDATE loop: {bare_rate:8.1f} attempts/s, {taken / bare_elapsed:8.1f} seats/s, "
           f"p50 {percentile(bare_latencies, 50) * 1000:6.1f} ms, p95 {percentile(bare_latencies, 95) * 1000:6.1f} ms, taken {taken}")
+    print(f"           holding a connection:                          "
+          f"p50 {percentile(bare_held, 50) * 1000:6.1f} ms, p95 {percentile(bare_held, 95) * 1000:6.1f} ms")
     print(f"  ratio service/baseline attempts/s: {rate / bare_rate:.3f}")
     print(f"  overbooked slots: {overbooked}   orders booked beyond their sessions: {over_order}")
     if overbooked or over_order or booked != held:

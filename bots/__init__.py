@@ -1,0 +1,44 @@
+"""Inbound conversations: DingTalk and WeCom task cards, the Official Account, binding.
+
+`routes()` returns the Starlette routes that `api/app.py` mounts:
+
+    /bots/dingtalk/callback   GET,POST  card callbacks (signed, encrypted)
+    /bots/dingtalk/login      POST      免登: DingTalk in-app auth code → Bedside token
+    /bots/wecom/callback      GET,POST  URL verification, template_card_event
+    /bots/wecom/login         POST      WeCom OAuth code → Bedside token
+    /bots/wechat-oa/callback  GET,POST  Official Account messages and menu events
+    /bots/wechat-oa/oauth     GET       web OAuth (snsapi_base) → the PWA's patient pages
+    /bots/wechat-oa/oauth/callback GET  WeChat's return with the code → token or binding
+    /bots/wechat-oa/bind      POST      bind the openid to the patient archive
+    /bots/bind                POST      redeem a one-time binding link (signed in)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def routes() -> list[Any]:
+    from starlette.routing import Route
+
+    from bots import binding, dingtalk, wechat_oa, wecom
+
+    return [
+        Route("/bots/dingtalk/callback", dingtalk.callback, methods=["GET", "POST"]),
+        Route("/bots/dingtalk/login", dingtalk.login, methods=["POST"]),
+        Route("/bots/wecom/callback", wecom.callback, methods=["GET", "POST"]),
+        Route("/bots/wecom/login", binding.wecom_login, methods=["POST"]),
+        Route("/bots/wechat-oa/callback", wechat_oa.callback, methods=["GET", "POST"]),
+        Route("/bots/wechat-oa/oauth", wechat_oa.oauth_start, methods=["GET"]),
+        Route("/bots/wechat-oa/oauth/callback", wechat_oa.oauth_callback, methods=["GET"]),
+        Route("/bots/wechat-oa/bind", wechat_oa.bind, methods=["POST"]),
+        Route("/bots/bind", binding.redeem, methods=["POST"]),
+    ]
+
+
+# How a tap travels: the callback verifies (signature, fresh timestamp, unseen nonce) and
+# decrypts, stores the tap in the inbox (`inbox.py`, one INSERT, deduplicated by the
+# platform's callback id) and answers; a detached task then decides it through
+# `api.domain.approvals` (`cards.decide_tap`) and writes the card changes (`BotCard`), which
+# are sent after that commit (`cards.flush`). `sweep.sweep` (worker or `bedside bots
+# sweep`) catches up on anything a stopped process left.

@@ -70,7 +70,7 @@ async def my_notices(session: AsyncSession, actor: Actor, *, unread_only: bool =
     stmt = sa.select(Notice).where(Notice.recipient_id == actor.user_id, Notice.cancelled_at.is_(None))
     if unread_only:
         stmt = stmt.where(Notice.read_at.is_(None))
-    notices = list((await session.execute(stmt.order_by(Notice.created_at.desc(), Notice.id.desc()).limit(min(limit, 500)))).scalars())
+    notices = list((await session.execute(stmt.order_by(Notice.created_at.desc(), Notice.id.desc()).limit(max(0, min(limit, 500))))).scalars())
     deliveries = await deliveries_for(session, [n.id for n in notices if n.id is not None])
     return [NoticeView(n, deliveries.get(n.id, [])) for n in notices]  # type: ignore[arg-type]
 

@@ -60,9 +60,9 @@ async def search_patients(session: AsyncSession, actor: Actor, cipher: FieldCiph
         term = search.strip()
         if len(term) > 100:
             raise invalid("search", "搜索词过长 / search term too long")
-        digest = cipher.lookup_hash(term)
+        digests = cipher.lookup_hashes(term)  # current key first; previous keys until rotated
         stmt = stmt.where(
-            sa.or_(Patient.name.startswith(term), Patient.mrn == term, Patient.id_number_hash == digest, Patient.phone_hash == digest)
+            sa.or_(Patient.name.startswith(term), Patient.mrn == term, Patient.id_number_hash.in_(digests), Patient.phone_hash.in_(digests))
         )
     return list((await session.execute(stmt)).scalars())
 

@@ -27,16 +27,28 @@ class LoginOutcome:
     error: DomainError | None = None
 
 
-async def login(session: AsyncSession, settings: Settings, hashing: PasswordHashing, *, username: str, password: str) -> LoginOutcome:
-    """Check the password and issue a token; lock the account after repeated failures."""
+async def login(
+    session: AsyncSession, settings: Settings, hashing: PasswordHashing, *, username: str, password: str, address: str | None = None
+) -> LoginOutcome:
+    """Check the password and issue a token; lock the account after repeated failures,
+    and refuse an address (every account) after repeated failures from it."""
+    from api.domain import security  # login throttling per address
+
+    try:
+        await security.check_address(session, settings, address)
+    except DomainError as exc:
+        return LoginOutcome(None, error=exc)
     user = (await session.execute(sa.select(User).where(User.username == username).with_for_update())).scalar_one_or_none()
     if user is None or not user.is_active:
         hashing.verify(None, password)
+        await security.record_address_failure(session, settings, address)
         return LoginOutcome(None, error=DomainError(ErrorCode.UNAUTHENTICATED, BAD_LOGIN))
     now = utcnow()
     if user.locked_until and user.locked_until > now:
+        await security.record_address_failure(session, settings, address)
         return LoginOutcome(user, error=DomainError(ErrorCode.ACCOUNT_LOCKED, "账户已临时锁定，请稍后再试 / account locked, try again later"))
     if not hashing.verify(user.password_hash, password):
+        await security.record_address_failure(session, settings, address)
         user.failed_logins += 1
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)

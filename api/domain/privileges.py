@@ -67,7 +67,7 @@ async def catalog(session: AsyncSession, *, grade: int | None = None, include_in
     return list((await session.execute(stmt)).scalars())
 
 
-async def procedure_by_code(session: AsyncSession, code: str | None, *, field: str = "procedureCode") -> Procedure | None:
+async def procedure_by_code(session: AsyncSession, code: str | None) -> Procedure | None:
     """The active catalog entry for `code`, or None (callers decide how to report it)."""
     if not code:
         return None
@@ -347,6 +347,20 @@ async def grant_directly(session: AsyncSession, surgeon: User, *, max_grade: int
         session, surgeon, max_grade=max_grade, procedure_code=procedure_code, valid_from=valid_from, valid_until=valid_until, reason=reason, actor=actor, now=now
     )
     return await activate_grant(session, grant, actor=actor, now=now, via="recorded")
+
+
+async def active_grant_id(session: AsyncSession, surgeon_id: int, *, max_grade: int | None, procedure_code: str | None) -> int:
+    """The one active grant of the surgeon for exactly this grade or procedure code."""
+    if (max_grade is None) == (procedure_code is None):
+        raise invalid("grade", "请指定手术级别或手术编码之一 / give either a grade or a procedure code")
+    stmt = sa.select(PrivilegeGrant.id).where(PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.status == GrantStatus.ACTIVE.value)
+    stmt = stmt.where(PrivilegeGrant.max_grade == max_grade) if max_grade is not None else stmt.where(PrivilegeGrant.procedure_code == procedure_code)
+    ids = list((await session.execute(stmt)).scalars())
+    if not ids:
+        raise DomainError(ErrorCode.NOT_FOUND, "该医师没有此项生效中的授权 / no such active grant", field="grade" if max_grade is not None else "procedureCode")
+    if len(ids) > 1:
+        raise DomainError(ErrorCode.CONFLICT, "有多项相同授权，请指定授权编号 / several such grants: give the grant id", field="grantId")
+    return ids[0]
 
 
 async def revoke_grant(session: AsyncSession, grant_id: int, *, actor: Actor, reason: str, now: datetime | None = None) -> PrivilegeGrant:

@@ -44,6 +44,16 @@ class Context:
         async with self.services.db.session() as session:
             yield session
 
+    def actor_address(self) -> str | None:
+        """The client address (the proxy's, unless the server trusts forwarded headers)."""
+        if self.request is None or self.request.client is None:
+            return None
+        return self.request.client.host
+
+    def bearer_token(self) -> str | None:
+        header = self.request.headers.get("authorization", "") if self.request is not None else ""
+        return header[7:].strip() if header.lower().startswith("bearer ") else None
+
     def loader(self, name: str, factory: Any) -> Any:
         """A DataLoader built once per request."""
         if name not in self.loaders:

@@ -11,12 +11,19 @@ from importlib import import_module
 from types import ModuleType
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 import api.graphql
-from api.graphql.errors import MaskUnexpectedErrors
+from api.graphql.errors import MaskUnexpectedErrors, log_graphql_errors
+from api.graphql.limits import RequestPolicy
 
 
 def area_modules() -> list[ModuleType]:
@@ -36,15 +43,27 @@ Query = merge_types("Query", tuple(area.Query for area in AREAS if hasattr(area,
 Mutation = merge_types("Mutation", tuple(area.Mutation for area in AREAS if hasattr(area, "Mutation")))
 
 
+class BedsideSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def, override]
+        # strawberry's default logs every error's message (which can quote patient input)
+        # with a traceback, expected DomainErrors included.
+        log_graphql_errors(errors)
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return BedsideSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
+            # Parsing and validating a document costs more than most resolvers; the PWA
+            # sends the same few documents again and again. Bounded LRU caches.
+            ParserCache(maxsize=256),
+            ValidationCache(maxsize=256),
             QueryDepthLimiter(max_depth=12),
             MaxAliasesLimiter(max_alias_count=30),
             MaxTokensLimiter(max_token_count=4000),
+            RequestPolicy(),  # cost limit, introspection off in production, allow-list
             MaskUnexpectedErrors(),
         ],
     )

@@ -345,3 +345,4 @@ class FollowUp(SQLModel, table=True):
     answers: dict[str, Any] = json_field()
     answered_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field(default_now=True)
+

@@ -34,6 +34,7 @@ class Message:
     body: str
     url: str | None
     critical: bool
+    channel: str = ""
 
 
 @dataclass

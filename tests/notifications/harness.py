@@ -72,7 +72,8 @@ async def running_sink() -> AsyncIterator[Sink]:
 class ArqHarness:
     """A real arq worker on the test Redis; `await h.sweep(now)` runs one sweep job there."""
 
-    def __init__(self, services: Services, dispatcher: Dispatcher) -> None:
+    def __init__(self, services: Services, dispatcher: Dispatcher, *, kill: bool = False) -> None:
+        self.kill = kill  # leave as if the process died: cancel whatever is running
         self.services = services
         self.dispatcher = dispatcher
         self.worker: Worker | None = None
@@ -93,7 +94,13 @@ class ArqHarness:
 
     async def __aexit__(self, *exc: Any) -> None:
         if self.worker is not None:
-            await self.worker.close()
+            # A job whose result the test already read may still be writing it: let it
+            # finish, so closing the worker does not cancel it half way.
+            running = [t for t in self.worker.tasks.values() if not t.done()]
+            if running and exc[0] is None and not self.kill:
+                await asyncio.wait(running, timeout=10)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.worker.close()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -52,7 +52,7 @@ async def _kill_mid_delivery(services: Services, channel_name: str, when) -> Non
     channels = build_channels(services)
     hanging = HangsAfterSending(channels[channel_name])
     channels[channel_name] = hanging
-    async with ArqHarness(services, build_dispatcher(services, channels=channels)) as h:
+    async with ArqHarness(services, build_dispatcher(services, channels=channels), kill=True) as h:
         await h.pool.enqueue_job("sweep", now=when.isoformat())
         await asyncio.wait_for(hanging.sent.wait(), 20)
     # leaving the block stops the worker with the job still inside channel.send

@@ -53,7 +53,6 @@ async def test_redis_down_then_back_and_reminders_until_each_reads(notify_servic
             assert (await ma.data(ISSUE, {"id": penalty["id"]}))["issuePenalty"]["status"] == "issued"
             await asyncio.sleep(0)  # let the failing kick run; it must not break anything
             chief = await GraphQLClient(http).as_user("chief.wang")
-            li = await GraphQLClient(http).as_user("dr.li")
             chief_notice = (await chief.data("query { myNotices { id kind deliveries { channel } } }"))["myNotices"][0]
             assert chief_notice["kind"] == "penalty.issued" and chief_notice["deliveries"] == []  # written, not yet delivered
     assert sink.requests == []

@@ -82,3 +82,8 @@ async def test_revoke_only_active_grants(gql):
     assert (await ma.data(PRIVILEGES, {"u": "dr.li"}))["privileges"]["maxGradeNow"] is None
     chief = await gql.as_user("chief.wang")
     assert error_code(await chief.error(REVOKE, {"id": grant["id"], "r": "x"})) == "FORBIDDEN"
+    # By surgeon and grade, as an operator names it.
+    by_grade = "mutation($u: String!, $g: Int) { revokePrivilege(surgeonUsername: $u, grade: $g, reason: \"调离临床\") { id status } }"
+    assert (await ma.data(by_grade, {"u": "dr.qian", "g": 4}))["revokePrivilege"]["status"] == "revoked"
+    err = await ma.error(by_grade, {"u": "dr.qian", "g": 4})
+    assert error_code(err) == "NOT_FOUND" and err["extensions"]["field"] == "grade"

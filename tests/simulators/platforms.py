@@ -201,6 +201,13 @@ class PlatformSimulator:
     def directory_mobile(self, platform: str, mobile: str, user_id: str) -> None:
         self.state.mobiles[(platform, mobile)] = user_id
 
+    def event_response_code(self, task_id: str) -> str:
+        """The fresh ResponseCode WeCom puts in a template_card_event (updates that card once)."""
+        sent = next(c for c in self.state.wecom_cards.values() if c["task_id"] == task_id)
+        code = secrets.token_hex(16)
+        self.state.wecom_cards[code] = {**sent, "used": False, "updates": []}
+        return code
+
     def expire_tokens(self) -> None:
         with self.lock:
             self.state.tokens = {t: (p, 0.0) for t, (p, _) in self.state.tokens.items()}
@@ -412,8 +419,10 @@ class PlatformSimulator:
             if card.get("card_type") == "button_interaction":
                 if not card.get("task_id") or not card.get("button_list") or not (card.get("main_title") or {}).get("title"):
                     return JSONResponse({"errcode": 40058, "errmsg": "template_card: task_id, main_title.title and button_list are required"})
-                if not all(b.get("key") and b.get("text") for b in card["button_list"]):
-                    return JSONResponse({"errcode": 40058, "errmsg": "button_list: key and text required"})
+                for button in card["button_list"]:
+                    url_button = button.get("type") == 1
+                    if not button.get("text") or (url_button and not button.get("url")) or (not url_button and not button.get("key")):
+                        return JSONResponse({"errcode": 40058, "errmsg": "button_list: text, and key (callback) or url (type 1), required"})
             code = secrets.token_hex(16)
             answer["response_code"] = code
             self.state.wecom_cards[code] = {"users": users, "card": card, "task_id": card.get("task_id"), "used": False, "updates": []}
@@ -600,3 +609,9 @@ __all__ = [
     "wecom_callback",
     "wecom_echo",
 ]
+
+
+if __name__ == "__main__":  # `python -m tests.simulators.platforms PORT`: a standalone simulator (bench)
+    import sys
+
+    uvicorn.run(PlatformSimulator().app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)

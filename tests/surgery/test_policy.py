@@ -24,6 +24,7 @@ SUSPEND = "mutation($i: SuspendPrivilegeInput!) { suspendPrivilege(input: $i) { 
 REVOKE = "mutation($id: ID!) { revokePrivilege(grantId: $id, reason: \"定期考核不合格\") { status } }"
 GRANTS = "query($u: String!) { privileges(surgeonUsername: $u) { grants { id status maxGrade } } }"
 TRANSFER = "mutation($t: ID!, $to: String!) { transferTask(taskId: $t, toUsername: $to, comment: \"请代审\") { id } }"
+OVER_AUTHORITY = "query($s: DateTime!, $u: DateTime!) { overAuthorityRecords(since: $s, until: $u) { instanceId code approverUsername grade } }"
 APPLICATION = "query($id: ID!) { surgeryApplication(instanceId: $id) { emergencyOverride overrideReason overrideInstanceId overrideConfirmedAt } }"
 
 
@@ -79,6 +80,12 @@ async def test_approval_beyond_policy_is_recorded_as_over_authority(gql: GraphQL
     assert len(over) == 1 and over[0]["data"]["code"] == "MISSING_REQUIRED_LEVELS"
     assert over[0]["data"]["missing"] == ["medical_affairs", "vice_president"]
     assert over[0]["actor"]["username"] == "chief.wang" and "越权" in over[0]["data"]["message"]
+    # Medical affairs sees it in the hospital-wide 越权 list.
+    now = datetime.now(UTC)
+    period = {"s": (now - timedelta(hours=1)).isoformat(), "u": (now + timedelta(hours=1)).isoformat()}
+    records = (await (await gql.as_user("ma.zhao")).data(OVER_AUTHORITY, period))["overAuthorityRecords"]
+    assert [(r["instanceId"], r["code"], r["approverUsername"], r["grade"]) for r in records] == [(inst["id"], "MISSING_REQUIRED_LEVELS", "chief.wang", 4)]
+    assert error_code(await qian.error(OVER_AUTHORITY, period)) == "FORBIDDEN"
 
 
 async def test_approver_not_entitled_is_recorded(gql: GraphQLClient, demo: Services) -> None:

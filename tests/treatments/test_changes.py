@@ -69,3 +69,82 @@ async def test_call_next_and_skip_keep_the_ticket_and_move_it_to_the_end(gql: Gr
     third = (await sun.data(call))["callNext"]
     assert third["number"] == 1
     assert (await sun.data(call))["callNext"] is None
+
+
+async def test_booking_refusals_name_the_field_and_take_no_seat(gql: GraphQLClient, demo: Services) -> None:
+    sun = await gql.as_user("pt.sun")
+    physio_order = str(await make_order(demo, "P0005", sessions=1))
+    laser_slot = await make_slot(demo, item_code="LASER", starts_in=timedelta(days=1), room="激光室2")
+    err = await sun.error(BOOK, {"s": str(laser_slot), "o": physio_order})
+    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "slotId"
+    past = await make_slot(demo, starts_in=timedelta(minutes=-10), room="理疗室5")
+    err = await sun.error(BOOK, {"s": str(past), "o": physio_order})
+    assert error_code(err) == "SLOT_PASSED"
+    assert await _remaining(demo, laser_slot) == 1 and await _remaining(demo, past) == 1
+    ok = await make_slot(demo, starts_in=timedelta(days=1), room="理疗室6")
+    await sun.data(BOOK, {"s": str(ok), "o": physio_order})
+    another = await make_slot(demo, starts_in=timedelta(days=2), room="理疗室7")
+    err = await sun.error(BOOK, {"s": str(another), "o": physio_order})
+    assert error_code(err) == "NO_SESSIONS_LEFT" and err["extensions"]["field"] == "orderId"
+    fresh = str(await make_order(demo, "P0005", sessions=1))
+    assert error_code(await sun.error(BOOK, {"s": "999999", "o": fresh})) == "NOT_FOUND"
+
+
+async def test_waitlist_gets_the_freed_seat_and_expires_when_the_slot_begins(gql: GraphQLClient, demo: Services) -> None:
+    from api.domain.treatments.appointments import mark_no_shows
+
+    slot = await make_slot(demo, starts_in=timedelta(days=1), room="理疗室8")
+    sun = await gql.as_user("pt.sun")
+    first = (await sun.data(BOOK, {"s": str(slot), "o": str(await make_order(demo, "P0005"))}))["bookAppointment"]
+    zhou = await gql.as_user("patient.zhou")
+    wait = "mutation($s: ID!) { joinWaitlist(slotId: $s) { id status receiptNo } }"
+    waiting = (await zhou.data(wait, {"s": str(slot)}))["joinWaitlist"]
+    assert waiting["status"] == "waitlist" and waiting["receiptNo"] == ""
+    assert error_code(await zhou.error(wait, {"s": str(slot)})) == "CONFLICT"  # once is enough
+    await sun.data("mutation($id: ID!) { cancelAppointment(id: $id) { status } }", {"id": first["id"]})
+    promoted = (await zhou.data("query($id: ID!) { appointment(id: $id) { status receiptNo } }", {"id": waiting["id"]}))["appointment"]
+    assert promoted["status"] == "booked" and promoted["receiptNo"]
+    assert await _remaining(demo, slot) == 0
+    async with demo.db.session() as session:
+        notice = (await session.execute(sa.select(Notice).where(Notice.subject_id == int(waiting["id"]), Notice.kind == "appointment.booked"))).scalar_one()
+    assert notice.payload["from_waitlist"] is True
+    # A waitlist entry whose slot has begun is closed by the sweep.
+    other = await make_slot(demo, starts_in=timedelta(days=2), room="理疗室9")
+    await sun.data(BOOK, {"s": str(other), "o": str(await make_order(demo, "P0005"))})
+    late = (await zhou.data(wait, {"s": str(other)}))["joinWaitlist"]
+    async with demo.db.session() as session:
+        begins = (await session.execute(sa.select(Slot.starts_at).where(Slot.id == other))).scalar_one()
+    async with demo.db.transaction() as session:
+        await mark_no_shows(session, now=begins + timedelta(minutes=1))
+    closed = (await zhou.data("query($id: ID!) { appointment(id: $id) { status cancelReason } }", {"id": late["id"]}))["appointment"]
+    assert closed["status"] == "cancelled" and "waitlist" in closed["cancelReason"]
+
+
+async def test_concurrent_check_ins_get_distinct_ticket_numbers(gql: GraphQLClient, demo: Services) -> None:
+    import asyncio
+
+    sun = await gql.as_user("pt.sun")
+    appointments = []
+    for n in range(8):
+        slot = await make_slot(demo, starts_in=timedelta(minutes=5 + n), room="理疗室10")
+        appointments.append((await sun.data(BOOK, {"s": str(slot), "o": str(await make_order(demo, "P0005"))}))["bookAppointment"]["id"])
+    check_in = "mutation($a: ID!) { checkIn(appointmentId: $a) { number } }"
+    results = await asyncio.gather(*(sun.data(check_in, {"a": a}) for a in appointments))
+    assert sorted(r["checkIn"]["number"] for r in results) == list(range(1, 9))
+
+
+async def test_a_patient_cannot_cancel_once_the_appointment_has_begun(gql: GraphQLClient, demo: Services) -> None:
+    from datetime import UTC, datetime
+
+    from api.auth import SYSTEM_ACTOR
+    from api.domain.treatments.appointments import book_appointment
+
+    known = await ids(demo)
+    slot = await make_slot(demo, starts_in=timedelta(minutes=-5), room="理疗室11")
+    async with demo.db.transaction() as session:
+        booked = await book_appointment(session, slot, actor=SYSTEM_ACTOR, order_id=known["order:zhou"], now=datetime.now(UTC) - timedelta(hours=1))
+    zhou = await gql.as_user("patient.zhou")
+    cancel = "mutation($id: ID!) { cancelAppointment(id: $id) { status } }"
+    assert error_code(await zhou.error(cancel, {"id": str(booked.id)})) == "CONFLICT"
+    sun = await gql.as_user("pt.sun")
+    assert (await sun.data(cancel, {"id": str(booked.id)}))["cancelAppointment"]["status"] == "cancelled"

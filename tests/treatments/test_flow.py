@@ -112,8 +112,8 @@ async def test_whole_bedside_flow(gql: GraphQLClient, demo: Services, http: http
 
     full = (await sun.data("query($id: ID!) { treatmentRecord(id: $id) { attachments { purpose } consent { signerName } assessment { data } } }", {"id": record["id"]}))["treatmentRecord"]
     assert sorted(a["purpose"] for a in full["attachments"]) == ["after", "before", "signature"]
-    worklist = (await sun.data("query($d: Date!) { myWorklist(date: $d) { id status patient { maskedName } } }", {"d": local_today().isoformat()}))["myWorklist"]
-    assert [w["status"] for w in worklist if w["id"] == appointment["id"]] == ["fulfilled"]
+    worklist = (await sun.data("query($d: Date!) { myWorklist(date: $d) { id status queueKey patient { maskedName } } }", {"d": local_today().isoformat()}))["myWorklist"]
+    assert [(w["status"], w["queueKey"]) for w in worklist if w["id"] == appointment["id"]] == [("fulfilled", entry["queueKey"])]
     assert await count(demo, Notice, Notice.kind == "appointment.booked") == 0  # P0005 has no account to notify
 
 
@@ -140,6 +140,15 @@ async def test_course_completion_creates_follow_up_the_patient_answers(gql: Grap
     assert error_code(bad) == "VALIDATION" and bad["extensions"]["field"] == "answers.pain_score"
     done = (await zhou.data(answer, {"id": follow_ups[0]["id"], "a": {"improved": "明显 much", "pain_score": 2}}))["answerFollowUp"]
     assert done["status"] == "answered"
+    assert error_code(await zhou.error(answer, {"id": follow_ups[0]["id"], "a": {"improved": "无 none", "pain_score": 5}})) == "ALREADY_DECIDED"
+    # Staff see what is still open; the archive shows the whole history with allergies.
+    due = (await sun.data("query($u: DateTime!) { dueFollowUps(until: $u) { id status } }", {"u": "2100-01-01T00:00:00Z"}))["dueFollowUps"]
+    assert [d["id"] for d in due] == [follow_ups[1]["id"]]
+    await sun.data("mutation($p: ID!) { setPatientAllergies(patientId: $p, allergies: [\"青霉素 penicillin\", \" \"]) { allergies } }", {"p": str(known["patient:P0001"])})
+    archive = (await zhou.data("{ treatmentArchive { patient { allergies } orders { id } records { status } followUps { status } } }"))["treatmentArchive"]
+    assert archive["patient"]["allergies"] == ["青霉素 penicillin"]
+    assert len(archive["records"]) == 11 and {r["status"] for r in archive["records"]} == {"archived"}
+    assert sorted(f["status"] for f in archive["followUps"]) == ["answered", "open"]
 
 
 async def _complete(demo: Services, client: GraphQLClient, record_id: str) -> None:

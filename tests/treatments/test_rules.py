@@ -131,10 +131,12 @@ async def test_recurring_series_lists_the_sessions_it_cannot_place(gql: GraphQLC
     await sun.data(BOOK, {"s": str(full_slot), "o": str(await make_order(demo, "P0001", sessions=1))})
 
     order_id = await make_order(demo, "P0005", sessions=4)
-    series = (await sun.data(
-        "mutation($i: SeriesInput!) { bookAppointmentSeries(input: $i) { requested appointments { startsAt status } unplaced { date reason } } }",
-        {"i": {"orderId": str(order_id), "start": first_day.isoformat(), "at": "07:00", "sessions": 6, "weekdays": [0, 1, 2, 3, 4, 5, 6]}},
-    ))["bookAppointmentSeries"]
+    book_series = "mutation($i: SeriesInput!) { bookAppointmentSeries(input: $i) { seriesId requested appointments { startsAt status } unplaced { date reason } } }"
+    series_input = {"orderId": str(order_id), "start": first_day.isoformat(), "at": "07:00", "sessions": 6,
+                    "weekdays": [0, 1, 2, 3, 4, 5, 6], "idempotencyKey": "series-1"}
+    series = (await sun.data(book_series, {"i": series_input}))["bookAppointmentSeries"]
+    replay = (await sun.data(book_series, {"i": series_input}))["bookAppointmentSeries"]
+    assert replay == series  # a retried request books nothing more
     assert series["requested"] == 6 and len(series["appointments"]) == 4
     placed_days = [datetime.fromisoformat(a["startsAt"]).astimezone(demo.settings.tz).date() for a in series["appointments"]]
     assert placed_days == [first_day, first_day + timedelta(days=3), first_day + timedelta(days=4), first_day + timedelta(days=5)]
@@ -165,3 +167,23 @@ async def test_no_shows_are_marked_after_the_slot_with_an_injected_clock(gql: Gr
     async with demo.db.session() as session:
         used = (await session.execute(sa.select(TreatmentOrder.used_sessions).where(TreatmentOrder.id == order_id))).scalar_one()
     assert used == 0
+
+
+async def test_first_treatment_creates_the_archive_in_the_therapists_department(gql: GraphQLClient, demo: Services) -> None:
+    sun = await gql.as_user("pt.sun")
+    register = "mutation($i: PatientArchiveInput!) { registerTreatmentPatient(input: $i) { id mrn idNumber phone allergies } }"
+    created = (await sun.data(register, {"i": {"mrn": "P0100", "name": "吴新", "gender": "F", "idNumber": "340207198801011234",
+                                                "phone": "13800001111", "allergies": ["头孢 cephalosporin"]}}))["registerTreatmentPatient"]
+    assert created["idNumber"] == "3402**********1234" and created["phone"] == "138****1111"
+    async with demo.db.session() as session:
+        patient = (await session.execute(sa.select(Patient).where(Patient.mrn == "P0100"))).scalar_one()
+        rehab = (await session.execute(sa.select(Patient.department_id).where(Patient.mrn == "P0001"))).scalar_one()
+    assert patient.department_id == rehab and patient.id_number_enc and "1234" not in patient.id_number_enc
+    order = (await sun.data("mutation($p: ID!) { createTreatmentOrder(input: {patientId: $p, itemCode: \"DRESS\", sessions: 1, paid: true}) { id } }",
+                            {"p": created["id"]}))["createTreatmentOrder"]
+    assert order["id"]
+    # Another department's patient cannot be overwritten through a record number.
+    err = await sun.error(register, {"i": {"mrn": "P0002", "name": "冒名"}})
+    assert error_code(err) == "FORBIDDEN"
+    bad = await sun.error(register, {"i": {"mrn": "", "name": "无号"}})
+    assert error_code(bad) == "VALIDATION" and bad["extensions"]["field"] == "mrn"

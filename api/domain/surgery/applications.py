@@ -12,9 +12,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import audit, idempotency
+from api import idempotency
 from api.auth import Actor
 from api.domain import approvals
+from api.domain.approvals import history
 from api.domain.surgery.precheck import DEFAULT_RULES, SurgeryRequest, run_precheck, unknown_rules
 from api.errors import DomainError, ErrorCode, forbidden, invalid, not_found
 from api.models.approvals import ApprovalInstance
@@ -133,10 +134,9 @@ async def _start_override_confirmation(
 ) -> None:
     """An emergency without the privilege: log it on the surgery's history and ask the
     surgeon's superior to confirm it afterwards (its own one-step approval)."""
-    assert instance.id is not None
-    await audit.append_event(
-        session, approvals.stream_for(instance.id), "emergency_override", actor=actor, at=now,
-        data={"surgeon": surgeon.username, "reason": application.override_reason, "procedure_code": application.procedure_code, "grade": application.grade},
+    await history.record(
+        session, instance, "emergency_override", actor=actor, at=now,
+        surgeon=surgeon.username, reason=application.override_reason, procedure_code=application.procedure_code, grade=application.grade,
     )
     confirmation = await approvals.start_instance(
         session,

@@ -21,9 +21,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import audit
 from api.auth import Actor
 from api.domain import approvals
+
+# The history helpers respect the engine's per-action event buffer, so events added by
+# these hooks land in the chain in the order they happened.
+from api.domain.approvals import history
 from api.domain.people import department_head, superior_of
 from api.domain.privileges import check_privilege
 from api.domain.surgery.applications import (
@@ -31,7 +34,12 @@ from api.domain.surgery.applications import (
     OVERRIDE_DEFINITION,
     application_for_instance,
 )
-from api.domain.surgery.notice import NoticeContent, NoticeSignature, render_notice, store_notice
+from api.domain.surgery.notice import (
+    NoticeContent,
+    NoticeSignature,
+    render_notice,
+    write_after_commit,
+)
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 from api.models.audit import AuditStream
 from api.models.patients import Patient
@@ -86,11 +94,10 @@ async def _approved_tasks(session: AsyncSession, instance: ApprovalInstance, *, 
 
 
 async def _record_over_authority(session: AsyncSession, instance: ApprovalInstance, *, decider: User | None, at: datetime, code: str, message: str, **data: object) -> None:
-    assert instance.id is not None
     actor = Actor.from_user(decider) if decider is not None else None
-    await audit.append_event(
-        session, approvals.stream_for(instance.id), "over_authority", actor=actor, at=at,
-        data={"code": code, "message": message, "approver": decider.username if decider else None, **data},
+    await history.record(
+        session, instance, "over_authority", actor=actor, at=at,
+        code=code, message=message, approver=decider.username if decider else None, **data,
     )
 
 
@@ -170,7 +177,8 @@ async def generate_notice(session: AsyncSession, instance: ApprovalInstance, app
         assert decider is not None
         step = definition.step(task.step_id).name
         signatures.append(NoticeSignature(step=step.zh, approver=decider.display_name, decision="approve", at=task.decided_at or now))
-    head = await session.get(AuditStream, approvals.stream_for(instance.id))
+    await history.flush_history(session)  # the chain head must include "completed"
+    head = await session.get(AuditStream, approvals.stream_for(instance.id), populate_existing=True)
     content = NoticeContent(
         application_no=f"SS-{instance.created_at.astimezone(settings.tz):%Y%m%d}-{instance.id:06d}",
         patient_name=patient.name,
@@ -192,17 +200,16 @@ async def generate_notice(session: AsyncSession, instance: ApprovalInstance, app
     )
     pdf = render_notice(content, tz=settings.tz)
     relative = notice_relative_path(instance.id)
-    # Written before the commit: a rolled-back approval leaves at most an orphan file that
-    # the next approval of the same instance overwrites; the row only points at it after commit.
-    digest = store_notice(Path(settings.data_dir), relative, pdf)
+    digest = hashlib.sha256(pdf).hexdigest()
+    write_after_commit(session, Path(settings.data_dir), relative, pdf)
     application.notice_path = relative
     application.notice_sha256 = digest
     application.notice_generated_at = now
     instance.pdf_path = relative
     await session.flush()
-    await audit.append_event(
-        session, approvals.stream_for(instance.id), "notice_generated", actor=actor, at=now,
-        data={"document": "手术审批通知书", "path": relative, "sha256": digest, "bytes": len(pdf)},
+    await history.record(
+        session, instance, "notice_generated", actor=actor, at=now,
+        document="手术审批通知书", path=relative, sha256=digest, bytes=len(pdf),
     )
     return digest
 
@@ -237,9 +244,11 @@ async def _override_outcome(session: AsyncSession, instance: ApprovalInstance, a
         application.override_confirmed_at = now
         application.override_confirmed_by = actor.user_id or None
         await session.flush()
-    await audit.append_event(
-        session, approvals.stream_for(application.instance_id), "override_confirmed" if confirmed else "override_not_confirmed",
-        actor=actor, at=now, data={"confirmation_instance_id": instance.id, "status": instance.status},
+    surgery_instance = await session.get(ApprovalInstance, application.instance_id)
+    assert surgery_instance is not None
+    await history.record(
+        session, surgery_instance, "override_confirmed" if confirmed else "override_not_confirmed",
+        actor=actor, at=now, confirmation_instance_id=instance.id, status=instance.status,
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Actor
 from api.errors import forbidden, invalid
 from api.models.approvals import ApprovalInstance, InstanceStatus
+from api.models.audit import AuditEvent
 from api.models.people import Role
 from api.models.surgery import SurgeryApplication
 
@@ -119,3 +120,18 @@ async def _metrics_rows(session: AsyncSession, joined: sa.Select, now: datetime)
         result.overdue_count += bool(overdue or (closed and due and closed > due) or (closed is None and due and due < now))
     result.median_hours_to_decision = statistics.median(hours_list) if hours_list else None
     return result
+
+
+async def over_authority_records(session: AsyncSession, actor: Actor, *, since: datetime, until: datetime, limit: int = 500) -> list[AuditEvent]:
+    """越权行为: every over-authority approval recorded in the period, newest first."""
+    if not actor.has_role(*VIEWERS):
+        raise forbidden("仅医务处与院领导可查看越权记录 / only medical affairs and hospital leaders see over-authority records")
+    if until <= since:
+        raise invalid("until", "统计截止时间应晚于起始时间 / until must be after since")
+    stmt = (
+        sa.select(AuditEvent)
+        .where(AuditEvent.action == "over_authority", AuditEvent.at >= since, AuditEvent.at < until)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(min(limit, 2000))
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -23,6 +23,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
 CJK_FONT_FILES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -141,3 +143,21 @@ def store_notice(data_dir: Path, relative: str, pdf: bytes) -> str:
     tmp.write_bytes(pdf)
     tmp.replace(target)
     return hashlib.sha256(pdf).hexdigest()
+
+
+_PENDING = "surgery_notice_files"
+
+
+def write_after_commit(session: AsyncSession, data_dir: Path, relative: str, pdf: bytes) -> None:
+    """Store the file once the transaction that records it commits (a rolled-back
+    approval leaves no file behind; the session is discarded with its pending list)."""
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+
+        def store_all(_: object) -> None:
+            for directory, path, content in session.info.pop(_PENDING, []):
+                store_notice(directory, path, content)
+
+        event.listen(session.sync_session, "after_commit", store_all, once=True)
+    pending.append((data_dir, relative, pdf))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
 from api.domain import privileges
+from api.domain.approvals import Finding
 from api.domain.patients import can_see_patient, open_contraindications
 from api.domain.privileges import PrivilegeCheck
 from api.models.patients import Patient
@@ -26,16 +27,6 @@ from api.models.privileges import Procedure
 # A planned time a few minutes in the past is the clock of an emergency, not an error.
 PAST_GRACE = timedelta(minutes=5)
 MAX_TEXT = {"diagnosis": 1000, "anesthesia": 200, "preopAssessment": 4000, "overrideReason": 500}
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message: str
-    field: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "field": self.field}
 
 
 @dataclass

@@ -33,6 +33,7 @@ from api.domain.treatments.common import (
     receipt_number,
     touch,
 )
+from api.domain.treatments.notices import enqueue_later
 from api.domain.treatments.orders import access_order, bookable_sessions
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.idempotency import recall, remember
@@ -74,8 +75,11 @@ async def access_appointment(session: AsyncSession, actor: Actor, appointment_id
     return appointment
 
 
-async def _order_for_booking(session: AsyncSession, actor: Actor, slot: Slot, order_id: int | None) -> TreatmentOrder:
+async def _order_for_booking(session: AsyncSession, actor: Actor, slot_id: int, order_id: int | None) -> TreatmentOrder:
     if order_id is None:
+        slot = await session.get(Slot, slot_id)
+        if slot is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
         if not actor.has_role(Role.PATIENT) or is_staff(actor):
             raise invalid("orderId", "请选择治疗医嘱 / choose the order to book")
         # A patient booking from the Official Account: their open order for this item.
@@ -107,19 +111,18 @@ async def _order_for_booking(session: AsyncSession, actor: Actor, slot: Slot, or
         raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId")
     if order.payment_status == PaymentStatus.REFUNDED:
         raise DomainError(ErrorCode.NOT_PAID, "医嘱已退费，不能预约 / the order was refunded", field="orderId")
-    if order.item_id != slot.item_id:
-        raise invalid("slotId", "时段与医嘱的治疗项目不符 / the slot is for another treatment")
     if await bookable_sessions(session, order) <= 0:
         raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱的次数已全部预约 / all sessions of this order are booked", field="orderId")
     return order
 
 
-async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> sa.Row[Any]:
+async def _take_seat(session: AsyncSession, slot_id: int, item_id: int, now: datetime) -> sa.Row[Any]:
     """The one statement that decides who gets the last seat; returns what the booking
-    needs of the slot (id, times, therapist, room) without another round trip."""
+    needs of the slot (id, times, therapist, room) without another round trip. Why it
+    failed is looked up only when it did."""
     result = await session.execute(
         sa.update(Slot)
-        .where(Slot.id == slot_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
+        .where(Slot.id == slot_id, Slot.item_id == item_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
         .values(remaining=Slot.remaining - 1)
         .returning(Slot.id, Slot.starts_at, Slot.ends_at, Slot.therapist_id, Slot.room)
         .execution_options(synchronize_session=False)
@@ -129,6 +132,8 @@ async def _take_seat(session: AsyncSession, slot_id: int, now: datetime) -> sa.R
         slot = await session.get(Slot, slot_id)
         if slot is None:
             raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
+        if slot.item_id != item_id:
+            raise invalid("slotId", "时段与医嘱的治疗项目不符 / the slot is for another treatment")
         if slot.cancelled_at is not None:
             raise DomainError(ErrorCode.CONFLICT, "该时段已停诊 / the slot was withdrawn", field="slotId")
         if slot.starts_at <= now:
@@ -203,14 +208,15 @@ async def _schedule_reminder(session: AsyncSession, appointment: Appointment, it
     patient = await session.get(Patient, appointment.patient_id)
     if patient is None or patient.user_id is None:
         return
-    await outbox.enqueue(
+    await enqueue_later(
         session,
+        deliver_after=deliver_after,
         recipient_id=patient.user_id,
         kind="appointment.reminder",
         title="治疗预约提醒 / treatment reminder",
         body=f"{item.name} {fmt_local(appointment.starts_at, tz)}" + (f"\n注意事项 / Notes: {item.notes}" if item.notes else ""),
         idempotency_key=f"appointment.reminder:{appointment.id}:{appointment.starts_at.isoformat()}",
-        payload={"appointment_id": appointment.id, "deliver_after": deliver_after.isoformat(), "starts_at": appointment.starts_at.isoformat()},
+        payload={"appointment_id": appointment.id, "starts_at": appointment.starts_at.isoformat()},
         subject_type="appointment",
         subject_id=appointment.id,
     )
@@ -241,7 +247,7 @@ async def _place(
     ).first()
     if duplicate:
         raise DomainError(ErrorCode.CONFLICT, "该患者已预约此时段 / the patient already holds this slot", field="slotId")
-    slot = await _take_seat(session, slot_id, now)
+    slot = await _take_seat(session, slot_id, order.item_id, now)
     item = await session.get(TreatmentItem, order.item_id)
     assert item is not None
     appointment = Appointment(
@@ -292,10 +298,7 @@ async def book_appointment(
     if channel is None:
         channel = BookingChannel.OFFICIAL_ACCOUNT if (actor.has_role(Role.PATIENT) and not is_staff(actor)) else BookingChannel.ADMIN
     chosen = _channel(channel)
-    slot = await session.get(Slot, slot_id)
-    if slot is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "时段不存在 / slot not found", field="slotId")
-    order = await _order_for_booking(session, actor, slot, order_id)
+    order = await _order_for_booking(session, actor, slot_id, order_id)
     appointment = await _place(session, order, slot_id, actor=actor, channel=chosen, now=now, tz=tz)
     await remember(session, "treatments.book", idempotency_key, {"appointment_id": appointment.id})
     return appointment
@@ -329,6 +332,9 @@ async def cancel_appointment(
     if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.PROPOSED, AppointmentStatus.WAITLIST):
         raise DomainError(ErrorCode.CONFLICT, "该预约已到诊或已结束，不能取消 / the appointment has started or ended", field="id")
     now = now_or(now)
+    if appointment.starts_at <= now and not is_staff(actor):
+        # After the start only the desk can cancel (the patient may be on the way in).
+        raise DomainError(ErrorCode.CONFLICT, "预约时间已到，请联系治疗室取消 / the appointment has begun; ask the desk to cancel", field="id")
     was_booked = appointment.status == AppointmentStatus.BOOKED
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = (reason or "")[:200] or None
@@ -336,6 +342,10 @@ async def cancel_appointment(
     if was_booked:
         await _release_seat(session, appointment.slot_id)
     await session.flush()
+    if was_booked and appointment.slot_id is not None:
+        from api.domain.treatments.waitlist import promote_from_waitlist
+
+        await promote_from_waitlist(session, appointment.slot_id, now=now, tz=tz)
     assert appointment.id is not None
     await outbox.cancel_for_subject(session, "appointment", appointment.id, kinds=["appointment.reminder"])
     if notify:
@@ -406,6 +416,7 @@ async def book_series(
     weekdays: list[int] | None = None,
     channel: BookingChannel | str = BookingChannel.ADMIN,
     max_days: int = 60,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> SeriesResult:
@@ -417,6 +428,9 @@ async def book_series(
     """
     if not is_staff(actor):
         raise forbidden("仅工作人员可批量预约 / only staff can book a series")
+    first = await recall(session, "treatments.book_series", idempotency_key)
+    if first:
+        return await _series_result(session, int(first["series_id"]))
     if not 1 <= sessions <= 100:
         raise invalid("sessions", "次数须在 1-100 之间 / sessions must be 1-100")
     days_of_week = sorted(set(weekdays if weekdays is not None else [0, 1, 2, 3, 4]))
@@ -487,7 +501,17 @@ async def book_series(
             session, placed[0], "appointment.booked", "治疗疗程预约成功 / treatment course booked", item=item, tz=tz,
             extra={"series_id": series.id, "sessions": [a.starts_at.isoformat() for a in placed]},
         )
+    await remember(session, "treatments.book_series", idempotency_key, {"series_id": series.id})
     return SeriesResult(series, placed, unplaced)
+
+
+async def _series_result(session: AsyncSession, series_id: int) -> SeriesResult:
+    series = await session.get(AppointmentSeries, series_id)
+    assert series is not None
+    placed = (
+        await session.execute(sa.select(Appointment).where(Appointment.series_id == series_id).order_by(Appointment.starts_at))
+    ).scalars().all()
+    return SeriesResult(series, list(placed), list(series.unplaced))
 
 
 async def register_walk_in(
@@ -549,12 +573,19 @@ async def mark_no_shows(
     grace: timedelta = NO_SHOW_GRACE,
     actor: Actor = SYSTEM_ACTOR,
 ) -> list[Appointment]:
-    """Booked appointments whose slot ended more than `grace` ago become `noshow`.
+    """Booked appointments whose slot ended more than `grace` ago become `noshow`; waitlist
+    entries of slots that have begun are closed (cancelled, reason given).
 
     The worker calls this periodically; tests inject `now`. Running it twice marks nothing
     new. A no-show does not count against the order: the session can be booked again.
     """
     now = now_or(now)
+    await session.execute(
+        sa.update(Appointment)
+        .where(Appointment.status == AppointmentStatus.WAITLIST, Appointment.starts_at <= now, Appointment.deleted_at.is_(None))
+        .values(status=AppointmentStatus.CANCELLED.value, cancel_reason="候补未成功 / waitlist expired",
+                version=Appointment.version + 1, updated_at=now)
+    )
     rows = (
         await session.execute(
             sa.select(Appointment)
@@ -571,6 +602,37 @@ async def mark_no_shows(
     return list(rows)
 
 
+async def worklist_entries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    day: date,
+    therapist_id: int | None = None,
+    tz: ZoneInfo = HOSPITAL_TZ,
+) -> list[tuple[Appointment, Patient, TreatmentItem]]:
+    """A therapist's appointments of one local day with their patients and items, in one
+    query (the PAD's first screen). Their own unless a head or admin asks."""
+    if not is_staff(actor):
+        raise forbidden("仅工作人员可查看工作列表 / staff only")
+    therapist_id = therapist_id or actor.user_id
+    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
+        raise forbidden("只能查看自己的工作列表 / only your own worklist")
+    begins, ends = local_day_bounds(day, tz)
+    stmt = (
+        sa.select(Appointment, Patient, TreatmentItem)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .join(TreatmentItem, TreatmentItem.id == Appointment.item_id)
+        .where(
+            Appointment.therapist_id == therapist_id,
+            Appointment.starts_at >= begins,
+            Appointment.starts_at < ends,
+            Appointment.deleted_at.is_(None),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+    return [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
+
+
 async def worklist(
     session: AsyncSession,
     actor: Actor,
@@ -580,23 +642,7 @@ async def worklist(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> list[Appointment]:
     """A therapist's appointments of one local day (their own unless a head or admin asks)."""
-    if not is_staff(actor):
-        raise forbidden("仅工作人员可查看工作列表 / staff only")
-    therapist_id = therapist_id or actor.user_id
-    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
-        raise forbidden("只能查看自己的工作列表 / only your own worklist")
-    begins, ends = local_day_bounds(day, tz)
-    stmt = (
-        sa.select(Appointment)
-        .where(
-            Appointment.therapist_id == therapist_id,
-            Appointment.starts_at >= begins,
-            Appointment.starts_at < ends,
-            Appointment.deleted_at.is_(None),
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-    )
-    return list((await session.execute(stmt)).scalars())
+    return [a for a, _, _ in await worklist_entries(session, actor, day=day, therapist_id=therapist_id, tz=tz)]
 
 
 async def appointments_for_patient(session: AsyncSession, patient_id: int, *, limit: int = 200) -> list[Appointment]:

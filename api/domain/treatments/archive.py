@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
 from api.crypto import FieldCipher
-from api.domain.patients import PatientData, upsert_patient
+from api.domain.patients import PatientData, can_see_patient, upsert_patient
 from api.domain.treatments.appointments import appointments_for_patient
 from api.domain.treatments.common import load_patient, now_or, require_treatment_staff
 from api.domain.treatments.followups import follow_ups_for_patient
 from api.domain.treatments.orders import orders_for_patient
 from api.domain.treatments.records import records_for_patient
-from api.errors import invalid
+from api.errors import forbidden, invalid
 from api.models.patients import Patient
+from api.models.people import Department
 from api.models.treatments import Appointment, FollowUp, TreatmentOrder, TreatmentRecord
 
 MAX_ALLERGIES = 50
@@ -58,8 +60,17 @@ async def set_allergies(session: AsyncSession, patient: Patient, allergies: list
     return patient
 
 
-async def ensure_patient(session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor) -> Patient:
-    """Create the archive on first treatment (or first HIS order); update it otherwise."""
+async def ensure_patient(session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor) -> tuple[Patient, bool]:
+    """Create the archive on first treatment (a patient the HIS has not sent yet), or update
+    it. A new archive belongs to the actor's department unless one is named; an existing
+    one may be updated only by someone who may see it. Returns the patient and whether it
+    was created."""
     require_treatment_staff(actor)
-    patient, _ = await upsert_patient(session, cipher, data, actor=actor)
-    return patient
+    existing = (await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn))).scalar_one_or_none()
+    if existing is not None and not actor.has_role("system") and not can_see_patient(actor, existing):
+        raise forbidden("该病历号属于您无权查看的患者 / this record number belongs to a patient you may not see")
+    if existing is None and data.department_code is None and actor.department_id is not None:
+        data.department_code = (
+            await session.execute(sa.select(Department.code).where(Department.id == actor.department_id))
+        ).scalar_one_or_none()
+    return await upsert_patient(session, cipher, data, actor=actor)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Actor
 from api.domain.treatments import templates
 from api.domain.treatments.common import is_staff, load_patient, now_or
+from api.domain.treatments.notices import enqueue_later
 from api.errors import DomainError, ErrorCode, forbidden
 from api.models.patients import Patient
 from api.models.people import Role
@@ -63,14 +64,15 @@ async def create_follow_ups(
         await session.flush()
         created.append(task)
         if patient is not None and patient.user_id is not None:
-            await outbox.enqueue(
+            await enqueue_later(
                 session,
+                deliver_after=task.due_at,
                 recipient_id=patient.user_id,
                 kind="followup.due",
                 title="治疗随访 / treatment follow-up",
                 body=f"{item.name}：请填写随访问卷 / please answer the follow-up questionnaire",
                 idempotency_key=f"followup.due:{task.id}",
-                payload={"follow_up_id": task.id, "deliver_after": task.due_at.isoformat()},
+                payload={"follow_up_id": task.id},
                 subject_type="follow_up",
                 subject_id=task.id,
             )

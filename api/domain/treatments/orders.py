@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import append_event
+from api.audit import append_event, expected_stream_sources
 from api.auth import Actor
 from api.domain.treatments.common import (
     TreatmentErrorCode,
@@ -284,3 +284,17 @@ async def get_course(session: AsyncSession, course_id: int) -> TreatmentCourse:
     if course is None:
         raise not_found("疗程", "course")
     return course
+
+
+async def _expected_streams(session: AsyncSession) -> list[str]:
+    """Every order and every archived record has a hash chain; a missing one is tampering."""
+    from api.models.treatments import TreatmentRecord
+
+    orders = (await session.execute(sa.select(TreatmentOrder.id))).scalars()
+    archived = (await session.execute(sa.select(TreatmentRecord.id).where(TreatmentRecord.status == "archived"))).scalars()
+    return [order_stream(i) for i in orders] + [f"treatment_record:{i}" for i in archived]
+
+
+# `bedside audit verify` reports an order or archived record whose whole history was deleted.
+if _expected_streams not in expected_stream_sources:
+    expected_stream_sources.append(_expected_streams)

@@ -7,6 +7,7 @@ patient (not there when called) goes to the end of the queue keeping their numbe
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,14 @@ def queue_key_for(appointment: Appointment) -> str:
     return f"therapist:{appointment.therapist_id or 0}"
 
 
+async def _lock_queue(session: AsyncSession, day: date, key: str) -> None:
+    """Numbers and positions are per queue and day. Two desks changing one queue at the same
+    moment would read the same maximum: on PostgreSQL a transaction lock on the queue orders
+    them (SQLite has a single writer anyway); the unique constraint stays as the guard."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode()))))
+
+
 async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, now: datetime, tz: ZoneInfo = HOSPITAL_TZ) -> QueueEntry:
     """Put an arrived appointment at the end of its queue (one entry per appointment)."""
     existing = (
@@ -42,7 +51,7 @@ async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, no
         return existing
     day = local_day(now, tz)
     key = queue_key_for(appointment)
-    # Numbers are per queue and day; the unique constraint catches a racing twin.
+    await _lock_queue(session, day, key)
     top = (
         await session.execute(
             sa.select(sa.func.max(QueueEntry.number), sa.func.max(QueueEntry.position)).where(
@@ -156,14 +165,18 @@ async def skip_entry(
     *,
     actor: Actor,
     expected_version: int | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> QueueEntry:
     """过号: not here when called; back to the end of the queue, same ticket number."""
     require_treatment_staff(actor)
+    if await recall(session, "treatments.skip", idempotency_key):
+        return entry  # a replayed skip moves nobody twice
     check_version(entry, expected_version)
     if entry.status not in ("waiting", "called"):
         raise DomainError(ErrorCode.CONFLICT, "该号已结束 / this ticket is closed", field="id")
     now = now_or(now)
+    await _lock_queue(session, entry.queue_day, entry.queue_key)
     last = (
         await session.execute(
             sa.select(sa.func.max(QueueEntry.position)).where(QueueEntry.queue_day == entry.queue_day, QueueEntry.queue_key == entry.queue_key)
@@ -178,6 +191,7 @@ async def skip_entry(
         appointment.status = AppointmentStatus.ARRIVED
         touch(appointment, now)
     await session.flush()
+    await remember(session, "treatments.skip", idempotency_key, {"entry_id": entry.id, "version": entry.version})
     return entry
 
 

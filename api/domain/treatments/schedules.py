@@ -114,9 +114,13 @@ def _slot_times(schedule: Schedule, day: date, tz: ZoneInfo) -> list[tuple[datet
 def _runs_on(schedule: Schedule, day: date, away: set[tuple[str, int]]) -> bool:
     if day < schedule.valid_from or (schedule.valid_to and day > schedule.valid_to):
         return False
-    if day.weekday() not in schedule.weekdays:
-        return False
-    if schedule.working_days_only and not is_working_day(day):
+    if schedule.working_days_only:
+        if not is_working_day(day):
+            return False  # a public holiday, even on a scheduled weekday
+        # A make-up working day (调休) on a weekend runs the weekday pattern.
+        if day.weekday() not in schedule.weekdays and not (day.weekday() >= 5 and any(d < 5 for d in schedule.weekdays)):
+            return False
+    elif day.weekday() not in schedule.weekdays:
         return False
     if ("schedule", schedule.id) in away or (schedule.therapist_id and ("therapist", schedule.therapist_id) in away):  # type: ignore[operator]
         return False

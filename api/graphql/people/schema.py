@@ -34,7 +34,8 @@ class Mutation:
     async def login(self, info: Info, username: str, password: str) -> LoginResult:
         services = info.context.services
         async with info.context.transaction() as session:
-            outcome = await people.login(session, services.settings, services.hashing, username=username, password=password)
+            address = info.context.actor_address()
+            outcome = await people.login(session, services.settings, services.hashing, username=username, password=password, address=address)
         # Raised after the commit, so the failed-login counter sticks.
         if outcome.error is not None or outcome.token is None or outcome.user is None:
             raise outcome.error or people.DomainError(people.ErrorCode.UNAUTHENTICATED, people.BAD_LOGIN)

@@ -12,6 +12,7 @@ import strawberry.tools
 
 from api.auth import Actor
 from api.domain import privileges
+from api.errors import invalid
 from api.graphql.approvals.types import ApprovalInstance
 from api.graphql.context import Info
 from api.graphql.people.loaders import load_user
@@ -84,7 +85,7 @@ class Query:
         async with info.context.read() as session:
             surgeon = await privileges.access_surgeon(session, actor, surgeon_username)
             assert surgeon.id is not None
-            grant = await privileges.privilege_held(session, surgeon.id, procedure_code, at)
+            grant = await privileges.privilege_held(session, surgeon.id, procedure_code, aware(at, info.context.settings.tz))
         return PrivilegeGrant.from_row(grant) if grant else None
 
 
@@ -115,11 +116,30 @@ class _SuspensionMutation:
             row = await privileges.lift_suspension(session, parse_id(suspension_id, "suspensionId"), actor=actor, reason=reason)
         return PrivilegeSuspension.from_row(row)
 
-    @strawberry.mutation(permission_classes=[Managers], description="Revoke a grant (取消授权); grant anew to change its terms.")
-    async def revoke_privilege(self, info: Info, grant_id: strawberry.ID, reason: str) -> PrivilegeGrant:
+    @strawberry.mutation(
+        permission_classes=[Managers],
+        description="Revoke a grant (取消授权), by its id or by surgeon and grade or procedure code; grant anew to change terms.",
+    )
+    async def revoke_privilege(
+        self,
+        info: Info,
+        reason: str,
+        grant_id: strawberry.ID | None = None,
+        surgeon_username: str | None = None,
+        grade: int | None = None,
+        procedure_code: str | None = None,
+    ) -> PrivilegeGrant:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            row = await privileges.revoke_grant(session, parse_id(grant_id, "grantId"), actor=actor, reason=reason)
+            if grant_id is not None:
+                target = parse_id(grant_id, "grantId")
+            else:
+                if surgeon_username is None:
+                    raise invalid("grantId", "请指定授权或医师 / give a grant id, or a surgeon with a grade or procedure code")
+                surgeon = await privileges.access_surgeon(session, actor, surgeon_username)
+                assert surgeon.id is not None
+                target = await privileges.active_grant_id(session, surgeon.id, max_grade=grade, procedure_code=procedure_code)
+            row = await privileges.revoke_grant(session, target, actor=actor, reason=reason)
         return PrivilegeGrant.from_row(row)
 
 

@@ -11,7 +11,7 @@ import strawberry
 from api.audit import record_access
 from api.domain import surgery
 from api.domain.surgery.hooks import notice_file
-from api.domain.surgery.metrics import approval_metrics
+from api.domain.surgery.metrics import approval_metrics, over_authority_records
 from api.errors import DomainError, ErrorCode, invalid
 from api.graphql.approvals.types import ApprovalInstance
 from api.graphql.context import Info
@@ -19,6 +19,7 @@ from api.graphql.permissions import HasRole, IsStaff
 from api.graphql.scalars import parse_id
 from api.graphql.surgery.types import (
     ApprovalMetrics,
+    OverAuthorityRecord,
     SurgeryApplication,
     SurgeryApplicationInput,
     SurgeryNotice,
@@ -65,6 +66,25 @@ class Query:
             size_bytes=len(content),
             content_base64=base64.b64encode(content).decode(),
         )
+
+    @strawberry.field(permission_classes=[MetricsViewers], description="越权行为: over-authority approvals recorded in the period.")
+    async def over_authority_records(self, info: Info, since: datetime, until: datetime) -> list[OverAuthorityRecord]:
+        actor = info.context.require_actor()
+        tz = info.context.settings.tz
+        async with info.context.read() as session:
+            rows = await over_authority_records(session, actor, since=aware(since, tz), until=aware(until, tz))
+        return [
+            OverAuthorityRecord(
+                instance_id=strawberry.ID(r.stream.removeprefix("approval:")),
+                at=r.at,
+                code=str(r.data.get("code", "")),
+                message=str(r.data.get("message", "")),
+                approver_username=r.data.get("approver"),
+                grade=r.data.get("grade"),
+                hash=r.hash,
+            )
+            for r in rows
+        ]
 
     @strawberry.field(permission_classes=[MetricsViewers], description="24-hour completion, emergency 2-hour rate, median hours, overdue.")
     async def approval_metrics(self, info: Info, since: datetime, until: datetime) -> ApprovalMetrics:

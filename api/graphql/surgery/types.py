@@ -105,3 +105,14 @@ class ApprovalMetrics:
             median_hours_to_decision=row.median_hours_to_decision,
             overdue_count=row.overdue_count,
         )
+
+
+@strawberry.type(description="越权: an approval beyond the approver's authority, as recorded in an instance's history.")
+class OverAuthorityRecord:
+    instance_id: strawberry.ID
+    at: datetime
+    code: str
+    message: str
+    approver_username: str | None
+    grade: int | None
+    hash: str

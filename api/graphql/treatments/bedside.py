@@ -61,11 +61,11 @@ class Mutation:
         return QueueEntry.from_row(entry) if entry else None
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="过号 / skip (to the end of the queue)")
-    async def skip_queue_entry(self, info: Info, id: strawberry.ID, expected_version: int | None = None) -> QueueEntry:
+    async def skip_queue_entry(self, info: Info, id: strawberry.ID, expected_version: int | None = None, idempotency_key: str | None = None) -> QueueEntry:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             entry = await queue.access_queue_entry(session, actor, parse_id(id))
-            entry = await queue.skip_entry(session, entry, actor=actor, expected_version=expected_version)
+            entry = await queue.skip_entry(session, entry, actor=actor, expected_version=expected_version, idempotency_key=idempotency_key)
         return QueueEntry.from_row(entry)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="开始治疗：再次确费 / start: payment re-confirmed")
@@ -97,11 +97,11 @@ class Mutation:
         return AssessmentRecord.from_row(row)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="关联治疗前/后照片 / attach a before/after photo")
-    async def attach_photo(self, info: Info, record_id: strawberry.ID, attachment_key: str, phase: str) -> Attachment:
+    async def attach_photo(self, info: Info, record_id: strawberry.ID, attachment_key: str, phase: str, idempotency_key: str | None = None) -> Attachment:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             record = await records.access_record(session, actor, parse_id(record_id, "recordId"), lock=True)
-            row = await records.attach_photo(session, record, attachment_key, phase=phase, actor=actor)
+            row = await records.attach_photo(session, record, attachment_key, phase=phase, actor=actor, idempotency_key=idempotency_key)
         return Attachment.from_row(row)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="患者签署知情同意书 / the patient signs the consent")

@@ -8,12 +8,13 @@ from typing import Annotated
 import strawberry
 
 from api.audit import record_access
-from api.domain.treatments import appointments, schedules
+from api.domain.treatments import appointments, schedules, waitlist
 from api.domain.treatments.common import is_staff, patient_of_actor
 from api.domain.treatments.orders import access_order
 from api.graphql.context import Info
 from api.graphql.permissions import IsAuthenticated, IsPatient, IsStaff
 from api.graphql.scalars import parse_id
+from api.graphql.treatments.loaders import prime_related
 from api.graphql.treatments.orders import TreatmentStaff
 from api.graphql.treatments.types import (
     Appointment,
@@ -32,6 +33,7 @@ class SeriesInput:
     sessions: int
     weekdays: list[int] | None = strawberry.field(default=None, description="0=周一 … 6=周日 / 0 = Monday; default Mon-Fri")
     channel: BookingChannel = BookingChannel.ADMIN
+    idempotency_key: str | None = None
 
 
 @strawberry.type
@@ -47,11 +49,12 @@ class Query:
     async def my_worklist(self, info: Info, date: date, therapist_id: strawberry.ID | None = None) -> list[Appointment]:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            rows = await appointments.worklist(
+            entries = await appointments.worklist_entries(
                 session, actor, day=date, therapist_id=parse_id(therapist_id, "therapistId") if therapist_id else None, tz=info.context.settings.tz
             )
-            await record_access(session, actor, "worklist", detail={"date": date.isoformat(), "count": len(rows)})
-        return [Appointment.from_row(r) for r in rows]
+            prime_related(info.context, entries)
+            await record_access(session, actor, "worklist", detail={"date": date.isoformat(), "count": len(entries)})
+        return [Appointment.from_row(a) for a, _, _ in entries]
 
     @strawberry.field(permission_classes=[IsPatient], description="我的预约 / the signed-in patient's appointments")
     async def my_appointments(self, info: Info) -> list[Appointment]:
@@ -96,6 +99,19 @@ class Mutation:
             )
         return Appointment.from_row(row)
 
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="候补已约满的时段 / wait for a seat of a full slot")
+    async def join_waitlist(
+        self, info: Info, slot_id: strawberry.ID, order_id: strawberry.ID | None = None,
+        channel: BookingChannel | None = None, idempotency_key: str | None = None,
+    ) -> Appointment:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await waitlist.join_waitlist(
+                session, parse_id(slot_id, "slotId"), actor=actor, order_id=parse_id(order_id, "orderId") if order_id else None,
+                channel=_default_channel(info, channel), idempotency_key=idempotency_key,
+            )
+        return Appointment.from_row(row)
+
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="取消预约 / cancel an appointment")
     async def cancel_appointment(self, info: Info, id: strawberry.ID, reason: str | None = None) -> Appointment:
         actor = info.context.require_actor()
@@ -121,7 +137,7 @@ class Mutation:
             order = await access_order(session, actor, parse_id(input.order_id, "orderId"))
             result = await appointments.book_series(
                 session, order, start=input.start, at=input.at, sessions=input.sessions, weekdays=input.weekdays,
-                channel=input.channel.value, actor=actor, tz=info.context.settings.tz,
+                channel=input.channel.value, actor=actor, idempotency_key=input.idempotency_key, tz=info.context.settings.tz,
             )
         return SeriesBooking(
             series_id=strawberry.ID(str(result.series.id)),

@@ -40,3 +40,14 @@ async def load_patient_row(ctx: Context, patient_id: int) -> Patient:
 
 async def load_order(ctx: Context, order_id: int) -> TreatmentOrder | None:
     return await ctx.loader("treatment_order", order_loader).load(order_id)  # type: ignore[no-any-return]
+
+
+
+def prime_related(ctx: Context, entries: Sequence[tuple[Any, Patient, TreatmentItem]]) -> None:
+    """Prime the loaders with rows a list query already joined, so resolving `patient` and
+    `item` on each entry costs no further query."""
+    patients = ctx.loader("treatment_patient", patient_loader)
+    items = ctx.loader("treatment_item", item_loader)
+    for _, patient, item in entries:
+        patients.prime(patient.id, patient)
+        items.prime(item.id, item)

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.audit import record_access
+from api.domain.patients import PatientData
 from api.domain.treatments import archive, followups, statistics
 from api.domain.treatments.common import load_patient, patient_of_actor
 from api.graphql.context import Info
@@ -61,6 +62,17 @@ class TreatmentArchive:
     appointments: list[Appointment]
     records: list[TreatmentRecord]
     follow_ups: list[FollowUp]
+
+
+@strawberry.input(description="首次治疗建档 / a patient's archive created at the first treatment")
+class PatientArchiveInput:
+    mrn: str
+    name: str
+    gender: str = "U"
+    birth_date: date | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    allergies: list[str] | None = None
 
 
 Scope = IsStaff  # oversight roles are staff too; the domain narrows to the department
@@ -130,6 +142,18 @@ class Mutation:
             task = await followups.access_follow_up(session, actor, parse_id(id))
             row = await followups.answer_follow_up(session, task, answers, actor=actor, idempotency_key=idempotency_key)  # type: ignore[arg-type]
         return FollowUp.from_row(row)
+
+    @strawberry.mutation(permission_classes=[TreatmentStaff], description="建立或更新患者档案 / create or update a patient's archive")
+    async def register_treatment_patient(self, info: Info, input: PatientArchiveInput) -> Patient:
+        actor = info.context.require_actor()
+        cipher = info.context.services.cipher
+        data = PatientData(
+            mrn=input.mrn.strip(), name=input.name.strip(), gender=input.gender, birth_date=input.birth_date,
+            id_number=input.id_number, phone=input.phone, allergies=input.allergies,
+        )
+        async with info.context.transaction() as session:
+            patient, _ = await archive.ensure_patient(session, cipher, data, actor=actor)
+        return Patient.from_row(patient, cipher)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="更新过敏史 / set a patient's allergies")
     async def set_patient_allergies(self, info: Info, patient_id: strawberry.ID, allergies: list[str]) -> Patient:

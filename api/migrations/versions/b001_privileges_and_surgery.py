@@ -13,7 +13,6 @@ from alembic import op
 
 import api.models.base
 
-
 revision: str = 'b001'
 down_revision: str | Sequence[str] | None = 'a001'
 branch_labels: str | Sequence[str] | None = None

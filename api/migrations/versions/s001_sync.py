@@ -10,11 +10,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 import api.models.base
-from sync.changelog import create_change_function, create_change_trigger, drop_change_function, drop_change_trigger
+from sync.changelog import (
+    create_change_function,
+    create_change_trigger,
+    drop_change_function,
+    drop_change_trigger,
+)
 
 revision: str = 's001'
 down_revision: str | Sequence[str] | None = '0001'

@@ -1,0 +1,148 @@
+"""HTTP hardening the app assembles: request body limit and CORS for the PWA's origin.
+
+CSRF: the API authenticates only by the `Authorization: Bearer` header. No cookie is ever
+read for authentication (a token in a cookie is ignored), so a cross-site form or image
+request carries no credentials and cannot act for the user; CORS allows only the listed
+origins and never credentials (cookies).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.settings import Settings
+
+log = logging.getLogger("bedside.http")
+
+# Uploads have their own (larger) limit, checked by the upload route itself.
+UNLIMITED_PREFIXES = ("/attachments",)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _too_large_body(limit: int) -> bytes:
+    message = f"请求体超过 {limit // 1024} KB 上限 / request body exceeds the {limit // 1024} KB limit"
+    return json.dumps({"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}, ensure_ascii=False).encode()
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` (413), by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = UNLIMITED_PREFIXES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = _too_large_body(self.max_bytes)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class OutageMiddleware:
+    """A database outage outside a resolver (signing the request in, say) answers 503
+    with a code and Retry-After, instead of a bare 500: the client retries, and its
+    idempotency keys make the retry safe. Resolver errors are handled in GraphQL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            from api.graphql.errors import UNAVAILABLE_MESSAGE, is_transient_outage
+
+            if started or not is_transient_outage(exc):
+                raise
+            log.warning("database unavailable at %s: %s", scope.get("path"), type(exc).__name__)
+            body = json.dumps(
+                {"errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "TEMPORARILY_UNAVAILABLE"}}]}, ensure_ascii=False
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"retry-after", b"2"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+def hardening_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: CORS answers preflights before anything reads a body."""
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id", "idempotency-key"],
+                allow_credentials=False,  # bearer tokens only; cookies never authenticate
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
+    middleware.append(Middleware(OutageMiddleware))
+    return middleware

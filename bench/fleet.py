@@ -1,0 +1,417 @@
+"""The fleet on one machine: PostgreSQL, Redis, 2 API processes, 2 workers, mixed load.
+
+    .venv/bin/python bench/fleet.py [--users 500] [--seconds 180] [--apis 2] [--workers 2]
+
+Starts a private PostgreSQL cluster and Redis on loopback ports (never the shared ones),
+migrates, loads the demo hospital plus bulk therapists, patients with paid orders and
+bookable slots, then runs `bedside serve` twice and `bedside worker` twice. Simulated
+users (an asyncio task each, think time 0.5-2 s, spread over both API processes):
+
+- therapists (40 %): `myWorklist` for today, then `syncPush` an `updatePatient` on their
+  own patient (the allergy list: the client remembers the last value acknowledged);
+- patients (40 %): `availableSlots`, then `bookAppointment` with an idempotency key;
+- approvers (10 %, signed in as the demo chain): `myTasks`, then `decideTask APPROVE`;
+- surgeons (10 %): `submitSurgeryApplication` (which creates the approvers' tasks);
+- reminders: every booking and decision writes notices to the outbox; the two workers
+  dispatch them (the API kicks them through Redis, their cron sweeps catch the rest).
+
+Prints per operation: count, p50/p95/p99 latency; overall throughput; errors (transport
+failures, HTTP 5xx, INTERNAL or unexpected codes: must be 0; FULLY_BOOKED / ALREADY_DECIDED
+are answers, counted apart); lost writes (must be 0): every acknowledged booking, decision,
+submission and the last acknowledged allergy list of every therapist's patient is looked
+up in the database afterwards; overbooked slots (must be 0); and the outbox after a drain.
+Baseline in the same run: `{ __typename }` (HTTP + GraphQL, no database) from the same
+clients, with the ratio of each operation's p50 to it.
+
+Across machines: run PostgreSQL and Redis on their own hosts, `bedside serve` and
+`bedside worker` on each application host with the same BEDSIDE_DATABASE_URL,
+BEDSIDE_REDIS_URL and BEDSIDE_SECRET_KEY, and point `--api` (repeatable) at them:
+    .venv/bin/python bench/fleet.py --api http://10.0.0.11:8000 --api http://10.0.0.12:8000 \
+        --database-url postgresql+asyncpg://bedside@10.0.0.5/bedside --users 500
+(with --api the script starts nothing, prepares the data through --database-url, and
+reconciles against it afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._local import free_port, local_postgres, local_redis, wait_port  # noqa: E402
+
+BEDSIDE = str(Path(sys.executable).with_name("bedside"))
+SECRET = "fleet-secret-" + "0123456789abcdef" * 3
+PASSWORD = "bedside-demo"
+ANSWERS = {"FULLY_BOOKED", "ALREADY_DECIDED", "INSTANCE_CLOSED", "CONFLICT"}  # refusals that are outcomes, not errors
+APPROVERS = ["chief.wang", "ma.zhao", "vp.chen"]
+SURGEONS = ["dr.li", "dr.qian"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+@dataclass
+class Ledger:
+    """What the clients were told happened; reconciled with the database afterwards."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    answers: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: list[str] = field(default_factory=list)
+    bookings: dict[str, int] = field(default_factory=dict)  # appointment id -> patient id
+    decisions: set[str] = field(default_factory=set)
+    submissions: set[str] = field(default_factory=set)
+    allergies: dict[int, list[str]] = field(default_factory=dict)  # patient id -> last acknowledged
+
+
+class Api:
+    def __init__(self, bases: list[str], ledger: Ledger, users: int) -> None:
+        limits = httpx.Limits(max_connections=users + 20, max_keepalive_connections=users + 20)
+        self.clients = [httpx.AsyncClient(base_url=b, timeout=120, limits=limits) for b in bases]
+        self.ledger = ledger
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+    async def call(self, op: str, token: str | None, query: str, variables: dict[str, Any] | None = None, *, record: bool = True) -> dict[str, Any] | None:
+        """Returns data, or None when refused with an expected answer; errors are recorded."""
+        client = random.choice(self.clients)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        started = time.perf_counter()
+        try:
+            response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        except httpx.HTTPError as exc:
+            self.ledger.errors.append(f"{op}: {type(exc).__name__}")
+            return None
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            self.ledger.errors.append(f"{op}: HTTP {response.status_code}")
+            return None
+        body = response.json()
+        if record:
+            self.ledger.latencies[op].append(elapsed)
+        for error in body.get("errors") or []:
+            code = (error.get("extensions") or {}).get("code")
+            if code in ANSWERS:
+                self.ledger.answers[f"{op} {code}"] += 1
+            else:
+                self.ledger.errors.append(f"{op}: {code} {error.get('message')}")
+            return None
+        return body["data"]
+
+
+LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
+WORKLIST = "query($d: Date!) { myWorklist(date: $d) { id status startsAt patient { maskedName } } }"
+PUSH = "mutation($in: SyncPushInput!) { syncPush(input: $in) { lastMutationId results { id status code } } }"
+SLOTS = "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id remaining } }"
+BOOK = "mutation($s: ID!, $o: ID, $k: String) { bookAppointment(slotId: $s, orderId: $o, idempotencyKey: $k) { id status } }"
+TASKS = "{ myTasks { id status } }"
+DECIDE = "mutation($t: ID!, $k: String) { decideTask(taskId: $t, decision: APPROVE, comment: \"同意\", idempotencyKey: $k) { id status } }"
+SUBMIT = """mutation($in: SurgeryApplicationInput!, $k: String) { submitSurgeryApplication(input: $in, idempotencyKey: $k) { id status } }"""
+
+
+async def login(api: Api, username: str) -> str:
+    for _ in range(5):
+        data = await api.call("login", None, LOGIN, {"u": username, "p": PASSWORD})
+        if data:
+            return str(data["login"]["token"])
+        await asyncio.sleep(1)
+    raise RuntimeError(f"cannot sign in {username}: {api.ledger.errors[-1:]}")
+
+
+async def think(rng: random.Random, deadline: float) -> bool:
+    await asyncio.sleep(rng.uniform(0.5, 2.0))
+    return time.monotonic() < deadline
+
+
+async def therapist(api: Api, username: str, patient_id: int, deadline: float, rng: random.Random) -> None:
+    token = await login(api, username)
+    group, client_id = f"fleet-{uuid.uuid4().hex}", f"pad-{uuid.uuid4().hex}"
+    mutation_id = 0
+    base: list[str] = []
+    while await think(rng, deadline):
+        await api.call("myWorklist", token, WORKLIST, {"d": date.today().isoformat()})
+        mutation_id += 1
+        value = [f"过敏原{mutation_id}-{rng.randrange(10**6)}"]
+        mutation = {"id": mutation_id, "name": "updatePatient", "args": {"patientId": patient_id, "base": {"allergies": base}, "changes": {"allergies": value}}}
+        data = await api.call("syncPush", token, PUSH, {"in": {"clientGroupId": group, "clientId": client_id, "schemaVersion": 2, "mutations": [mutation]}})
+        if data:
+            result = data["syncPush"]["results"][0]
+            if str(result["status"]).lower() in ("applied", "merged"):
+                base = value
+                api.ledger.allergies[patient_id] = value
+            else:
+                api.ledger.errors.append(f"syncPush: {result['status']} {result.get('code')}")
+
+
+async def patient(api: Api, username: str, order_id: int, patient_id: int, deadline: float, rng: random.Random) -> None:
+    token = await login(api, username)
+    while await think(rng, deadline):
+        start = date.today() + timedelta(days=rng.randint(1, 5))
+        data = await api.call("availableSlots", token, SLOTS, {"f": start.isoformat(), "t": (start + timedelta(days=1)).isoformat()})
+        slots = [s for s in (data or {}).get("availableSlots", []) if s["remaining"] > 0]
+        if not slots:
+            continue
+        key = uuid.uuid4().hex
+        booked = await api.call("bookAppointment", token, BOOK, {"s": rng.choice(slots)["id"], "o": str(order_id), "k": key})
+        if booked:
+            api.ledger.bookings[booked["bookAppointment"]["id"]] = patient_id
+
+
+async def approver(api: Api, username: str, deadline: float, rng: random.Random) -> None:
+    token = await login(api, username)
+    while await think(rng, deadline):
+        data = await api.call("myTasks", token, TASKS)
+        pending = [t for t in (data or {}).get("myTasks", []) if t["status"] == "pending"]
+        if not pending:
+            continue
+        task = rng.choice(pending)
+        decided = await api.call("decideTask", token, DECIDE, {"t": task["id"], "k": f"{username}-{task['id']}"})
+        if decided:
+            api.ledger.decisions.add(decided["decideTask"]["id"])
+
+
+async def surgeon(api: Api, username: str, patient_ids: list[int], deadline: float, rng: random.Random) -> None:
+    token = await login(api, username)
+    while await think(rng, deadline):
+        await asyncio.sleep(rng.uniform(1, 4))  # applications are rarer than the rest
+        planned = datetime.now(UTC) + timedelta(days=rng.randint(2, 20), hours=rng.randint(0, 8))
+        application = {
+            "patientId": str(rng.choice(patient_ids)), "procedureCode": rng.choice(["86.04", "86.22", "47.09"]),
+            "plannedAt": planned.isoformat(), "emergency": False, "diagnosis": "急性阑尾炎", "anesthesia": "全麻",
+            "preopAssessment": "心肺功能良好", "consentSigned": True,
+        }
+        data = await api.call("submitSurgeryApplication", token, SUBMIT, {"in": application, "k": uuid.uuid4().hex})
+        if data:
+            api.ledger.submissions.add(data["submitSurgeryApplication"]["id"])
+
+
+async def prepare(url: str, *, therapists: int, patients: int) -> dict[str, Any]:
+    """Bulk users beside the demo hospital: therapists with a patient each, patients with
+    paid physiotherapy orders, and bookable slots for the next days."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        password_hash = (await conn.execute(sa.text("SELECT password_hash FROM \"user\" WHERE username = 'pt.sun'"))).scalar_one()
+        rehab = (await conn.execute(sa.text("SELECT id FROM department WHERE code = 'REHAB'"))).scalar_one()
+        physio = (await conn.execute(sa.text("SELECT id FROM treatment_item WHERE code = 'PHYSIO'"))).scalar_one()
+        schedule = (await conn.execute(sa.text(
+            "INSERT INTO treatment_schedule (item_id, room, weekdays, start_time, end_time, slot_minutes, capacity, working_days_only, valid_from, is_active)"
+            " VALUES (:i, '理疗室F', '[0,1,2,3,4,5,6]', '00:00', '23:59', 15, 20, false, CURRENT_DATE, true) RETURNING id"
+        ), {"i": physio})).scalar_one()
+        gs_patients = list((await conn.execute(sa.text("SELECT p.id FROM patient p JOIN department d ON d.id = p.department_id WHERE d.code = 'GS'"))).scalars())
+        await conn.execute(sa.text(
+            "INSERT INTO \"user\" (username, display_name, department_id, roles, is_active, token_version, failed_logins, created_at, password_hash)"
+            " SELECT 'pt.fleet' || g, '治疗师' || g, :d, '[\"therapist\"]', true, 0, 0, now(), :h FROM generate_series(1, :n) g"
+        ), {"n": therapists, "d": rehab, "h": password_hash})
+        await conn.execute(sa.text(
+            "INSERT INTO patient (mrn, name, gender, department_id, allergies, created_at, updated_at)"
+            " SELECT 'FT' || g, '康复患者' || g, 'U', :d, '[]', now(), now() FROM generate_series(1, :n) g"
+        ), {"n": therapists, "d": rehab})
+        await conn.execute(sa.text(
+            "INSERT INTO \"user\" (username, display_name, roles, is_active, token_version, failed_logins, created_at, password_hash)"
+            " SELECT 'patient.fleet' || g, '患者' || g, '[\"patient\"]', true, 0, 0, now(), :h FROM generate_series(1, :n) g"
+        ), {"n": patients, "h": password_hash})
+        await conn.execute(sa.text(
+            "INSERT INTO patient (mrn, name, gender, department_id, user_id, allergies, created_at, updated_at)"
+            " SELECT 'FP' || g, '门诊患者' || g, 'U', :d, (SELECT id FROM \"user\" WHERE username = 'patient.fleet' || g), '[]', now(), now()"
+            " FROM generate_series(1, :n) g"
+        ), {"n": patients, "d": rehab})
+        await conn.execute(sa.text(
+            "INSERT INTO treatment_order (patient_id, item_id, sessions, used_sessions, payment_status, source, created_at, updated_at)"
+            " SELECT id, :i, 1000, 0, 'paid', 'his', now(), now() FROM patient WHERE mrn LIKE 'FP%'"
+        ), {"i": physio})
+        start = datetime.combine(date.today() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        await conn.execute(sa.text(
+            "INSERT INTO treatment_slot (schedule_id, item_id, room, starts_at, ends_at, capacity, remaining)"
+            " SELECT :s, :i, '理疗室F', CAST(:start AS timestamptz) + (g * interval '15 minutes'),"
+            " CAST(:start AS timestamptz) + ((g + 1) * interval '15 minutes'), 20, 20 FROM generate_series(0, 6 * 96 - 1) g"
+        ), {"s": schedule, "i": physio, "start": start})
+        therapist_patients = dict((await conn.execute(sa.text("SELECT 'pt.fleet' || substr(mrn, 3), id FROM patient WHERE mrn LIKE 'FT%'"))).all())
+        patient_orders = [
+            tuple(row) for row in (await conn.execute(sa.text(
+                "SELECT u.username, o.id, p.id FROM treatment_order o JOIN patient p ON p.id = o.patient_id JOIN \"user\" u ON u.id = p.user_id WHERE p.mrn LIKE 'FP%'"
+            ))).all()
+        ]
+        await conn.execute(sa.text("ANALYZE"))
+    await engine.dispose()
+    return {"therapists": therapist_patients, "patients": patient_orders, "surgery_patients": gs_patients}
+
+
+async def reconcile(url: str, ledger: Ledger) -> dict[str, int]:
+    engine = create_async_engine(url)
+    lost: dict[str, int] = {}
+    async with engine.connect() as conn:
+        ids = [int(i) for i in ledger.bookings]
+        rows = dict((await conn.execute(sa.text("SELECT id, patient_id FROM appointment WHERE id = ANY(:ids)"), {"ids": ids})).all()) if ids else {}
+        lost["bookings"] = sum(1 for a, p in ledger.bookings.items() if rows.get(int(a)) != p)
+        ids = [int(i) for i in ledger.decisions]
+        decided = set((await conn.execute(sa.text("SELECT id FROM approval_task WHERE id = ANY(:ids) AND status <> 'pending'"), {"ids": ids})).scalars()) if ids else set()
+        lost["decisions"] = len(set(ids) - decided)
+        ids = [int(i) for i in ledger.submissions]
+        found = set((await conn.execute(sa.text("SELECT id FROM approval_instance WHERE id = ANY(:ids)"), {"ids": ids})).scalars()) if ids else set()
+        lost["submissions"] = len(set(ids) - found)
+        ids = list(ledger.allergies)
+        current = dict((await conn.execute(sa.text("SELECT id, allergies FROM patient WHERE id = ANY(:ids)"), {"ids": ids})).all()) if ids else {}
+        lost["records"] = sum(1 for p, value in ledger.allergies.items() if current.get(p) != value)
+        lost["overbooked slots"] = (await conn.execute(sa.text(
+            "SELECT count(*) FROM treatment_slot s WHERE s.remaining < 0 OR s.capacity < (SELECT count(*) FROM appointment a WHERE a.slot_id = s.id AND a.status NOT IN ('cancelled'))"
+        ))).scalar_one()
+    await engine.dispose()
+    return lost
+
+
+async def outbox_state(url: str) -> dict[str, int]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.text(
+            "SELECT count(*), count(delivered_at), count(*) FILTER (WHERE delivered_at IS NULL AND cancelled_at IS NULL AND due_at <= now()),"
+            " coalesce(sum(reminders_sent), 0) FROM notice"
+        ))).one()
+        by_status = dict((await conn.execute(sa.text("SELECT status, count(*) FROM notice_dispatch GROUP BY status"))).all())
+    await engine.dispose()
+    return {"notices": row[0], "delivered": row[1], "pending": row[2], "reminders sent": row[3], **{f"dispatch {k}": v for k, v in by_status.items()}}
+
+
+async def drive(bases: list[str], url: str, users: int, seconds: float, seed: int) -> tuple[Ledger, float, dict[str, int]]:
+    n_therapists = max(1, users * 4 // 10)
+    n_patients = max(1, users * 4 // 10)
+    n_approvers = max(1, users // 10)
+    n_surgeons = max(1, users - n_therapists - n_patients - n_approvers)
+    data = await prepare(url, therapists=n_therapists, patients=n_patients)
+    ledger = Ledger()
+    api = Api(bases, ledger, users)
+    rng = random.Random(seed)
+    try:
+        # Baseline: the cheapest GraphQL answer, from the same clients, before the load.
+        for _ in range(200):
+            await api.call("baseline {__typename}", None, "{ __typename }")
+        started = time.monotonic()
+        deadline = started + seconds
+        tasks = []
+        for username, patient_id in list(data["therapists"].items())[:n_therapists]:
+            tasks.append(therapist(api, username, patient_id, deadline, random.Random(rng.random())))
+        for username, order_id, patient_id in data["patients"][:n_patients]:
+            tasks.append(patient(api, username, order_id, patient_id, deadline, random.Random(rng.random())))
+        for i in range(n_approvers):
+            tasks.append(approver(api, APPROVERS[i % len(APPROVERS)], deadline, random.Random(rng.random())))
+        for i in range(n_surgeons):
+            tasks.append(surgeon(api, SURGEONS[i % len(SURGEONS)], data["surgery_patients"], deadline, random.Random(rng.random())))
+        await asyncio.gather(*tasks)
+        elapsed = time.monotonic() - started
+    finally:
+        await api.close()
+    # Let the workers drain the outbox (bounded), then reconcile.
+    outbox: dict[str, int] = {}
+    for _ in range(60):
+        outbox = await outbox_state(url)
+        if not outbox["pending"] and not outbox.get("dispatch sending") and not outbox.get("dispatch retry"):
+            break
+        await asyncio.sleep(1)
+    return ledger, elapsed, outbox
+
+
+def report(ledger: Ledger, elapsed: float, lost: dict[str, int], outbox: dict[str, int], users: int, processes: str) -> int:
+    baseline = percentile(ledger.latencies.pop("baseline {__typename}", []), 50)
+    total = sum(len(v) for k, v in ledger.latencies.items() if k != "login")
+    print(f"\nfleet: {processes}; {users} simulated users for {elapsed:.0f} s")
+    print(f"{'operation':<26}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'p50/baseline':>14}")
+    for op in sorted(ledger.latencies):
+        values = ledger.latencies[op]
+        p50 = percentile(values, 50)
+        print(f"{op:<26}{len(values):>7}{p50 * 1000:>9.1f}{percentile(values, 95) * 1000:>9.1f}{percentile(values, 99) * 1000:>9.1f}{(p50 / baseline if baseline else 0):>14.1f}")
+    print(f"baseline {{ __typename }} p50: {baseline * 1000:.1f} ms")
+    print(f"throughput: {total / elapsed:.1f} requests/s (logins excluded)")
+    print(f"answers (expected refusals): {dict(ledger.answers) or 0}")
+    print(f"acknowledged: bookings {len(ledger.bookings)}, decisions {len(ledger.decisions)}, submissions {len(ledger.submissions)}, records {len(ledger.allergies)} patients")
+    print(f"errors: {len(ledger.errors)}" + (f"  first: {ledger.errors[:5]}" if ledger.errors else ""))
+    print(f"lost writes: {sum(lost.values())}  {lost}")
+    print(f"outbox after drain: {outbox}")
+    return 0 if not ledger.errors and not sum(lost.values()) else 1
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def amain() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--apis", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--api", action="append", help="an API already running (fleet across machines); repeatable")
+    parser.add_argument("--database-url", help="with --api: the fleet's database, for preparing and reconciling")
+    parser.add_argument("--logs", type=Path, default=Path("/tmp/bedside-fleet-logs"))
+    args = parser.parse_args()
+
+    if args.api:
+        if not args.database_url:
+            parser.error("--api needs --database-url")
+        ledger, elapsed, outbox = await drive(args.api, args.database_url, args.users, args.seconds, args.seed)
+        lost = await reconcile(args.database_url, ledger)
+        return report(ledger, elapsed, lost, outbox, args.users, f"{len(args.api)} remote API processes")
+
+    args.logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        pg = stack.enter_context(local_postgres())
+        redis = stack.enter_context(local_redis())
+        url = pg.url_for("postgres")
+        env = {
+            **os.environ,
+            "BEDSIDE_DATABASE_URL": url,
+            "BEDSIDE_REDIS_URL": redis.url,
+            "BEDSIDE_SECRET_KEY": SECRET,
+            "BEDSIDE_DATA_DIR": str(args.logs / "data"),
+            "BEDSIDE_LOG_LEVEL": "WARNING",
+            # The fleet measures the service, not argon2 at 64 MiB x 3 (a login per user).
+            "BEDSIDE_ARGON2_TIME_COST": "1",
+            "BEDSIDE_ARGON2_MEMORY_COST_KIB": "8192",
+            "BEDSIDE_ARGON2_PARALLELISM": "1",
+            "BEDSIDE_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
+        }
+        for command in (["migrate"], ["seed-demo"]):
+            await asyncio.to_thread(subprocess.run, [BEDSIDE, *command], env=env, check=True, capture_output=True)
+        processes: list[subprocess.Popen[bytes]] = []
+        stack.callback(lambda: [p.terminate() for p in processes] and [p.wait(15) for p in processes])
+        ports = [free_port() for _ in range(args.apis)]
+        for i, port in enumerate(ports):
+            processes.append(spawn([BEDSIDE, "serve", "--host", "127.0.0.1", "--port", str(port)], env, args.logs / f"api{i}.log"))
+        for i in range(args.workers):
+            processes.append(spawn([BEDSIDE, "worker"], env, args.logs / f"worker{i}.log"))
+        for port in ports:
+            wait_port(port, 60)
+        ledger, elapsed, outbox = await drive([f"http://127.0.0.1:{p}" for p in ports], url, args.users, args.seconds, args.seed)
+        lost = await reconcile(url, ledger)
+        crashed = [p.args[1] for p in processes if p.poll() is not None]
+        if crashed:
+            print(f"processes that exited during the run: {crashed} (logs in {args.logs})")
+        return report(ledger, elapsed, lost, outbox, args.users, f"private PostgreSQL + Redis, {args.apis} API processes, {args.workers} workers")
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(amain()))

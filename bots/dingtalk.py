@@ -1,0 +1,198 @@
+"""DingTalk: approval task cards (互动卡片), their HTTP callback, and in-app login (免登).
+
+The card template (built once in DingTalk's card builder, its id in
+BEDSIDE_DINGTALK_CARD_TEMPLATE_ID) binds these variables, all strings:
+`title patient procedure grade emergency precheck deadline` (the facts), `state`
+(pending | approved | rejected | returned | closed), `outcome` (已同意 · 王主任 · 10:42),
+`note`, `actionable` ("true" shows the buttons), `detail_url`. Buttons: 同意 and 退回 are
+回传请求 actions with ids `approve` and `return`; 详情 opens `detail_url` in DingTalk.
+
+Callback (HTTP mode, `POST /bots/dingtalk/callback?msg_signature=&timestamp=&nonce=`,
+body `{"encrypt": …}`): the timestamp (ms) must be fresh, the signature right (the SDK's
+`DingTalkCrypto`, owner key = AppKey), the nonce new. The plaintext is the card callback
+(`outTrackId`, `userId`, `content` with `cardPrivateData.actionIds`). The tap is stored
+in the inbox (`bots/inbox.py`) and the encrypted "success" DingTalk expects goes back at
+once; the decision runs right after the answer. Stream mode (`bots/dingtalk_stream.py`) hands the
+same plaintext to `handle_card_callback`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException, InvalidSignatureException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from api.audit import canonical_json
+from api.auth import issue_token
+from api.models.bots import BotCard
+from api.models.people import User
+from api.services import Services
+from bots import cards, identity, inbox
+from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
+from integrations.platforms import DingTalkClient, PlatformError, get_platforms
+
+log = logging.getLogger("bedside.bots.dingtalk")
+PLATFORM = "dingtalk"
+
+
+# -- rendering ---------------------------------------------------------------------------
+def in_app_link(url: str) -> str:
+    """Open a page inside DingTalk (side panel on the desktop)."""
+    return f"dingtalk://dingtalkclient/page/link?url={quote(url, safe='')}&pc_slide=true"
+
+
+def card_data(card: BotCard) -> dict[str, str]:
+    wanted = card.wanted
+    facts = dict(wanted.get("facts") or {})
+    detail = facts.pop("detail_url", "")
+    return {
+        **facts,
+        "state": wanted.get("state", ""),
+        "outcome": wanted.get("outcome", ""),
+        "note": wanted.get("note", ""),
+        "actionable": "true" if wanted.get("state") == "pending" else "false",
+        "detail_url": in_app_link(detail) if detail else "",
+    }
+
+
+async def send_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
+    settings = services.settings
+    try:
+        await client.create_and_deliver_card(
+            out_track_id=card.card_key,
+            userid=card.external_id,
+            card_data=card_data(card),
+            callback_type="STREAM" if settings.dingtalk_use_stream else "HTTP",
+            callback_route_key=settings.dingtalk_card_callback_route_key,
+        )
+    except PlatformError as exc:
+        if str(exc.code) != "param.outTrackIdExist":
+            raise
+        await update_card(services, client, card)  # created by an attempt that did not commit
+
+
+async def update_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
+    await client.update_card(out_track_id=card.card_key, card_data=card_data(card))
+
+
+# -- a callback's plaintext --------------------------------------------------------------
+def callback_id_of(payload: dict[str, Any]) -> str:
+    """DingTalk's id for the delivery when it sends one, else a digest of the callback
+    itself: a redelivery carries the same content, so it maps to the same key."""
+    for name in ("callbackId", "messageId", "eventId", "EventId"):
+        if payload.get(name):
+            return f"dt:{payload[name]}"[:100]
+    return "dt:" + hashlib.sha1(canonical_json(payload).encode()).hexdigest()
+
+
+def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """What the inbox keeps of a card callback, or None if it cannot be read."""
+    try:
+        content = payload.get("content")
+        content = json.loads(content) if isinstance(content, str) else (content or {})
+        private = content.get("cardPrivateData") or {}
+        params = private.get("params") or {}
+        action = (private.get("actionIds") or [params.get("action")])[0] or params.get("action") or ""
+    except (ValueError, AttributeError, IndexError):
+        return None
+    return {
+        "card_key": str(payload.get("outTrackId", "")),
+        "external_id": str(payload.get("userId", "")),
+        "action": str(action),
+        "comment": params.get("comment") or None,
+    }
+
+
+async def handle_card_callback(services: Services, payload: dict[str, Any], *, callback_id: str | None = None) -> cards.TapResult:
+    """A decrypted card callback, stored and decided at once (Stream mode)."""
+    fields = tap_fields(payload)
+    if fields is None:
+        return cards.TapResult("invalid", "无法识别的卡片回调 / unreadable card callback")
+    tap_id = await inbox.record(services, PLATFORM, callback_id or callback_id_of(payload), fields)
+    if tap_id is None:
+        return cards.TapResult("duplicate", "已收到 / already received")
+    return await inbox.process(services, tap_id) or cards.TapResult("duplicate", "已收到 / already received")
+
+
+async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
+    """After the answer: send the card changes, or ask an unbound user to bind."""
+    await cards.flusher(services).flush_soon(result.card_ids)
+    if result.bind_link:
+        client = get_platforms(services).dingtalk
+        try:
+            await client.send_action_card_notice(
+                [external_id], "绑定 Bedside 账号", f"### 请先绑定 Bedside 账号\n\n{result.message}", "去绑定 / Bind", in_app_link(result.bind_link)
+            )
+        except PlatformError as exc:
+            log.warning("binding prompt not sent: %s", exc)
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+async def callback(request: Request) -> Response:
+    services: Services = request.app.state.services
+    if request.method == "GET":
+        return PlainTextResponse("Bedside DingTalk callback")
+    client = get_platforms(services).dingtalk
+    q = request.query_params
+    signature = q.get("msg_signature") or q.get("signature") or ""
+    timestamp = q.get("timestamp") or q.get("timeStamp") or ""
+    nonce = q.get("nonce") or ""
+    try:
+        check_fresh(services, timestamp, millis=True)
+        try:
+            body = json.loads(await request.body())
+            plaintext = client.callback_crypto().decrypt_message(body, signature, timestamp, nonce)
+            payload = json.loads(plaintext)
+        except (InvalidSignatureException, InvalidCorpIdOrSuiteKeyException, ValueError, KeyError, TypeError) as exc:
+            raise CallbackRefused(f"bad signature or payload ({type(exc).__name__})") from None
+        await claim_nonce(services, PLATFORM, timestamp, nonce)
+    except CallbackRefused as refused:
+        log.warning("DingTalk callback refused: %s", refused.reason)
+        return PlainTextResponse("forbidden", status_code=403)
+
+    fields = tap_fields(payload) if "outTrackId" in payload else None
+    if fields is not None:
+        try:
+            tap_id = await inbox.record(services, PLATFORM, callback_id_of(payload), fields)
+        except Exception:
+            await release_nonce(services, PLATFORM, timestamp, nonce)  # let DingTalk's retry through
+            raise
+        if tap_id is not None:  # None: a redelivery of a tap already stored
+            inbox.submit(services, tap_id)
+    # check_url and other events need only the encrypted "success".
+    answer = client.callback_crypto().encrypt_message("success", nonce=nonce, timestamp=timestamp)
+    return JSONResponse(answer)
+
+
+async def login(request: Request) -> Response:
+    """免登: exchange DingTalk's in-app auth code for a Bedside token.
+
+    An unbound DingTalk user gets a one-time binding link instead (never an error)."""
+    services: Services = request.app.state.services
+    try:
+        code = str((await request.json())["code"])
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": {"code": "VALIDATION", "field": "code", "message": "缺少 code / code is required"}}, status_code=400)
+    return await exchange_login(services, PLATFORM, code)
+
+
+async def exchange_login(services: Services, platform: str, code: str) -> Response:
+    client = getattr(get_platforms(services), platform)
+    try:
+        external_id = await client.userid_for_auth_code(code)
+    except PlatformError:
+        return JSONResponse({"error": {"code": "UNAUTHENTICATED", "message": "登录码无效或已过期 / the login code is invalid or expired"}}, status_code=401)
+    async with services.db.transaction() as session:
+        actor = await identity.actor_for(session, platform, external_id)
+        if actor is None:
+            link = await identity.create_binding_link(session, services, platform, external_id)
+            return JSONResponse({"token": None, "bindUrl": link, "message": "请先绑定 Bedside 账号 / please bind your Bedside account"})
+        user = await session.get(User, actor.user_id)
+        assert user is not None
+        return JSONResponse({"token": issue_token(services.settings, user), "username": user.username})

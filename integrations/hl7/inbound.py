@@ -1,0 +1,125 @@
+"""The inbound pipeline: one frame in, one acknowledgement out, the message applied once.
+
+    frame -> decode + parse -> checks (version, processing id, type) -> transaction:
+        replay? -> the stored ACK, byte for byte
+        handler -> domain actions -> remember (MSH-3, MSH-10) -> ACK AA -> commit
+    any refusal -> rollback, ACK AE/AR with the reason in MSA-3 and ERR; nothing written
+
+A refused message is not remembered: when the HIS resends it after the cause is fixed
+(the patient admitted, an item code mapped), it is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from api.errors import DomainError, ErrorCode
+from api.idempotency import recall, remember
+from api.services import Services
+from integrations.hl7.ack import AckError, build_ack
+from integrations.hl7.config import HL7Config
+from integrations.hl7.handlers import HandlerContext, MessageError, load_handlers
+from integrations.hl7.parse import InboundMessage, MessageRejected, parse_frame
+
+log = logging.getLogger("bedside.hl7.inbound")
+
+DOMAIN_TO_HL7: dict[str, str] = {
+    ErrorCode.NOT_FOUND: "204",
+    ErrorCode.VALIDATION: "102",
+    ErrorCode.CONFLICT: "205",
+    ErrorCode.ALREADY_DECIDED: "205",
+}
+INBOUND_FLAG = "hl7_inbound"  # set on the session: what the HIS sent is not echoed back to it
+
+
+def idempotency_scope(msg: InboundMessage) -> str:
+    # Control ids are unique per sending application (MSH-3), not across senders.
+    return f"hl7:{msg.sending_application}"[:60]
+
+
+class InboundProcessor:
+    def __init__(self, services: Services, config: HL7Config) -> None:
+        self.services = services
+        self.config = config
+        self.handlers = load_handlers()
+
+    def _ack(self, code: str, source: InboundMessage | None, error: AckError | None = None) -> str:
+        settings = self.config.settings
+        return build_ack(code, source=source, application=settings.application, facility=settings.facility, error=error)
+
+    async def handle_frame(self, frame: bytes) -> bytes:
+        """What the MLLP server calls: bytes of a message -> bytes of its ACK."""
+        codec = "utf-8"
+        try:
+            msg = parse_frame(frame, self.config.mapping)
+        except MessageRejected as exc:
+            log.warning("hl7 message rejected before parsing", extra={"fields": {"reason": exc.reason}})
+            return self._ack("AR", None, AckError(exc.error_code, exc.reason)).encode(exc.charset, errors="replace")
+        codec = msg.codec
+        text = await self.apply(msg)
+        return text.encode(codec, errors="replace")
+
+    def check(self, msg: InboundMessage) -> AckError | None:
+        mapping = self.config.mapping
+        if msg.version not in mapping.accepted_versions:
+            return AckError("203", f"不支持的 HL7 版本 / unsupported HL7 version {msg.version[:10]!r}; accepted: {', '.join(mapping.accepted_versions)}", "MSH", 12)
+        if msg.processing_id not in mapping.accepted_processing_ids:
+            return AckError("202", f"不支持的处理标识 / unsupported processing id {msg.processing_id[:3]!r}", "MSH", 11)
+        if (msg.message_type, msg.trigger) not in self.handlers:
+            known = {t for t, _ in self.handlers}
+            code = "201" if msg.message_type in known else "200"
+            return AckError(code, f"不支持的消息类型 / unsupported message {msg.message_type[:3]}^{msg.trigger[:3]}", "MSH", 9)
+        return None
+
+    async def apply(self, msg: InboundMessage) -> str:
+        rejection = self.check(msg)
+        if rejection is not None:
+            self._log(msg, "AR", rejection.text)
+            return self._ack("AR", msg, rejection)
+        scope = idempotency_scope(msg)
+        handler = self.handlers[(msg.message_type, msg.trigger)]
+        try:
+            async with self.services.db.transaction() as session:
+                session.info[INBOUND_FLAG] = True
+                prior = await recall(session, scope, msg.control_id)
+                if prior is not None:
+                    self._log(msg, "replay", None)
+                    return str(prior["ack"])
+                summary = await handler(session, HandlerContext(self.services, self.config), msg)
+                ack = self._ack("AA", msg)
+                await remember(session, scope, msg.control_id, {"ack": ack, "type": f"{msg.message_type}^{msg.trigger}", "summary": _jsonable(summary)})
+        except MessageError as exc:
+            return self._refuse(msg, AckError(exc.code, exc.text, exc.segment, exc.field))
+        except DomainError as exc:
+            return self._refuse(msg, AckError(DOMAIN_TO_HL7.get(exc.code, "207"), exc.message))
+        except IntegrityError:
+            # The same message on two connections at once: the other one committed first.
+            async with self.services.db.session() as session:
+                prior = await recall(session, scope, msg.control_id)
+            if prior is not None:
+                return str(prior["ack"])
+            log.exception("hl7 message hit a constraint")
+            return self._refuse(msg, AckError("206", "记录冲突，请重发 / conflicting write, resend the message"))
+        except Exception:
+            log.exception("hl7 message failed", extra={"fields": {"control_id": msg.control_id, "type": msg.message_type}})
+            return self._refuse(msg, AckError("207", "系统内部错误，请重发 / internal error, resend the message"))
+        self._log(msg, "AA", None)
+        return ack
+
+    def _refuse(self, msg: InboundMessage, error: AckError) -> str:
+        self._log(msg, "AE", error.text)
+        return self._ack("AE", msg, error)
+
+    def _log(self, msg: InboundMessage, outcome: str, reason: str | None) -> None:
+        # Control id and type only: the message itself carries patient data.
+        log.info(
+            "hl7 message",
+            extra={"fields": {"control_id": msg.control_id, "type": f"{msg.message_type}^{msg.trigger}", "from": msg.sending_application, "outcome": outcome, "reason": reason}},
+        )
+
+
+def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in summary.items()}
