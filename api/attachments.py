@@ -4,7 +4,7 @@ Checked before anything is kept: size (BEDSIDE_STORAGE_MAX_BYTES) and the real i
 from the bytes. Then the bytes are stored and the row recorded in one transaction; if
 recording fails the bytes are deleted, so a failed upload leaves nothing behind.
 Answers `{"key", "sha256", "size", "contentType"}`; errors are
-`{"error": {"code", "message", "field"}}` with 400/401/403/413/415/507.
+`{"error": {"code", "message", "field"}}` with 400/401/403/413/415/503/507.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from api.domain.treatments.attachments import check_upload, record_attachment
 from api.domain.treatments.common import TreatmentErrorCode
 from api.errors import DomainError, ErrorCode
 from api.services import Services
-from api.storage import STORAGE_FULL, storage_of, storage_settings_of
+from api.storage import STORAGE_FULL, STORAGE_UNAVAILABLE, storage_of, storage_settings_of
 
 log = logging.getLogger("bedside.attachments")
 
@@ -29,6 +29,7 @@ STATUS = {
     TreatmentErrorCode.FILE_TOO_LARGE: 413,
     TreatmentErrorCode.UNSUPPORTED_TYPE: 415,
     STORAGE_FULL: 507,
+    STORAGE_UNAVAILABLE: 503,
 }
 
 

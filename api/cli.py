@@ -25,20 +25,29 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Upgrade the database to the newest schema."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from api.db import make_engine
+    from api.domain.approvals import publish_definitions
     from api.migrate import upgrade
 
     settings = load_settings()
 
-    async def go() -> None:
+    async def go() -> list[str]:
         engine = make_engine(settings)
         try:
             await upgrade(engine)
+            # The process definitions in the repository are part of a release: publishing
+            # is idempotent, and a changed definition must carry a new version.
+            async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+                rows = await publish_definitions(session)
+            return sorted(f"{r.key}.v{r.version}" for r in rows)
         finally:
             await engine.dispose()
 
-    _run(go())
+    published = _run(go())
     click.echo("database is up to date / 数据库已是最新结构")
+    click.echo(f"approval definitions published / 审批流程定义: {', '.join(published)}")
 
 
 @main.command("seed-demo")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.auth import PasswordHashing
+from api.domain import import_all_domain_modules
 from api.crypto import FieldCipher
 from api.db import Database
 from api.settings import Settings
@@ -22,6 +23,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Services:
+        # Domain modules register hooks, guards and audit stream sources when imported;
+        # every process (API, worker, HL7 listener, CLI) must have all of them.
+        import_all_domain_modules()
         return cls(
             settings=settings,
             db=db or Database(settings),

@@ -15,6 +15,7 @@ import asyncio
 import errno
 import hashlib
 import io
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ from api.errors import DomainError
 
 STORAGE_FULL = "STORAGE_FULL"
 FULL_MESSAGE = "存储空间不足，附件未保存，请联系信息科 / storage is full, the file was not saved; contact IT"
+STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+UNAVAILABLE_MESSAGE = "附件存储不可用，附件未保存，请联系信息科 / attachment storage unavailable, the file was not saved; contact IT"
+
+log = logging.getLogger("bedside.storage")
 
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
@@ -81,19 +86,23 @@ class LocalStorage:
         return self.root / _safe_key(key)
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".part")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(partial, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, path)  # readers never see half a file
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DomainError(STORAGE_FULL, FULL_MESSAGE) from exc
-            raise
+            log.error("attachment storage write failed: %s", type(exc).__name__, exc_info=exc)
+            raise DomainError(STORAGE_UNAVAILABLE, UNAVAILABLE_MESSAGE) from exc
 
     async def put(self, data: bytes, content_type: str) -> StoredObject:
         key = new_key(content_type)
@@ -145,8 +154,10 @@ class S3Storage:
             response = await client.request(method, url, content=data or None, headers=headers)
         if response.status_code == 507:  # MinIO/Ceph: XMinioStorageFull, InsufficientStorage
             raise DomainError(STORAGE_FULL, FULL_MESSAGE)
-        if response.status_code == 404 and method == "DELETE":
-            return b""
+        if response.status_code == 404:
+            if method == "DELETE":
+                return b""
+            raise FileNotFoundError(key)  # as the local storage does
         response.raise_for_status()
         return response.content
 

@@ -1,6 +1,6 @@
 """Booking under contention: N concurrent patients booking into S single-seat slots.
 
-    .venv/bin/python bench/booking.py [--n 200] [--slots 2000] [--attempts 10] [--processes 2]
+    .venv/bin/python bench/booking.py [--n 200] [--slots 2000] [--attempts 10] [--processes 1]
 
 Each patient (a real patient account, the Official Account path) tries `attempts`
 bookings of random slots through `api.domain.treatments.appointments.book_appointment`,
@@ -169,7 +169,7 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="concurrent patients")
     parser.add_argument("--slots", type=int, default=2000)
     parser.add_argument("--attempts", type=int, default=10, help="bookings each patient tries")
-    parser.add_argument("--processes", type=int, default=2, help="API processes the patients are spread over (fleet)")
+    parser.add_argument("--processes", type=int, default=1, help="API processes the patients are spread over (fleet)")
     args = parser.parse_args()
     async with scratch_database("booking") as url:
         settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef0123", log_json=False)

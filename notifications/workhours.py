@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 
+@lru_cache(maxsize=4096)  # a sweep asks about the same few days thousands of times
 def is_workday(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))

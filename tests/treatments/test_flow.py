@@ -112,8 +112,8 @@ async def test_whole_bedside_flow(gql: GraphQLClient, demo: Services, http: http
 
     full = (await sun.data("query($id: ID!) { treatmentRecord(id: $id) { attachments { purpose } consent { signerName } assessment { data } } }", {"id": record["id"]}))["treatmentRecord"]
     assert sorted(a["purpose"] for a in full["attachments"]) == ["after", "before", "signature"]
-    worklist = (await sun.data("query($d: Date!) { myWorklist(date: $d) { id status patient { maskedName } } }", {"d": local_today().isoformat()}))["myWorklist"]
-    assert [w["status"] for w in worklist if w["id"] == appointment["id"]] == ["fulfilled"]
+    worklist = (await sun.data("query($d: Date!) { myWorklist(date: $d) { id status queueKey patient { maskedName } } }", {"d": local_today().isoformat()}))["myWorklist"]
+    assert [(w["status"], w["queueKey"]) for w in worklist if w["id"] == appointment["id"]] == [("fulfilled", entry["queueKey"])]
     assert await count(demo, Notice, Notice.kind == "appointment.booked") == 0  # P0005 has no account to notify
 
 

@@ -137,3 +137,18 @@ def _noise_png() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+async def test_storage_that_cannot_write_gives_a_clear_error_and_leaves_nothing(
+    gql: GraphQLClient, demo: Services, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the attachment directory should be")
+    demo.extras["storage_settings"] = StorageSettings(max_bytes=1024 * 1024)
+    demo.extras["storage"] = LocalStorage(blocker)
+    sun = await gql.as_user("pt.sun")
+    response = await http.post("/attachments", files={"file": ("a.png", png_bytes(), "image/png")}, headers={"Authorization": f"Bearer {sun.token}"})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "STORAGE_UNAVAILABLE" and "附件存储不可用" in error["message"] and "unavailable" in error["message"]
+    assert await count(demo, Attachment) == 0 and blocker.read_text().startswith("a file")

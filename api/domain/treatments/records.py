@@ -236,12 +236,15 @@ async def attach_photo(
     idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> Attachment:
-    """采集影像: bind an uploaded photo to the session as `before` or `after`."""
+    """采集影像: bind an uploaded photo to the session as `before` or `after`. Binding the
+    same photo the same way again is a no-op, so `idempotency_key` needs no record."""
     require_treatment_staff(actor)
     if phase not in PHOTO_PHASES:
         raise invalid("phase", "照片阶段须为 before/after / phase must be before or after")
     _require_draft(record)
     attachment = await _unbound_attachment(session, attachment_key, record)
+    if attachment.record_id == record.id and attachment.purpose == phase:
+        return attachment  # a replay (same key or not) changes nothing
     attachment.record_id = record.id
     attachment.purpose = phase
     touch(record, now_or(now))

@@ -97,11 +97,11 @@ class Mutation:
         return AssessmentRecord.from_row(row)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="关联治疗前/后照片 / attach a before/after photo")
-    async def attach_photo(self, info: Info, record_id: strawberry.ID, attachment_key: str, phase: str) -> Attachment:
+    async def attach_photo(self, info: Info, record_id: strawberry.ID, attachment_key: str, phase: str, idempotency_key: str | None = None) -> Attachment:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             record = await records.access_record(session, actor, parse_id(record_id, "recordId"), lock=True)
-            row = await records.attach_photo(session, record, attachment_key, phase=phase, actor=actor)
+            row = await records.attach_photo(session, record, attachment_key, phase=phase, actor=actor, idempotency_key=idempotency_key)
         return Attachment.from_row(row)
 
     @strawberry.mutation(permission_classes=[TreatmentStaff], description="患者签署知情同意书 / the patient signs the consent")

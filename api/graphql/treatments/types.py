@@ -169,6 +169,12 @@ class Appointment:
             cancel_reason=row.cancel_reason, version=row.version, updated_at=row.updated_at,
         )
 
+    @strawberry.field(description="当日队列 / the queue this appointment joins at check-in (dayQueue's queueKey)")
+    def queue_key(self) -> str:
+        from api.domain.treatments.queue import queue_key_for
+
+        return queue_key_for(self.row)
+
     @strawberry.field
     async def item(self, info: Info) -> TreatmentItem:
         return TreatmentItem.from_row(await load_item(info.context, self.row.item_id))
