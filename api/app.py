@@ -131,8 +131,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # --- notifications: deliver the outbox (arq kicker with Redis, else in process)
+        from api import periodic
         from notifications.runtime import start_delivery
 
+        periodic.install()  # deadlines, no-shows, slot window, card catch-up: run with each sweep
         delivery = await start_delivery(services)
         # --- end notifications
         try:

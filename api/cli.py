@@ -123,10 +123,12 @@ def audit_verify() -> None:
 @main.command()
 def worker() -> None:
     """arq worker: notifications, reminders and scheduled jobs (needs BEDSIDE_REDIS_URL)."""
+    from api import periodic
     from api.logs import configure_logging
     from notifications.worker import run_worker
 
     settings = load_settings()
+    periodic.install()
     if not settings.redis_url:
         click.echo("BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis", err=True)
         sys.exit(2)

@@ -1,25 +1,35 @@
-"""Jobs that run with every sweep, in the worker and in the in-process runner alike."""
+"""Periodic jobs that run with every sweep, in the worker and in the in-process runner.
+
+Notifications know nothing of the other areas: the assemblers (`api/app.py` for the
+in-process runner, `api/cli.py` for `bedside worker`) install the jobs through
+`api.periodic.install`, and each job is a plain `async def job(services, now) -> dict`.
+A job that fails is logged and does not stop the sweep or the other jobs.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from api.services import Services
 
 log = logging.getLogger("bedside.notifications")
 
+PeriodicJob = Callable[[Services, datetime], Awaitable[dict[str, object]]]
+periodic_jobs: dict[str, PeriodicJob] = {}
+
+
+def register_periodic(name: str, job: PeriodicJob) -> None:
+    periodic_jobs[name] = job
+
 
 async def run_scheduled(services: Services, now: datetime) -> dict[str, object]:
-    """Other areas' periodic work (the approval engine's overdue escalation)."""
     done: dict[str, object] = {}
-    try:
-        approvals = importlib.import_module("api.domain.approvals")
-    except ImportError:
-        return done
-    escalate = getattr(approvals, "escalate_overdue", None)
-    if escalate is not None:
-        async with services.db.transaction() as session:
-            done["approvals_escalated"] = await escalate(session, now=now)
+    for name, job in list(periodic_jobs.items()):
+        try:
+            for key, value in (await job(services, now)).items():
+                done[f"{name}.{key}"] = value
+        except Exception:  # noqa: BLE001 - one failing job must not stop the others
+            log.exception("periodic job %s failed", name)
     return done
