@@ -1,7 +1,7 @@
 // Therapist data: the day's worklist (cached, so the PAD opens it offline), and the
 // bedside record saved as named mutations in the outbox (sync protocol, issue 6).
 import { gql } from '../api/graphql'
-import { CALL_NEXT, MY_WORKLIST, RESOLVE_CONFLICT, SYNC_CONFLICTS } from '../api/operations'
+import { CALL_NEXT, DAY_QUEUE, MY_WORKLIST, RESOLVE_CONFLICT, SYNC_CONFLICTS } from '../api/operations'
 import { cacheThenNetwork, readCache, writeCache, type Cached } from '../offline/cache'
 import { db } from '../offline/db'
 import { enqueue } from '../offline/outbox'
@@ -160,4 +160,17 @@ export function loadConflicts(show: (r: Cached<ServerConflict[]>) => void): Prom
 
 export function resolveConflict(id: string, resolution: 'KEEP_SERVER' | 'USE_MINE'): Promise<unknown> {
   return gql(RESOLVE_CONFLICT, { id, resolution })
+}
+
+export interface QueueEntry {
+  id: string
+  number: number
+  position: number
+  status: string
+  patient: { name: string }
+  appointment: { id: string }
+}
+
+export function loadQueue(queueKey: string, date: string, show: (r: Cached<QueueEntry[]>) => void): Promise<void> {
+  return cacheThenNetwork(`queue:${queueKey}:${date}`, async () => (await gql<{ dayQueue: QueueEntry[] }>(DAY_QUEUE, { queueKey, date })).dayQueue, show)
 }
