@@ -11,6 +11,7 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from api.errors import DomainError, ErrorCode
 from api.models.people import Role
 
 
@@ -23,15 +24,26 @@ class Public(BasePermission):
         return True
 
 
+SIGN_IN = "请先登录 / please sign in"
+
+
+def _require_signed_in(ctx: Any) -> None:
+    """Raise UNAUTHENTICATED for this request only.
+
+    Strawberry keeps one permission instance per field for the life of the process, so
+    the refusal must not be written onto the instance (one anonymous call would turn
+    every later FORBIDDEN into UNAUTHENTICATED and sign users out)."""
+    if ctx.actor is None:
+        raise ctx.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, SIGN_IN)
+
+
 class IsAuthenticated(BasePermission):
-    message = "请先登录 / please sign in"
+    message = SIGN_IN
     error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        ctx = info.context
-        if ctx.actor is None and ctx.auth_error is not None:
-            self.message = ctx.auth_error.message
-        return ctx.actor is not None
+        _require_signed_in(info.context)
+        return True
 
 
 @cache
@@ -44,12 +56,8 @@ def HasRole(*roles: Role | str) -> type[BasePermission]:  # noqa: N802 - reads a
         error_extensions = {"code": "FORBIDDEN"}
 
         def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-            actor = info.context.actor
-            if actor is None:
-                self.message = "请先登录 / please sign in"
-                self.error_extensions = {"code": "UNAUTHENTICATED"}
-                return False
-            return bool(actor.roles & wanted)
+            _require_signed_in(info.context)
+            return bool(info.context.actor.roles & wanted)
 
     _HasRole.__name__ = "HasRole_" + "_".join(sorted(wanted))
     _HasRole.roles = wanted  # type: ignore[attr-defined]
