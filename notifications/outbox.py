@@ -10,11 +10,27 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.models.base import utcnow
 from api.models.notices import Notice
 from notifications import wakeup
 from notifications.policies import default_policies
+
+# Built once (compiled once): the PostgreSQL insert-unless-the-key-exists of `enqueue`.
+_UPSERT = pg_insert(Notice).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Notice)
+# Columns a new notice starts without (the model's defaults).
+_UNSET: dict[str, Any] = {
+    "read_at": None,
+    "cancelled_at": None,
+    "delivered_at": None,
+    "reminders_sent": 0,
+    "last_reminded_at": None,
+    "escalated_at": None,
+    "escalation_notice_id": None,
+    "read_via": None,
+}
 
 
 async def enqueue(
@@ -39,9 +55,34 @@ async def enqueue(
     `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
     delivery (default: at once).
     """
-    existing = (
-        await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))
-    ).scalar_one_or_none()
+    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
+    if session.bind.dialect.name == "postgresql":
+        # One round trip, no model validation: insert unless the key exists, and get the
+        # row back as a Notice of this session.
+        now = utcnow()
+        values = {
+            **_UNSET,
+            "recipient_id": recipient_id,
+            "kind": kind,
+            "title": title,
+            "body": body,
+            "payload": payload or {},
+            "idempotency_key": idempotency_key,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "critical": critical,
+            "sender_id": sender_id,
+            "policy_key": chosen.key,
+            "policy_version": chosen.version,
+            "created_at": now,
+            "due_at": due_at if due_at is not None else now,
+        }
+        inserted = (await session.execute(_UPSERT, [values])).scalar_one_or_none()
+        if inserted is None:
+            return await _existing(session, idempotency_key)
+        wakeup.mark(session.sync_session)
+        return inserted
+    existing = (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one_or_none()
     if existing is not None:
         return existing
     notice = Notice(
@@ -56,7 +97,6 @@ async def enqueue(
         critical=critical,
         sender_id=sender_id,
     )
-    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
     notice.policy_key, notice.policy_version = chosen.key, chosen.version
     if due_at is not None:
         notice.due_at = due_at
@@ -66,10 +106,12 @@ async def enqueue(
     return notice
 
 
+async def _existing(session: AsyncSession, idempotency_key: str) -> Notice:
+    return (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one()
+
+
 async def cancel_for_subject(session: AsyncSession, subject_type: str, subject_id: int, *, kinds: list[str] | None = None) -> int:
     """Cancel unread notices about a closed subject (e.g. an approval instance that ended)."""
-    from api.models.base import utcnow
-
     stmt = (
         sa.update(Notice)
         .where(Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.read_at.is_(None), Notice.cancelled_at.is_(None))

@@ -39,6 +39,9 @@ export default defineConfig({
       },
       injectManifest: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
+        // The chart library is large and only medical affairs and chiefs need it: cached on
+        // first use (sw.ts) instead of downloaded by every device at install.
+        globIgnores: ['**/EChart-*.js'],
         maximumFileSizeToCacheInBytes: 3 * 1024 * 1024,
         rollupFormat: 'iife', // a classic worker script: every browser and webview runs it
       },

@@ -18,8 +18,10 @@ For each mutation, in one transaction with the mutation's own effects:
 
 Pushes of one client group (a PAD's page and its service worker) are serialized by
 locking the group's row in every push transaction. Mutations are applied in chunks (one
-transaction per chunk, a savepoint per mutation) so a three-day queue is not 5,000
-round trips of BEGIN/COMMIT.
+transaction per chunk) so a three-day queue is not 5,000 round trips of BEGIN/COMMIT. A
+chunk first runs without savepoints; only when one of its mutations does not apply is it
+rolled back and run again with a savepoint per mutation from that one on. Outcome rows
+and the new lastMutationId are written once per chunk.
 """
 
 from __future__ import annotations
@@ -167,27 +169,26 @@ def _validation_error(exc: ValidationError) -> DomainError:
     return invalid(f"args.{where}", f"参数无效 / invalid argument: {where}")
 
 
-async def _apply_one(session: AsyncSession, services: Services, actor: Actor, request: PushRequest, m: PushMutation, now: datetime) -> MutationResult:
+class _NeedsSavepoint(Exception):
+    """A mutation applied without a savepoint did not succeed: its partial effects can
+    only be undone by rolling back the chunk, which is then applied again with a
+    savepoint from this mutation on."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+async def _apply_one(
+    session: AsyncSession, services: Services, actor: Actor, request: PushRequest, m: PushMutation, now: datetime, *, savepoint: bool = True, memo: dict[Any, Any] | None = None
+) -> MutationResult:
+    if not savepoint:
+        # The common case, a mutation that applies: no SAVEPOINT/RELEASE round trips. Any
+        # failure (even a refusal) is left to the caller, who redoes the chunk safely.
+        outcome = await _run_mutator(session, services, actor, request, m, now, memo)
+        return MutationResult(m.id, outcome.status, detail=outcome.as_result())
     try:
         async with session.begin_nested():
-            name, args = _upgrade(request.schema_version, m.name, m.args)
-            spec = registry.MUTATORS[name]
-            try:
-                parsed = spec.args.model_validate(args)
-            except ValidationError as exc:
-                raise _validation_error(exc) from None
-            ctx = registry.MutationContext(
-                session=session,
-                services=services,
-                actor=actor,
-                now=now,
-                occurred_at=_occurred_at(m.client_time, now),
-                client_group_id=request.client_group_id,
-                client_id=request.client_id,
-                mutation_id=m.id,
-            )
-            outcome = await spec.apply(ctx, parsed)
-            await fanout.enqueue_effects(session, outcome.effects, now=now)
+            outcome = await _run_mutator(session, services, actor, request, m, now, memo)
         return MutationResult(m.id, outcome.status, detail=outcome.as_result())
     except AttachmentPending as exc:
         return MutationResult(m.id, "pending", ErrorCode.ATTACHMENT_PENDING, exc.message, detail={"sha256": exc.sha256})
@@ -204,11 +205,106 @@ async def _apply_one(session: AsyncSession, services: Services, actor: Actor, re
         return MutationResult(m.id, "rejected", ErrorCode.INTERNAL, "服务器内部错误 / internal error")
 
 
+async def _run_mutator(
+    session: AsyncSession, services: Services, actor: Actor, request: PushRequest, m: PushMutation, now: datetime, memo: dict[Any, Any] | None
+) -> registry.Outcome:
+    name, args = _upgrade(request.schema_version, m.name, m.args)
+    spec = registry.MUTATORS[name]
+    try:
+        parsed = spec.args.model_validate(args)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    ctx = registry.MutationContext(
+        session=session,
+        services=services,
+        actor=actor,
+        now=now,
+        occurred_at=_occurred_at(m.client_time, now),
+        client_group_id=request.client_group_id,
+        client_id=request.client_id,
+        mutation_id=m.id,
+        memo=memo if memo is not None else {},
+    )
+    outcome = await spec.apply(ctx, parsed)
+    await fanout.enqueue_effects(session, outcome.effects, now=now)
+    return outcome
+
+
 async def _replay(session: AsyncSession, client_id: str, mutation_id: int) -> MutationResult:
     row = await session.get(SyncMutation, (client_id, mutation_id))
     if row is None:  # pruned long ago; it was applied, that is all we know
         return MutationResult(mutation_id, "applied", replayed=True)
     return MutationResult(mutation_id, row.status, row.code, row.reason, replayed=True, detail=row.result)
+
+
+async def _apply_chunk(
+    session: AsyncSession,
+    services: Services,
+    actor: Actor,
+    request: PushRequest,
+    chunk: list[PushMutation],
+    now: datetime | None,
+    *,
+    safe_from: int,
+    memo: dict[Any, Any],
+) -> tuple[list[MutationResult], int, bool]:
+    """Apply one chunk in the caller's transaction: (results, lastMutationId, stop).
+
+    Mutations before `safe_from` run without a savepoint and raise `_NeedsSavepoint` if
+    they do not apply; from `safe_from` on each runs in its own savepoint, so a refusal
+    undoes only its own effects. The outcome rows and the new lastMutationId are written
+    once for the chunk."""
+    client = await _lock_group(session, actor, request)
+    moment = now or utcnow()
+    last_id = client.last_mutation_id
+    results: list[MutationResult] = []
+    here: dict[int, MutationResult] = {}  # applied in this chunk, not yet written: a repeated id replays from here
+    rows: list[dict[str, Any]] = []
+    stop = False
+    for index, m in enumerate(chunk):
+        if m.id <= last_id:
+            prior = here.get(m.id)
+            results.append(dataclasses.replace(prior, replayed=True) if prior else await _replay(session, client.id, m.id))
+            continue
+        if m.id > last_id + 1:
+            results.append(MutationResult(m.id, "out_of_order", ErrorCode.OUT_OF_ORDER, f"缺少变更 {last_id + 1} / expected mutation {last_id + 1} first"))
+            stop = True
+            break
+        if index < safe_from:
+            try:
+                result = await _apply_one(session, services, actor, request, m, moment, savepoint=False, memo=memo)
+            except Exception as exc:
+                if _is_temporary(exc):
+                    raise
+                raise _NeedsSavepoint(index) from exc
+        else:
+            result = await _apply_one(session, services, actor, request, m, moment, savepoint=True, memo=memo)
+        results.append(result)
+        if result.status == "pending":
+            stop = True
+            break
+        last_id = m.id
+        here[m.id] = result
+        rows.append(
+            {
+                "client_id": client.id,
+                "mutation_id": m.id,
+                "user_id": actor.user_id,
+                "name": m.name[:60],
+                "status": result.status,
+                "code": result.code,
+                "reason": result.reason,
+                "result": result.detail,
+                "client_time": m.client_time if m.client_time and m.client_time.tzinfo else None,
+                "applied_at": moment,
+            }
+        )
+    if rows:
+        client.last_mutation_id = last_id
+        client.updated_at = moment
+        await session.execute(sa.insert(SyncMutation.__table__), rows)  # type: ignore[attr-defined]
+    await session.flush()
+    return results, client.last_mutation_id, stop
 
 
 async def push(services: Services, actor: Actor, request: PushRequest, *, now: datetime | None = None) -> PushResult:
@@ -218,54 +314,27 @@ async def push(services: Services, actor: Actor, request: PushRequest, *, now: d
     results: list[MutationResult] = []
     last = 0
     pending = list(request.mutations)
-    stop = False
+    memo: dict[Any, Any] = {}
     while True:
         chunk, pending = pending[:CHUNK], pending[CHUNK:]
-        chunk_results: list[MutationResult] = []
-        try:
-            async with services.db.transaction() as session:
-                client = await _lock_group(session, actor, request)
-                moment = now or utcnow()
-                for m in chunk:
-                    if m.id <= client.last_mutation_id:
-                        chunk_results.append(await _replay(session, client.id, m.id))
-                        continue
-                    if m.id > client.last_mutation_id + 1:
-                        chunk_results.append(
-                            MutationResult(m.id, "out_of_order", ErrorCode.OUT_OF_ORDER, f"缺少变更 {client.last_mutation_id + 1} / expected mutation {client.last_mutation_id + 1} first")
-                        )
-                        stop = True
-                        break
-                    result = await _apply_one(session, services, actor, request, m, moment)
-                    chunk_results.append(result)
-                    if result.status == "pending":
-                        stop = True
-                        break
-                    client.last_mutation_id = m.id
-                    client.updated_at = moment
-                    session.add(
-                        SyncMutation(
-                            client_id=client.id,
-                            mutation_id=m.id,
-                            user_id=actor.user_id,
-                            name=m.name[:60],
-                            status=result.status,
-                            code=result.code,
-                            reason=result.reason,
-                            result=result.detail,
-                            client_time=m.client_time if m.client_time and m.client_time.tzinfo else None,
-                            applied_at=moment,
-                        )
-                    )
-                await session.flush()
-                last = client.last_mutation_id
-        except DomainError:
-            raise
-        except Exception as exc:
-            if _is_temporary(exc):
-                log.warning("sync push interrupted: %s", type(exc).__name__)
-                raise DomainError(ErrorCode.TEMPORARILY_UNAVAILABLE, "服务器暂时不可用，请稍后重试 / temporarily unavailable, retry") from exc
-            raise
+        # Optimistic first: no savepoints. When a mutation does not apply, the chunk's
+        # transaction rolls back and the chunk runs again with a savepoint from that
+        # mutation on (results are the same as with savepoints throughout).
+        safe_from = len(chunk)
+        while True:
+            try:
+                async with services.db.transaction() as session:
+                    chunk_results, last, stop = await _apply_chunk(session, services, actor, request, chunk, now, safe_from=safe_from, memo=memo)
+                break
+            except _NeedsSavepoint as exc:
+                safe_from = min(safe_from, exc.index)
+            except DomainError:
+                raise
+            except Exception as exc:
+                if _is_temporary(exc):
+                    log.warning("sync push interrupted: %s", type(exc).__name__)
+                    raise DomainError(ErrorCode.TEMPORARILY_UNAVAILABLE, "服务器暂时不可用，请稍后重试 / temporarily unavailable, retry") from exc
+                raise
         results.extend(chunk_results)
         if stop or not pending:
             break

@@ -86,6 +86,9 @@ class MutationContext:
     client_group_id: str
     client_id: str
     mutation_id: int
+    # Lookups shared by the mutations of one push (a department's head, ...): a queue of
+    # thousands should not ask the database the same question thousands of times.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:

@@ -117,7 +117,10 @@ async def truncate_all(db: Database) -> None:
                 )
             ).scalars().all()
             # DELETE is far quicker than TRUNCATE on tables this small; replica mode skips
-            # triggers and foreign-key checks, so the order does not matter.
+            # triggers and foreign-key checks, so the order does not matter. The lock waits
+            # for anything still writing (a live server's request from the last test), so
+            # no row survives the DELETE to collide with the reset sequences.
+            await conn.execute(sa.text("LOCK TABLE " + ", ".join(f'"{t}"' for t in tables) + " IN ACCESS EXCLUSIVE MODE"))
             await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             for table in tables:
                 await conn.execute(sa.text(f'DELETE FROM "{table}"'))

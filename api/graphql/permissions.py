@@ -24,25 +24,22 @@ class Public(BasePermission):
         return True
 
 
-SIGN_IN = "请先登录 / please sign in"
+def require_signed_in(info: Any) -> None:
+    """Raise UNAUTHENTICATED (with the token's own problem, if any) for an anonymous call.
 
-
-def _require_signed_in(ctx: Any) -> None:
-    """Raise UNAUTHENTICATED for this request only.
-
-    Strawberry keeps one permission instance per field for the life of the process, so
-    the refusal must not be written onto the instance (one anonymous call would turn
-    every later FORBIDDEN into UNAUTHENTICATED and sign users out)."""
-    if ctx.actor is None:
-        raise ctx.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, SIGN_IN)
+    Raised rather than reported through `message`: strawberry keeps one permission
+    instance per field, so per-request state must never be stored on it.
+    """
+    if info.context.actor is None:
+        raise info.context.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in")
 
 
 class IsAuthenticated(BasePermission):
-    message = SIGN_IN
+    message = "请先登录 / please sign in"
     error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        _require_signed_in(info.context)
+        require_signed_in(info)
         return True
 
 
@@ -56,7 +53,7 @@ def HasRole(*roles: Role | str) -> type[BasePermission]:  # noqa: N802 - reads a
         error_extensions = {"code": "FORBIDDEN"}
 
         def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-            _require_signed_in(info.context)
+            require_signed_in(info)
             return bool(info.context.actor.roles & wanted)
 
     _HasRole.__name__ = "HasRole_" + "_".join(sorted(wanted))

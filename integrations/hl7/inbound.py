@@ -45,6 +45,7 @@ class InboundProcessor:
         self.services = services
         self.config = config
         self.handlers = load_handlers()
+        self.known_departments: set[str] = set()
 
     def _ack(self, code: str, source: InboundMessage | None, error: AckError | None = None) -> str:
         settings = self.config.settings
@@ -88,7 +89,7 @@ class InboundProcessor:
                 if prior is not None:
                     self._log(msg, "replay", None)
                     return str(prior["ack"])
-                summary = await handler(session, HandlerContext(self.services, self.config), msg)
+                summary = await handler(session, HandlerContext(self.services, self.config, known_departments=self.known_departments), msg)
                 ack = self._ack("AA", msg)
                 await remember(session, scope, msg.control_id, {"ack": ack, "type": f"{msg.message_type}^{msg.trigger}", "summary": _jsonable(summary)})
         except MessageError as exc:

@@ -3,6 +3,7 @@
 // web push and notification taps, and Background Sync of the outbox.
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching'
 import { NavigationRoute, registerRoute } from 'workbox-routing'
+import { CacheFirst } from 'workbox-strategies'
 import { db } from './offline/db'
 import { pushOutbox, type PushRequest, type PushResponse } from './offline/outbox'
 import { uploadAttachment } from './offline/attachments'
@@ -21,6 +22,10 @@ registerRoute(
     denylist: [/^\/graphql/, /^\/bots\//, /^\/n\//, /^\/sync\//, /^\/attachments/, /^\/healthz/, /^\/readyz/, /^\/metrics/],
   }),
 )
+
+// Built assets not precached (the charts) are cached on first use; their names carry a
+// content hash, so a cached copy never goes stale.
+registerRoute(({ url, request }) => url.origin === self.location.origin && url.pathname.startsWith('/assets/') && request.destination === 'script', new CacheFirst({ cacheName: 'bedside-assets' }))
 
 self.addEventListener('install', () => void self.skipWaiting())
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()))

@@ -95,11 +95,15 @@ async def update_patient(ctx: MutationContext, args: UpdatePatientArgs) -> Outco
     outcome.server = serialize_patient(patient, ctx.services)
     added = [a for a in plan.values.get("allergies", []) if a not in before["allergies"]]
     if added and patient.department_id is not None:
-        head = await department_head(ctx.session, patient.department_id)
-        if head is not None and head.id is not None:
+        memo_key = ("department_head", patient.department_id)
+        if memo_key not in ctx.memo:
+            head = await department_head(ctx.session, patient.department_id)
+            ctx.memo[memo_key] = head.id if head is not None else None
+        head_id = ctx.memo[memo_key]
+        if head_id is not None:
             outcome.effects.append(
                 Effect(
-                    recipient_id=head.id,
+                    recipient_id=head_id,
                     kind="allergy_recorded",
                     title="新增过敏记录 / new allergy recorded",
                     body=f"患者 {mask_name(patient.name)} 新增过敏：{'、'.join(added)} / new allergy",

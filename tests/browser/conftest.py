@@ -7,6 +7,7 @@ settings as the rest of the suite, so the tests see exactly what a user would.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from api.db import Database
 from api.demo import seed_demo
@@ -122,7 +124,16 @@ def live_server(browser_prerequisites: None, settings: Settings, database: Datab
 @pytest.fixture
 async def hospital(live_server: str, settings: Settings, database: Database) -> Services:
     """A fresh demo hospital in the database the live server uses."""
-    await truncate_all(database)
+    # The server may still be finishing the previous test's work (in-process notification
+    # jobs); TRUNCATE can then lose a deadlock against it. Try again shortly.
+    for attempt in range(5):
+        try:
+            await truncate_all(database)
+            break
+        except DBAPIError as exc:
+            if "deadlock" not in str(exc).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
     services = Services.build(settings, db=database)
     async with database.transaction() as session:
         await seed_demo(session, services)

@@ -9,7 +9,7 @@ back and answers AE.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +47,9 @@ class HandlerContext:
     services: Services
     config: HL7Config
     actor: Actor = HIS_ACTOR
+    # Department codes seen to exist, kept by the processor across messages (a department
+    # is not removed while the HIS sends patients to it): one query fewer per message.
+    known_departments: set[str] = field(default_factory=set)
 
 
 Handler = Callable[[AsyncSession, HandlerContext, InboundMessage], Awaitable[dict[str, Any]]]

@@ -74,8 +74,11 @@ async def department_code(session: AsyncSession, msg: InboundMessage, ctx: Handl
         if not code:
             continue
         mapped = ctx.config.mapping.departments.get(code, code)
+        if mapped in ctx.known_departments:
+            return mapped
         exists = (await session.execute(sa.select(Department.id).where(Department.code == mapped))).scalar_one_or_none()
         if exists is not None:
+            ctx.known_departments.add(mapped)
             return mapped
     return None
 

@@ -7,7 +7,7 @@ import { SYNC_PULL, SYNC_PUSH } from '../api/operations'
 import { pullChanges, type PullResponse } from '../offline/pull'
 import { pushOutbox, type PushOutcome, type PushRequest, type PushResponse } from '../offline/outbox'
 import { uploadAttachment } from '../offline/attachments'
-import { session } from './session'
+import { hasRole, session } from './session'
 
 export const network = reactive({ online: typeof navigator === 'undefined' ? true : navigator.onLine, unsent: 0, rejected: 0, syncing: false, lastError: '' })
 
@@ -27,7 +27,8 @@ export async function syncNow(): Promise<PushOutcome | null> {
   try {
     const outcome = await pushOutbox(pushViaGraphQL, (a) => uploadAttachment(a, session.token))
     network.lastError = outcome.error?.code ?? ''
-    if (!outcome.error) await pullChanges(pullViaGraphQL).catch(() => undefined)
+    // The offline view (worklists, patients) is the bedside staff's; nobody else pulls.
+    if (!outcome.error && hasRole('therapist', 'nurse')) await pullChanges(pullViaGraphQL).catch(() => undefined)
     return outcome
   } finally {
     network.syncing = false
