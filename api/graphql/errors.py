@@ -66,6 +66,8 @@ def is_transient_outage(exc: BaseException | None) -> bool:
     while exc is not None and seen < 10:
         if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
             return True
+        if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection busy: overload, retry later
+            return True
         if isinstance(
             exc,
             asyncpg.exceptions.PostgresConnectionError

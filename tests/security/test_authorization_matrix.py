@@ -118,3 +118,14 @@ def test_matrix_reads_every_declared_rule() -> None:
     for call in root_field_calls():
         expected_allowed(call, frozenset({"admin"}))
         expected_allowed(call, None)
+
+
+async def test_an_anonymous_refusal_does_not_change_later_verdicts(gql: GraphQLClient) -> None:
+    """Permission objects live as long as the process: a refusal must not stick to them."""
+    query = "{ surgeryCatalog { code } }"
+    assert error_code(await gql.error(query)) == "UNAUTHENTICATED"
+    patient = await gql.as_user("patient.zhou")
+    assert error_code(await patient.error(query)) == "FORBIDDEN"
+    bad_token = GraphQLClient(gql.http, "not-a-token")
+    assert "expired or invalid" in (await bad_token.error("{ me { username } }"))["message"]
+    assert (await gql.error("{ me { username } }"))["message"] == "请先登录 / please sign in"
