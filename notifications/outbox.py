@@ -20,6 +20,7 @@ from notifications.policies import default_policies
 
 # Built once (compiled once): the PostgreSQL insert-unless-the-key-exists of `enqueue`.
 _UPSERT = pg_insert(Notice).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Notice)
+_INSERT_NEW = pg_insert(Notice.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])  # type: ignore[attr-defined]
 # Columns a new notice starts without (the model's defaults).
 _UNSET: dict[str, Any] = {
     "read_at": None,
@@ -55,28 +56,13 @@ async def enqueue(
     `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
     delivery (default: at once).
     """
-    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
     if session.bind.dialect.name == "postgresql":
         # One round trip, no model validation: insert unless the key exists, and get the
         # row back as a Notice of this session.
-        now = utcnow()
-        values = {
-            **_UNSET,
-            "recipient_id": recipient_id,
-            "kind": kind,
-            "title": title,
-            "body": body,
-            "payload": payload or {},
-            "idempotency_key": idempotency_key,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "critical": critical,
-            "sender_id": sender_id,
-            "policy_key": chosen.key,
-            "policy_version": chosen.version,
-            "created_at": now,
-            "due_at": due_at if due_at is not None else now,
-        }
+        values = _row(
+            recipient_id=recipient_id, kind=kind, title=title, idempotency_key=idempotency_key, body=body, payload=payload,
+            subject_type=subject_type, subject_id=subject_id, critical=critical, sender_id=sender_id, policy=policy, due_at=due_at,
+        )
         inserted = (await session.execute(_UPSERT, [values])).scalar_one_or_none()
         if inserted is None:
             return await _existing(session, idempotency_key)
@@ -85,6 +71,7 @@ async def enqueue(
     existing = (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one_or_none()
     if existing is not None:
         return existing
+    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
     notice = Notice(
         recipient_id=recipient_id,
         kind=kind,
@@ -104,6 +91,57 @@ async def enqueue(
     await session.flush()
     wakeup.mark(session.sync_session)
     return notice
+
+
+async def enqueue_many(session: AsyncSession, notices: list[dict[str, Any]]) -> None:
+    """`enqueue` for many notices whose rows the caller does not need back (keyword
+    arguments of `enqueue` each). PostgreSQL: one multi-row INSERT ... ON CONFLICT DO
+    NOTHING (an existing key, even one repeated in the list, keeps its first notice)."""
+    if not notices:
+        return
+    if session.bind.dialect.name != "postgresql":
+        for kwargs in notices:
+            await enqueue(session, **kwargs)
+        return
+    await session.execute(_INSERT_NEW, [_row(**kwargs) for kwargs in notices])
+    wakeup.mark(session.sync_session)
+
+
+def _row(
+    *,
+    recipient_id: int,
+    kind: str,
+    title: str,
+    idempotency_key: str,
+    body: str = "",
+    payload: dict[str, Any] | None = None,
+    subject_type: str | None = None,
+    subject_id: int | None = None,
+    critical: bool = False,
+    sender_id: int | None = None,
+    policy: str | None = None,
+    due_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The full row of a new notice, with the model's defaults."""
+    chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
+    now = utcnow()
+    return {
+        **_UNSET,
+        "recipient_id": recipient_id,
+        "kind": kind,
+        "title": title,
+        "body": body,
+        "payload": payload or {},
+        "idempotency_key": idempotency_key,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "critical": critical,
+        "sender_id": sender_id,
+        "policy_key": chosen.key,
+        "policy_version": chosen.version,
+        "created_at": now,
+        "due_at": due_at if due_at is not None else now,
+    }
 
 
 async def _existing(session: AsyncSession, idempotency_key: str) -> Notice:

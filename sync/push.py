@@ -179,16 +179,28 @@ class _NeedsSavepoint(Exception):
 
 
 async def _apply_one(
-    session: AsyncSession, services: Services, actor: Actor, request: PushRequest, m: PushMutation, now: datetime, *, savepoint: bool = True, memo: dict[Any, Any] | None = None
+    session: AsyncSession,
+    services: Services,
+    actor: Actor,
+    request: PushRequest,
+    m: PushMutation,
+    now: datetime,
+    *,
+    savepoint: bool = True,
+    memo: dict[Any, Any] | None = None,
+    notices: list[dict[str, Any]] | None = None,
 ) -> MutationResult:
     if not savepoint:
         # The common case, a mutation that applies: no SAVEPOINT/RELEASE round trips. Any
         # failure (even a refusal) is left to the caller, who redoes the chunk safely.
-        outcome = await _run_mutator(session, services, actor, request, m, now, memo)
+        outcome = await _run_mutator(session, services, actor, request, m, now, memo, notices)
         return MutationResult(m.id, outcome.status, detail=outcome.as_result())
     try:
+        mine: list[dict[str, Any]] | None = [] if notices is not None else None
         async with session.begin_nested():
-            outcome = await _run_mutator(session, services, actor, request, m, now, memo)
+            outcome = await _run_mutator(session, services, actor, request, m, now, memo, mine)
+        if notices is not None and mine:
+            notices.extend(mine)  # only once its savepoint is released: it applied
         return MutationResult(m.id, outcome.status, detail=outcome.as_result())
     except AttachmentPending as exc:
         return MutationResult(m.id, "pending", ErrorCode.ATTACHMENT_PENDING, exc.message, detail={"sha256": exc.sha256})
@@ -206,7 +218,14 @@ async def _apply_one(
 
 
 async def _run_mutator(
-    session: AsyncSession, services: Services, actor: Actor, request: PushRequest, m: PushMutation, now: datetime, memo: dict[Any, Any] | None
+    session: AsyncSession,
+    services: Services,
+    actor: Actor,
+    request: PushRequest,
+    m: PushMutation,
+    now: datetime,
+    memo: dict[Any, Any] | None,
+    notices: list[dict[str, Any]] | None = None,
 ) -> registry.Outcome:
     name, args = _upgrade(request.schema_version, m.name, m.args)
     spec = registry.MUTATORS[name]
@@ -226,7 +245,11 @@ async def _run_mutator(
         memo=memo if memo is not None else {},
     )
     outcome = await spec.apply(ctx, parsed)
-    await fanout.enqueue_effects(session, outcome.effects, now=now)
+    if notices is None:
+        await fanout.enqueue_effects(session, outcome.effects, now=now)
+    else:
+        # Written with the chunk's outcome rows: only mutations that applied get here.
+        notices.extend(fanout.effect_notices(outcome.effects, now=now))
     return outcome
 
 
@@ -260,6 +283,7 @@ async def _apply_chunk(
     results: list[MutationResult] = []
     here: dict[int, MutationResult] = {}  # applied in this chunk, not yet written: a repeated id replays from here
     rows: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []  # the applied mutations' notifications, written with the rows
     stop = False
     for index, m in enumerate(chunk):
         if m.id <= last_id:
@@ -272,13 +296,13 @@ async def _apply_chunk(
             break
         if index < safe_from:
             try:
-                result = await _apply_one(session, services, actor, request, m, moment, savepoint=False, memo=memo)
+                result = await _apply_one(session, services, actor, request, m, moment, savepoint=False, memo=memo, notices=notices)
             except Exception as exc:
                 if _is_temporary(exc):
                     raise
                 raise _NeedsSavepoint(index) from exc
         else:
-            result = await _apply_one(session, services, actor, request, m, moment, savepoint=True, memo=memo)
+            result = await _apply_one(session, services, actor, request, m, moment, savepoint=True, memo=memo, notices=notices)
         results.append(result)
         if result.status == "pending":
             stop = True
@@ -303,6 +327,7 @@ async def _apply_chunk(
         client.last_mutation_id = last_id
         client.updated_at = moment
         await session.execute(sa.insert(SyncMutation.__table__), rows)  # type: ignore[attr-defined]
+    await fanout.enqueue_many(session, notices)
     await session.flush()
     return results, client.last_mutation_id, stop
 
