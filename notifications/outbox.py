@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.notices import Notice
@@ -39,11 +40,6 @@ async def enqueue(
     `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
     delivery (default: at once).
     """
-    existing = (
-        await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
     notice = Notice(
         recipient_id=recipient_id,
         kind=kind,
@@ -60,9 +56,37 @@ async def enqueue(
     notice.policy_key, notice.policy_version = chosen.key, chosen.version
     if due_at is not None:
         notice.due_at = due_at
+    if session.bind.dialect.name == "postgresql":
+        written = await _insert_new(session, notice)
+    else:
+        written = await _add_new(session, notice)
+    if written is None:  # the key was used before: the first notice stands
+        return (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one()
+    wakeup.mark(session.sync_session)
+    return written
+
+
+async def _insert_new(session: AsyncSession, notice: Notice) -> Notice | None:
+    """PostgreSQL: one round trip, INSERT … ON CONFLICT DO NOTHING RETURNING (None on a
+    repeated key). Pending ORM changes are flushed first so statements keep their order."""
+    await session.flush()
+    values = {c.name: getattr(notice, c.key) for c in Notice.__table__.columns if c.name != "id"}  # type: ignore[attr-defined]
+    stmt = (
+        postgresql.insert(Notice)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[Notice.idempotency_key])
+        .returning(Notice)
+    )
+    result = await session.execute(sa.select(Notice).from_statement(stmt).execution_options(populate_existing=True))
+    return result.scalar_one_or_none()
+
+
+async def _add_new(session: AsyncSession, notice: Notice) -> Notice | None:
+    existing = (await session.execute(sa.select(Notice.id).where(Notice.idempotency_key == notice.idempotency_key))).first()
+    if existing is not None:
+        return None
     session.add(notice)
     await session.flush()
-    wakeup.mark(session.sync_session)
     return notice
 
 
