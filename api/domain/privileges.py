@@ -113,9 +113,11 @@ def _scope_clause(column: sa.ColumnElement[str], scope: str) -> sa.ColumnElement
     return column.in_([scope, "all"])
 
 
-async def active_suspension(session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery") -> PrivilegeSuspension | None:
-    stmt = (
-        sa.select(PrivilegeSuspension)
+def active_suspension_id(surgeon_id: sa.ColumnElement[int] | int, at: sa.ColumnElement[datetime] | datetime, *, scope: str = "surgery") -> sa.ScalarSelect[int]:
+    """The id of the suspension in force at `at` (earliest first), as a subquery; the
+    arguments may be columns of an outer query (the surgery guard reads it in one join)."""
+    return (
+        sa.select(PrivilegeSuspension.id)
         .where(
             PrivilegeSuspension.surgeon_id == surgeon_id,
             _scope_clause(PrivilegeSuspension.scope, scope),
@@ -125,17 +127,28 @@ async def active_suspension(session: AsyncSession, surgeon_id: int, at: datetime
         )
         .order_by(PrivilegeSuspension.starts_at)
         .limit(1)
+        .correlate_except(PrivilegeSuspension)  # its own table is never the outer one
+        .scalar_subquery()
     )
+
+
+def grant_holds_clause(surgeon_id: sa.ColumnElement[int] | int, at: sa.ColumnElement[datetime] | datetime, *, scope: str = "surgery") -> sa.ColumnElement[bool]:
+    """A grant of the surgeon in force at `at`, ignoring suspensions (columns allowed)."""
+    return sa.and_(PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.scope == scope, _grant_holds_clause(at))  # type: ignore[arg-type]
+
+
+def covering_grant(grants: Iterable[PrivilegeGrant], procedure: Procedure) -> PrivilegeGrant | None:
+    return next((g for g in grants if _covers(g, procedure)), None)
+
+
+async def active_suspension(session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery") -> PrivilegeSuspension | None:
+    stmt = sa.select(PrivilegeSuspension).where(PrivilegeSuspension.id == active_suspension_id(surgeon_id, at, scope=scope))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def grants_holding(session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery") -> list[PrivilegeGrant]:
     """Grants of the surgeon in force at `at`, ignoring suspensions."""
-    stmt = (
-        sa.select(PrivilegeGrant)
-        .where(PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.scope == scope, _grant_holds_clause(at))
-        .order_by(PrivilegeGrant.id)
-    )
+    stmt = sa.select(PrivilegeGrant).where(grant_holds_clause(surgeon_id, at, scope=scope)).order_by(PrivilegeGrant.id)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -165,7 +178,7 @@ class PrivilegeCheck:
 
 
 async def check_privilege(session: AsyncSession, surgeon_id: int, procedure: Procedure, at: datetime, *, scope: str = "surgery") -> PrivilegeCheck:
-    grant = next((g for g in await grants_holding(session, surgeon_id, at, scope=scope) if _covers(g, procedure)), None)
+    grant = covering_grant(await grants_holding(session, surgeon_id, at, scope=scope), procedure)
     suspension = await active_suspension(session, surgeon_id, at, scope=scope)
     return PrivilegeCheck(grant, suspension)
 

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.audit import append_event, append_events, expected_stream_sources, stream_events
 from api.auth import Actor
 from api.models.approvals import ApprovalInstance
-from api.models.audit import AuditEvent
+from api.models.audit import AuditEvent, AuditStream
 
 _BUFFER = "approval_history_buffer"
+_HEADS = "approval_history_heads"  # stream -> head hash after this transaction's last append
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -33,22 +34,46 @@ async def record(session: AsyncSession, instance: ApprovalInstance, action: str,
     assert instance.id is not None
     buffer = session.info.get(_BUFFER)
     if buffer is None:
-        await append_event(session, stream_for(instance.id), action, actor=actor, data=data, at=at)
+        event = await append_event(session, stream_for(instance.id), action, actor=actor, data=data, at=at)
+        _known_heads(session)[event.stream] = event.hash
     else:
         buffer.append((stream_for(instance.id), (action, actor, data, at)))
 
 
-async def flush_history(session: AsyncSession) -> None:
-    """Append what the current action buffered (call before code that reads the chain)."""
+def _known_heads(session: AsyncSession) -> dict[str, str]:
+    """Heads appended to in the current transaction (a new transaction starts afresh)."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_HEADS)
+    if held is None or held[0] is not transaction:
+        held = session.info[_HEADS] = (transaction, {})
+    return held[1]
+
+
+async def flush_history(session: AsyncSession) -> dict[str, str]:
+    """Append what the current action buffered (call before code that reads the chain).
+    Returns the head hash of each stream appended to in this transaction."""
     buffer = session.info.get(_BUFFER)
     if not buffer:
-        return
+        return {}
     by_stream: dict[str, list[tuple[str, Actor | None, dict[str, Any], datetime]]] = {}
     for stream, event in buffer:
         by_stream.setdefault(stream, []).append(event)
     buffer.clear()
+    heads = _known_heads(session)
     for stream, events in by_stream.items():
-        await append_events(session, stream, events)
+        heads[stream] = (await append_events(session, stream, events))[-1].hash
+    return heads
+
+
+async def head_hash(session: AsyncSession, instance_id: int) -> str:
+    """The chain head of the instance's stream, including every event buffered so far."""
+    await flush_history(session)
+    stream = stream_for(instance_id)
+    known = _known_heads(session).get(stream)
+    if known is not None:  # appended in this transaction, which holds the head's lock
+        return known
+    head = await session.get(AuditStream, stream, populate_existing=True)
+    return head.last_hash if head else ""
 
 
 def batched(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
