@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.auth import PasswordHashing
-from api.domain import import_all_domain_modules
 from api.crypto import FieldCipher
 from api.db import Database
+from api.domain import import_all_domain_modules
 from api.settings import Settings
 
 

@@ -172,4 +172,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())  # noqa: ASYNC
+    asyncio.run(main())

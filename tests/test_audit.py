@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -56,10 +57,10 @@ async def test_deleted_tail_is_found(services: Services) -> None:
 async def test_cli_verify_exit_codes(services: Services) -> None:
     await _three_events(services)
     env = {**os.environ, "BEDSIDE_DATABASE_URL": services.settings.database_url}
-    ok = subprocess.run([sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
+    ok = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     async with services.db.transaction() as session:
         await session.execute(sa.text("UPDATE audit_event SET data = '{\"note\": \"forged\"}' WHERE seq = 1"))
-    bad = subprocess.run([sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
+    bad = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "demo:1" in bad.stderr and "seq 1" in bad.stderr
