@@ -29,8 +29,8 @@ class IsAuthenticated(BasePermission):
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         ctx = info.context
-        if ctx.actor is None and ctx.auth_error is not None:
-            self.message = ctx.auth_error.message
+        # One instance per field (see HasRole): reset the message every time.
+        self.message = ctx.auth_error.message if ctx.actor is None and ctx.auth_error is not None else IsAuthenticated.message
         return ctx.actor is not None
 
 
@@ -44,11 +44,15 @@ def HasRole(*roles: Role | str) -> type[BasePermission]:  # noqa: N802 - reads a
         error_extensions = {"code": "FORBIDDEN"}
 
         def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+            # The schema keeps one instance per field: set both outcomes every time, or a
+            # signed-out request would leave UNAUTHENTICATED for every later refusal.
             actor = info.context.actor
             if actor is None:
                 self.message = "请先登录 / please sign in"
                 self.error_extensions = {"code": "UNAUTHENTICATED"}
                 return False
+            self.message = "无权执行此操作 / not allowed for your role"
+            self.error_extensions = {"code": "FORBIDDEN"}
             return bool(actor.roles & wanted)
 
     _HasRole.__name__ = "HasRole_" + "_".join(sorted(wanted))
