@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.auth import Actor
 from api.models.audit import AccessLog, AuditEvent, AuditStream
@@ -90,17 +91,37 @@ async def append_events(
         )
     ).scalar_one()
     rows = []
+    last_seq, last_hash = head.last_seq, head.last_hash
     for action, actor, data, at in events:
         payload = json.loads(canonical_json(data or {}))
-        seq = head.last_seq + 1
+        seq = last_seq + 1
         actor_id = actor.user_id if actor and actor.user_id else None
-        digest = event_hash(head.last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload)
-        rows.append(AuditEvent(stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload, prev_hash=head.last_hash, hash=digest))
-        head.last_seq = seq
-        head.last_hash = digest
-    session.add_all(rows)
-    await session.flush()
+        digest = event_hash(last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload)
+        rows.append(AuditEvent(stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload, prev_hash=last_hash, hash=digest))
+        last_seq, last_hash = seq, digest
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        await _write_events_and_head(session, stream, rows)
+        # The session's copy of the head now says what the row says (no UPDATE of its own).
+        set_committed_value(head, "last_seq", last_seq)
+        set_committed_value(head, "last_hash", last_hash)
+    else:
+        head.last_seq, head.last_hash = last_seq, last_hash
+        session.add_all(rows)
+        await session.flush()
     return rows
+
+
+async def _write_events_and_head(session: AsyncSession, stream: str, rows: list[AuditEvent]) -> None:
+    """PostgreSQL: the events and the head's new position in one statement (the insert
+    as a data-modifying CTE of the head's update). The events are not added to the
+    session; what is stored is exactly what was hashed."""
+    columns = ("stream", "seq", "action", "actor_id", "at", "data", "prev_hash", "hash")
+    appended = sa.insert(AuditEvent.__table__).values([{c: getattr(r, c) for c in columns} for r in rows]).cte("appended")  # type: ignore[attr-defined]
+    table = AuditStream.__table__  # type: ignore[attr-defined]
+    last = rows[-1]
+    await session.execute(
+        sa.update(table).where(table.c.stream == stream).values(last_seq=last.seq, last_hash=last.hash).add_cte(appended)
+    )
 
 
 async def stream_events(session: AsyncSession, stream: str) -> list[AuditEvent]:

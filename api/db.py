@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,13 +36,30 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,  # a restarted PostgreSQL costs one failed checkout, not an outage
         pool_recycle=1800,
     )
+    event.listen(engine.sync_engine, "handle_error", _treat_protocol_confusion_as_disconnect)
+    return engine
+
+
+def _treat_protocol_confusion_as_disconnect(context: ExceptionContext) -> None:
+    """asyncpg reports a connection whose server side went away mid-operation (backend
+    terminated, PostgreSQL restarted) as `InternalClientError: cannot switch to state N`
+    (MagicStack/asyncpg#1069) rather than as a closed connection. SQLAlchemy then returns
+    it to the pool and the pre-ping does not discard it, so the error repeats on later
+    checkouts. Marking it a disconnect invalidates the connection (and makes the pre-ping
+    reconnect transparently)."""
+    error: BaseException | None = context.original_exception
+    while error is not None:
+        if type(error).__name__ == "InternalClientError" or "cannot switch to state" in str(error):
+            context.is_disconnect = True
+            return
+        error = error.__cause__
 
 
 class Database:

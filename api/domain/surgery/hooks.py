@@ -47,7 +47,7 @@ from api.domain.surgery.applications import (
 from api.domain.surgery.notice import (
     NoticeContent,
     NoticeSignature,
-    render_notice,
+    render_notice_off_loop,
     write_after_commit,
 )
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
@@ -121,19 +121,22 @@ async def load_facts(session: AsyncSession, instance: ApprovalInstance) -> Surge
     instance's approved tasks with their approvers (a second statement)."""
     if instance.subject_type != SUBJECT or instance.subject_id is None:
         return None
-    rows = (await session.execute(_facts_statement(), {"application_id": instance.subject_id})).all()
-    if not rows:
-        return None
+    # Without autoflush: the engine flushed the decided task itself, and the instance's
+    # pending changes go out once, with whatever else the action changes on it.
+    with session.no_autoflush:
+        rows = (await session.execute(_facts_statement(), {"application_id": instance.subject_id})).all()
+        if not rows:
+            return None
+        approved = (
+            await session.execute(
+                sa.select(ApprovalTask, User)
+                .join(User, User.id == ApprovalTask.assignee_id)
+                .where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.APPROVED)
+                .order_by(ApprovalTask.decided_at, ApprovalTask.id)
+            )
+        ).all()
     application, procedure, surgeon_row, head_row, patient, department, _, suspension = rows[0]
     grants = [r[6] for r in rows if r[6] is not None]
-    approved = (
-        await session.execute(
-            sa.select(ApprovalTask, User)
-            .join(User, User.id == ApprovalTask.assignee_id)
-            .where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.APPROVED)
-            .order_by(ApprovalTask.decided_at, ApprovalTask.id)
-        )
-    ).all()
     return SurgeryFacts(
         application=application, procedure=procedure, surgeon=surgeon_row, surgeon_head=head_row, patient=patient,
         department=department, grant=covering_grant(grants, procedure), suspension=suspension,
@@ -269,7 +272,7 @@ async def generate_notice(session: AsyncSession, instance: ApprovalInstance, fac
         override_reason=application.override_reason if application.emergency_override else None,
         chain_hash=chain_hash,
     )
-    pdf = render_notice(content, tz=settings.tz)
+    pdf = await render_notice_off_loop(content, tz=settings.tz)
     relative = notice_relative_path(instance.id)
     digest = hashlib.sha256(pdf).hexdigest()
     write_after_commit(session, Path(settings.data_dir), relative, pdf)

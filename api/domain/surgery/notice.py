@@ -7,11 +7,15 @@ built-in `STSong-Light` CID font is used (readers supply its glyphs).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -143,6 +147,24 @@ def store_notice(data_dir: Path, relative: str, pdf: bytes) -> str:
     tmp.write_bytes(pdf)
     tmp.replace(target)
     return hashlib.sha256(pdf).hexdigest()
+
+
+_render_pool: ProcessPoolExecutor | None = None
+
+
+async def render_notice_off_loop(content: NoticeContent, *, tz: ZoneInfo) -> bytes:
+    """`render_notice` in a worker process. A render takes 15-40 ms of CPU; on the event
+    loop it would stall every other request of the process meanwhile. The same bytes
+    either way; if the worker process dies, the next render runs here."""
+    global _render_pool
+    if _render_pool is None:
+        # forkserver: a clean child, not a fork of a process holding database sockets.
+        _render_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_render_pool, partial(render_notice, content, tz=tz))
+    except BrokenProcessPool:
+        _render_pool = None
+        return render_notice(content, tz=tz)
 
 
 _PENDING = "surgery_notice_files"
