@@ -18,6 +18,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
+from api import periodic
+from api.attachments import attachment_routes
 from api.auth import Actor, user_for_token
 from api.errors import DomainError
 from api.graphql.context import Context
@@ -26,6 +28,11 @@ from api.http import RequestMiddleware
 from api.http_limits import hardening_middleware
 from api.services import Services
 from api.settings import Settings, load_settings
+from bots import routes as bot_routes
+from integrations.fhir import fhir_routes
+from notifications.http import notification_routes
+from notifications.runtime import start_delivery
+from sync.attachments import routes as sync_attachment_routes
 
 log = logging.getLogger("bedside.app")
 
@@ -130,59 +137,33 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # --- notifications: deliver the outbox (arq kicker with Redis, else in process)
-        from api import periodic
-        from notifications.runtime import start_delivery
-
-        periodic.install()  # deadlines, no-shows, slot window, card catch-up: run with each sweep
+        # Deadlines, no-shows, the slot window and card catch-up run with each sweep of
+        # the outbox: in a worker with Redis, else in this process.
+        periodic.install()
         delivery = await start_delivery(services)
-        # --- end notifications
         try:
             yield
         finally:
             await delivery.stop()
             await services.db.dispose()
 
-    graphql_app = BedsideGraphQL(services)
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/graphql", BedsideGraphQL(services), methods=["GET", "POST"]),
+        *bot_routes(),  # DingTalk / WeCom callbacks, Official Account, identity binding
+        *attachment_routes(),  # photos and consent signatures
+        *sync_attachment_routes(),  # resumable upload by content hash for PADs
+        *fhir_routes(services),  # FHIR R4 export
+        *notification_routes(),  # the link in every message marks the notice read
+        *pwa_routes(),  # last: its catch-all serves the app shell
     ]
-    # --- offline sync: resumable attachment upload by content hash (sync/attachments.py)
-    from sync.attachments import routes as sync_attachment_routes
-
-    routes += sync_attachment_routes()
-    # --- end offline sync
-    # --- FHIR R4 export (integrations/fhir.py); before the PWA's catch-all route ---------
-    from integrations.fhir import fhir_routes
-
-    routes += fhir_routes(services)
-    # --- end FHIR ---------------------------------------------------------------------
-    # --- bots: DingTalk / WeCom card callbacks, Official Account, binding (bots.routes) ---
-    from bots import routes as bot_routes
-
-    routes += bot_routes()
-    # --- end bots ---
-    # --- treatments: attachment upload (photos, consent signatures) ---
-    from api.attachments import attachment_routes
-
-    routes += attachment_routes()
-    # --- end treatments ---
-    # --- notifications: the link in every message marks the notice read
-    from notifications.http import notification_routes
-
-    routes += notification_routes()
-    # --- end notifications
-    routes += pwa_routes()
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestMiddleware, https=settings.public_url.startswith("https://")),
-            # --- hardening: CORS for the PWA's origin, request body limit ---
-            *hardening_middleware(settings),
-            # --- end hardening ---
+            *hardening_middleware(settings),  # CORS for the PWA's origin, request body limit
         ],
         lifespan=lifespan,
     )
