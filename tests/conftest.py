@@ -8,6 +8,7 @@ Redis fails the run instead of falling back or skipping.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -109,6 +110,20 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def truncate_all(db: Database) -> None:
+    """Empty every table. Taking all the locks can deadlock with a straggler from the
+    previous test (a listener's or server's transaction still running); PostgreSQL then
+    aborts one side, and trying again after it finishes succeeds."""
+    for attempt in range(5):
+        try:
+            await _clear_tables(db)
+            return
+        except sa.exc.DBAPIError as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def _clear_tables(db: Database) -> None:
     async with db.engine.begin() as conn:
         if db.is_postgres:
             tables = (
