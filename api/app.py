@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Deadlines, no-shows, the slot window and card catch-up run with each sweep of
         # the outbox: in a worker with Redis, else in this process.
-        periodic.install()
+        periodic.install(services)
         delivery = await start_delivery(services)
         try:
             yield

@@ -128,12 +128,11 @@ def worker() -> None:
     from notifications.worker import run_worker
 
     settings = load_settings()
-    periodic.install()
     if not settings.redis_url:
         click.echo("BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis", err=True)
         sys.exit(2)
     configure_logging(settings.log_level, settings.log_json)
-    _run(run_worker(settings))
+    _run(run_worker(settings, prepare=periodic.install))
 
 
 # --- end notifications

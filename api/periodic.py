@@ -39,7 +39,8 @@ async def bots_catch_up(services: Services, now: datetime) -> dict[str, object]:
     return dict(await sweep(services))
 
 
-def install() -> None:
-    register_periodic("approvals", approvals_deadlines)
-    register_periodic("treatments", treatments_calendar)
-    register_periodic("bots", bots_catch_up)
+def install(services: Services) -> Services:
+    register_periodic(services, "approvals", approvals_deadlines)
+    register_periodic(services, "treatments", treatments_calendar)
+    register_periodic(services, "bots", bots_catch_up)
+    return services

@@ -2,7 +2,9 @@
 
 Notifications know nothing of the other areas: the assemblers (`api/app.py` for the
 in-process runner, `api/cli.py` for `bedside worker`) install the jobs through
-`api.periodic.install`, and each job is a plain `async def job(services, now) -> dict`.
+`api.periodic.install(services)`, and each job is a plain `async def job(services, now) -> dict`.
+Jobs belong to the process's Services, not to a module global, so a process (or a test)
+that did not install them runs none.
 A job that fails is logged and does not stop the sweep or the other jobs.
 """
 
@@ -17,16 +19,16 @@ from api.services import Services
 log = logging.getLogger("bedside.notifications")
 
 PeriodicJob = Callable[[Services, datetime], Awaitable[dict[str, object]]]
-periodic_jobs: dict[str, PeriodicJob] = {}
 
 
-def register_periodic(name: str, job: PeriodicJob) -> None:
-    periodic_jobs[name] = job
+def register_periodic(services: Services, name: str, job: PeriodicJob) -> None:
+    services.extras.setdefault("periodic_jobs", {})[name] = job
 
 
 async def run_scheduled(services: Services, now: datetime) -> dict[str, object]:
     done: dict[str, object] = {}
-    for name, job in list(periodic_jobs.items()):
+    jobs: dict[str, PeriodicJob] = services.extras.get("periodic_jobs", {})
+    for name, job in list(jobs.items()):
         try:
             for key, value in (await job(services, now)).items():
                 done[f"{name}.{key}"] = value

@@ -48,6 +48,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         services = Services.build(load_settings())
         ctx["services"] = services
         ctx["dispatcher"] = build_dispatcher(services)
+        if "prepare" in ctx:
+            ctx["prepare"](services)
     ctx.setdefault("clock", utcnow)
 
 
@@ -137,8 +139,13 @@ class ArqKicker:
                     pass
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, *, prepare: Callable[[Services], object] | None = None) -> None:
+    """`prepare` is given the worker's Services once built (the CLI installs the other
+    areas' periodic jobs with it)."""
     from arq import Worker
 
-    worker = Worker(**{**worker_options(settings), "handle_signals": True})
+    options = worker_options(settings)
+    if prepare is not None:
+        options["ctx"]["prepare"] = prepare
+    worker = Worker(**{**options, "handle_signals": True})
     await worker.async_run()

@@ -13,7 +13,7 @@ from notifications.scheduled import run_scheduled
 
 
 async def test_every_area_runs_with_the_sweep_and_a_failing_job_does_not_stop_the_others(demo: Services) -> None:
-    periodic.install()
+    periodic.install(demo)
     async with demo.db.session() as session:
         slots_before = (await session.execute(sa.text("SELECT count(*) FROM treatment_slot"))).scalar_one()
     # A month ahead the slot window moves on, so new slots appear; nothing is overdue.
