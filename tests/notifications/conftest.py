@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -40,3 +40,16 @@ async def notify_services(demo: Services, redis_url: str, sink: Sink) -> Service
 
 
 from tests.simulators.platforms import platform_sim, platform_sim_server  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def no_wakers_from_other_tests() -> Iterator[None]:
+    """These tests drive every sweep themselves at an injected time. A waker left
+    registered by another test's app (an arq kicker on the same queue) would start a
+    sweep at the real time beside them, so none may be registered while they run."""
+    from notifications import wakeup
+
+    saved = list(wakeup._wakers)
+    wakeup._wakers.clear()
+    yield
+    wakeup._wakers[:] = saved
