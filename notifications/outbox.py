@@ -148,8 +148,19 @@ async def _existing(session: AsyncSession, idempotency_key: str) -> Notice:
     return (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one()
 
 
-async def cancel_for_subject(session: AsyncSession, subject_type: str, subject_id: int, *, kinds: list[str] | None = None) -> int:
-    """Cancel unread notices about a closed subject (e.g. an approval instance that ended)."""
+async def cancel_for_subject(
+    session: AsyncSession,
+    subject_type: str,
+    subject_id: int,
+    *,
+    kinds: list[str] | None = None,
+    payload_ids: tuple[str, list[int]] | None = None,
+) -> int:
+    """Cancel unread notices about a closed subject (e.g. an approval instance that ended).
+
+    `payload_ids` = (key, ids) narrows it to the notices whose payload names one of `ids`
+    under `key` (e.g. the reminders about tasks that were decided while the subject runs on).
+    """
     stmt = (
         sa.update(Notice)
         .where(Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.read_at.is_(None), Notice.cancelled_at.is_(None))
@@ -157,5 +168,10 @@ async def cancel_for_subject(session: AsyncSession, subject_type: str, subject_i
     )
     if kinds:
         stmt = stmt.where(Notice.kind.in_(kinds))
+    if payload_ids is not None:
+        key, ids = payload_ids
+        if not ids:
+            return 0
+        stmt = stmt.where(Notice.payload[key].as_integer().in_(ids))
     result = await session.execute(stmt)
     return result.rowcount or 0

@@ -14,6 +14,7 @@ from api.domain import approvals
 from api.errors import DomainError
 from api.models.approvals import ApprovalInstance, ApprovalTask
 from api.models.notices import Notice
+from api.models.people import User
 from api.services import Services
 from tests.approvals.helpers import REVIEW_V1, T0, decide, pending, start, task_of, user
 from tests.conftest import GraphQLClient, error_code
@@ -177,6 +178,51 @@ async def test_closing_cancels_pending_tasks_and_unread_reminders(demo: Services
     assert next(n for n in notices if n.id == ma_notice.id).cancelled_at is None
     outcome = [n for n in notices if n.kind == "approval.rejected"]
     assert len(outcome) == 1 and outcome[0].cancelled_at is None
+
+
+async def test_a_task_that_leaves_its_assignee_stops_reminding_them(demo: Services) -> None:
+    """Approved, handed on, or settled by a 或签 sibling: the task's unread "awaiting your
+    decision" and urge notices are cancelled while the instance runs on; the next
+    assignee's stand."""
+    from tests.approvals.test_routing import ROLES
+
+    async with demo.db.transaction() as s:
+        await approvals.publish_definition(s, REVIEW_V1)
+        await approvals.publish_definition(s, ROLES)
+        review = await start(s, {"grade": 3})
+        any_sign = await start(s, {"mode": "any", "extra": True}, key="test_roles")
+    async with demo.db.transaction() as s:
+        wang_task = await task_of(s, review.id, "chief.wang")
+        await approvals.urge_task(s, wang_task, actor=Actor.from_user(await user(s, "dr.li")), now=T0)
+        await approvals.transfer_task(s, wang_task, actor=Actor.from_user(await user(s, "chief.wang")), to=await user(s, "chief.he"))
+    async with demo.db.transaction() as s:
+        await decide(s, review.id, "chief.he")
+        await decide(s, any_sign.id, "chief.he")
+
+    async with demo.db.session() as s:
+        names = {u.id: u.username for u in (await s.execute(sa.select(User))).scalars()}
+
+    def state(notices: list[Notice]) -> dict[tuple[str, str, str], bool]:
+        """(kind, recipient, step) -> cancelled and no longer due."""
+        return {
+            (n.kind, names[n.recipient_id], n.payload["step_id"]): n.cancelled_at is not None and n.due_at is None
+            for n in notices if n.kind in ("approval.task_assigned", "approval.urged")
+        }
+
+    assert state(await _notices(demo, review.id)) == {
+        ("approval.task_assigned", "chief.wang", "head"): True,  # handed on
+        ("approval.urged", "chief.wang", "head"): True,
+        ("approval.task_assigned", "chief.he", "head"): True,  # approved
+        ("approval.task_assigned", "ma.zhao", "ma"): False,  # the next step's: still chasing
+    }
+    assert state(await _notices(demo, any_sign.id)) == {
+        ("approval.task_assigned", "chief.he", "heads_any"): True,  # approved
+        ("approval.task_assigned", "chief.wang", "heads_any"): True,  # settled by chief.he (或签)
+        ("approval.task_assigned", "chief.wang", "own_head"): False,  # chief.wang's next task
+    }
+    async with demo.db.session() as s:
+        assert (await s.get(ApprovalInstance, review.id)).status == "running"
+        assert await pending(s, any_sign.id) == [("own_head", "chief.wang")]
 
 
 async def test_escalate_overdue_notifies_the_superior_once(demo: Services) -> None:

@@ -212,14 +212,16 @@ async def _approve(session: AsyncSession, flow: Flow, task: ApprovalTask, *, act
         old_status=TaskStatus.PENDING, new_status=TaskStatus.APPROVED, comment=task.comment,
     )
     tasks = await live_tasks(session, instance, task.step_id)
+    settled = [task.id or 0]
     if step.mode == "any" and task.kind == TaskKind.NORMAL:
         # 或签: the first regular approval settles the step for the other assignees.
         siblings = [t for t in tasks if t.kind == TaskKind.NORMAL and t.status == TaskStatus.PENDING]
-        await cancel_pending(session, instance, actor=actor, now=now, reason="any_sign_completed", tasks=siblings)
+        settled += await cancel_pending(session, instance, actor=actor, now=now, reason="any_sign_completed", tasks=siblings)
         tasks = [t for t in tasks if t.status != TaskStatus.CANCELLED]
     if step_complete(step, tasks):
         await complete_step(session, flow, step, actor=actor, now=now)
-    if instance.status == InstanceStatus.RUNNING:  # an ending sends its own notice instead
+    if instance.status == InstanceStatus.RUNNING:  # an ending sends its own notice and cancels every reminder
+        await notify.end_task_reminders(session, instance, settled)
         await _notify_decided(session, flow, task, actor=actor, zh="已同意", en="Approved", kind=notify.DECIDED)
 
 
@@ -402,6 +404,7 @@ async def transfer_task(
     task.status = TaskStatus.TRANSFERRED
     task.decided_at = now
     task.comment = comment
+    await notify.end_task_reminders(session, flow.instance, [task.id or 0])
     new = await add_task(
         session, flow, step_id=task.step_id, stage_index=task.stage_index, branch=task.branch, assignee=to,
         due_at=task.due_at, actor=actor, now=now, kind=TaskKind(task.kind), transferred_from=task,
