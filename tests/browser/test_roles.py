@@ -45,6 +45,43 @@ async def test_approver_approves_a_grade4_application_on_a_phone(hospital, live_
     assert after["approvalInstance"]["status"] == "running"
 
 
+async def test_medical_affairs_returns_an_application_to_the_department_head(hospital, live_server, new_context) -> None:
+    instance = await submit_grade4_application(live_server)
+    chief_task = next(t for t in instance["tasks"] if t["assignee"]["username"] == "chief.wang")
+    await graphql(
+        live_server, "mutation($id: ID!) { decideTask(taskId: $id, decision: APPROVE) { id } }",
+        {"id": chief_task["id"]}, await token_for(live_server, "chief.wang"),
+    )
+    ma_token = await token_for(live_server, "ma.zhao")
+    tasks = (await graphql(live_server, "{ myTasks { id instance { id } } }", None, ma_token))["myTasks"]
+    ma_task = next(t for t in tasks if t["instance"]["id"] == instance["id"])
+
+    page = await (await new_context(viewport=PHONE, is_mobile=True, has_touch=True)).new_page()
+    await sign_in(page, "ma.zhao")
+    await page.goto(f"/tasks/{ma_task['id']}")
+    await page.wait_for_selector("text=胰头占位")
+    await page.tap("[data-testid=return]")
+    await page.wait_for_selector("text=退回时请填写审批意见")  # a return says why
+    await page.get_by_label("审批意见").fill("请补充术前讨论记录")
+    await page.tap("[data-testid=return]")
+    await page.get_by_text("退回申请人修改").wait_for()
+    await page.get_by_text("退回到“科主任审批”重新审批").tap()
+    await page.wait_for_selector("text=已提交")
+
+    after = await graphql(
+        live_server,
+        "query($id: ID!) { approvalInstance(id: $id) { status tasks { status assignee { username } } history { action data } } }",
+        {"id": instance["id"]}, ma_token,
+    )
+    approval = after["approvalInstance"]
+    returned = [e for e in approval["history"] if e["action"] == "returned"]
+    assert len(returned) == 1 and returned[0]["data"]["to"] == "dept_head"
+    assert returned[0]["data"]["comment"] == "请补充术前讨论记录"
+    assert approval["status"] == "running"
+    chief = [t["status"] for t in approval["tasks"] if t["assignee"]["username"] == "chief.wang"]
+    assert chief == ["approved", "pending"]  # the department head decides again
+
+
 async def test_patient_books_the_last_free_slot(hospital, live_server, new_context) -> None:
     # Someone else already holds one of the slot's two places.
     _, slot_id, _ = await book_physio(live_server, ["陈志强"])

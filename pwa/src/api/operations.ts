@@ -14,7 +14,7 @@ export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) {
     id kind status dueAt overdue data blockedReason createdAt
     applicant { username displayName }
     precheck { passed findings { code message } }
-    tasks { id status kind dueAt assignee { username displayName } step { name nameEn } }
+    tasks { id status kind dueAt assignee { username displayName } step { id name nameEn } }
     history { seq action at hash data actor { username displayName } }
   }
 }`
@@ -23,8 +23,8 @@ export const SURGERY_APPLICATION = `query SurgeryApplication($instanceId: ID!) {
   surgeryApplication(instanceId: $instanceId) { procedureCode grade plannedAt emergency diagnosis anesthesia preopAssessment consentSigned emergencyOverride overrideReason }
 }`
 
-export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String) {
-  decideTask(taskId: $taskId, decision: $decision, comment: $comment, idempotencyKey: $idempotencyKey) { id status }
+export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String, $returnTo: String) {
+  decideTask(taskId: $taskId, decision: $decision, comment: $comment, idempotencyKey: $idempotencyKey, returnTo: $returnTo) { id status }
 }`
 
 export const TRANSFER_TASK = `mutation TransferTask($taskId: ID!, $toUsername: String!, $comment: String) {

@@ -21,7 +21,7 @@ export interface InstanceTask {
   kind: string
   dueAt: string | null
   assignee: UserRef | null
-  step: { name: string; nameEn: string }
+  step: { id: string; name: string; nameEn: string }
 }
 
 export interface ApprovalInstance {
@@ -60,9 +60,28 @@ export function loadInstance(id: string, show: (r: Cached<ApprovalInstance>) => 
   return cacheThenNetwork(`approval:${id}`, async () => (await gql<{ approvalInstance: ApprovalInstance }>(APPROVAL_INSTANCE, { id })).approvalInstance, show)
 }
 
-/** The same key on a retry of the same tap, so a lost answer never decides twice. */
-export function decide(taskId: string, decision: Decision, comment: string, idempotencyKey: string): Promise<{ id: string; status: string }> {
-  return gql<{ decideTask: { id: string; status: string } }>(DECIDE_TASK, { taskId, decision, comment: comment || null, idempotencyKey }).then((d) => d.decideTask)
+/** The return target meaning "back to the applicant" (otherwise a step id). */
+export const APPLICANT = 'applicant'
+
+/** The same key on a retry of the same tap, so a lost answer never decides twice.
+ *  `returnTo` (RETURN only): APPLICANT or the id of an earlier, approved step. */
+export function decide(taskId: string, decision: Decision, comment: string, idempotencyKey: string, returnTo?: string): Promise<{ id: string; status: string }> {
+  return gql<{ decideTask: { id: string; status: string } }>(DECIDE_TASK, { taskId, decision, comment: comment || null, idempotencyKey, returnTo: returnTo ?? null }).then((d) => d.decideTask)
+}
+
+/** Where a return may go: the applicant, or a step approved in this pass before mine
+ *  (the server checks the choice again and says why when it does not hold). */
+export function returnTargets(instance: ApprovalInstance, myTask: InstanceTask): { id: string; name: string; nameEn: string }[] {
+  const seen = new Set<string>([myTask.step.id])
+  const targets: { id: string; name: string; nameEn: string }[] = []
+  const mine = instance.tasks.indexOf(myTask)
+  instance.tasks.forEach((task, index) => {
+    if (index < mine && task.status === 'approved' && !seen.has(task.step.id)) {
+      seen.add(task.step.id)
+      targets.push(task.step)
+    }
+  })
+  return targets
 }
 
 export function transfer(taskId: string, toUsername: string, comment: string): Promise<unknown> {
