@@ -61,6 +61,21 @@ describe('saveBedsideRecord', () => {
     expect(state.checkedIn.size).toBe(0)
   })
 
+  it('queues each photo to join the record after its upload, with its phase', async () => {
+    const before = new Blob([new Uint8Array([1, 2, 3])], { type: 'image/jpeg' })
+    const after = new Blob([new Uint8Array([4, 5, 6])], { type: 'image/jpeg' })
+    await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: {}, signature: null, signerName: '', photos: [{ blob: before, phase: 'before' }, { blob: after, phase: 'after' }] })
+    const queued = await pending()
+    expect(queued.map((m) => m.name)).toEqual(['recordTreatment', 'attachPhoto', 'attachPhoto'])
+    expect(queued.slice(1).map((m) => m.args.phase)).toEqual(['before', 'after'])
+    for (const photo of queued.slice(1)) {
+      expect(photo.args).toMatchObject({ appointmentId: 7 })
+      expect(photo.attachments).toEqual([photo.args.photoSha256])
+      expect((await db().attachments.get(photo.args.photoSha256 as string))?.kind).toBe('photo')
+    }
+    expect(queued[1].args.photoSha256).not.toEqual(queued[2].args.photoSha256)
+  })
+
   it('queues no consent without a signature and no assessment without answers', async () => {
     await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: {}, signature: null, signerName: '', photos: [] })
     expect((await pending()).map((m) => m.name)).toEqual(['recordTreatment'])

@@ -12,7 +12,7 @@ brings it back.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -222,6 +222,33 @@ async def sign_consent(ctx: MutationContext, args: ConsentArgs) -> Outcome:
         now=ctx.now,
     )
     return Outcome(entity="consent_signature", entity_id=signed.id, server=signed.model_dump(mode="json"))
+
+
+class PhotoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    appointmentId: int  # noqa: N815
+    photoSha256: str = Field(min_length=64, max_length=64)  # noqa: N815
+    phase: Literal["before", "after"] = "before"
+
+
+@mutator("attachPhoto", PhotoArgs)
+async def attach_photo(ctx: MutationContext, args: PhotoArgs) -> Outcome:
+    """采集影像 from a PAD: the photo taken at the bedside (offline, perhaps) joins the
+    session's record once its upload has finished; until then the mutation waits."""
+    digest = args.photoSha256.lower()
+    candidates = (
+        await ctx.session.execute(
+            sa.select(Attachment).where(Attachment.sha256 == digest, Attachment.deleted_at.is_(None)).order_by(Attachment.id)
+        )
+    ).scalars().all()
+    if not candidates:
+        raise AttachmentPending(digest)  # waits for the upload
+    record = await _record(ctx, args.appointmentId)
+    # The same picture may have been uploaded before: this record's copy, else a free one;
+    # one bound to another record makes the domain answer CONFLICT.
+    photo = next((a for a in candidates if a.record_id == record.id), None) or next((a for a in candidates if a.record_id is None), candidates[0])
+    attached = await record_domain.attach_photo(ctx.session, record, photo.key, phase=args.phase, actor=ctx.actor, now=ctx.now)
+    return Outcome(entity="treatment_record", entity_id=record.id, server={"attachmentId": attached.id, "phase": attached.purpose, "recordId": record.id})
 
 
 @conflicts.writer("treatment_record")

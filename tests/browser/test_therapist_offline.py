@@ -1,22 +1,27 @@
 """A therapist records two treatments with the network off, reloads, comes back online:
-the server has both records (and both consent signatures) exactly once."""
+the server has both records (and both consent signatures, and the photo taken before one
+treatment) exactly once."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from api.models.treatments import AssessmentRecord, ConsentSignature, TreatmentRecord
+from api.models.treatments import AssessmentRecord, Attachment, ConsentSignature, TreatmentRecord
 from tests.browser.conftest import PAD, sign_in, wait_for_service_worker
 from tests.browser.scenes import book_physio
+from tests.treatments.helpers import png_bytes
 
 pytestmark = pytest.mark.browser
 
 
-async def record_at_bedside(page, appointment_id: str, pain: str) -> None:  # type: ignore[no-untyped-def]
+async def record_at_bedside(page, appointment_id: str, pain: str, photo: bytes | None = None) -> None:  # type: ignore[no-untyped-def]
     await page.click(f"[data-testid=record-{appointment_id}]")
     await page.wait_for_selector("[data-testid=consent-text]")
     assert "已缴费" in await page.inner_text("[data-testid=payment-check]")
+    if photo is not None:
+        await page.set_input_files("[data-testid=photos-before] input[type=file]", {"name": "before.png", "mimeType": "image/png", "buffer": photo})
+        await page.wait_for_selector("[data-testid=photos-before] img.thumb")
     await page.get_by_role("radio", name="中频").click()
     await page.get_by_label("时长(分钟)").fill("30")
     await page.get_by_role("radio", name="无").first.click()
@@ -46,14 +51,15 @@ async def test_offline_records_reach_the_server_exactly_once(hospital, live_serv
         await page.wait_for_selector(f"[data-testid=appointment-{appointment_id}]")
 
     await context.set_offline(True)
-    await record_at_bedside(page, ids[0], "3")
+    photo = png_bytes("red", (320, 240))
+    await record_at_bedside(page, ids[0], "3", photo)
     await record_at_bedside(page, ids[1], "5")
 
     # A reload with the network off loses nothing: both records wait in the outbox.
     await page.reload()
     await page.wait_for_selector(f"[data-testid=appointment-{ids[1]}]")
     assert await page.locator("[data-testid=unsent-record]").count() == 2
-    assert "6 条未发送" in await page.inner_text("[data-testid=offline-banner]")
+    assert "7 条未发送" in await page.inner_text("[data-testid=offline-banner]")
     async with hospital.db.session() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(TreatmentRecord)) == 0
 
@@ -67,3 +73,6 @@ async def test_offline_records_reach_the_server_exactly_once(hospital, live_serv
         assert await session.scalar(sa.select(sa.func.count()).select_from(ConsentSignature)) == 2
         pains = sorted((a.data or {}).get("pain_score") for a in (await session.execute(sa.select(AssessmentRecord))).scalars())
         assert pains == [3, 5]
+        photos = (await session.execute(sa.select(Attachment).where(Attachment.purpose.in_(["before", "after"])))).scalars().all()
+        first = next(r for r in records if str(r.appointment_id) == ids[0])
+        assert [(p.record_id, p.purpose, p.size) for p in photos] == [(first.id, "before", len(photo))]

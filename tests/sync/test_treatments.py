@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from api.models.base import utcnow
 from api.models.notices import Notice
-from api.models.treatments import Appointment, ConsentText, TreatmentRecord
+from api.models.treatments import Appointment, Attachment, ConsentText, TreatmentRecord
 from tests.sync.client import pad
 from tests.treatments.helpers import count, make_order, make_slot, png_bytes
 
@@ -111,3 +111,39 @@ async def test_signature_waits_for_its_resumable_upload(http, demo):
     assert done.json()["complete"] is True
     signed = await sun.push()
     assert signed["results"][0]["status"] == "APPLIED" and sun.outbox == []
+
+
+async def test_bedside_photos_join_the_record_once_uploaded(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    before, after = png_bytes("red", (320, 240)), png_bytes("green", (320, 240))
+    digests = [hashlib.sha256(image).hexdigest() for image in (before, after)]
+    sun.mutate("attachPhoto", {"appointmentId": appointment_id, "photoSha256": digests[0], "phase": "before"})
+    sun.mutate("attachPhoto", {"appointmentId": appointment_id, "photoSha256": digests[1], "phase": "after"})
+    waiting = await sun.push()
+    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == ("PENDING", "ATTACHMENT_PENDING")
+    assert len(sun.outbox) == 2  # nothing applied, nothing lost
+    for image, digest in zip((before, after), digests, strict=True):
+        headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Upload-Offset": "0", "Content-Type": "image/png"}
+        assert (await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)).json()["complete"] is True
+    applied = await sun.push(lose_ack=True)  # the answer is lost: the PAD sends both again
+    assert [r["status"] for r in applied["results"]] == ["APPLIED", "APPLIED"]
+    again = await sun.push()
+    assert all(r["replayed"] for r in again["results"]) and sun.outbox == []
+    async with demo.db.session() as session:
+        record = (await session.execute(sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment_id))).scalar_one()
+        photos = (await session.execute(sa.select(Attachment).where(Attachment.record_id == record.id).order_by(Attachment.id))).scalars().all()
+    assert [(p.sha256, p.purpose) for p in photos] == [(digests[0], "before"), (digests[1], "after")]
+
+
+async def test_a_photo_of_another_session_is_refused(http, demo):
+    sun, first = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    _, second = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    image = png_bytes("red", (200, 200))
+    digest = hashlib.sha256(image).hexdigest()
+    headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Upload-Offset": "0", "Content-Type": "image/png"}
+    await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)
+    sun.mutate("attachPhoto", {"appointmentId": first, "photoSha256": digest})
+    sun.mutate("attachPhoto", {"appointmentId": second, "photoSha256": digest})
+    results = (await sun.push())["results"]
+    assert results[0]["status"] == "APPLIED"
+    assert (results[1]["status"], results[1]["code"]) == ("REJECTED", "CONFLICT")

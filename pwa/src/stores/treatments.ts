@@ -87,8 +87,12 @@ export interface BedsideRecord {
   assessment: Record<string, unknown>
   signature: Blob | null
   signerName: string
-  photos: Blob[]
+  photos: { blob: Blob; phase: PhotoPhase }[]
 }
+
+/** 采集影像: a photo is taken before or after the treatment. */
+export type PhotoPhase = 'before' | 'after'
+export const PHOTO_PHASES: PhotoPhase[] = ['before', 'after']
 
 /**
  * Save the bedside record on the device: the signature and photos into IndexedDB, then
@@ -97,8 +101,8 @@ export interface BedsideRecord {
  */
 export async function saveBedsideRecord(input: BedsideRecord): Promise<number[]> {
   const appointmentId = Number(input.appointment.id)
-  const photoHashes: string[] = []
-  for (const photo of input.photos) photoHashes.push(await keepAttachment(photo, 'photo'))
+  const photos: { sha256: string; phase: PhotoPhase }[] = []
+  for (const photo of input.photos) photos.push({ sha256: await keepAttachment(photo.blob, 'photo'), phase: photo.phase })
   const ids: number[] = []
   const consent = input.appointment.item.currentConsent
   if (input.signature && consent) {
@@ -111,7 +115,9 @@ export async function saveBedsideRecord(input: BedsideRecord): Promise<number[]>
       ),
     )
   }
-  ids.push(await enqueue('recordTreatment', { appointmentId, base: {}, changes: input.record }, photoHashes))
+  ids.push(await enqueue('recordTreatment', { appointmentId, base: {}, changes: input.record }))
+  // Each photo joins the record once its upload is done (the server waits for it).
+  for (const photo of photos) ids.push(await enqueue('attachPhoto', { appointmentId, photoSha256: photo.sha256, phase: photo.phase }, [photo.sha256]))
   if (Object.keys(input.assessment).length) ids.push(await enqueue('saveAssessment', { appointmentId, base: {}, changes: input.assessment }))
   return ids
 }
