@@ -36,6 +36,9 @@ class SinkChannel:
     async def addresses(self, session, user_id):  # type: ignore[no-untyped-def]
         return [user_id]
 
+    async def addresses_many(self, session, user_ids):  # type: ignore[no-untyped-def]
+        return {u: [u] for u in user_ids}
+
     async def send(self, message):  # type: ignore[no-untyped-def]
         from notifications.channels import SendResult
 

@@ -45,6 +45,14 @@ class SendResult:
     gone_addresses: list[Any] = field(default_factory=list)
 
 
+# Ids per IN (...) list: well under every driver's bind-parameter limit.
+IN_CHUNK = 900
+
+
+def chunks(ids: list[int], size: int = IN_CHUNK) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 class Channel(Protocol):
     name: str
     # True when the receiving side drops a second message under the same key, so a
@@ -55,5 +63,9 @@ class Channel(Protocol):
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         """Where this person is reached on this channel; empty when not reachable."""
         ...
+
+    # Optional, and what a sweep uses when present: `addresses` for many people in a
+    # few queries, {user id: addresses} (people not reachable may be left out).
+    # async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]
 
     async def send(self, message: Message) -> SendResult: ...

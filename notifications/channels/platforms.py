@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.domain.people import external_id_for
-from notifications.channels import Limits, Message, SendResult
+from api.models.people import ExternalIdentity
+from notifications.channels import Limits, Message, SendResult, chunks
 
 
 class MessengerError(Exception):
@@ -43,6 +45,17 @@ class PlatformChannel:
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         external = await external_id_for(session, user_id, self.provider)
         return [external] if external else []
+
+    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        for some in chunks(user_ids):
+            rows = await session.execute(
+                sa.select(ExternalIdentity.user_id, ExternalIdentity.external_id).where(
+                    ExternalIdentity.provider == self.provider, ExternalIdentity.user_id.in_(some)
+                )
+            )
+            found.update((u, [e]) for u, e in rows.all() if e)
+        return found
 
     async def send(self, message: Message) -> SendResult:
         try:

@@ -24,6 +24,9 @@ class WebhookChannel:
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         return [user_id]
 
+    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+        return {u: [u] for u in user_ids}
+
     async def send(self, message: Message) -> SendResult:
         try:
             response = await self.client.post(
