@@ -203,6 +203,13 @@ class Dispatcher:
         self.concurrency = concurrency
         self._policy_of: dict[tuple[str | None, int | None, str], Policy] = {}
 
+    async def aclose(self) -> None:
+        """Close the channels' connections (those that keep any)."""
+        for channel in self.channels.values():
+            close = getattr(channel, "aclose", None)
+            if close is not None:
+                await close()
+
     # ------------------------------------------------------------------ the sweep
     async def sweep(self, now: datetime) -> SweepReport:
         report = SweepReport()

@@ -43,6 +43,7 @@ class InProcessRunner:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        await self.dispatcher.aclose()
 
     async def _run(self) -> None:
         while True:

@@ -57,6 +57,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     if ctx.get("owns_services", True) and "services" in ctx:
+        await ctx["dispatcher"].aclose()
         await ctx["services"].db.dispose()
 
 
