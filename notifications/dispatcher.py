@@ -563,8 +563,8 @@ class Dispatcher:
 
     async def _limit_state(self, session: AsyncSession, dispatches: list[Dispatch], now: datetime) -> LimitState:
         """What went out already to the batch's recipients, per limited channel: a few
-        grouped queries per batch instead of several per message. Outcomes of the batch
-        are recorded after it is sent, so these numbers hold for the whole batch."""
+        grouped queries per batch instead of several per message; `_limits` then counts
+        the batch's own messages as it lets them through."""
         state = LimitState()
         by_channel: dict[str, set[int]] = defaultdict(set)
         for d in dispatches:
@@ -596,17 +596,24 @@ class Dispatcher:
         return state
 
     def _limits(self, dispatch: Dispatch, channel: Channel, state: LimitState, now: datetime) -> tuple[datetime | None, str | None]:
-        """(defer until, possibly-dropped reason) from the platform's per-recipient limits."""
+        """(defer until, possibly-dropped reason) from the platform's per-recipient limits.
+
+        A message let through counts at once against the rest of its batch: thirty-one
+        pending for one WeCom member in one sweep are thirty now and one a minute later."""
         limits = channel.limits
         windows = _windows(channel)
-        counts = state.sent.get((dispatch.channel, dispatch.recipient_id))
-        for index, (limit, window) in enumerate(windows):
-            count, oldest = counts[index] if counts else (0, None)
+        where = (dispatch.channel, dispatch.recipient_id)
+        counts = state.sent.get(where) or [(0, None)] * len(windows)
+        for (limit, window), (count, oldest) in zip(windows, counts, strict=True):
             if count >= limit and not dispatch.critical:
                 return (oldest or now) + window, None
+        state.sent[where] = [(count + 1, oldest or now) for count, oldest in counts]
         dropped = None
-        if limits.same_content_seconds and (dispatch.channel, dispatch.recipient_id, dispatch.title, dispatch.body) in state.same_content:
-            dropped = "同一内容一天内已发送，平台可能不再投递 / same content sent within a day; the platform may drop it"
+        content = (dispatch.channel, dispatch.recipient_id, dispatch.title, dispatch.body)
+        if limits.same_content_seconds:
+            if content in state.same_content:
+                dropped = "同一内容一天内已发送，平台可能不再投递 / same content sent within a day; the platform may drop it"
+            state.same_content.add(content)
         return None, dropped
 
     async def _record(self, outcomes: list[Outcome], now: datetime, report: SweepReport) -> list[Dispatch]:
