@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+
+# Ids per IN (...) list where arrays are not available: under every driver's limit.
+IN_CHUNK = 900
 
 
 def _is_pg(session: AsyncSession) -> bool:
@@ -38,14 +42,32 @@ def _split(rows: Sequence[dict[str, Any]], columns: Sequence[str], keep: Sequenc
     return arrays, constants
 
 
-async def insert_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row (all rows have the same keys)."""
+def id_filters(session: AsyncSession, column: Any, ids: Sequence[int]) -> list[Any]:
+    """WHERE clauses that together cover `column IN ids`: one `= ANY(array)` on
+    PostgreSQL (one parameter, one cached statement), IN lists of a few hundred
+    elsewhere (SQLite's parameter limit)."""
+    if not ids:
+        return []
+    if _is_pg(session):
+        return [column == sa.any_(sa.bindparam("ids", list(ids), type_=ARRAY(sa.Integer()), unique=True))]
+    ids = list(ids)
+    return [column.in_(ids[i : i + IN_CHUNK]) for i in range(0, len(ids), IN_CHUNK)]
+
+
+async def insert_rows(
+    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, returning: Sequence[str] = ()
+) -> list[Any]:
+    """INSERT every row (all rows have the same keys); the `returning` columns of the new
+    rows, in no particular order."""
     if not rows:
-        return
+        return []
     columns = list(rows[0])
     if not _is_pg(session):
-        await session.execute(sa.insert(table), list(rows))
-        return
+        if not returning:
+            await session.execute(sa.insert(table), list(rows))
+            return []
+        stmt = sa.insert(table).returning(*(table.c[c] for c in returning))
+        return list((await session.execute(stmt, list(rows))).all())
     quote = session.bind.dialect.identifier_preparer.quote
     arrays, constants = _split(rows, columns, keep=columns[:1])
     values = [f"v.{quote(c)}" if c in arrays else f"CAST(:{c} AS {_type(session, table, c)})" for c in columns]
@@ -54,7 +76,10 @@ async def insert_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dic
         f"SELECT {', '.join(values)} FROM unnest({', '.join(f'CAST(:{c} AS {_type(session, table, c)}[])' for c in arrays)}) "
         f"AS v({', '.join(quote(c) for c in arrays)})"
     )
-    await session.execute(sa.text(sql), {**arrays, **constants})
+    if returning:
+        sql += f" RETURNING {', '.join(quote(c) for c in returning)}"
+    result = await session.execute(sa.text(sql), {**arrays, **constants})
+    return list(result.all()) if returning else []
 
 
 async def update_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, key: str = "id") -> None:
@@ -80,25 +105,3 @@ async def update_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dic
         f"WHERE t.{quote(key)} = v.{quote(key)}"
     )
     await session.execute(sa.text(sql), {**arrays, **constants})
-
-
-async def reserve_ids(session: AsyncSession, table: sa.Table, count: int) -> list[int] | None:
-    """`count` new ids from the table's sequence, so rows that reference each other
-    (a dispatch and its deliveries) go in with plain INSERTs. None where the database
-    has no sequences: insert with `insert_returning_ids` instead."""
-    if count == 0:
-        return []
-    if not _is_pg(session):
-        return None
-    result = await session.execute(
-        sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"), {"t": table.name, "n": count}
-    )
-    return [int(i) for i in result.scalars()]
-
-
-async def insert_returning_ids(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """One multi-row INSERT (batched by the driver); the new ids in the rows' order."""
-    if not rows:
-        return []
-    result = await session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return [int(i) for i in result.scalars()]

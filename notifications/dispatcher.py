@@ -45,7 +45,7 @@ from api.models.notifications import (
 from api.models.people import User
 from api.services import Services
 from notifications import bulk, outbox
-from notifications.channels import DEFAULT_ORDER, INAPP, Channel, Message, SendResult, chunks
+from notifications.channels import DEFAULT_ORDER, INAPP, Channel, Message, SendResult
 from notifications.policies import Policy, PolicySet, default_policies
 from notifications.quiet import quiet_until
 from notifications.texts import Item, digest_text, dispatch_key, notice_link, rekey, single_text
@@ -287,8 +287,8 @@ class Dispatcher:
     async def _prefs(self, session: AsyncSession, user_ids: list[int]) -> dict[int, Any]:
         found: dict[int, Any] = {}
         columns = (PREFS.c.user_id, PREFS.c.channels, PREFS.c.quiet_start, PREFS.c.quiet_end, PREFS.c.digest)
-        for some in chunks(user_ids):
-            found.update((r.user_id, r) for r in (await session.execute(sa.select(*columns).where(PREFS.c.user_id.in_(some)))).all())
+        for where in bulk.id_filters(session, PREFS.c.user_id, user_ids):
+            found.update((r.user_id, r) for r in (await session.execute(sa.select(*columns).where(where))).all())
         return found
 
     def _policy(self, notice: Any) -> Policy:
@@ -446,12 +446,9 @@ class Dispatcher:
 
     async def _insert_dispatches(self, session: AsyncSession, rows: list[dict[str, Any]]) -> list[Dispatch]:
         """INSERT new dispatches; the same rows back as `Dispatch`es with their ids."""
-        ids = await bulk.reserve_ids(session, DISPATCHES, len(rows))
-        if ids is None:
-            ids = await bulk.insert_returning_ids(session, DISPATCHES, rows)
-        else:
-            await bulk.insert_rows(session, DISPATCHES, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
-        return [Dispatch(id=i, **r) for i, r in zip(ids, rows, strict=True)]
+        # Matched back by key: every dispatch has its own idempotency key (unique).
+        ids = dict((key, i) for i, key in await bulk.insert_rows(session, DISPATCHES, rows, returning=("id", "idempotency_key")))
+        return [Dispatch(id=ids[r["idempotency_key"]], **r) for r in rows]
 
     # ------------------------------------------------------------------ sending
     async def _deliver(self, outcomes: list[Outcome], now: datetime, report: SweepReport) -> None:
@@ -547,11 +544,11 @@ class Dispatcher:
         """Dispatches carrying a reminder whose notices are all read or cancelled by now
         (a first delivery still goes out: it is the notice itself)."""
         states: dict[int, list[Any]] = defaultdict(list)
-        for some in chunks(dispatch_ids):
+        for where in bulk.id_filters(session, DELIVERIES.c.dispatch_id, dispatch_ids):
             rows = await session.execute(
                 sa.select(DELIVERIES.c.dispatch_id, DELIVERIES.c.reminder_no, NOTICES.c.read_at, NOTICES.c.cancelled_at)
                 .join(NOTICES, NOTICES.c.id == DELIVERIES.c.notice_id)
-                .where(DELIVERIES.c.dispatch_id.in_(some))
+                .where(where)
             )
             for row in rows.all():
                 states[row.dispatch_id].append(row)
@@ -577,8 +574,8 @@ class Dispatcher:
                 continue
             limits = channel.limits
             windows = _windows(channel)
-            for some in chunks(sorted(recipients)):
-                base = (DISPATCHES.c.channel == name, DISPATCHES.c.status == "sent", DISPATCHES.c.recipient_id.in_(some))
+            for where in bulk.id_filters(session, DISPATCHES.c.recipient_id, sorted(recipients)):
+                base = (DISPATCHES.c.channel == name, DISPATCHES.c.status == "sent", where)
                 if windows:
                     columns: list[Any] = [DISPATCHES.c.recipient_id]
                     for _, window in windows:

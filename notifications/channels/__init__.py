@@ -45,14 +45,6 @@ class SendResult:
     gone_addresses: list[Any] = field(default_factory=list)
 
 
-# Ids per IN (...) list: well under every driver's bind-parameter limit.
-IN_CHUNK = 900
-
-
-def chunks(ids: list[int], size: int = IN_CHUNK) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
 class Channel(Protocol):
     name: str
     # True when the receiving side drops a second message under the same key, so a

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.domain.people import external_id_for
 from api.models.people import ExternalIdentity
-from notifications.channels import Limits, Message, SendResult, chunks
+from notifications.bulk import id_filters
+from notifications.channels import Limits, Message, SendResult
 
 
 class MessengerError(Exception):
@@ -48,10 +49,10 @@ class PlatformChannel:
 
     async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
         found: dict[int, list[Any]] = {}
-        for some in chunks(user_ids):
+        for where in id_filters(session, ExternalIdentity.user_id, user_ids):
             rows = await session.execute(
                 sa.select(ExternalIdentity.user_id, ExternalIdentity.external_id).where(
-                    ExternalIdentity.provider == self.provider, ExternalIdentity.user_id.in_(some)
+                    ExternalIdentity.provider == self.provider, where
                 )
             )
             found.update((u, [e]) for u, e in rows.all() if e)

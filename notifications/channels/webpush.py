@@ -16,7 +16,8 @@ from pywebpush import WebPushException, webpush_async
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.notifications import PushSubscription
-from notifications.channels import Limits, Message, SendResult, chunks
+from notifications.bulk import id_filters
+from notifications.channels import Limits, Message, SendResult
 
 
 def topic_for(key: str) -> str:
@@ -48,8 +49,8 @@ class WebPushChannel:
     async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
         found: dict[int, list[Any]] = {}
         t = PushSubscription
-        for some in chunks(user_ids):
-            rows = await session.execute(sa.select(t.user_id, t.endpoint, t.p256dh, t.auth).where(t.user_id.in_(some)).order_by(t.id))
+        for where in id_filters(session, PushSubscription.user_id, user_ids):
+            rows = await session.execute(sa.select(t.user_id, t.endpoint, t.p256dh, t.auth).where(where).order_by(t.id))
             for r in rows.all():
                 found.setdefault(r.user_id, []).append(Device(r.endpoint, r.p256dh, r.auth))
         return found
