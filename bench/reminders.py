@@ -132,9 +132,10 @@ async def main() -> None:
         # Baseline: the least any sweep of these rows can cost, one bare statement that
         # claims the same due rows and moves their schedule (RETURNING what the sweep
         # reads), without deciding, writing dispatches or sending. Rolled back, so the
-        # sweep below finds the rows as they were.
+        # sweep below finds the rows as they were. (= ANY(ARRAY(...)): the rows by primary
+        # key; an IN (subquery) is planned as a hash join over the whole table.)
         bare = f"""UPDATE notice SET reminders_sent = reminders_sent + 1, last_reminded_at = :t, due_at = :t + interval '2 hour'
-                   WHERE id IN (SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT {args.unread + 1} FOR UPDATE SKIP LOCKED)
+                   WHERE id = ANY(ARRAY(SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT {args.unread + 1} FOR UPDATE SKIP LOCKED))
                    RETURNING id, recipient_id, kind, title, body, critical, created_at, read_at, cancelled_at, policy_key,
                              policy_version, due_at, delivered_at, reminders_sent, escalated_at, subject_type, subject_id, sender_id"""
         async with services.db.session() as session:
