@@ -645,9 +645,10 @@ class Dispatcher:
         fallback to the person's next channel is due)."""
         result, dispatch = outcome.result, outcome.dispatch
         assert result is not None
+        detail = (result.detail or "")[:500] or None  # the column's width
         if result.status not in ("skipped", "rate_limited"):
             dispatch.attempts += 1
-        attempts.append({"dispatch_id": dispatch.id, "at": now, "ok": result.status == "sent", "result": result.status, "detail": (result.detail or "")[:500] or None})
+        attempts.append({"dispatch_id": dispatch.id, "at": now, "ok": result.status == "sent", "result": result.status, "detail": detail})
         if result.gone_addresses and dispatch.channel == "webpush":
             gone.extend(result.gone_addresses)
         if result.status == "sent":
@@ -658,18 +659,18 @@ class Dispatcher:
                 dispatch.possibly_dropped, dispatch.drop_reason = True, outcome.dropped[:200]
             report.sent += 1
         elif result.status == "skipped":
-            dispatch.status, dispatch.retry_at, dispatch.last_error = "skipped", None, result.detail
+            dispatch.status, dispatch.retry_at, dispatch.last_error = "skipped", None, detail
             report.skipped += 1
         elif result.status == "rate_limited":
-            dispatch.status, dispatch.retry_at, dispatch.last_error = "retry", outcome.retry_at, result.detail
+            dispatch.status, dispatch.retry_at, dispatch.last_error = "retry", outcome.retry_at, detail
             report.rate_limited += 1
         elif result.status == "retry" and dispatch.attempts < self.max_attempts:
-            dispatch.status, dispatch.last_error = "retry", result.detail
+            dispatch.status, dispatch.last_error = "retry", detail
             dispatch.retry_at = now + timedelta(seconds=30 * 2 ** (dispatch.attempts - 1))
             report.retried += 1
         else:
             dispatch.status = "gone" if result.status == "gone" else "failed"
-            dispatch.retry_at, dispatch.last_error = None, result.detail
+            dispatch.retry_at, dispatch.last_error = None, detail
             report.failed += 1
             return True
         return False
