@@ -8,7 +8,8 @@ now), then:
     `ix_notice_due`, beside the same question asked without it (a scan for unread,
     undelivered-reminder rows: the baseline), and the ratio;
   * the wall time of one full sweep (plan + dispatch + record) reminding every unread
-    notice through an in-process sink channel.
+    notice through an in-process sink channel, beside the same run's floor: one bare
+    UPDATE ... RETURNING of the same due rows (rolled back), and the ratio.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class SinkChannel:
 
     async def addresses(self, session, user_id):  # type: ignore[no-untyped-def]
         return [user_id]
+
+    async def addresses_many(self, session, user_ids):  # type: ignore[no-untyped-def]
+        return {u: [u] for u in user_ids}
 
     async def send(self, message):  # type: ignore[no-untyped-def]
         from notifications.channels import SendResult
@@ -120,11 +124,31 @@ async def main() -> None:
         from api.services import Services
         from api.settings import Settings
         from notifications.dispatcher import Dispatcher
+        from notifications.runtime import settle_heap
 
         settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False)
         services = Services.build(settings)
+
+        # Baseline: the least any sweep of these rows can cost, one bare statement that
+        # claims the same due rows and moves their schedule (RETURNING what the sweep
+        # reads), without deciding, writing dispatches or sending. Rolled back, so the
+        # sweep below finds the rows as they were. (= ANY(ARRAY(...)): the rows by primary
+        # key; an IN (subquery) is planned as a hash join over the whole table.)
+        bare = f"""UPDATE notice SET reminders_sent = reminders_sent + 1, last_reminded_at = :t, due_at = :t + interval '2 hour'
+                   WHERE id = ANY(ARRAY(SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT {args.unread + 1} FOR UPDATE SKIP LOCKED))
+                   RETURNING id, recipient_id, kind, title, body, critical, created_at, read_at, cancelled_at, policy_key,
+                             policy_version, due_at, delivered_at, reminders_sent, escalated_at, subject_type, subject_id, sender_id"""
+        async with services.db.session() as session:
+            await session.execute(sa.text("SELECT 1"))  # connected, as the sweep's pool will be
+            started = time.perf_counter()
+            returned = len((await session.execute(sa.text(bare), {"t": now})).all())
+            baseline = time.perf_counter() - started
+            await session.rollback()
+        print(f"baseline bare UPDATE ... RETURNING of the due rows: {returned:,} rows in {baseline:.3f} s")
+
         channel = SinkChannel()
         dispatcher = Dispatcher(services, {"webhook": channel}, batch_size=args.unread + 1)
+        settle_heap()  # as a worker does once it has started (notifications.worker.startup)
         started = time.perf_counter()
         report = await dispatcher.sweep(now)
         elapsed = time.perf_counter() - started
@@ -133,6 +157,7 @@ async def main() -> None:
         print(f"one sweep: examined {report.notices_examined:,} notices, {report.reminders:,} reminders, "
               f"{channel.count:,} messages sent, {due_left} still due; {elapsed:.3f} s "
               f"({'under' if elapsed < 1 else 'OVER'} 1 s)")
+        print(f"ratio sweep / bare UPDATE ... RETURNING: {elapsed / max(baseline, 1e-6):.1f}x")
         await services.db.dispose()
 
 

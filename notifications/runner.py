@@ -12,6 +12,7 @@ from datetime import datetime
 from api.models.base import utcnow
 from notifications import wakeup
 from notifications.dispatcher import Dispatcher
+from notifications.runtime import settle_heap
 from notifications.scheduled import run_scheduled
 
 log = logging.getLogger("bedside.notifications")
@@ -32,6 +33,7 @@ class InProcessRunner:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        settle_heap()
         wakeup.register(self._wake)
         self.task = asyncio.create_task(self._run(), name="bedside-notifications")
 
@@ -41,6 +43,7 @@ class InProcessRunner:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        await self.dispatcher.aclose()
 
     async def _run(self) -> None:
         while True:

@@ -22,6 +22,7 @@ from api.services import Services
 from api.settings import Settings, load_settings
 from notifications import wakeup
 from notifications.dispatcher import Dispatcher
+from notifications.runtime import settle_heap
 from notifications.scheduled import run_scheduled
 from notifications.setup import build_dispatcher
 
@@ -51,10 +52,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         if "prepare" in ctx:
             ctx["prepare"](services)
     ctx.setdefault("clock", utcnow)
+    settle_heap()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     if ctx.get("owns_services", True) and "services" in ctx:
+        await ctx["dispatcher"].aclose()
         await ctx["services"].db.dispose()
 
 

@@ -56,4 +56,8 @@ class Channel(Protocol):
         """Where this person is reached on this channel; empty when not reachable."""
         ...
 
+    # Optional, and what a sweep uses when present: `addresses` for many people in a
+    # few queries, {user id: addresses} (people not reachable may be left out).
+    # async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]
+
     async def send(self, message: Message) -> SendResult: ...

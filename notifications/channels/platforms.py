@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.domain.people import external_id_for
+from api.models.people import ExternalIdentity
+from notifications.bulk import id_filters
 from notifications.channels import Limits, Message, SendResult
 
 
@@ -43,6 +46,17 @@ class PlatformChannel:
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         external = await external_id_for(session, user_id, self.provider)
         return [external] if external else []
+
+    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        for where in id_filters(session, ExternalIdentity.user_id, user_ids):
+            rows = await session.execute(
+                sa.select(ExternalIdentity.user_id, ExternalIdentity.external_id).where(
+                    ExternalIdentity.provider == self.provider, where
+                )
+            )
+            found.update((u, [e]) for u, e in rows.all() if e)
+        return found
 
     async def send(self, message: Message) -> SendResult:
         try:

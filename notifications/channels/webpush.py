@@ -16,6 +16,7 @@ from pywebpush import WebPushException, webpush_async
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.notifications import PushSubscription
+from notifications.bulk import id_filters
 from notifications.channels import Limits, Message, SendResult
 
 
@@ -44,6 +45,15 @@ class WebPushChannel:
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         rows = (await session.execute(sa.select(PushSubscription).where(PushSubscription.user_id == user_id))).scalars()
         return [Device(r.endpoint, r.p256dh, r.auth) for r in rows]
+
+    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        t = PushSubscription
+        for where in id_filters(session, PushSubscription.user_id, user_ids):
+            rows = await session.execute(sa.select(t.user_id, t.endpoint, t.p256dh, t.auth).where(where).order_by(t.id))
+            for r in rows.all():
+                found.setdefault(r.user_id, []).append(Device(r.endpoint, r.p256dh, r.auth))
+        return found
 
     async def send(self, message: Message) -> SendResult:
         payload = json.dumps(

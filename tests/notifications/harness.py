@@ -106,3 +106,4 @@ class ArqHarness:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
         await self.pool.aclose()
+        await self.dispatcher.aclose()
