@@ -167,6 +167,7 @@ class SweepReport:
     escalations: int = 0
     stopped: int = 0
     deferred_quiet: int = 0
+    first_by_card: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -269,6 +270,10 @@ class Dispatcher:
                 if recipient_id not in first:
                     continue  # reachable in the in-app inbox only
                 channel, addresses = first[recipient_id]
+                by_card = [i for i in items if i.reminder_no == 0 and channel in policies[i.notice.id].first_delivery_by_card]
+                if by_card:  # the card on that platform is their first message
+                    report.first_by_card += len(by_card)
+                    items = [i for i in items if i not in by_card]
                 for group in self._groups(items, prefs.get(recipient_id), policies):
                     planned.append(Planned(self._new_dispatch(recipient_id, channel, group, now), group, addresses))
             dispatches = await self._insert_dispatches(session, [p.dispatch for p in planned])

@@ -25,6 +25,9 @@ class Policy:
     escalate: str | None
     digest: bool
     respect_quiet_hours: bool
+    # Channels on which an interactive card is the first delivery (the approval card on
+    # DingTalk / WeCom): no separate text goes there first; reminders still do.
+    first_delivery_by_card: frozenset[str] = frozenset()
 
     def next_due(self, hours: WorkingHours, scheduled: datetime, now: datetime) -> datetime:
         """The next reminder after one fired for `scheduled`, at `now`.
@@ -78,6 +81,7 @@ def parse_policies(raw: dict[str, Any]) -> PolicySet:
             escalate=item.get("escalate"),
             digest=bool(item.get("digest", True)),
             respect_quiet_hours=item.get("quiet_hours", "respect") == "respect",
+            first_delivery_by_card=frozenset(item.get("first_delivery_by_card") or ()),
         )
         if policy.max_reminders and policy.every_working_hours <= 0:
             raise ValueError(f"policy {policy.key} repeats without an interval")
