@@ -142,18 +142,64 @@ async def login(api: Api, username: str) -> str:
     raise RuntimeError(f"cannot sign in {username}: {api.ledger.errors[-1:]}")
 
 
-async def think(rng: random.Random, deadline: float) -> bool:
-    await asyncio.sleep(rng.uniform(0.5, 2.0))
-    return time.monotonic() < deadline
+@dataclass(frozen=True)
+class Pace:
+    """How one kind of user paces its work: a cycle is `wait` seconds of doing something
+    else (treating, reading, walking), then the cycle's requests with `pause` seconds
+    between them (reading a list, choosing). Both drawn uniformly from (low, high)."""
+
+    share: float  # of the simulated users
+    wait: tuple[float, float]
+    pause: tuple[float, float]
+    requests: int  # per cycle
+    what: str
+
+    @property
+    def cycle(self) -> float:
+        return sum(self.wait) / 2 + (self.requests - 1) * sum(self.pause) / 2
+
+    def offered(self, users: int) -> float:
+        """Requests per second that `users` of this kind send, on average."""
+        return users * self.requests / self.cycle
+
+
+# The people of a ward, not a load generator: a therapist records a treatment every few tens
+# of seconds, a patient takes a minute or so to book a slot, an approver decides a few
+# tasks a minute, a surgeon files an application every few minutes.
+PACES = {
+    "therapist": Pace(0.40, (20, 60), (2, 5), 2, "myWorklist, then syncPush a record"),
+    "patient": Pace(0.40, (30, 90), (5, 20), 2, "availableSlots, then bookAppointment"),
+    "approver": Pace(0.10, (10, 30), (2, 8), 2, "myTasks, then decideTask"),
+    "surgeon": Pace(0.10, (60, 240), (0, 0), 1, "submitSurgeryApplication"),
+}
+
+
+def head_count(users: int) -> dict[str, int]:
+    counts = {kind: max(1, int(users * pace.share)) for kind, pace in PACES.items() if kind != "surgeon"}
+    counts["surgeon"] = max(1, users - sum(counts.values()))
+    return counts
+
+
+async def pause_for(rng: random.Random, span: tuple[float, float], deadline: float) -> bool:
+    """Sleep a drawn time, cut at the deadline; False when the run is over."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    wait = rng.uniform(*span)
+    await asyncio.sleep(min(wait, left))
+    return wait < left
 
 
 async def therapist(api: Api, username: str, patient_id: int, deadline: float, rng: random.Random) -> None:
+    pace = PACES["therapist"]
     token = await login(api, username)
     group, client_id = f"fleet-{uuid.uuid4().hex}", f"pad-{uuid.uuid4().hex}"
     mutation_id = 0
     base: list[str] = []
-    while await think(rng, deadline):
+    while await pause_for(rng, pace.wait, deadline):
         await api.call("myWorklist", token, WORKLIST, {"d": date.today().isoformat()})
+        if not await pause_for(rng, pace.pause, deadline):
+            return
         mutation_id += 1
         value = [f"过敏原{mutation_id}-{rng.randrange(10**6)}"]
         mutation = {"id": mutation_id, "name": "updatePatient", "args": {"patientId": patient_id, "base": {"allergies": base}, "changes": {"allergies": value}}}
@@ -168,12 +214,13 @@ async def therapist(api: Api, username: str, patient_id: int, deadline: float, r
 
 
 async def patient(api: Api, username: str, order_id: int, patient_id: int, deadline: float, rng: random.Random) -> None:
+    pace = PACES["patient"]
     token = await login(api, username)
-    while await think(rng, deadline):
+    while await pause_for(rng, pace.wait, deadline):
         start = date.today() + timedelta(days=rng.randint(1, 5))
         data = await api.call("availableSlots", token, SLOTS, {"f": start.isoformat(), "t": (start + timedelta(days=1)).isoformat()})
         slots = [s for s in (data or {}).get("availableSlots", []) if s["remaining"] > 0]
-        if not slots:
+        if not slots or not await pause_for(rng, pace.pause, deadline):
             continue
         key = uuid.uuid4().hex
         booked = await api.call("bookAppointment", token, BOOK, {"s": rng.choice(slots)["id"], "o": str(order_id), "k": key})
@@ -182,11 +229,12 @@ async def patient(api: Api, username: str, order_id: int, patient_id: int, deadl
 
 
 async def approver(api: Api, username: str, deadline: float, rng: random.Random) -> None:
+    pace = PACES["approver"]
     token = await login(api, username)
-    while await think(rng, deadline):
+    while await pause_for(rng, pace.wait, deadline):
         data = await api.call("myTasks", token, TASKS)
         pending = [t for t in (data or {}).get("myTasks", []) if t["status"] == "pending"]
-        if not pending:
+        if not pending or not await pause_for(rng, pace.pause, deadline):
             continue
         task = rng.choice(pending)
         decided = await api.call("decideTask", token, DECIDE, {"t": task["id"], "k": f"{username}-{task['id']}"})
@@ -195,9 +243,9 @@ async def approver(api: Api, username: str, deadline: float, rng: random.Random)
 
 
 async def surgeon(api: Api, username: str, patient_ids: list[int], deadline: float, rng: random.Random) -> None:
+    pace = PACES["surgeon"]
     token = await login(api, username)
-    while await think(rng, deadline):
-        await asyncio.sleep(rng.uniform(1, 4))  # applications are rarer than the rest
+    while await pause_for(rng, pace.wait, deadline):
         planned = datetime.now(UTC) + timedelta(days=rng.randint(2, 20), hours=rng.randint(0, 8))
         application = {
             "patientId": str(rng.choice(patient_ids)), "procedureCode": rng.choice(["86.04", "86.22", "47.09"]),
@@ -295,12 +343,14 @@ async def outbox_state(url: str) -> dict[str, int]:
     return {"notices": row[0], "delivered": row[1], "pending": row[2], "reminders sent": row[3], **{f"dispatch {k}": v for k, v in by_status.items()}}
 
 
-async def drive(bases: list[str], url: str, users: int, seconds: float, seed: int) -> tuple[Ledger, float, dict[str, int]]:
-    n_therapists = max(1, users * 4 // 10)
-    n_patients = max(1, users * 4 // 10)
-    n_approvers = max(1, users // 10)
-    n_surgeons = max(1, users - n_therapists - n_patients - n_approvers)
-    data = await prepare(url, therapists=n_therapists, patients=n_patients)
+async def later(delay: float, user: Any) -> None:
+    await asyncio.sleep(delay)
+    await user
+
+
+async def drive(bases: list[str], url: str, users: int, seconds: float, ramp: float, seed: int) -> tuple[Ledger, float, dict[str, int]]:
+    counts = head_count(users)
+    data = await prepare(url, therapists=counts["therapist"], patients=counts["patient"])
     ledger = Ledger()
     api = Api(bases, ledger, users)
     rng = random.Random(seed)
@@ -310,16 +360,19 @@ async def drive(bases: list[str], url: str, users: int, seconds: float, seed: in
             await api.call("baseline {__typename}", None, "{ __typename }")
         started = time.monotonic()
         deadline = started + seconds
-        tasks = []
-        for username, patient_id in list(data["therapists"].items())[:n_therapists]:
-            tasks.append(therapist(api, username, patient_id, deadline, random.Random(rng.random())))
-        for username, order_id, patient_id in data["patients"][:n_patients]:
-            tasks.append(patient(api, username, order_id, patient_id, deadline, random.Random(rng.random())))
-        for i in range(n_approvers):
-            tasks.append(approver(api, APPROVERS[i % len(APPROVERS)], deadline, random.Random(rng.random())))
-        for i in range(n_surgeons):
-            tasks.append(surgeon(api, SURGEONS[i % len(SURGEONS)], data["surgery_patients"], deadline, random.Random(rng.random())))
-        await asyncio.gather(*tasks)
+        people = []
+        for username, patient_id in list(data["therapists"].items())[: counts["therapist"]]:
+            people.append(therapist(api, username, patient_id, deadline, random.Random(rng.random())))
+        for username, order_id, patient_id in data["patients"][: counts["patient"]]:
+            people.append(patient(api, username, order_id, patient_id, deadline, random.Random(rng.random())))
+        for i in range(counts["approver"]):
+            people.append(approver(api, APPROVERS[i % len(APPROVERS)], deadline, random.Random(rng.random())))
+        for i in range(counts["surgeon"]):
+            people.append(surgeon(api, SURGEONS[i % len(SURGEONS)], data["surgery_patients"], deadline, random.Random(rng.random())))
+        # Ramp-up: people arrive one after another over the first `ramp` seconds (kinds
+        # mixed), each signing in on arrival, as a shift starts; not all at one instant.
+        rng.shuffle(people)
+        await asyncio.gather(*(later(ramp * i / len(people), user) for i, user in enumerate(people)))
         elapsed = time.monotonic() - started
     finally:
         await api.close()
@@ -333,17 +386,32 @@ async def drive(bases: list[str], url: str, users: int, seconds: float, seed: in
     return ledger, elapsed, outbox
 
 
-def report(ledger: Ledger, elapsed: float, lost: dict[str, int], outbox: dict[str, int], users: int, processes: str) -> int:
+def describe_load(users: int, ramp: float) -> float:
+    """Print who does what how often, and return the offered load in requests/s."""
+    counts = head_count(users)
+    print(f"{'users':<10}{'count':>6}  {'waits s':>9}  {'pauses s':>9}  {'cycle s':>8}  {'offers req/s':>12}  cycle")
+    for kind, pace in PACES.items():
+        print(
+            f"{kind:<10}{counts[kind]:>6}  {pace.wait[0]:>4.0f}-{pace.wait[1]:<4.0f}  {pace.pause[0]:>4.0f}-{pace.pause[1]:<4.0f}"
+            f"  {pace.cycle:>8.1f}  {pace.offered(counts[kind]):>12.1f}  {pace.what}"
+        )
+    offered = sum(pace.offered(counts[kind]) for kind, pace in PACES.items())
+    print(f"offered load once everyone is in: {offered:.1f} requests/s (+ one login each; arrivals spread over {ramp:.0f} s)")
+    return offered
+
+
+def report(ledger: Ledger, elapsed: float, lost: dict[str, int], outbox: dict[str, int], users: int, ramp: float, processes: str) -> int:
     baseline = percentile(ledger.latencies.pop("baseline {__typename}", []), 50)
     total = sum(len(v) for k, v in ledger.latencies.items() if k != "login")
     print(f"\nfleet: {processes}; {users} simulated users for {elapsed:.0f} s")
+    offered = describe_load(users, ramp)
     print(f"{'operation':<26}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'p50/baseline':>14}")
     for op in sorted(ledger.latencies):
         values = ledger.latencies[op]
         p50 = percentile(values, 50)
         print(f"{op:<26}{len(values):>7}{p50 * 1000:>9.1f}{percentile(values, 95) * 1000:>9.1f}{percentile(values, 99) * 1000:>9.1f}{(p50 / baseline if baseline else 0):>14.1f}")
     print(f"baseline {{ __typename }} p50: {baseline * 1000:.1f} ms")
-    print(f"throughput: {total / elapsed:.1f} requests/s (logins excluded)")
+    print(f"throughput: {total / elapsed:.1f} requests/s over the whole run, ramp-up and each user's first wait included (logins excluded; offered at full strength {offered:.1f})")
     print(f"answers (expected refusals): {dict(ledger.answers) or 0}")
     print(f"acknowledged: bookings {len(ledger.bookings)}, decisions {len(ledger.decisions)}, submissions {len(ledger.submissions)}, records {len(ledger.allergies)} patients")
     print(f"errors: {len(ledger.errors)}" + (f"  first: {ledger.errors[:5]}" if ledger.errors else ""))
@@ -363,6 +431,7 @@ async def amain() -> int:
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--apis", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ramp", type=float, default=30, help="seconds over which the users arrive")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--api", action="append", help="an API already running (fleet across machines); repeatable")
     parser.add_argument("--database-url", help="with --api: the fleet's database, for preparing and reconciling")
@@ -372,9 +441,9 @@ async def amain() -> int:
     if args.api:
         if not args.database_url:
             parser.error("--api needs --database-url")
-        ledger, elapsed, outbox = await drive(args.api, args.database_url, args.users, args.seconds, args.seed)
+        ledger, elapsed, outbox = await drive(args.api, args.database_url, args.users, args.seconds, args.ramp, args.seed)
         lost = await reconcile(args.database_url, ledger)
-        return report(ledger, elapsed, lost, outbox, args.users, f"{len(args.api)} remote API processes")
+        return report(ledger, elapsed, lost, outbox, args.users, args.ramp, f"{len(args.api)} remote API processes")
 
     args.logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -405,12 +474,12 @@ async def amain() -> int:
             processes.append(spawn([BEDSIDE, "worker"], env, args.logs / f"worker{i}.log"))
         for port in ports:
             wait_port(port, 60)
-        ledger, elapsed, outbox = await drive([f"http://127.0.0.1:{p}" for p in ports], url, args.users, args.seconds, args.seed)
+        ledger, elapsed, outbox = await drive([f"http://127.0.0.1:{p}" for p in ports], url, args.users, args.seconds, args.ramp, args.seed)
         lost = await reconcile(url, ledger)
         crashed = [p.args[1] for p in processes if p.poll() is not None]
         if crashed:
             print(f"processes that exited during the run: {crashed} (logs in {args.logs})")
-        return report(ledger, elapsed, lost, outbox, args.users, f"private PostgreSQL + Redis, {args.apis} API processes, {args.workers} workers")
+        return report(ledger, elapsed, lost, outbox, args.users, args.ramp, f"private PostgreSQL + Redis, {args.apis} API processes, {args.workers} workers")
 
 
 if __name__ == "__main__":
