@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._cpu import Profiler, cpu_seconds  # noqa: E402
 from bench._local import free_port, local_postgres, local_redis, wait_port  # noqa: E402
 
 BEDSIDE = str(Path(sys.executable).with_name("bedside"))
@@ -436,6 +437,7 @@ async def amain() -> int:
     parser.add_argument("--api", action="append", help="an API already running (fleet across machines); repeatable")
     parser.add_argument("--database-url", help="with --api: the fleet's database, for preparing and reconciling")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/bedside-fleet-logs"))
+    parser.add_argument("--profile", type=Path, help="py-spy record the API processes into this folder and print where their CPU goes")
     args = parser.parse_args()
 
     if args.api:
@@ -446,6 +448,7 @@ async def amain() -> int:
         return report(ledger, elapsed, lost, outbox, args.users, args.ramp, f"{len(args.api)} remote API processes")
 
     args.logs.mkdir(parents=True, exist_ok=True)
+    profiler = None
     with ExitStack() as stack:
         pg = stack.enter_context(local_postgres())
         redis = stack.enter_context(local_redis())
@@ -474,12 +477,34 @@ async def amain() -> int:
             processes.append(spawn([BEDSIDE, "worker"], env, args.logs / f"worker{i}.log"))
         for port in ports:
             wait_port(port, 60)
+        profiler = Profiler(args.profile) if args.profile else None
+        for i, process in enumerate(processes[: args.apis]):
+            if profiler:
+                profiler.attach(process.pid, f"api{i}")
+        tiers = {"API processes": [p.pid for p in processes[: args.apis]], "workers": [p.pid for p in processes[args.apis :]]}
+        postmaster = int((pg.directory / "data" / "postmaster.pid").read_text().split()[0])
+
+        def cpu() -> dict[str, float]:
+            used = {tier: sum(cpu_seconds(pid) for pid in pids) for tier, pids in tiers.items()}
+            return {**used, "PostgreSQL": cpu_seconds(postmaster, children=True)}
+
+        before = cpu()
         ledger, elapsed, outbox = await drive([f"http://127.0.0.1:{p}" for p in ports], url, args.users, args.seconds, args.ramp, args.seed)
+        after = cpu()
         lost = await reconcile(url, ledger)
         crashed = [p.args[1] for p in processes if p.poll() is not None]
         if crashed:
             print(f"processes that exited during the run: {crashed} (logs in {args.logs})")
-        return report(ledger, elapsed, lost, outbox, args.users, args.ramp, f"private PostgreSQL + Redis, {args.apis} API processes, {args.workers} workers")
+        # Preparation and the drain are inside the window too (small beside the load).
+        requests = sum(len(v) for v in ledger.latencies.values())
+        status = report(ledger, elapsed, lost, outbox, args.users, args.ramp, f"private PostgreSQL + Redis, {args.apis} API processes, {args.workers} workers")
+        print("CPU per request (logins and the baseline included): " + ", ".join(
+            f"{tier} {(after[tier] - before[tier]) / max(1, requests) * 1000:.1f} ms" for tier in after
+        ) + f"  ({requests} requests; machine: {os.cpu_count()} cores)")
+    if profiler:
+        profiler.wait()
+        print(profiler.top())
+    return status
 
 
 if __name__ == "__main__":
