@@ -20,7 +20,7 @@ from strawberry.asgi import GraphQL
 
 from api import periodic
 from api.attachments import attachment_routes
-from api.auth import Actor, user_for_token
+from api.auth import Actor, actor_for_token
 from api.errors import DomainError
 from api.graphql.context import Context
 from api.graphql.schema import schema
@@ -62,13 +62,14 @@ async def authenticate(services: Services, request: Request) -> tuple[Actor | No
     if not header.lower().startswith("bearer "):
         return None, None
     token = header[7:].strip()
+    client = request.client.host if request.client else None
     try:
-        async with services.db.session() as session:
-            user = await user_for_token(session, services.settings, token)
+        actor = await actor_for_token(
+            services.db.engine, services.settings, token, ip=client, request_id=request.scope.get("state", {}).get("request_id")
+        )
     except DomainError as exc:
         return None, exc
-    client = request.client.host if request.client else None
-    return Actor.from_user(user, ip=client, request_id=request.scope.get("state", {}).get("request_id")), None
+    return actor, None
 
 
 async def healthz(request: Request) -> Response:
