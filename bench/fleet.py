@@ -1,27 +1,47 @@
 """The fleet on one machine: PostgreSQL, Redis, 2 API processes, 2 workers, mixed load.
 
-    .venv/bin/python bench/fleet.py [--users 500] [--seconds 180] [--apis 2] [--workers 2]
+    .venv/bin/python bench/fleet.py [--users 500] [--seconds 180] [--ramp 30] [--apis 2] [--workers 2]
 
 Starts a private PostgreSQL cluster and Redis on loopback ports (never the shared ones),
 migrates, loads the demo hospital plus bulk therapists, patients with paid orders and
 bookable slots, then runs `bedside serve` twice and `bedside worker` twice. Simulated
-users (an asyncio task each, think time 0.5-2 s, spread over both API processes):
+users (an asyncio task each, spread over both API processes) arrive one after another
+over the first `--ramp` seconds, sign in, and then work at the pace of the people they
+stand for. A cycle is a wait (treating a patient, walking, reading), then the cycle's
+requests with a short pause between them; both drawn uniformly:
 
-- therapists (40 %): `myWorklist` for today, then `syncPush` an `updatePatient` on their
-  own patient (the allergy list: the client remembers the last value acknowledged);
-- patients (40 %): `availableSlots`, then `bookAppointment` with an idempotency key;
-- approvers (10 %, signed in as the demo chain): `myTasks`, then `decideTask APPROVE`;
-- surgeons (10 %): `submitSurgeryApplication` (which creates the approvers' tasks);
+    users       share  wait s   pause s  requests per cycle            offers (500 users)
+    therapists   40 %  20-60    2-5      myWorklist, then syncPush     200 x 2 / 43.5 s =  9.2/s
+    patients     40 %  30-90    5-20     availableSlots, then          200 x 2 / 72.5 s =  5.5/s
+                                         bookAppointment
+    approvers    10 %  10-30    2-8      myTasks, then decideTask       50 x 2 / 25 s   =  4.0/s
+    surgeons     10 %  60-240   -        submitSurgeryApplication       50 x 1 / 150 s  =  0.3/s
+
+that is up to 19 requests/s once everyone is in (an approver with nothing pending sends
+only myTasks), the load of a large rehabilitation department and its outpatients, not of
+a load generator. The script prints this table (from PACES) with the numbers it used.
+
+- therapists `syncPush` an `updatePatient` on their own patient (the allergy list: the
+  client remembers the last value acknowledged);
+- patients book a slot with an idempotency key;
+- approvers sign in as the demo chain (several devices per person) and approve a pending
+  task, keyed by person and task, so two devices tapping the same task make one decision;
+- surgeons' applications create the approvers' tasks;
 - reminders: every booking and decision writes notices to the outbox; the two workers
   dispatch them (the API kicks them through Redis, their cron sweeps catch the rest).
 
-Prints per operation: count, p50/p95/p99 latency; overall throughput; errors (transport
-failures, HTTP 5xx, INTERNAL or unexpected codes: must be 0; FULLY_BOOKED / ALREADY_DECIDED
-are answers, counted apart); lost writes (must be 0): every acknowledged booking, decision,
-submission and the last acknowledged allergy list of every therapist's patient is looked
-up in the database afterwards; overbooked slots (must be 0); and the outbox after a drain.
-Baseline in the same run: `{ __typename }` (HTTP + GraphQL, no database) from the same
-clients, with the ratio of each operation's p50 to it.
+Prints per operation: count, p50/p95/p99 latency; throughput over the whole run and over
+its second half; errors (transport failures, HTTP 5xx, INTERNAL, TEMPORARILY_UNAVAILABLE
+or any unexpected code: must be 0; FULLY_BOOKED / ALREADY_DECIDED are answers, counted
+apart); lost writes (must be 0): every acknowledged booking (still there, for its patient,
+not cancelled), decision (the task approved), submission and the last acknowledged
+allergy list of every therapist's patient is looked up in the database afterwards, and no
+task may carry two approvals; overbooked slots (must be 0); the outbox after a drain; and
+the CPU each tier (API processes, workers, PostgreSQL) spent per request. Baseline in the
+same run: `{ __typename }` (HTTP + GraphQL, no database) from the same clients, with the
+ratio of each operation's p50 to it. `--profile DIR` records the API processes with py-spy
+(`pip install py-spy`) and prints where their CPU went; bench/hot_ops.py measures the API
+CPU of each operation alone.
 
 Across machines: run PostgreSQL and Redis on their own hosts, `bedside serve` and
 `bedside worker` on each application host with the same BEDSIDE_DATABASE_URL,
@@ -29,7 +49,7 @@ BEDSIDE_REDIS_URL and BEDSIDE_SECRET_KEY, and point `--api` (repeatable) at them
     .venv/bin/python bench/fleet.py --api http://10.0.0.11:8000 --api http://10.0.0.12:8000 \
         --database-url postgresql+asyncpg://bedside@10.0.0.5/bedside --users 500
 (with --api the script starts nothing, prepares the data through --database-url, and
-reconciles against it afterwards).
+reconciles against it afterwards; CPU per tier is then not measured).
 """
 
 from __future__ import annotations
@@ -85,6 +105,8 @@ class Ledger:
     decisions: set[str] = field(default_factory=set)
     submissions: set[str] = field(default_factory=set)
     allergies: dict[int, list[str]] = field(default_factory=dict)  # patient id -> last acknowledged
+    started: float = 0.0  # monotonic, when the first user arrives
+    finished: list[float] = field(default_factory=list)  # when each answered request (logins aside) came back
 
 
 class Api:
@@ -114,6 +136,8 @@ class Api:
         body = response.json()
         if record:
             self.ledger.latencies[op].append(elapsed)
+            if op != "login" and not op.startswith("baseline"):
+                self.ledger.finished.append(time.monotonic())
         for error in body.get("errors") or []:
             code = (error.get("extensions") or {}).get("code")
             if code in ANSWERS:
@@ -314,11 +338,22 @@ async def reconcile(url: str, ledger: Ledger) -> dict[str, int]:
     lost: dict[str, int] = {}
     async with engine.connect() as conn:
         ids = [int(i) for i in ledger.bookings]
-        rows = dict((await conn.execute(sa.text("SELECT id, patient_id FROM appointment WHERE id = ANY(:ids)"), {"ids": ids})).all()) if ids else {}
+        # Nobody cancels in the run and the slots lie in the coming days (no no-shows): an
+        # acknowledged booking must still be there, for its patient, not cancelled.
+        rows = dict((await conn.execute(sa.text(
+            "SELECT id, patient_id FROM appointment WHERE id = ANY(:ids) AND status <> 'cancelled' AND deleted_at IS NULL"
+        ), {"ids": ids})).all()) if ids else {}
         lost["bookings"] = sum(1 for a, p in ledger.bookings.items() if rows.get(int(a)) != p)
         ids = [int(i) for i in ledger.decisions]
-        decided = set((await conn.execute(sa.text("SELECT id FROM approval_task WHERE id = ANY(:ids) AND status <> 'pending'"), {"ids": ids})).scalars()) if ids else set()
+        decided = set((await conn.execute(sa.text(
+            "SELECT id FROM approval_task WHERE id = ANY(:ids) AND status = 'approved' AND decided_at IS NOT NULL"
+        ), {"ids": ids})).scalars()) if ids else set()
         lost["decisions"] = len(set(ids) - decided)
+        # Several devices of one approver tap the same task: one decision, however many taps.
+        lost["decided twice"] = (await conn.execute(sa.text(
+            "SELECT count(*) FROM (SELECT stream, data->>'task_id' FROM audit_event WHERE action = 'approved'"
+            " GROUP BY stream, data->>'task_id' HAVING count(*) > 1) twice"
+        ))).scalar_one()
         ids = [int(i) for i in ledger.submissions]
         found = set((await conn.execute(sa.text("SELECT id FROM approval_instance WHERE id = ANY(:ids)"), {"ids": ids})).scalars()) if ids else set()
         lost["submissions"] = len(set(ids) - found)
@@ -359,7 +394,7 @@ async def drive(bases: list[str], url: str, users: int, seconds: float, ramp: fl
         # Baseline: the cheapest GraphQL answer, from the same clients, before the load.
         for _ in range(200):
             await api.call("baseline {__typename}", None, "{ __typename }")
-        started = time.monotonic()
+        started = ledger.started = time.monotonic()
         deadline = started + seconds
         people = []
         for username, patient_id in list(data["therapists"].items())[: counts["therapist"]]:
@@ -397,7 +432,10 @@ def describe_load(users: int, ramp: float) -> float:
             f"  {pace.cycle:>8.1f}  {pace.offered(counts[kind]):>12.1f}  {pace.what}"
         )
     offered = sum(pace.offered(counts[kind]) for kind, pace in PACES.items())
-    print(f"offered load once everyone is in: {offered:.1f} requests/s (+ one login each; arrivals spread over {ramp:.0f} s)")
+    print(
+        f"offered load once everyone is in: up to {offered:.1f} requests/s (an approver with nothing pending sends one per cycle;"
+        f" + one login each; arrivals spread over {ramp:.0f} s)"
+    )
     return offered
 
 
@@ -412,7 +450,12 @@ def report(ledger: Ledger, elapsed: float, lost: dict[str, int], outbox: dict[st
         p50 = percentile(values, 50)
         print(f"{op:<26}{len(values):>7}{p50 * 1000:>9.1f}{percentile(values, 95) * 1000:>9.1f}{percentile(values, 99) * 1000:>9.1f}{(p50 / baseline if baseline else 0):>14.1f}")
     print(f"baseline {{ __typename }} p50: {baseline * 1000:.1f} ms")
-    print(f"throughput: {total / elapsed:.1f} requests/s over the whole run, ramp-up and each user's first wait included (logins excluded; offered at full strength {offered:.1f})")
+    half = ledger.started + elapsed / 2
+    steady = sum(1 for t in ledger.finished if t >= half) / (elapsed / 2)
+    print(
+        f"throughput: {total / elapsed:.1f} requests/s over the whole run (ramp-up and first waits included), "
+        f"{steady:.1f} requests/s over its second half; logins excluded; offered at full strength {offered:.1f}"
+    )
     print(f"answers (expected refusals): {dict(ledger.answers) or 0}")
     print(f"acknowledged: bookings {len(ledger.bookings)}, decisions {len(ledger.decisions)}, submissions {len(ledger.submissions)}, records {len(ledger.allergies)} patients")
     print(f"errors: {len(ledger.errors)}" + (f"  first: {ledger.errors[:5]}" if ledger.errors else ""))
