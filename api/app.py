@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -132,7 +133,9 @@ def pwa_routes() -> list[Any]:
     ]
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, services: Services | None = None, *, warm_up: bool = False) -> Starlette:
+    """`warm_up` (the served app): start helper processes at startup rather than in the
+    first request that needs one."""
     settings = settings or (services.settings if services else load_settings())
     services = services or Services.build(settings)
 
@@ -142,9 +145,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # the outbox: in a worker with Redis, else in this process.
         periodic.install(services)
         delivery = await start_delivery(services)
+        warming = None
+        if warm_up:
+            from api.domain.surgery.notice import warm_render_pool
+
+            warming = asyncio.create_task(warm_render_pool())  # in the background: serving starts now
         try:
             yield
         finally:
+            if warming is not None and not warming.done():
+                warming.cancel()
             await delivery.stop()
             await services.db.dispose()
 
