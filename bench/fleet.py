@@ -322,6 +322,18 @@ async def prepare(url: str, *, therapists: int, patients: int) -> dict[str, Any]
             " SELECT :s, :i, '理疗室F', CAST(:start AS timestamptz) + (g * interval '15 minutes'),"
             " CAST(:start AS timestamptz) + ((g + 1) * interval '15 minutes'), 20, 20 FROM generate_series(0, 6 * 96 - 1) g"
         ), {"s": schedule, "i": physio, "start": start})
+        # Each therapist's day: 8 outpatients this morning (09:00-12:30 hospital time), so
+        # myWorklist answers with a real list.
+        therapist_ids = list((await conn.execute(sa.text("SELECT id FROM \"user\" WHERE username LIKE 'pt.fleet%' ORDER BY id"))).scalars())
+        outpatients = list((await conn.execute(sa.text("SELECT id FROM patient WHERE mrn LIKE 'FP%' ORDER BY id"))).scalars())
+        morning = datetime.combine(date.today(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
+        await conn.execute(sa.text(
+            "INSERT INTO appointment (patient_id, item_id, therapist_id, room, starts_at, ends_at, status, channel, walk_in, receipt_no, receipt, version, created_at, updated_at)"
+            " VALUES (:p, :i, :t, '理疗室F', :s, :e, 'booked', 'admin', false, '', '{}', 1, now(), now())"
+        ), [
+            {"p": outpatients[(n * 8 + k) % len(outpatients)], "i": physio, "t": t, "s": morning + timedelta(minutes=30 * k), "e": morning + timedelta(minutes=30 * k + 30)}
+            for n, t in enumerate(therapist_ids) for k in range(8)
+        ])
         therapist_patients = dict((await conn.execute(sa.text("SELECT 'pt.fleet' || substr(mrn, 3), id FROM patient WHERE mrn LIKE 'FT%'"))).all())
         patient_orders = [
             tuple(row) for row in (await conn.execute(sa.text(

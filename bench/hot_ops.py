@@ -102,7 +102,8 @@ async def run(services_env: dict[str, str], url: str, n: int, profile: str | Non
         for i in range(1, n + 1):
             await c.call("baseline {__typename}", None, "{ __typename }")
             await c.call("{__typename} signed in", tokens[therapist], "{ __typename }")
-            await c.call("myWorklist", tokens[therapist], WORKLIST, {"d": today})
+            worklist = (await c.call("myWorklist", tokens[therapist], WORKLIST, {"d": today}))["myWorklist"]
+            assert len(worklist) == 8, worklist  # the therapist's morning (bench/fleet.py prepare)
             value = [f"过敏原{i}"]
             mutation = {"id": i, "name": "updatePatient", "args": {"patientId": patient_id, "base": {"allergies": base}, "changes": {"allergies": value}}}
             await c.call("syncPush", tokens[therapist], PUSH, {"in": {"clientGroupId": group, "clientId": client_id, "schemaVersion": 2, "mutations": [mutation]}})
