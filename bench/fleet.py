@@ -1,6 +1,6 @@
 """The fleet on one machine: PostgreSQL, Redis, 2 API processes, 2 workers, mixed load.
 
-    .venv/bin/python bench/fleet.py [--users 500] [--seconds 180] [--ramp 30] [--apis 2] [--workers 2]
+    .venv/bin/python bench/fleet.py [--users 500] [--seconds 180] [--ramp 30] [--speed 1] [--apis 2] [--workers 2]
 
 Starts a private PostgreSQL cluster and Redis on loopback ports (never the shared ones),
 migrates, loads the demo hospital plus bulk therapists, patients with paid orders and
@@ -20,6 +20,8 @@ requests with a short pause between them; both drawn uniformly:
 that is up to 19 requests/s once everyone is in (an approver with nothing pending sends
 only myTasks), the load of a large rehabilitation department and its outpatients, not of
 a load generator. The script prints this table (from PACES) with the numbers it used.
+`--speed N` divides every wait and pause by N: a stress test past the ward's pace, where
+requests queue (latency grows) and still none may fail.
 
 - therapists `syncPush` an `updatePatient` on their own patient (the allergy list: the
   client remembers the last value acknowledged);
@@ -182,6 +184,9 @@ class Pace:
     @property
     def cycle(self) -> float:
         return sum(self.wait) / 2 + (self.requests - 1) * sum(self.pause) / 2
+
+    def faster(self, speed: float) -> Pace:
+        return Pace(self.share, (self.wait[0] / speed, self.wait[1] / speed), (self.pause[0] / speed, self.pause[1] / speed), self.requests, self.what)
 
     def offered(self, users: int) -> float:
         """Requests per second that `users` of this kind send, on average."""
@@ -437,10 +442,10 @@ async def drive(bases: list[str], url: str, users: int, seconds: float, ramp: fl
 def describe_load(users: int, ramp: float) -> float:
     """Print who does what how often, and return the offered load in requests/s."""
     counts = head_count(users)
-    print(f"{'users':<10}{'count':>6}  {'waits s':>9}  {'pauses s':>9}  {'cycle s':>8}  {'offers req/s':>12}  cycle")
+    print(f"{'users':<10}{'count':>6}  {'waits s':>11}  {'pauses s':>11}  {'cycle s':>8}  {'offers req/s':>12}  cycle")
     for kind, pace in PACES.items():
         print(
-            f"{kind:<10}{counts[kind]:>6}  {pace.wait[0]:>4.0f}-{pace.wait[1]:<4.0f}  {pace.pause[0]:>4.0f}-{pace.pause[1]:<4.0f}"
+            f"{kind:<10}{counts[kind]:>6}  {pace.wait[0]:>5.4g}-{pace.wait[1]:<5.4g}  {pace.pause[0]:>5.4g}-{pace.pause[1]:<5.4g}"
             f"  {pace.cycle:>8.1f}  {pace.offered(counts[kind]):>12.1f}  {pace.what}"
         )
     offered = sum(pace.offered(counts[kind]) for kind, pace in PACES.items())
@@ -489,11 +494,15 @@ async def amain() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ramp", type=float, default=30, help="seconds over which the users arrive")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--speed", type=float, default=1, help="divide every wait and pause by this (stress beyond the ward's pace)")
     parser.add_argument("--api", action="append", help="an API already running (fleet across machines); repeatable")
     parser.add_argument("--database-url", help="with --api: the fleet's database, for preparing and reconciling")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/bedside-fleet-logs"))
     parser.add_argument("--profile", type=Path, help="py-spy record the API processes into this folder and print where their CPU goes")
     args = parser.parse_args()
+    if args.speed != 1:
+        # A stress test, not a ward: every wait and pause divided by --speed.
+        PACES.update({kind: pace.faster(args.speed) for kind, pace in PACES.items()})
 
     if args.api:
         if not args.database_url:
