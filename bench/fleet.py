@@ -25,12 +25,15 @@ requests queue (latency grows) and still none may fail.
 
 - therapists `syncPush` an `updatePatient` on their own patient (the allergy list: the
   client remembers the last value acknowledged);
-- patients book a slot with an idempotency key;
+- patients book a slot with an idempotency key; one in four wants "tomorrow, about this
+  time", so the day-before reminder of that booking falls due during the run;
 - approvers sign in as the demo chain (several devices per person) and approve a pending
   task, keyed by person and task, so two devices tapping the same task make one decision;
 - surgeons' applications create the approvers' tasks;
-- reminders: every booking and decision writes notices to the outbox; the two workers
-  dispatch them (the API kicks them through Redis, their cron sweeps catch the rest).
+- reminders: every booking and decision writes notices to the outbox, every booking a
+  day-before reminder; the two workers dispatch them (the API kicks them through Redis,
+  their sweeps send what falls due). After the run the script waits (up to a minute) for
+  the outbox to drain: a due notice still unsent then fails the run.
 
 Prints per operation: count, p50/p95/p99 latency; throughput over the whole run and over
 its second half; errors (transport failures, HTTP 5xx, INTERNAL, TEMPORARILY_UNAVAILABLE
@@ -153,7 +156,7 @@ class Api:
 LOGIN = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
 WORKLIST = "query($d: Date!) { myWorklist(date: $d) { id status startsAt patient { maskedName } } }"
 PUSH = "mutation($in: SyncPushInput!) { syncPush(input: $in) { lastMutationId results { id status code } } }"
-SLOTS = "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id remaining } }"
+SLOTS = "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id remaining startsAt } }"
 BOOK = "mutation($s: ID!, $o: ID, $k: String) { bookAppointment(slotId: $s, orderId: $o, idempotencyKey: $k) { id status } }"
 TASKS = "{ myTasks { id status } }"
 DECIDE = "mutation($t: ID!, $k: String) { decideTask(taskId: $t, decision: APPROVE, comment: \"同意\", idempotencyKey: $k) { id status } }"
@@ -243,13 +246,24 @@ async def therapist(api: Api, username: str, patient_id: int, deadline: float, r
                 api.ledger.errors.append(f"syncPush: {result['status']} {result.get('code')}")
 
 
+def soon_tomorrow(slots: list[dict[str, Any]], deadline: float) -> list[dict[str, Any]]:
+    """Slots whose day-before reminder falls due while the run lasts (with time to send it)."""
+    now = datetime.now(UTC)
+    first, last = now + timedelta(days=1, seconds=15), now + timedelta(days=1, seconds=deadline - time.monotonic() - 15)
+    return [s for s in slots if first <= datetime.fromisoformat(s["startsAt"]) <= last]
+
+
 async def patient(api: Api, username: str, order_id: int, patient_id: int, deadline: float, rng: random.Random) -> None:
     pace = PACES["patient"]
     token = await login(api, username)
     while await pause_for(rng, pace.wait, deadline):
-        start = date.today() + timedelta(days=rng.randint(1, 5))
+        # One patient in four wants "tomorrow, about this time": the day-before reminder
+        # of that booking falls due during the run, and the workers must send it.
+        tomorrow = rng.random() < 0.25
+        start = (datetime.now(UTC) + timedelta(days=1)).date() if tomorrow else date.today() + timedelta(days=rng.randint(1, 5))
         data = await api.call("availableSlots", token, SLOTS, {"f": start.isoformat(), "t": (start + timedelta(days=1)).isoformat()})
         slots = [s for s in (data or {}).get("availableSlots", []) if s["remaining"] > 0]
+        slots = (soon_tomorrow(slots, deadline) or slots) if tomorrow else slots
         if not slots or not await pause_for(rng, pace.pause, deadline):
             continue
         key = uuid.uuid4().hex
@@ -287,9 +301,11 @@ async def surgeon(api: Api, username: str, patient_ids: list[int], deadline: flo
             api.ledger.submissions.add(data["submitSurgeryApplication"]["id"])
 
 
-async def prepare(url: str, *, therapists: int, patients: int) -> dict[str, Any]:
+async def prepare(url: str, *, therapists: int, patients: int, seconds: float = 0) -> dict[str, Any]:
     """Bulk users beside the demo hospital: therapists with a patient each, patients with
-    paid physiotherapy orders, and bookable slots for the next days."""
+    paid physiotherapy orders, and bookable slots for the next days; among them, for the
+    `seconds` of the run, "tomorrow, about now" slots in the small rooms, one starting
+    every 15 s, whose day-before reminders fall due while the run lasts."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         password_hash = (await conn.execute(sa.text("SELECT password_hash FROM \"user\" WHERE username = 'pt.sun'"))).scalar_one()
@@ -327,6 +343,12 @@ async def prepare(url: str, *, therapists: int, patients: int) -> dict[str, Any]
             " SELECT :s, :i, '理疗室F', CAST(:start AS timestamptz) + (g * interval '15 minutes'),"
             " CAST(:start AS timestamptz) + ((g + 1) * interval '15 minutes'), 20, 20 FROM generate_series(0, 6 * 96 - 1) g"
         ), {"s": schedule, "i": physio, "start": start})
+        soon = datetime.now(UTC) + timedelta(days=1, seconds=45)
+        await conn.execute(sa.text(
+            "INSERT INTO treatment_slot (schedule_id, item_id, room, starts_at, ends_at, capacity, remaining)"
+            " SELECT :s, :i, '理疗小间' || g, CAST(:soon AS timestamptz) + (g * interval '15 seconds'),"
+            " CAST(:soon AS timestamptz) + (g * interval '15 seconds') + interval '15 minutes', 4, 4 FROM generate_series(0, :n) g"
+        ), {"s": schedule, "i": physio, "soon": soon, "n": int(seconds // 15) + 8})
         # Each therapist's day: 8 outpatients this morning (09:00-12:30 hospital time), so
         # myWorklist answers with a real list.
         therapist_ids = list((await conn.execute(sa.text("SELECT id FROM \"user\" WHERE username LIKE 'pt.fleet%' ORDER BY id"))).scalars())
@@ -389,11 +411,20 @@ async def outbox_state(url: str) -> dict[str, int]:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.text(
             "SELECT count(*), count(delivered_at), count(*) FILTER (WHERE delivered_at IS NULL AND cancelled_at IS NULL AND due_at <= now()),"
-            " coalesce(sum(reminders_sent), 0) FROM notice"
+            " coalesce(sum(reminders_sent), 0),"
+            # A sent notice's due_at is cleared (or moved to its next reminder): the payload
+            # keeps when a day-before reminder was due.
+            " count(*) FILTER (WHERE kind = 'appointment.reminder' AND cancelled_at IS NULL AND CAST(payload->>'deliver_after' AS timestamptz) <= now()),"
+            " count(*) FILTER (WHERE kind = 'appointment.reminder' AND cancelled_at IS NULL AND CAST(payload->>'deliver_after' AS timestamptz) <= now()"
+            " AND delivered_at IS NOT NULL)"
+            " FROM notice"
         ))).one()
         by_status = dict((await conn.execute(sa.text("SELECT status, count(*) FROM notice_dispatch GROUP BY status"))).all())
     await engine.dispose()
-    return {"notices": row[0], "delivered": row[1], "pending": row[2], "reminders sent": row[3], **{f"dispatch {k}": v for k, v in by_status.items()}}
+    return {
+        "notices": row[0], "delivered": row[1], "pending": row[2], "day-before reminders due": row[4], "of them sent": row[5],
+        "unread re-sent": row[3], **{f"dispatch {k}": v for k, v in by_status.items()},
+    }
 
 
 async def later(delay: float, user: Any) -> None:
@@ -403,7 +434,7 @@ async def later(delay: float, user: Any) -> None:
 
 async def drive(bases: list[str], url: str, users: int, seconds: float, ramp: float, seed: int) -> tuple[Ledger, float, dict[str, int]]:
     counts = head_count(users)
-    data = await prepare(url, therapists=counts["therapist"], patients=counts["patient"])
+    data = await prepare(url, therapists=counts["therapist"], patients=counts["patient"], seconds=seconds)
     ledger = Ledger()
     api = Api(bases, ledger, users)
     rng = random.Random(seed)
@@ -478,7 +509,9 @@ def report(ledger: Ledger, elapsed: float, lost: dict[str, int], outbox: dict[st
     print(f"errors: {len(ledger.errors)}" + (f"  first: {ledger.errors[:5]}" if ledger.errors else ""))
     print(f"lost writes: {sum(lost.values())}  {lost}")
     print(f"outbox after drain: {outbox}")
-    return 0 if not ledger.errors and not sum(lost.values()) else 1
+    unsent = max(outbox["pending"], outbox["day-before reminders due"] - outbox["of them sent"])
+    print(f"due notices unsent after the drain: {unsent}")
+    return 0 if not ledger.errors and not sum(lost.values()) and not unsent else 1
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
