@@ -157,6 +157,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 warming.cancel()
             await delivery.stop()
             await services.db.dispose()
+            if warm_up:
+                from api.domain.surgery.notice import stop_render_pool
+
+                await asyncio.to_thread(stop_render_pool)
 
     routes: list[Any] = [
         Route("/healthz", healthz),

@@ -172,6 +172,15 @@ async def render_notice_off_loop(content: NoticeContent, *, tz: ZoneInfo) -> byt
         return render_notice(content, tz=tz)
 
 
+def stop_render_pool() -> None:
+    """Stop the render process with the process that started it (a served app's shutdown):
+    left running, it outlives a server stopped by a signal."""
+    global _render_pool
+    pool, _render_pool = _render_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 async def warm_render_pool() -> None:
     """Start the render process and load its fonts before the first final approval needs
     them: started on demand, the child's imports and fonts took 1-2 s, inside that
