@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from strawberry.asgi import GraphQL
 
 from api import periodic
 from api.attachments import attachment_routes
-from api.auth import Actor, user_for_token
+from api.auth import Actor, actor_for_token
 from api.errors import DomainError
 from api.graphql.context import Context
 from api.graphql.schema import schema
@@ -62,13 +63,14 @@ async def authenticate(services: Services, request: Request) -> tuple[Actor | No
     if not header.lower().startswith("bearer "):
         return None, None
     token = header[7:].strip()
+    client = request.client.host if request.client else None
     try:
-        async with services.db.session() as session:
-            user = await user_for_token(session, services.settings, token)
+        actor = await actor_for_token(
+            services.db.engine, services.settings, token, ip=client, request_id=request.scope.get("state", {}).get("request_id")
+        )
     except DomainError as exc:
         return None, exc
-    client = request.client.host if request.client else None
-    return Actor.from_user(user, ip=client, request_id=request.scope.get("state", {}).get("request_id")), None
+    return actor, None
 
 
 async def healthz(request: Request) -> Response:
@@ -131,7 +133,9 @@ def pwa_routes() -> list[Any]:
     ]
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, services: Services | None = None, *, warm_up: bool = False) -> Starlette:
+    """`warm_up` (the served app): start helper processes at startup rather than in the
+    first request that needs one."""
     settings = settings or (services.settings if services else load_settings())
     services = services or Services.build(settings)
 
@@ -141,11 +145,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # the outbox: in a worker with Redis, else in this process.
         periodic.install(services)
         delivery = await start_delivery(services)
+        warming = None
+        if warm_up:
+            from api.domain.surgery.notice import warm_render_pool
+
+            warming = asyncio.create_task(warm_render_pool())  # in the background: serving starts now
         try:
             yield
         finally:
+            if warming is not None and not warming.done():
+                warming.cancel()
             await delivery.stop()
             await services.db.dispose()
+            if warm_up:
+                from api.domain.surgery.notice import stop_render_pool
+
+                await asyncio.to_thread(stop_render_pool)
 
     routes: list[Any] = [
         Route("/healthz", healthz),

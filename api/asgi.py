@@ -6,4 +6,4 @@ from api.settings import load_settings
 
 _settings = load_settings()
 configure_logging(_settings.log_level, _settings.log_json)
-app = create_app(_settings)
+app = create_app(_settings, warm_up=True)

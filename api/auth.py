@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.errors import DomainError, ErrorCode
 from api.models.people import Role, User
+from api.models.security import RevokedToken
 from api.settings import Settings
 
 TOKEN_ALGORITHM = "HS256"
@@ -97,19 +99,52 @@ def _unauthenticated(message: str = "请重新登录 / please sign in again") ->
     return DomainError(ErrorCode.UNAUTHENTICATED, message)
 
 
-async def user_for_token(session: AsyncSession, settings: Settings, token: str) -> User:
+def _verified_claims(settings: Settings, token: str) -> tuple[int, int, str | None]:
+    """(user id, token version, jti) of a token whose signature and expiry check out."""
     try:
         claims = jwt.decode(token, settings.effective_secret_key, algorithms=[TOKEN_ALGORITHM])
-        user_id = int(claims["sub"])
-        version = int(claims.get("ver", 0))
+        return int(claims["sub"]), int(claims.get("ver", 0)), claims.get("jti")
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise _unauthenticated("登录已过期或无效 / token expired or invalid") from exc
+
+
+async def actor_for_token(engine: AsyncEngine, settings: Settings, token: str, *, ip: str | None = None, request_id: str | None = None) -> Actor:
+    """The actor of a request's bearer token, checked against the database on every request
+    (deactivation, logout everywhere and single-token sign-out take effect at once, in
+    every process).
+
+    One statement reads the user and whether the token was signed out, outside any
+    transaction: a single SELECT sees one snapshot either way, and the request then needs
+    no BEGIN and ROLLBACK around it, on a connection it gives back before its own work."""
+    user_id, version, jti = _verified_claims(settings, token)
+    revoked = sa.exists().where(RevokedToken.jti == jti) if jti else sa.false()
+    stmt = sa.select(
+        User.id, User.username, User.display_name, User.department_id, User.roles, User.is_active, User.token_version, revoked.label("revoked")
+    ).where(User.id == user_id)
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = (await conn.execute(stmt)).first()
+    if row is None or not row.is_active or row.token_version != version or row.revoked:
+        raise _unauthenticated("登录已失效 / token revoked")
+    return Actor(
+        user_id=row.id,
+        username=row.username,
+        roles=frozenset(row.roles or []),
+        department_id=row.department_id,
+        display_name=row.display_name,
+        ip=ip,
+        request_id=request_id,
+    )
+
+
+async def user_for_token(session: AsyncSession, settings: Settings, token: str) -> User:
+    user_id, version, jti = _verified_claims(settings, token)
     user = await session.get(User, user_id)
     if user is None or not user.is_active or user.token_version != version:
         raise _unauthenticated("登录已失效 / token revoked")
     from api.domain.security import is_revoked  # one token signed out (logout)
 
-    if await is_revoked(session, claims.get("jti")):
+    if await is_revoked(session, jti):
         raise _unauthenticated("登录已失效 / token revoked")
     return user
 

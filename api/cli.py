@@ -74,7 +74,11 @@ def seed_demo() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="API processes (fleet: one per core)")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--keep-alive", default=75, show_default=True, type=int,
+    help="seconds an idle client connection stays open; longer than the load balancer's idle timeout",
+)
+def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
     """Migrate, then serve the API, the PWA and the bot callbacks."""
     import uvicorn
 
@@ -84,7 +88,10 @@ def serve(host: str, port: int, workers: int) -> None:
     configure_logging(settings.log_level, settings.log_json)
     ctx = click.get_current_context()
     ctx.invoke(migrate)
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=True)
+    # Keep-alive: a server that closes an idle connection just as the balancer (or a PAD)
+    # sends on it makes that request fail. Closing later than the client (uvicorn's default
+    # is 5 s, as short as many clients' own) leaves the closing to the client.
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=True, timeout_keep_alive=keep_alive)
 
 
 @main.group()

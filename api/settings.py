@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Database connections of one process (PostgreSQL). A request holds one only while it
+    # talks to the database. When all are busy, a request waits up to `db_pool_timeout`
+    # seconds for one (a burst queues) before it fails with TEMPORARILY_UNAVAILABLE. Keep
+    # (size + overflow) x processes below PostgreSQL's max_connections (100 by default).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 60.0
+
     # Authentication
     token_ttl_seconds: int = 12 * 3600
     argon2_time_cost: int = 3

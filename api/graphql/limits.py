@@ -100,7 +100,10 @@ def selection_cost(
     return total
 
 
-def cost_limit_rule(max_cost: int, list_cost: int, variables: dict[str, Any]) -> type[ValidationRule]:
+@lru_cache(maxsize=256)
+def _cost_limit_rule(max_cost: int, list_cost: int, int_variables: tuple[tuple[str, int], ...]) -> type[ValidationRule]:
+    variables = dict(int_variables)
+
     class CostLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             schema = self.context.schema
@@ -119,6 +122,15 @@ def cost_limit_rule(max_cost: int, list_cost: int, variables: dict[str, Any]) ->
     return CostLimit
 
 
+def cost_limit_rule(max_cost: int, list_cost: int, variables: dict[str, Any]) -> type[ValidationRule]:
+    """The cost rule for these limits and variables. Only integer variables can bound a
+    list (`first: $n`), so the rule class is shared by every request whose integer
+    variables are equal: the validation cache (keyed by the rule classes) then serves the
+    same document again without validating it again."""
+    ints = tuple(sorted((k, v) for k, v in variables.items() if isinstance(v, int)))
+    return _cost_limit_rule(max_cost, list_cost, ints)
+
+
 def query_hash(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()
 
@@ -134,19 +146,19 @@ def allowed_hashes(path: Path) -> frozenset[str]:
     return _allowed_hashes(str(path), path.stat().st_mtime)
 
 
+class AllowListedQueries(ValidationRule):
+    def enter_document(self, node: Any, *_: Any) -> None:
+        self.report_error(GraphQLError("查询不在允许列表中 / query not in the allow-list", extensions={"code": "QUERY_NOT_ALLOWED"}))
+
+
+class _Accepted(ValidationRule):
+    pass
+
+
 def allow_list_rule(query: str, allowed: frozenset[str]) -> type[ValidationRule]:
-    accepted = query_hash(query) in allowed
-
-    class AllowListedQueries(ValidationRule):
-        def enter_document(self, node: Any, *_: Any) -> None:
-            if not accepted:
-                self.report_error(
-                    GraphQLError(
-                        "查询不在允许列表中 / query not in the allow-list", extensions={"code": "QUERY_NOT_ALLOWED"}
-                    )
-                )
-
-    return AllowListedQueries
+    """A rule that refuses the document unless its hash is allowed (two fixed classes, so
+    validation results stay cacheable)."""
+    return _Accepted if query_hash(query) in allowed else AllowListedQueries
 
 
 class RequestPolicy(SchemaExtension):

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -50,21 +51,34 @@ class BedsideSchema(strawberry.Schema):
         log_graphql_errors(errors)
 
 
+# The fixed limits' validation rules, built once. Strawberry's limiters make a new rule
+# class each time one is constructed, and ValidationCache is keyed by the rule classes: a
+# limiter built per request would miss the cache on every request.
+VALIDATION_CACHE_SIZE = 256
+FIXED_RULES = (
+    *QueryDepthLimiter(max_depth=12).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+)
+
+
 def build_schema() -> strawberry.Schema:
     return BedsideSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
+        # Factories, not instances: strawberry points an extension at the request it is
+        # running for, so one instance shared by concurrent requests would read another
+        # request's result (and mask the wrong errors) after an await.
         extensions=[
             # Parsing and validating a document costs more than most resolvers; the PWA
-            # sends the same few documents again and again. Bounded LRU caches.
-            ParserCache(maxsize=256),
-            ValidationCache(maxsize=256),
-            QueryDepthLimiter(max_depth=12),
-            MaxAliasesLimiter(max_alias_count=30),
-            MaxTokensLimiter(max_token_count=4000),
-            RequestPolicy(),  # cost limit, introspection off in production, allow-list
-            MaskUnexpectedErrors(),
+            # sends the same few documents again and again. Bounded LRU caches, shared
+            # by every request of the process.
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: AddValidationRules(list(FIXED_RULES)),  # depth 12, 30 aliases
+            lambda: MaxTokensLimiter(max_token_count=4000),
+            RequestPolicy,  # cost limit, introspection off in production, allow-list
+            MaskUnexpectedErrors,
         ],
     )
 

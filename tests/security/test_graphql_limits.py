@@ -48,6 +48,31 @@ async def test_cost_counts_fragments(gql: GraphQLClient) -> None:
     assert error_code(await client.error(query)) == "QUERY_TOO_COMPLEX"
 
 
+async def test_a_bound_given_as_a_variable_is_costed_per_request(gql: GraphQLClient) -> None:
+    # The same document, validated once and cached: the cost still follows each
+    # request's own variables.
+    client = await gql.as_user("dr.li")
+    query = "query($n: Int!) { myNotices(limit: $n) { id title body deliveries { channel status } } }"
+    assert isinstance((await client.data(query, {"n": 5}))["myNotices"], list)
+    assert error_code(await client.error(query, {"n": 100000})) == "QUERY_TOO_COMPLEX"
+    assert isinstance((await client.data(query, {"n": 5}))["myNotices"], list)
+
+
+async def test_a_repeated_document_is_validated_once(gql: GraphQLClient) -> None:
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from api.graphql.schema import VALIDATION_CACHE_SIZE
+
+    client = await gql.as_user("dr.li")
+    query = "{ myTasks { id status } __typename }"
+    await client.data(query)
+    before = _get_validate_cache(VALIDATION_CACHE_SIZE).cache_info()
+    for _ in range(3):
+        await client.data(query)
+    after = _get_validate_cache(VALIDATION_CACHE_SIZE).cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (3, 0)
+
+
 async def test_batched_requests_are_refused(http: httpx.AsyncClient, demo: Services) -> None:
     body = [{"query": "{ __typename }"}] * 50
     response = await http.post("/graphql", json=body)

@@ -46,3 +46,13 @@ async def test_fallback_cid_font(fallback_font) -> None:  # type: ignore[no-unty
     assert notice.cjk_font_name() == "STSong-Light"
     pdf = notice.render_notice(CONTENT, tz=ZoneInfo("Asia/Shanghai"))
     assert b"STSong-Light" in pdf and "手术审批通知书" in await _text(pdf)
+
+
+async def test_a_warmed_render_process_renders_the_same_notice() -> None:
+    # The served app starts the render process at startup; what it renders afterwards is
+    # what rendering in this process gives.
+    await notice.warm_render_pool()
+    tz = ZoneInfo("Asia/Shanghai")
+    pdf = await notice.render_notice_off_loop(CONTENT, tz=tz)
+    assert "肝叶切除术" in await _text(pdf)
+    assert await _text(pdf) == await _text(notice.render_notice(CONTENT, tz=tz))

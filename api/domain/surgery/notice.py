@@ -152,19 +152,44 @@ def store_notice(data_dir: Path, relative: str, pdf: bytes) -> str:
 _render_pool: ProcessPoolExecutor | None = None
 
 
+def _pool() -> ProcessPoolExecutor:
+    global _render_pool
+    if _render_pool is None:
+        # forkserver: a clean child, not a fork of a process holding database sockets.
+        _render_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    return _render_pool
+
+
 async def render_notice_off_loop(content: NoticeContent, *, tz: ZoneInfo) -> bytes:
     """`render_notice` in a worker process. A render takes 15-40 ms of CPU; on the event
     loop it would stall every other request of the process meanwhile. The same bytes
     either way; if the worker process dies, the next render runs here."""
     global _render_pool
-    if _render_pool is None:
-        # forkserver: a clean child, not a fork of a process holding database sockets.
-        _render_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
     try:
-        return await asyncio.get_running_loop().run_in_executor(_render_pool, partial(render_notice, content, tz=tz))
+        return await asyncio.get_running_loop().run_in_executor(_pool(), partial(render_notice, content, tz=tz))
     except BrokenProcessPool:
         _render_pool = None
         return render_notice(content, tz=tz)
+
+
+def stop_render_pool() -> None:
+    """Stop the render process with the process that started it (a served app's shutdown):
+    left running, it outlives a server stopped by a signal."""
+    global _render_pool
+    pool, _render_pool = _render_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def warm_render_pool() -> None:
+    """Start the render process and load its fonts before the first final approval needs
+    them: started on demand, the child's imports and fonts took 1-2 s, inside that
+    approval's transaction (its instance locked all the while)."""
+    global _render_pool
+    try:
+        await asyncio.get_running_loop().run_in_executor(_pool(), cjk_font_name)
+    except BrokenProcessPool:
+        _render_pool = None
 
 
 _PENDING = "surgery_notice_files"
