@@ -48,7 +48,9 @@ class Sink:
 @contextlib.asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on 127.0.0.1 (a free port); yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    # Keep-alive longer than any test: tests inject time, so real seconds between two sends
+    # must not decide whether a pooled connection is still open.
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_keep_alive=600)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event

@@ -36,6 +36,22 @@ async def _penalty_notice_for_chief(services: Services) -> tuple[int, int, int]:
         return notice.id, chief.id, superior.id  # type: ignore[return-value]
 
 
+async def _dispatch_log(services: Services, recipient_id: int) -> str:
+    """What the database says was dispatched to one person: read when an arrival is missing."""
+    async with services.db.session() as session:
+        rows = (
+            await session.execute(
+                sa.text(
+                    "SELECT d.id, d.idempotency_key, d.status, d.attempts, d.created_at, d.sent_at, d.last_error,"
+                    " (SELECT string_agg(a.result || '@' || a.at::text, ',') FROM notice_attempt a WHERE a.dispatch_id = d.id) AS tries"
+                    " FROM notice_dispatch d WHERE d.recipient_id = :r ORDER BY d.id"
+                ),
+                {"r": recipient_id},
+            )
+        ).all()
+    return "\n".join(str(tuple(r)) for r in rows)
+
+
 def _half_hours(start: datetime, end: datetime) -> list[datetime]:
     times, t = [], start
     while t <= end:
@@ -69,7 +85,7 @@ async def test_a_chief_who_never_reads_gets_the_policys_reminders_then_the_super
         local(2026, 12, 7, 11, 0): 1,
         local(2026, 12, 7, 14, 30): 1,
         local(2026, 12, 7, 16, 30): 1,
-    }
+    }, await _dispatch_log(notify_services, chief)
     texts = [m["title"] for m in sink.to(chief)]
     assert texts[0] == "奖惩通知书 / penalty notice"
     assert [t.split("】")[0] for t in texts[1:]] == ["【第1次提醒 / reminder 1", "【第2次提醒 / reminder 2", "【第3次提醒 / reminder 3"]
