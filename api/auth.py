@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import sqlalchemy as sa
@@ -46,7 +47,8 @@ class Actor:
         return Role.ADMIN in self.roles
 
     @classmethod
-    def from_user(cls, user: User, *, via: str = "web", ip: str | None = None, request_id: str | None = None) -> Actor:
+    def from_user(cls, user: User | Any, *, via: str = "web", ip: str | None = None, request_id: str | None = None) -> Actor:
+        """From a user, or a row with the same columns (the per-request sign-in check)."""
         assert user.id is not None
         return cls(
             user_id=user.id,
@@ -126,15 +128,7 @@ async def actor_for_token(engine: AsyncEngine, settings: Settings, token: str, *
         row = (await conn.execute(stmt)).first()
     if row is None or not row.is_active or row.token_version != version or row.revoked:
         raise _unauthenticated("登录已失效 / token revoked")
-    return Actor(
-        user_id=row.id,
-        username=row.username,
-        roles=frozenset(row.roles or []),
-        department_id=row.department_id,
-        display_name=row.display_name,
-        ip=ip,
-        request_id=request_id,
-    )
+    return Actor.from_user(row, ip=ip, request_id=request_id)
 
 
 async def user_for_token(session: AsyncSession, settings: Settings, token: str) -> User:

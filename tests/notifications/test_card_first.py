@@ -14,7 +14,7 @@ from notifications.setup import build_dispatcher
 from tests.approvals.helpers import REVIEW_V1, start
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness
-from tests.simulators.platforms import PlatformSimulator, simulated_settings
+from tests.simulators.platforms import PlatformSimulator, simulated_services
 
 
 def _work_notices(sim: PlatformSimulator, username: str) -> list[str]:
@@ -24,10 +24,7 @@ def _work_notices(sim: PlatformSimulator, username: str) -> list[str]:
 async def test_the_task_card_is_the_first_message_and_reminders_follow_as_text(
     notify_services: Services, platform_sim: PlatformSimulator
 ) -> None:
-    services = Services(
-        settings=simulated_settings(notify_services.settings, platform_sim),
-        db=notify_services.db, hashing=notify_services.hashing, cipher=notify_services.cipher,
-    )
+    services = simulated_services(notify_services, platform_sim)
     async with services.db.transaction() as session:
         chief = await user_by_username(session, "chief.wang")
         session.add(NotificationPreference(user_id=chief.id, channels=["dingtalk"], digest=False))

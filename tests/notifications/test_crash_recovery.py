@@ -17,7 +17,7 @@ from notifications.channels import Message, SendResult
 from notifications.setup import build_channels, build_dispatcher
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness, Sink
-from tests.simulators.platforms import PlatformSimulator, simulated_settings
+from tests.simulators.platforms import PlatformSimulator, simulated_services
 
 
 class HangsAfterSending:
@@ -85,10 +85,7 @@ async def test_killed_worker_does_not_duplicate_on_a_channel_honouring_the_key(n
 async def test_killed_worker_never_resends_to_a_channel_without_idempotency(
     notify_services: Services, platform_sim: PlatformSimulator, gql  # type: ignore[no-untyped-def]
 ) -> None:
-    services = Services(
-        settings=simulated_settings(notify_services.settings, platform_sim),
-        db=notify_services.db, hashing=notify_services.hashing, cipher=notify_services.cipher,
-    )
+    services = simulated_services(notify_services, platform_sim)
     async with services.db.transaction() as session:
         user = await user_by_username(session, "chief.wang")
         session.add(NotificationPreference(user_id=user.id, channels=["dingtalk"]))

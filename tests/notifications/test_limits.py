@@ -14,16 +14,13 @@ from notifications import outbox
 from notifications.setup import build_dispatcher
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness
-from tests.simulators.platforms import PlatformSimulator, simulated_settings
+from tests.simulators.platforms import PlatformSimulator, simulated_services
 
 
 async def test_a_burst_beyond_the_per_minute_limit_waits_for_the_next_minute(
     notify_services: Services, platform_sim: PlatformSimulator
 ) -> None:
-    services = Services(
-        settings=simulated_settings(notify_services.settings, platform_sim),
-        db=notify_services.db, hashing=notify_services.hashing, cipher=notify_services.cipher,
-    )
+    services = simulated_services(notify_services, platform_sim)
     async with services.db.transaction() as session:
         chief = await user_by_username(session, "chief.wang")
         session.add(NotificationPreference(user_id=chief.id, channels=["wecom"], digest=False))

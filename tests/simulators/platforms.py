@@ -615,3 +615,13 @@ if __name__ == "__main__":  # `python -m tests.simulators.platforms PORT`: a sta
     import sys
 
     uvicorn.run(PlatformSimulator().app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+
+
+def simulated_services(services: Any, sim: PlatformSimulator, **overrides: Any) -> Any:
+    """The same database, hashing and keys as `services`, with the platforms pointed at `sim`."""
+    from api.services import Services
+
+    return Services(
+        settings=simulated_settings(services.settings, sim, **overrides),
+        db=services.db, hashing=services.hashing, cipher=services.cipher,
+    )
