@@ -59,7 +59,8 @@ class NoticeDelivery(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("notice_id", "reminder_no", "channel", name="uq_notice_delivery_notice_reminder_channel"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    notice_id: int = Field(foreign_key="notice.id", index=True)
+    # Looked up by notice through the unique constraint (notice_id first): no index of its own.
+    notice_id: int = Field(foreign_key="notice.id")
     reminder_no: int = Field(default=0)  # 0: the first delivery; 1..N reminders
     channel: str = Field(max_length=20)
     dispatch_id: int | None = Field(default=None, foreign_key="notice_dispatch.id", index=True)
