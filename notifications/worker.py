@@ -151,4 +151,11 @@ async def run_worker(settings: Settings, *, prepare: Callable[[Services], object
     if prepare is not None:
         options["ctx"]["prepare"] = prepare
     worker = Worker(**{**options, "handle_signals": True})
-    await worker.async_run()
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # SIGTERM / SIGINT: arq stops by cancelling its main task. That is a clean stop,
+        # not a crash to print a traceback for (operators read these logs).
+        pass
+    finally:
+        await worker.close()
