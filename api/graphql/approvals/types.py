@@ -24,6 +24,7 @@ from api.graphql.approvals.loaders import (
 from api.graphql.context import Info
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
+from api.graphql.rows import from_row
 from api.models.approvals import ApprovalInstance as InstanceRow
 from api.models.approvals import ApprovalTask as TaskRow
 from api.models.audit import AuditEvent
@@ -90,17 +91,7 @@ class ApprovalTask:
 
     @classmethod
     def from_row(cls, row: TaskRow) -> ApprovalTask:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            status=row.status,
-            kind=row.kind,
-            due_at=row.due_at,
-            overdue=row.overdue,
-            decided_at=row.decided_at,
-            comment=row.comment,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def assignee(self, info: Info) -> UserRef | None:
@@ -130,7 +121,7 @@ class ApprovalHistoryEvent:
 
     @classmethod
     def from_row(cls, row: AuditEvent) -> ApprovalHistoryEvent:
-        return cls(seq=row.seq, action=row.action, at=row.at, hash=row.hash, prev_hash=row.prev_hash, data=row.data, actor_id=row.actor_id)
+        return from_row(cls, row)
 
     @strawberry.field
     async def actor(self, info: Info) -> UserRef | None:
@@ -156,21 +147,7 @@ class ApprovalInstance:
 
     @classmethod
     def from_row(cls, row: InstanceRow) -> ApprovalInstance:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            kind=row.kind,
-            definition_version=row.definition_version,
-            status=row.status,
-            due_at=row.due_at,
-            overdue=row.overdue,
-            blocked_reason=row.blocked_reason,
-            created_at=row.created_at,
-            closed_at=row.closed_at,
-            subject_type=row.subject_type,
-            subject_id=strawberry.ID(str(row.subject_id)) if row.subject_id is not None else None,
-            has_pdf=bool(row.pdf_path),
-            row=row,
-        )
+        return from_row(cls, row, has_pdf=bool(row.pdf_path))
 
     @strawberry.field(description="The application's data; reading it is access-logged when it concerns a patient.")
     async def data(self, info: Info) -> JSON:

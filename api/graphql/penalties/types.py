@@ -5,6 +5,7 @@ from datetime import date, datetime
 import strawberry
 
 from api.graphql.people.types import UserRef
+from api.graphql.rows import from_row
 from api.models.penalties import Penalty as PenaltyRow
 from api.models.penalties import PenaltyItem as ItemRow
 from api.models.penalties import PenaltyRule as RuleRow
@@ -24,8 +25,7 @@ class PenaltyItem:
 
     @classmethod
     def from_row(cls, r: ItemRow) -> PenaltyItem:
-        return cls(id=strawberry.ID(str(r.id)), code=r.code, version=r.version, category=r.category, name=r.name, points=r.points,
-                   effective_from=r.effective_from, effective_to=r.effective_to)
+        return from_row(cls, r)
 
 
 @strawberry.type

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
+from api.graphql.rows import from_row
 from api.models.people import Department as DepartmentRow
 from api.models.people import User as UserRow
 
@@ -15,7 +16,7 @@ class Department:
 
     @classmethod
     def from_row(cls, row: DepartmentRow) -> Department:
-        return cls(id=strawberry.ID(str(row.id)), code=row.code, name=row.name, name_en=row.name_en)
+        return from_row(cls, row)
 
 
 @strawberry.type
@@ -28,7 +29,7 @@ class UserRef:
 
     @classmethod
     def from_row(cls, row: UserRow) -> UserRef:
-        return cls(id=strawberry.ID(str(row.id)), username=row.username, display_name=row.display_name)
+        return from_row(cls, row)
 
 
 @strawberry.type

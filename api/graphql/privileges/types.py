@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.people.types import UserRef
+from api.graphql.rows import from_row
 from api.models.audit import AuditEvent
 from api.models.privileges import PrivilegeGrant as GrantRow
 from api.models.privileges import PrivilegeSuspension as SuspensionRow
@@ -23,7 +24,7 @@ class Procedure:
 
     @classmethod
     def from_row(cls, row: ProcedureRow) -> Procedure:
-        return cls(code=row.code, name=row.name, name_en=row.name_en, grade=row.grade, level=row.level, active=row.active)
+        return from_row(cls, row)
 
 
 @strawberry.type(description="A privilege grant; its terms never change (revoked and granted anew).")
@@ -45,22 +46,7 @@ class PrivilegeGrant:
 
     @classmethod
     def from_row(cls, row: GrantRow) -> PrivilegeGrant:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            scope=row.scope,
-            max_grade=row.max_grade,
-            procedure_code=row.procedure_code,
-            valid_from=row.valid_from,
-            valid_until=row.valid_until,
-            status=row.status,
-            reason=row.reason,
-            requested_at=row.requested_at,
-            granted_at=row.granted_at,
-            revoked_at=row.revoked_at,
-            revoke_reason=row.revoke_reason,
-            replaces_id=strawberry.ID(str(row.replaces_id)) if row.replaces_id else None,
-            approval_instance_id=strawberry.ID(str(row.approval_instance_id)) if row.approval_instance_id else None,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="A suspension of privileges (进修, 下乡, penalty).")
@@ -76,16 +62,7 @@ class PrivilegeSuspension:
 
     @classmethod
     def from_row(cls, row: SuspensionRow) -> PrivilegeSuspension:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            scope=row.scope,
-            reason=row.reason,
-            source=row.source,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            lifted_at=row.lifted_at,
-            lift_reason=row.lift_reason,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="One hash-chained event of a grant or suspension.")

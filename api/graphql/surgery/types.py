@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from api.domain.surgery.metrics import ApprovalMetrics as MetricsRow
+from api.graphql.rows import from_row
 from api.models.surgery import SurgeryApplication as ApplicationRow
 
 
@@ -47,28 +48,7 @@ class SurgeryApplication:
 
     @classmethod
     def from_row(cls, row: ApplicationRow) -> SurgeryApplication:
-        def sid(value: int | None) -> strawberry.ID | None:
-            return strawberry.ID(str(value)) if value is not None else None
-
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            instance_id=sid(row.instance_id),
-            patient_id=strawberry.ID(str(row.patient_id)),
-            procedure_code=row.procedure_code,
-            grade=row.grade,
-            planned_at=row.planned_at,
-            emergency=row.emergency,
-            diagnosis=row.diagnosis,
-            anesthesia=row.anesthesia,
-            preop_assessment=row.preop_assessment,
-            consent_signed=row.consent_signed,
-            emergency_override=row.emergency_override,
-            override_reason=row.override_reason,
-            override_instance_id=sid(row.override_instance_id),
-            override_confirmed_at=row.override_confirmed_at,
-            notice_sha256=row.notice_sha256,
-            notice_generated_at=row.notice_generated_at,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="手术审批通知书: the PDF, base64-encoded, with its recorded sha256.")
@@ -94,17 +74,7 @@ class ApprovalMetrics:
 
     @classmethod
     def from_row(cls, row: MetricsRow) -> ApprovalMetrics:
-        return cls(
-            submitted=row.submitted,
-            decided=row.decided,
-            completed_within_24h=row.completed_within_24h,
-            completed_within_24h_rate=row.completed_within_24h_rate,
-            emergency_submitted=row.emergency_submitted,
-            emergency_within_2h=row.emergency_within_2h,
-            emergency_within_2h_rate=row.emergency_within_2h_rate,
-            median_hours_to_decision=row.median_hours_to_decision,
-            overdue_count=row.overdue_count,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="越权: an approval beyond the approver's authority, as recorded in an instance's history.")

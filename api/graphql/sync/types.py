@@ -6,6 +6,7 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
+from api.graphql.rows import from_row
 from api.models.sync import SyncConflict as SyncConflictRow
 from sync.pull import PullResult
 from sync.push import MutationResult, PushResult
@@ -138,16 +139,4 @@ class SyncConflict:
 
     @classmethod
     def from_row(cls, row: SyncConflictRow) -> SyncConflict:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            entity=row.entity,
-            entity_id=row.entity_id,
-            field=row.field,
-            base_value=row.base_value,
-            losing_value=row.losing_value,
-            winning_value=row.winning_value,
-            client_won=row.client_won,
-            status=row.status,
-            resolution=row.resolution,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)

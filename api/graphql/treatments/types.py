@@ -13,12 +13,9 @@ from api.graphql.context import Info
 from api.graphql.patients.types import Patient
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
+from api.graphql.rows import from_row
 from api.graphql.treatments.loaders import load_item, load_order, load_patient_row
 from api.models import treatments as m
-
-
-def _id(value: int | None) -> strawberry.ID:
-    return strawberry.ID(str(value))
 
 
 @strawberry.enum(description="缴费状态 / payment status")
@@ -45,7 +42,7 @@ class ConsentText:
 
     @classmethod
     def from_row(cls, row: m.ConsentText) -> ConsentText:
-        return cls(id=_id(row.id), version=row.version, title=row.title, body=row.body, sha256=row.sha256)
+        return from_row(cls, row)
 
 
 @strawberry.type(description="治疗项目 / treatment item")
@@ -65,12 +62,7 @@ class TreatmentItem:
 
     @classmethod
     def from_row(cls, row: m.TreatmentItem) -> TreatmentItem:
-        return cls(
-            row=row, id=_id(row.id), code=row.code, name=row.name, name_en=row.name_en,
-            duration_minutes=row.duration_minutes, price_cents=row.price_cents, notes=row.notes,
-            requires_consent=row.requires_consent, followup_rule=row.followup_rule or {},
-            record_template=row.record_template or [], assessment_template=row.assessment_template or [],
-        )
+        return from_row(cls, row, followup_rule=row.followup_rule or {}, record_template=row.record_template or [], assessment_template=row.assessment_template or [])
 
     @strawberry.field(description="当前可签署的同意书 / the consent text to sign now")
     async def current_consent(self, info: Info) -> ConsentText | None:
@@ -106,12 +98,7 @@ class TreatmentOrder:
 
     @classmethod
     def from_row(cls, row: m.TreatmentOrder) -> TreatmentOrder:
-        return cls(
-            row=row, id=_id(row.id), sessions=row.sessions, used_sessions=row.used_sessions,
-            remaining_sessions=remaining_sessions(row), payment_status=PaymentStatus(row.payment_status),
-            course_id=_id(row.course_id) if row.course_id else None, his_order_no=row.his_order_no,
-            source=row.source, created_at=row.created_at, cancelled_at=row.cancelled_at,
-        )
+        return from_row(cls, row, remaining_sessions=remaining_sessions(row), payment_status=PaymentStatus(row.payment_status))
 
     @strawberry.field
     async def item(self, info: Info) -> TreatmentItem:
@@ -134,7 +121,7 @@ class Slot:
 
     @classmethod
     def from_row(cls, row: m.Slot) -> Slot:
-        return cls(row=row, id=_id(row.id), starts_at=row.starts_at, ends_at=row.ends_at, capacity=row.capacity, remaining=row.remaining, room=row.room)
+        return from_row(cls, row)
 
     @strawberry.field
     async def therapist(self, info: Info) -> UserRef | None:
@@ -163,11 +150,7 @@ class Appointment:
 
     @classmethod
     def from_row(cls, row: m.Appointment) -> Appointment:
-        return cls(
-            row=row, id=_id(row.id), status=row.status, starts_at=row.starts_at, ends_at=row.ends_at, room=row.room,
-            channel=row.channel, walk_in=row.walk_in, receipt_no=row.receipt_no, receipt=row.receipt or {},
-            cancel_reason=row.cancel_reason, version=row.version, updated_at=row.updated_at,
-        )
+        return from_row(cls, row, receipt=row.receipt or {})
 
     @strawberry.field(description="当日队列 / the queue this appointment joins at check-in (dayQueue's queueKey)")
     def queue_key(self) -> str:
@@ -225,10 +208,7 @@ class QueueEntry:
 
     @classmethod
     def from_row(cls, row: m.QueueEntry) -> QueueEntry:
-        return cls(
-            row=row, id=_id(row.id), queue_key=row.queue_key, queue_day=row.queue_day, number=row.number, position=row.position,
-            status=row.status, skips=row.skips, called_at=row.called_at, version=row.version, updated_at=row.updated_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def patient(self, info: Info) -> Patient:
@@ -253,7 +233,7 @@ class Attachment:
 
     @classmethod
     def from_row(cls, row: m.Attachment) -> Attachment:
-        return cls(id=_id(row.id), key=row.key, sha256=row.sha256, content_type=row.content_type, size=row.size, purpose=row.purpose)
+        return from_row(cls, row)
 
 
 @strawberry.type(description="知情同意书签名 / consent signature")
@@ -269,10 +249,7 @@ class ConsentSignature:
 
     @classmethod
     def from_row(cls, row: m.ConsentSignature) -> ConsentSignature:
-        return cls(
-            id=_id(row.id), consent_text_id=_id(row.consent_text_id), text_sha256=row.text_sha256, signature_sha256=row.signature_sha256,
-            binding_sha256=row.binding_sha256, signer_name=row.signer_name, signed_at=row.signed_at, version=row.version,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="评估记录 / assessment record")
@@ -284,7 +261,7 @@ class AssessmentRecord:
 
     @classmethod
     def from_row(cls, row: m.AssessmentRecord) -> AssessmentRecord:
-        return cls(id=_id(row.id), data=row.data, version=row.version, updated_at=row.updated_at)
+        return from_row(cls, row)
 
 
 @strawberry.type(description="治疗记录 / treatment record of one session")
@@ -300,10 +277,7 @@ class TreatmentRecord:
 
     @classmethod
     def from_row(cls, row: m.TreatmentRecord) -> TreatmentRecord:
-        return cls(
-            row=row, id=_id(row.id), status=row.status, data=row.data, payment_confirmed_at=row.payment_confirmed_at,
-            archived_at=row.archived_at, version=row.version, updated_at=row.updated_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def item(self, info: Info) -> TreatmentItem:
@@ -346,7 +320,7 @@ class FollowUp:
 
     @classmethod
     def from_row(cls, row: m.FollowUp) -> FollowUp:
-        return cls(row=row, id=_id(row.id), due_at=row.due_at, status=row.status, questionnaire=row.questionnaire, answers=row.answers, answered_at=row.answered_at)
+        return from_row(cls, row)
 
     @strawberry.field
     async def item(self, info: Info) -> TreatmentItem:
