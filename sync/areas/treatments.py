@@ -25,7 +25,6 @@ from api.errors import DomainError, ErrorCode, not_found
 from api.models.treatments import (
     Appointment,
     AssessmentRecord,
-    Attachment,
     ConsentSignature,
     QueueEntry,
     TreatmentItem,
@@ -202,14 +201,11 @@ async def save_assessment(ctx: MutationContext, args: DataEdit) -> Outcome:
 
 @mutator("signConsent", ConsentArgs)
 async def sign_consent(ctx: MutationContext, args: ConsentArgs) -> Outcome:
-    signature = (
-        await ctx.session.execute(
-            sa.select(Attachment).where(Attachment.sha256 == args.signatureSha256.lower(), Attachment.deleted_at.is_(None)).order_by(Attachment.id).limit(1)
-        )
-    ).scalar_one_or_none()
-    if signature is None:
+    uploads = await record_domain.uploads_of(ctx.session, args.signatureSha256)
+    if not uploads:
         raise AttachmentPending(args.signatureSha256.lower())  # waits for the upload
     record = await _record(ctx, args.appointmentId)
+    signature = record_domain.upload_for(record, uploads)
     signed = await record_domain.sign_consent(
         ctx.session,
         record,
@@ -235,18 +231,11 @@ class PhotoArgs(BaseModel):
 async def attach_photo(ctx: MutationContext, args: PhotoArgs) -> Outcome:
     """采集影像 from a PAD: the photo taken at the bedside (offline, perhaps) joins the
     session's record once its upload has finished; until then the mutation waits."""
-    digest = args.photoSha256.lower()
-    candidates = (
-        await ctx.session.execute(
-            sa.select(Attachment).where(Attachment.sha256 == digest, Attachment.deleted_at.is_(None)).order_by(Attachment.id)
-        )
-    ).scalars().all()
-    if not candidates:
-        raise AttachmentPending(digest)  # waits for the upload
+    uploads = await record_domain.uploads_of(ctx.session, args.photoSha256)
+    if not uploads:
+        raise AttachmentPending(args.photoSha256.lower())  # waits for the upload
     record = await _record(ctx, args.appointmentId)
-    # The same picture may have been uploaded before: this record's copy, else a free one;
-    # one bound to another record makes the domain answer CONFLICT.
-    photo = next((a for a in candidates if a.record_id == record.id), None) or next((a for a in candidates if a.record_id is None), candidates[0])
+    photo = record_domain.upload_for(record, uploads)
     attached = await record_domain.attach_photo(ctx.session, record, photo.key, phase=args.phase, actor=ctx.actor, now=ctx.now)
     return Outcome(entity="treatment_record", entity_id=record.id, server={"attachmentId": attached.id, "phase": attached.purpose, "recordId": record.id})
 

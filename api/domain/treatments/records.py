@@ -215,6 +215,19 @@ class _Missing:
     deleted_at = None
 
 
+async def uploads_of(session: AsyncSession, sha256: str) -> list[Attachment]:
+    """The stored uploads with these bytes (a PAD names its photos and signatures by hash),
+    oldest first; empty while the upload has not finished."""
+    stmt = sa.select(Attachment).where(Attachment.sha256 == sha256.lower(), Attachment.deleted_at.is_(None)).order_by(Attachment.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+def upload_for(record: TreatmentRecord, uploads: list[Attachment]) -> Attachment:
+    """Which of the same bytes' uploads a record takes: its own copy, else a free one; one
+    bound to another record is refused by `attach_photo` / `sign_consent` (CONFLICT)."""
+    return next((a for a in uploads if a.record_id == record.id), None) or next((a for a in uploads if a.record_id is None), uploads[0])
+
+
 async def _unbound_attachment(session: AsyncSession, attachment_key: str, record: TreatmentRecord) -> Attachment:
     attachment = (
         await session.execute(sa.select(Attachment).where(Attachment.key == attachment_key, Attachment.deleted_at.is_(None)).with_for_update())
