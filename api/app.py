@@ -21,8 +21,7 @@ from strawberry.asgi import GraphQL
 
 from api import periodic
 from api.attachments import attachment_routes
-from api.auth import Actor, actor_for_token
-from api.errors import DomainError
+from api.auth import authenticate
 from api.graphql.context import Context
 from api.graphql.schema import schema
 from api.http import RequestMiddleware
@@ -56,21 +55,6 @@ class BedsideGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         actor, auth_error = await authenticate(self.services, request)
         return Context(request=request, services=self.services, actor=actor, auth_error=auth_error, response=response)
-
-
-async def authenticate(services: Services, request: Request) -> tuple[Actor | None, DomainError | None]:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None, None
-    token = header[7:].strip()
-    client = request.client.host if request.client else None
-    try:
-        actor = await actor_for_token(
-            services.db.engine, services.settings, token, ip=client, request_id=request.scope.get("state", {}).get("request_id")
-        )
-    except DomainError as exc:
-        return None, exc
-    return actor, None
 
 
 async def healthz(request: Request) -> Response:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.auth import authenticate
 from api.domain.treatments.attachments import check_upload, record_attachment
 from api.domain.treatments.common import TreatmentErrorCode
 from api.errors import DomainError, ErrorCode
@@ -39,7 +40,6 @@ def _error(exc: DomainError) -> JSONResponse:
 
 
 async def upload_attachment(request: Request) -> Response:
-    from api.app import authenticate  # the app assembles; imported late to avoid a cycle
 
     services: Services = request.app.state.services
     actor, auth_error = await authenticate(services, request)

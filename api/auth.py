@@ -15,7 +15,7 @@ import jwt
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import DomainError, ErrorCode
 from api.models.people import Role, User
@@ -131,16 +131,20 @@ async def actor_for_token(engine: AsyncEngine, settings: Settings, token: str, *
     return Actor.from_user(row, ip=ip, request_id=request_id)
 
 
-async def user_for_token(session: AsyncSession, settings: Settings, token: str) -> User:
-    user_id, version, jti = _verified_claims(settings, token)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active or user.token_version != version:
-        raise _unauthenticated("登录已失效 / token revoked")
-    from api.domain.security import is_revoked  # one token signed out (logout)
-
-    if await is_revoked(session, jti):
-        raise _unauthenticated("登录已失效 / token revoked")
-    return user
+async def authenticate(services: Any, request: Any) -> tuple[Actor | None, DomainError | None]:
+    """The actor of an HTTP request's `Authorization: Bearer` token (None without one), or
+    the reason the token is refused. `services`: the app's Services; `request`: Starlette's."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None, None
+    client = request.client.host if request.client else None
+    try:
+        actor = await actor_for_token(
+            services.db.engine, services.settings, header[7:].strip(), ip=client, request_id=request.scope.get("state", {}).get("request_id")
+        )
+    except DomainError as exc:
+        return None, exc
+    return actor, None
 
 
 def token_claims(settings: Settings, token: str) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.auth import Actor, user_for_token
+from api.auth import Actor, authenticate
 from api.errors import DomainError
 from api.services import Services
 from bots import identity
@@ -17,15 +17,8 @@ def error(exc: DomainError, status: int = 400) -> JSONResponse:
 
 
 async def bearer_actor(services: Services, request: Request) -> Actor | None:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    try:
-        async with services.db.session() as session:
-            user = await user_for_token(session, services.settings, header[7:].strip())
-    except DomainError:
-        return None
-    return Actor.from_user(user, via="web")
+    actor, _ = await authenticate(services, request)
+    return actor
 
 
 async def redeem(request: Request) -> Response:

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.audit import record_access
-from api.auth import Actor, user_for_token
+from api.auth import Actor, authenticate
 from api.crypto import FieldCipher
 from api.domain.patients import (
     access_patient,
@@ -265,13 +265,12 @@ def fhir_json(resource: Resource) -> Response:
 
 
 async def request_actor(services: Services, request: Request) -> Actor:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
+    actor, refused = await authenticate(services, request)
+    if refused is not None:
+        raise refused
+    if actor is None:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / sign in first")
-    async with services.db.session() as session:
-        user = await user_for_token(session, services.settings, header[7:].strip())
-    client = request.client.host if request.client else None
-    return Actor.from_user(user, ip=client, request_id=request.scope.get("state", {}).get("request_id"))
+    return actor
 
 
 ERROR_STATUS = {

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.auth import authenticate
 from api.domain.treatments.attachments import check_upload, record_attachment
 from api.errors import DomainError, ErrorCode
 from api.models.base import utcnow
@@ -52,7 +53,6 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 
 async def attachment_endpoint(request: Request) -> Response:
-    from api.app import authenticate  # the app imports this module's routes
 
     services: Services = request.app.state.services
     actor, _ = await authenticate(services, request)

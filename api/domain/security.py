@@ -72,12 +72,6 @@ async def revoke_token(session: AsyncSession, *, jti: str, user_id: int, expires
     await session.flush()
 
 
-async def is_revoked(session: AsyncSession, jti: str | None) -> bool:
-    if not jti:
-        return False
-    return (await session.execute(sa.select(RevokedToken.jti).where(RevokedToken.jti == jti))).first() is not None
-
-
 PASSWORD_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"), re.compile(r"[^a-zA-Z0-9]"))
 
 
