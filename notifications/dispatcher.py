@@ -270,10 +270,10 @@ class Dispatcher:
                 if recipient_id not in first:
                     continue  # reachable in the in-app inbox only
                 channel, addresses = first[recipient_id]
-                by_card = [i for i in items if i.reminder_no == 0 and channel in policies[i.notice.id].first_delivery_by_card]
-                if by_card:  # the card on that platform is their first message
-                    report.first_by_card += len(by_card)
-                    items = [i for i in items if i not in by_card]
+                # Where the platform's card is the first message, no text goes with it.
+                sent_by_card = [i.reminder_no == 0 and channel in policies[i.notice.id].first_delivery_by_card for i in items]
+                report.first_by_card += sum(sent_by_card)
+                items = [i for i, by_card in zip(items, sent_by_card, strict=True) if not by_card]
                 for group in self._groups(items, prefs.get(recipient_id), policies):
                     planned.append(Planned(self._new_dispatch(recipient_id, channel, group, now), group, addresses))
             dispatches = await self._insert_dispatches(session, [p.dispatch for p in planned])

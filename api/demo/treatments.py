@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import SYSTEM_ACTOR
 from api.domain.treatments.orders import create_order
 from api.domain.treatments.records import consent_text_sha256
-from api.domain.treatments.schedules import generate_slots
+from api.domain.treatments.schedules import create_schedule, generate_slots
 from api.models.patients import Patient
 from api.models.people import Department, User
 from api.models.treatments import (
@@ -108,18 +108,9 @@ async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
             )
         ).first()
         if existing is None:
-            session.add(
-                Schedule(
-                    item_id=items[code].id,  # type: ignore[arg-type]
-                    therapist_id=therapist_id,
-                    room=room,
-                    weekdays=weekdays,
-                    start_time=start,
-                    end_time=end,
-                    slot_minutes=minutes,
-                    capacity=capacity,
-                    valid_from=today,
-                )
+            await create_schedule(
+                session, item_code=code, start_time=start, end_time=end, valid_from=today, actor=SYSTEM_ACTOR,
+                therapist_id=therapist_id, room=room, weekdays=weekdays, slot_minutes=minutes, capacity=capacity,
             )
     await session.flush()
     slots = await generate_slots(session, start=today, days=14, tz=tz)
