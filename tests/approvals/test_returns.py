@@ -96,3 +96,17 @@ async def test_return_needs_a_comment_and_a_valid_earlier_step(demo: Services) -
         assert (caught.value.code, caught.value.field) == ("VALIDATION", field)
     async with demo.db.session() as s:
         assert await pending(s, instance.id) == [("ma", "ma.zhao")]
+
+
+async def test_return_targets_are_earlier_completed_steps_of_the_same_branch(demo: Services, gql) -> None:  # type: ignore[no-untyped-def]
+    async with demo.db.transaction() as s:
+        await approvals.publish_definition(s, REVIEW_V1)
+        instance = await start(s, {"grade": 4})
+    async with demo.db.transaction() as s:
+        await decide(s, instance.id, "chief.wang")
+    async with demo.db.transaction() as s:
+        await decide(s, instance.id, "ma.zhao")  # the other parallel branch is done
+    query = "{ myTasks { id status step { id } returnTargets { id name } } }"
+    vp = (await (await gql.as_user("vp.chen")).data(query))["myTasks"]
+    assert [(t["step"]["id"], [r["id"] for r in t["returnTargets"]]) for t in vp] == [("vp_sign", ["head"])]
+    assert vp[0]["returnTargets"][0]["name"] == "科主任审批"

@@ -18,7 +18,7 @@ from api.audit import canonical_json
 from api.auth import Actor
 from api.domain.approvals import history, notify
 from api.domain.approvals.deadlines import due_after
-from api.domain.approvals.definition import APPLICANT
+from api.domain.approvals.definition import APPLICANT, Definition
 from api.domain.approvals.flow import (
     Flow,
     add_task,
@@ -259,16 +259,27 @@ def _steps_to_redo(flow: Flow, target: str, returning: str) -> set[str]:
     return redo
 
 
-def _check_return_target(flow: Flow, task: ApprovalTask, target: str) -> None:
-    placed = flow.definition.placed
-    bad = invalid("returnTo", "只能退回给申请人或之前已通过的步骤 / return to the applicant or an earlier, completed step")
-    if target not in placed or target not in flow.instance.completed_steps:
-        raise bad
+def may_return_to(definition: Definition, instance: ApprovalInstance, task: ApprovalTask, target: str) -> bool:
+    """退回 to a step: one completed in this pass, before the returning task's step (an
+    earlier stage, or earlier in the same branch)."""
+    placed = definition.placed
+    if target not in placed or target not in instance.completed_steps or task.step_id not in placed:
+        return False
     t, s = placed[target], placed[task.step_id]
     if t.stage_index > s.stage_index:
-        raise bad
-    if t.stage_index == s.stage_index and (t.branch != s.branch or t.position >= s.position):
-        raise bad
+        return False
+    return not (t.stage_index == s.stage_index and (t.branch != s.branch or t.position >= s.position))
+
+
+def return_targets(definition: Definition, instance: ApprovalInstance, task: ApprovalTask) -> list[str]:
+    """The steps a return from `task` may go to, in the definition's order (besides the
+    applicant, always allowed)."""
+    return [step_id for step_id in definition.placed if may_return_to(definition, instance, task, step_id)]
+
+
+def _check_return_target(flow: Flow, task: ApprovalTask, target: str) -> None:
+    if not may_return_to(flow.definition, flow.instance, task, target):
+        raise invalid("returnTo", "只能退回给申请人或之前已通过的步骤 / return to the applicant or an earlier, completed step")
 
 
 async def _return(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, target: str, now: datetime) -> None:

@@ -108,6 +108,18 @@ class ApprovalTask:
         instance = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
         return await _step(info, instance.definition_id if instance else 0, self.row.step_id)
 
+    @strawberry.field(description="退回: the earlier steps a return from this task may go to (the applicant always may).")
+    async def return_targets(self, info: Info) -> list[ApprovalStep]:
+        if self.row.status != "pending":
+            return []
+        instance = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        if instance is None:
+            return []
+        definition = await info.context.loader("approval_definition", definition_loader).load(instance.definition_id)
+        if definition is None:
+            return []
+        return [await _step(info, instance.definition_id, step_id) for step_id in approvals.return_targets(definition, instance, self.row)]
+
 
 @strawberry.type(description="One event of an instance's hash-chained history.")
 class ApprovalHistoryEvent:

@@ -14,7 +14,7 @@ export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) {
     id kind status dueAt overdue data blockedReason createdAt
     applicant { username displayName }
     precheck { passed findings { code message } }
-    tasks { id status kind dueAt assignee { username displayName } step { id name nameEn } }
+    tasks { id status kind dueAt assignee { username displayName } step { id name nameEn } returnTargets { id name nameEn } }
     history { seq action at hash data actor { username displayName } }
   }
 }`

@@ -22,6 +22,8 @@ export interface InstanceTask {
   dueAt: string | null
   assignee: UserRef | null
   step: { id: string; name: string; nameEn: string }
+  /** 退回: the earlier steps the server allows a return to (the applicant always). */
+  returnTargets: { id: string; name: string; nameEn: string }[]
 }
 
 export interface ApprovalInstance {
@@ -67,21 +69,6 @@ export const APPLICANT = 'applicant'
  *  `returnTo` (RETURN only): APPLICANT or the id of an earlier, approved step. */
 export function decide(taskId: string, decision: Decision, comment: string, idempotencyKey: string, returnTo?: string): Promise<{ id: string; status: string }> {
   return gql<{ decideTask: { id: string; status: string } }>(DECIDE_TASK, { taskId, decision, comment: comment || null, idempotencyKey, returnTo: returnTo ?? null }).then((d) => d.decideTask)
-}
-
-/** Where a return may go: the applicant, or a step approved in this pass before mine
- *  (the server checks the choice again and says why when it does not hold). */
-export function returnTargets(instance: ApprovalInstance, myTask: InstanceTask): { id: string; name: string; nameEn: string }[] {
-  const seen = new Set<string>([myTask.step.id])
-  const targets: { id: string; name: string; nameEn: string }[] = []
-  const mine = instance.tasks.indexOf(myTask)
-  instance.tasks.forEach((task, index) => {
-    if (index < mine && task.status === 'approved' && !seen.has(task.step.id)) {
-      seen.add(task.step.id)
-      targets.push(task.step)
-    }
-  })
-  return targets
 }
 
 export function transfer(taskId: string, toUsername: string, comment: string): Promise<unknown> {
