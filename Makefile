@@ -29,11 +29,11 @@ system-deps:
 	fi
 
 # The PWA is built into pwa/dist and served at / (skipped until pwa/package.json exists).
-# `npm ci` refuses a lock file that lacks other platforms' optional packages (rollup's
-# native builds); `npm install` then installs the locked versions all the same.
+# `npm ci` installs exactly the lock file (which lists every platform's optional rollup
+# build) and never rewrites it.
 pwa:
 	@if [ -f pwa/package.json ]; then \
-	  cd pwa && (test -d node_modules || npm ci --no-audit --no-fund || npm install --no-audit --no-fund) && npm run build; \
+	  cd pwa && (test -d node_modules || npm ci --no-audit --no-fund) && npm run build; \
 	fi
 
 run: install pwa

@@ -41,7 +41,11 @@ PWA_DIST = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 
 class BedsideGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if not services.settings.is_production else None, allow_queries_via_get=False)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if not services.settings.is_production else None,
+            allow_queries_via_get=False,
+        )
         self.services = services
 
     async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
@@ -54,7 +58,13 @@ class BedsideGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         actor, auth_error = await authenticate(self.services, request)
-        return Context(request=request, services=self.services, actor=actor, auth_error=auth_error, response=response)
+        return Context(
+            request=request,
+            services=self.services,
+            actor=actor,
+            auth_error=auth_error,
+            response=response,
+        )
 
 
 async def healthz(request: Request) -> Response:
@@ -76,7 +86,9 @@ async def readyz(request: Request) -> Response:
         try:
             from redis.asyncio import Redis
 
-            client = Redis.from_url(services.settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+            client = Redis.from_url(
+                services.settings.redis_url, socket_connect_timeout=1, socket_timeout=1
+            )
             try:
                 await client.ping()
             finally:
@@ -85,7 +97,10 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:  # noqa: BLE001
             checks["redis"] = f"error: {type(exc).__name__}"
             healthy = False
-    return JSONResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )
 
 
 async def metrics(request: Request) -> Response:
@@ -108,16 +123,24 @@ def pwa_routes() -> list[Any]:
             # The service worker and the manifest must be revalidated, or a new version
             # of the app would wait behind the browser's HTTP cache.
             revalidate = candidate.name in ("sw.js", "manifest.webmanifest", "index.html")
-            return FileResponse(candidate, headers={"cache-control": "no-cache"} if revalidate else None)
+            return FileResponse(
+                candidate, headers={"cache-control": "no-cache"} if revalidate else None
+            )
         return FileResponse(PWA_DIST / "index.html", headers={"cache-control": "no-cache"})
 
     return [
-        Mount("/assets", app=StaticFiles(directory=PWA_DIST / "assets", check_dir=False), name="assets"),
+        Mount(
+            "/assets",
+            app=StaticFiles(directory=PWA_DIST / "assets", check_dir=False),
+            name="assets",
+        ),
         Route("/{path:path}", spa_fallback),
     ]
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None, *, warm_up: bool = False) -> Starlette:
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *, warm_up: bool = False
+) -> Starlette:
     """`warm_up` (the served app): start helper processes at startup rather than in the
     first request that needs one."""
     settings = settings or (services.settings if services else load_settings())
@@ -133,7 +156,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if warm_up:
             from api.domain.surgery.notice import warm_render_pool
 
-            warming = asyncio.create_task(warm_render_pool())  # in the background: serving starts now
+            warming = asyncio.create_task(
+                warm_render_pool()
+            )  # in the background: serving starts now
         try:
             yield
         finally:

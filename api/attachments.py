@@ -35,7 +35,13 @@ STATUS = {
 
 
 def _error(exc: DomainError) -> JSONResponse:
-    body = {"error": {"code": exc.code, "message": exc.message, **({"field": exc.field} if exc.field else {})}}
+    body = {
+        "error": {
+            "code": exc.code,
+            "message": exc.message,
+            **({"field": exc.field} if exc.field else {}),
+        }
+    }
     return JSONResponse(body, status_code=STATUS.get(exc.code, 400))
 
 
@@ -44,18 +50,30 @@ async def upload_attachment(request: Request) -> Response:
     services: Services = request.app.state.services
     actor, auth_error = await authenticate(services, request)
     if actor is None:
-        return _error(auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in"))
+        return _error(
+            auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in")
+        )
     limit = storage_settings_of(services).max_bytes
     try:
         declared = int(request.headers.get("content-length") or 0)
         if declared > limit + 64 * 1024:  # refuse before reading a huge body
-            raise DomainError(TreatmentErrorCode.FILE_TOO_LARGE, f"文件超过 {limit // 1024} KB 上限 / the file exceeds the {limit // 1024} KB limit", field="file")
+            raise DomainError(
+                TreatmentErrorCode.FILE_TOO_LARGE,
+                f"文件超过 {limit // 1024} KB 上限 / the file exceeds the {limit // 1024} KB limit",
+                field="file",
+            )
         async with request.form(max_files=1, max_fields=5, max_part_size=limit + 1) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise DomainError(ErrorCode.VALIDATION, "缺少文件字段 file / the multipart field 'file' is missing", field="file")
+                raise DomainError(
+                    ErrorCode.VALIDATION,
+                    "缺少文件字段 file / the multipart field 'file' is missing",
+                    field="file",
+                )
             data = await upload.read(limit + 1)
-            content_type = check_upload(data, declared_type=upload.content_type, max_bytes=limit, actor=actor)
+            content_type = check_upload(
+                data, declared_type=upload.content_type, max_bytes=limit, actor=actor
+            )
         storage = storage_of(services)
         stored = await storage.put(data, content_type)
         try:
@@ -68,9 +86,17 @@ async def upload_attachment(request: Request) -> Response:
         return _error(exc)
     except ValueError as exc:  # malformed multipart
         log.info("bad upload: %s", type(exc).__name__)
-        return _error(DomainError(ErrorCode.VALIDATION, "上传格式无效 / malformed upload", field="file"))
+        return _error(
+            DomainError(ErrorCode.VALIDATION, "上传格式无效 / malformed upload", field="file")
+        )
     return JSONResponse(
-        {"id": str(attachment.id), "key": stored.key, "sha256": stored.sha256, "size": stored.size, "contentType": stored.content_type},
+        {
+            "id": str(attachment.id),
+            "key": stored.key,
+            "sha256": stored.sha256,
+            "size": stored.size,
+            "contentType": stored.content_type,
+        },
         status_code=201,
     )
 

@@ -31,9 +31,25 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_hash(prev_hash: str, *, stream: str, seq: int, action: str, actor_id: int | None, at: datetime, data: dict[str, Any]) -> str:
+def event_hash(
+    prev_hash: str,
+    *,
+    stream: str,
+    seq: int,
+    action: str,
+    actor_id: int | None,
+    at: datetime,
+    data: dict[str, Any],
+) -> str:
     body = canonical_json(
-        {"stream": stream, "seq": seq, "action": action, "actor": actor_id, "at": at.isoformat(), "data": data}
+        {
+            "stream": stream,
+            "seq": seq,
+            "action": action,
+            "actor": actor_id,
+            "at": at.isoformat(),
+            "data": data,
+        }
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -53,17 +69,40 @@ async def append_event(
 ) -> AuditEvent:
     """Append one event to `stream` inside the caller's transaction."""
     insert = _insert(session)
-    await session.execute(insert(AuditStream).values(stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow()).on_conflict_do_nothing())
+    await session.execute(
+        insert(AuditStream)
+        .values(stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
     head = (
-        await session.execute(sa.select(AuditStream).where(AuditStream.stream == stream).with_for_update())
+        await session.execute(
+            sa.select(AuditStream).where(AuditStream.stream == stream).with_for_update()
+        )
     ).scalar_one()
     # Round-trip the data through JSON so what is hashed is exactly what is stored.
     payload = json.loads(canonical_json(data or {}))
     at = at or utcnow()
     seq = head.last_seq + 1
     actor_id = actor.user_id if actor and actor.user_id else None
-    digest = event_hash(head.last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload)
-    event = AuditEvent(stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload, prev_hash=head.last_hash, hash=digest)
+    digest = event_hash(
+        head.last_hash,
+        stream=stream,
+        seq=seq,
+        action=action,
+        actor_id=actor_id,
+        at=at,
+        data=payload,
+    )
+    event = AuditEvent(
+        stream=stream,
+        seq=seq,
+        action=action,
+        actor_id=actor_id,
+        at=at,
+        data=payload,
+        prev_hash=head.last_hash,
+        hash=digest,
+    )
     session.add(event)
     head.last_seq = seq
     head.last_hash = digest
@@ -83,11 +122,17 @@ async def append_events(
     insert = _insert(session)
     # Create-or-lock the head and read it in one statement: DO UPDATE takes the row lock
     # and RETURNING gives the latest committed values.
-    upsert = insert(AuditStream).values(stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow())
-    upsert = upsert.on_conflict_do_update(index_elements=[AuditStream.stream], set_={"stream": upsert.excluded.stream})
+    upsert = insert(AuditStream).values(
+        stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow()
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[AuditStream.stream], set_={"stream": upsert.excluded.stream}
+    )
     head = (
         await session.execute(
-            sa.select(AuditStream).from_statement(upsert.returning(AuditStream)).execution_options(populate_existing=True)
+            sa.select(AuditStream)
+            .from_statement(upsert.returning(AuditStream))
+            .execution_options(populate_existing=True)
         )
     ).scalar_one()
     rows = []
@@ -96,8 +141,21 @@ async def append_events(
         payload = json.loads(canonical_json(data or {}))
         seq = last_seq + 1
         actor_id = actor.user_id if actor and actor.user_id else None
-        digest = event_hash(last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload)
-        rows.append(AuditEvent(stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload, prev_hash=last_hash, hash=digest))
+        digest = event_hash(
+            last_hash, stream=stream, seq=seq, action=action, actor_id=actor_id, at=at, data=payload
+        )
+        rows.append(
+            AuditEvent(
+                stream=stream,
+                seq=seq,
+                action=action,
+                actor_id=actor_id,
+                at=at,
+                data=payload,
+                prev_hash=last_hash,
+                hash=digest,
+            )
+        )
         last_seq, last_hash = seq, digest
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         await _write_events_and_head(session, stream, rows)
@@ -111,21 +169,32 @@ async def append_events(
     return rows
 
 
-async def _write_events_and_head(session: AsyncSession, stream: str, rows: list[AuditEvent]) -> None:
+async def _write_events_and_head(
+    session: AsyncSession, stream: str, rows: list[AuditEvent]
+) -> None:
     """PostgreSQL: the events and the head's new position in one statement (the insert
     as a data-modifying CTE of the head's update). The events are not added to the
     session; what is stored is exactly what was hashed."""
     columns = ("stream", "seq", "action", "actor_id", "at", "data", "prev_hash", "hash")
-    appended = sa.insert(AuditEvent.__table__).values([{c: getattr(r, c) for c in columns} for r in rows]).cte("appended")  # type: ignore[attr-defined]
+    appended = (
+        sa.insert(AuditEvent.__table__)
+        .values([{c: getattr(r, c) for c in columns} for r in rows])
+        .cte("appended")
+    )  # type: ignore[attr-defined]
     table = AuditStream.__table__  # type: ignore[attr-defined]
     last = rows[-1]
     await session.execute(
-        sa.update(table).where(table.c.stream == stream).values(last_seq=last.seq, last_hash=last.hash).add_cte(appended)
+        sa.update(table)
+        .where(table.c.stream == stream)
+        .values(last_seq=last.seq, last_hash=last.hash)
+        .add_cte(appended)
     )
 
 
 async def stream_events(session: AsyncSession, stream: str) -> list[AuditEvent]:
-    result = await session.execute(sa.select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.seq))
+    result = await session.execute(
+        sa.select(AuditEvent).where(AuditEvent.stream == stream).order_by(AuditEvent.seq)
+    )
     return list(result.scalars())
 
 
@@ -163,9 +232,18 @@ async def verify_chains(session: AsyncSession) -> list[ChainBreak]:
         if head is None:
             breaks.append(ChainBreak(stream, None, None, "chain head missing"))
         elif head.last_seq != expected_seq - 1 or head.last_hash != prev:
-            breaks.append(ChainBreak(stream, head.last_seq, None, f"events end at seq {expected_seq - 1} but the head records seq {head.last_seq}"))
+            breaks.append(
+                ChainBreak(
+                    stream,
+                    head.last_seq,
+                    None,
+                    f"events end at seq {expected_seq - 1} but the head records seq {head.last_seq}",
+                )
+            )
 
-    rows = await session.stream_scalars(sa.select(AuditEvent).order_by(AuditEvent.stream, AuditEvent.seq))
+    rows = await session.stream_scalars(
+        sa.select(AuditEvent).order_by(AuditEvent.stream, AuditEvent.seq)
+    )
     async for ev in rows:
         if ev.stream != current:
             close_stream(current)
@@ -175,10 +253,23 @@ async def verify_chains(session: AsyncSession) -> list[ChainBreak]:
             continue
         reason = None
         if ev.seq != expected_seq:
-            reason = f"expected seq {expected_seq}, found {ev.seq} (an event was deleted or inserted)"
+            reason = (
+                f"expected seq {expected_seq}, found {ev.seq} (an event was deleted or inserted)"
+            )
         elif ev.prev_hash != prev:
             reason = "previous hash does not match"
-        elif event_hash(prev, stream=ev.stream, seq=ev.seq, action=ev.action, actor_id=ev.actor_id, at=ev.at, data=ev.data) != ev.hash:
+        elif (
+            event_hash(
+                prev,
+                stream=ev.stream,
+                seq=ev.seq,
+                action=ev.action,
+                actor_id=ev.actor_id,
+                at=ev.at,
+                data=ev.data,
+            )
+            != ev.hash
+        ):
             reason = "content does not match its hash (edited)"
         if reason:
             breaks.append(ChainBreak(ev.stream, ev.seq, ev.id, reason))
@@ -194,7 +285,9 @@ async def verify_chains(session: AsyncSession) -> list[ChainBreak]:
     for source in expected_stream_sources:
         for stream in await source(session):
             if stream not in heads:
-                breaks.append(ChainBreak(stream, None, None, "history missing for an existing record"))
+                breaks.append(
+                    ChainBreak(stream, None, None, "history missing for an existing record")
+                )
     return breaks
 
 

@@ -47,7 +47,14 @@ class Actor:
         return Role.ADMIN in self.roles
 
     @classmethod
-    def from_user(cls, user: User | Any, *, via: str = "web", ip: str | None = None, request_id: str | None = None) -> Actor:
+    def from_user(
+        cls,
+        user: User | Any,
+        *,
+        via: str = "web",
+        ip: str | None = None,
+        request_id: str | None = None,
+    ) -> Actor:
         """From a user, or a row with the same columns (the per-request sign-in check)."""
         assert user.id is not None
         return cls(
@@ -62,7 +69,9 @@ class Actor:
         )
 
 
-SYSTEM_ACTOR = Actor(user_id=0, username="system", roles=frozenset({"system"}), department_id=None, via="system")
+SYSTEM_ACTOR = Actor(
+    user_id=0, username="system", roles=frozenset({"system"}), department_id=None, via="system"
+)
 
 
 class PasswordHashing:
@@ -110,7 +119,14 @@ def _verified_claims(settings: Settings, token: str) -> tuple[int, int, str | No
         raise _unauthenticated("登录已过期或无效 / token expired or invalid") from exc
 
 
-async def actor_for_token(engine: AsyncEngine, settings: Settings, token: str, *, ip: str | None = None, request_id: str | None = None) -> Actor:
+async def actor_for_token(
+    engine: AsyncEngine,
+    settings: Settings,
+    token: str,
+    *,
+    ip: str | None = None,
+    request_id: str | None = None,
+) -> Actor:
     """The actor of a request's bearer token, checked against the database on every request
     (deactivation, logout everywhere and single-token sign-out take effect at once, in
     every process).
@@ -121,7 +137,14 @@ async def actor_for_token(engine: AsyncEngine, settings: Settings, token: str, *
     user_id, version, jti = _verified_claims(settings, token)
     revoked = sa.exists().where(RevokedToken.jti == jti) if jti else sa.false()
     stmt = sa.select(
-        User.id, User.username, User.display_name, User.department_id, User.roles, User.is_active, User.token_version, revoked.label("revoked")
+        User.id,
+        User.username,
+        User.display_name,
+        User.department_id,
+        User.roles,
+        User.is_active,
+        User.token_version,
+        revoked.label("revoked"),
     ).where(User.id == user_id)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -140,7 +163,11 @@ async def authenticate(services: Any, request: Any) -> tuple[Actor | None, Domai
     client = request.client.host if request.client else None
     try:
         actor = await actor_for_token(
-            services.db.engine, services.settings, header[7:].strip(), ip=client, request_id=request.scope.get("state", {}).get("request_id")
+            services.db.engine,
+            services.settings,
+            header[7:].strip(),
+            ip=client,
+            request_id=request.scope.get("state", {}).get("request_id"),
         )
     except DomainError as exc:
         return None, exc

@@ -71,7 +71,14 @@ def backup(settings: Settings, output: Path) -> Path:
         return output
     uri, env = _libpq(settings.database_url)
     result = subprocess.run(
-        [_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", f"--file={output}", f"--dbname={uri}"],
+        [
+            _tool("pg_dump"),
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            f"--file={output}",
+            f"--dbname={uri}",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -101,7 +108,15 @@ def restore(settings: Settings, source: Path) -> None:
         return
     uri, env = _libpq(settings.database_url)
     result = subprocess.run(
-        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", f"--dbname={uri}", str(source)],
+        [
+            _tool("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={uri}",
+            str(source),
+        ],
         env=env,
         capture_output=True,
         text=True,

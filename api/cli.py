@@ -73,9 +73,14 @@ def seed_demo() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="API processes (fleet: one per core)")
 @click.option(
-    "--keep-alive", default=75, show_default=True, type=int,
+    "--workers", default=1, show_default=True, type=int, help="API processes (fleet: one per core)"
+)
+@click.option(
+    "--keep-alive",
+    default=75,
+    show_default=True,
+    type=int,
     help="seconds an idle client connection stays open; longer than the load balancer's idle timeout",
 )
 def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
@@ -91,7 +96,15 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
     # Keep-alive: a server that closes an idle connection just as the balancer (or a PAD)
     # sends on it makes that request fail. Closing later than the client (uvicorn's default
     # is 5 s, as short as many clients' own) leaves the closing to the client.
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_config=None, proxy_headers=True, timeout_keep_alive=keep_alive)
+    uvicorn.run(
+        "api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        timeout_keep_alive=keep_alive,
+    )
 
 
 @main.group()
@@ -130,13 +143,22 @@ def audit_verify() -> None:
 @main.command()
 def worker() -> None:
     """arq worker: notifications, reminders and scheduled jobs (needs BEDSIDE_REDIS_URL)."""
+    import signal
+
+    # A SIGTERM while the worker is still starting (imports, connecting) is a clean stop
+    # too: arq installs its own handler only once it runs, and before that the default
+    # action would end the process with -15 (a supervisor reads that as a crash).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from api import periodic
     from api.logs import configure_logging
     from notifications.worker import run_worker
 
     settings = load_settings()
     if not settings.redis_url:
-        click.echo("BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis", err=True)
+        click.echo(
+            "BEDSIDE_REDIS_URL is not set; `bedside serve` delivers in process / 未配置 Redis",
+            err=True,
+        )
         sys.exit(2)
     configure_logging(settings.log_level, settings.log_json)
     _run(run_worker(settings, prepare=periodic.install))
@@ -153,7 +175,9 @@ def vapid_keys() -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -182,7 +206,9 @@ def hl7_listen(host: str | None, port: int | None) -> None:
     configure_logging(settings.log_level, settings.log_json)
     config = HL7Config.load()
     services = Services.build(settings)
-    click.echo(f"HL7 MLLP listening on {host or config.settings.host}:{port or config.settings.port} / HL7 监听中")
+    click.echo(
+        f"HL7 MLLP listening on {host or config.settings.host}:{port or config.settings.port} / HL7 监听中"
+    )
 
     async def go() -> None:
         try:
@@ -194,6 +220,8 @@ def hl7_listen(host: str | None, port: int | None) -> None:
         _run(go())
     except KeyboardInterrupt:
         pass
+
+
 # --- end HL7 ---------------------------------------------------------------------------
 
 
@@ -219,14 +247,20 @@ def treatments_sweep(days: int) -> None:
     async def go() -> tuple[int, int]:
         try:
             async with services.db.transaction() as session:
-                created = await generate_slots(session, start=datetime.now(settings.tz).date(), days=days, tz=settings.tz)
+                created = await generate_slots(
+                    session, start=datetime.now(settings.tz).date(), days=days, tz=settings.tz
+                )
                 marked = await mark_no_shows(session)
             return created, len(marked)
         finally:
             await services.db.dispose()
 
     created, marked = _run(go())
-    click.echo(f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}")
+    click.echo(
+        f"slots created: {created}; no-shows marked: {marked} / 新增时段 {created}，标记爽约 {marked}"
+    )
+
+
 # --- end treatments ---
 # --- bots: DingTalk Stream mode, card sweep, Official Account menu ---------------------
 @main.command("dingtalk-stream")
@@ -286,6 +320,8 @@ def bots_oa_menu() -> None:
     services = Services.build(load_settings())
     _run(publish_menu(services))
     click.echo("menu published / 菜单已发布")
+
+
 # --- end bots --------------------------------------------------------------------------
 
 
@@ -303,23 +339,38 @@ def rotate_keys(batch_size: int) -> None:
 
     settings = load_settings()
     if not settings.previous_secret_keys:
-        click.echo("note: BEDSIDE_PREVIOUS_SECRET_KEYS is empty; only values already under the current key can be read", err=True)
+        click.echo(
+            "note: BEDSIDE_PREVIOUS_SECRET_KEYS is empty; only values already under the current key can be read",
+            err=True,
+        )
 
     async def go():  # type: ignore[no-untyped-def]
         db = Database(settings)
         try:
-            return await rotate_patient_identifiers(db, FieldCipher(settings), batch_size=batch_size)
+            return await rotate_patient_identifiers(
+                db, FieldCipher(settings), batch_size=batch_size
+            )
         finally:
             await db.dispose()
 
     report = _run(go())
-    click.echo(f"patients: {report.patients}, values re-encrypted: {report.values}, unreadable: {report.unreadable}")
+    click.echo(
+        f"patients: {report.patients}, values re-encrypted: {report.values}, unreadable: {report.unreadable}"
+    )
     if report.unreadable:
-        click.echo("some values are under a key that is not configured; add it to BEDSIDE_PREVIOUS_SECRET_KEYS and run again", err=True)
+        click.echo(
+            "some values are under a key that is not configured; add it to BEDSIDE_PREVIOUS_SECRET_KEYS and run again",
+            err=True,
+        )
         sys.exit(1)
 
+
 @main.command("backup")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="default: <data dir>/backups/bedside-<time>.dump")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="default: <data dir>/backups/bedside-<time>.dump",
+)
 def backup_command(output: Path | None) -> None:
     """Back up the database: pg_dump -Fc (PostgreSQL) or SQLite's online backup."""
     from api.backup import BackupError, backup, default_output
@@ -345,6 +396,8 @@ def restore_command(source: Path) -> None:
         click.echo(f"restore failed: {exc}", err=True)
         sys.exit(1)
     click.echo("restored / 恢复完成; now run: bedside audit verify")
+
+
 # --- end hardening ---
 
 

@@ -48,7 +48,6 @@ class FieldCipher:
         normalized = value.strip().upper()
         return hmac.new(self._hash_key, normalized.encode(), hashlib.sha256).hexdigest()
 
-
     def lookup_hashes(self, value: str | None) -> list[str]:
         """The value's lookup hash under the current key and every previous one."""
         if not value:

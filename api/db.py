@@ -71,7 +71,9 @@ class Database:
         self.engine = engine or make_engine(settings)
         # Domain code that needs a setting inside a command (the data dir for a generated
         # document) reads it from `session.info["settings"]`.
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, info={"settings": settings})
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"settings": settings}
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

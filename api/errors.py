@@ -51,7 +51,11 @@ class DomainError(Exception):
         self.field = field
         self.details = details or {}
         # graphql-core copies an original error's `extensions` onto the GraphQL error.
-        self.extensions: dict[str, object] = {"code": self.code, **({"field": field} if field else {}), **self.details}
+        self.extensions: dict[str, object] = {
+            "code": self.code,
+            **({"field": field} if field else {}),
+            **self.details,
+        }
 
 
 def not_found(what: str, what_en: str) -> DomainError:

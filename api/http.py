@@ -14,7 +14,12 @@ from api.logs import request_id_var
 log = logging.getLogger("bedside.http")
 
 REQUESTS = Counter("bedside_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("bedside_http_request_seconds", "HTTP request latency", ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "bedside_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 # frame-ancestors lets DingTalk and WeChat embed the PWA; scripts only from our origin.
 CSP = (
@@ -25,7 +30,16 @@ CSP = (
 
 
 def _route_label(path: str) -> str:
-    for prefix in ("/graphql", "/bots/dingtalk", "/bots/wecom", "/bots/wechat-oa", "/healthz", "/readyz", "/metrics", "/assets"):
+    for prefix in (
+        "/graphql",
+        "/bots/dingtalk",
+        "/bots/wecom",
+        "/bots/wechat-oa",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/assets",
+    ):
         if path.startswith(prefix):
             return prefix
     return "/other"
@@ -61,7 +75,9 @@ class RequestMiddleware:
                     (b"content-security-policy", CSP.encode()),
                 ]
                 if self.https:
-                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                    extra.append(
+                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+                    )
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
@@ -75,6 +91,13 @@ class RequestMiddleware:
             if route not in ("/healthz", "/metrics"):
                 log.info(
                     "request",
-                    extra={"fields": {"method": scope["method"], "path": scope["path"], "status": status, "ms": round(elapsed * 1000, 1)}},
+                    extra={
+                        "fields": {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 1),
+                        }
+                    },
                 )
             request_id_var.reset(token)

@@ -28,14 +28,21 @@ class BodyTooLarge(Exception):
 
 
 def _too_large_body(limit: int) -> bytes:
-    message = f"请求体超过 {limit // 1024} KB 上限 / request body exceeds the {limit // 1024} KB limit"
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}, ensure_ascii=False).encode()
+    message = (
+        f"请求体超过 {limit // 1024} KB 上限 / request body exceeds the {limit // 1024} KB limit"
+    )
+    return json.dumps(
+        {"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+        ensure_ascii=False,
+    ).encode()
 
 
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` (413), by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = UNLIMITED_PREFIXES) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = UNLIMITED_PREFIXES
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt_prefixes = exempt_prefixes
@@ -82,7 +89,10 @@ class BodyLimitMiddleware:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -117,13 +127,25 @@ class OutageMiddleware:
                 raise
             log.warning("database unavailable at %s: %s", scope.get("path"), type(exc).__name__)
             body = json.dumps(
-                {"errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "TEMPORARILY_UNAVAILABLE"}}]}, ensure_ascii=False
+                {
+                    "errors": [
+                        {
+                            "message": UNAVAILABLE_MESSAGE,
+                            "extensions": {"code": "TEMPORARILY_UNAVAILABLE"},
+                        }
+                    ]
+                },
+                ensure_ascii=False,
             ).encode()
             await send(
                 {
                     "type": "http.response.start",
                     "status": 503,
-                    "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"retry-after", b"2"), (b"content-length", str(len(body)).encode())],
+                    "headers": [
+                        (b"content-type", b"application/json; charset=utf-8"),
+                        (b"retry-after", b"2"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": body})

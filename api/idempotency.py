@@ -16,7 +16,9 @@ async def recall(session: AsyncSession, scope: str, key: str | None) -> dict[str
     return record.result if record else None
 
 
-async def remember(session: AsyncSession, scope: str, key: str | None, result: dict[str, Any]) -> None:
+async def remember(
+    session: AsyncSession, scope: str, key: str | None, result: dict[str, Any]
+) -> None:
     """Store the result in the caller's transaction; a concurrent duplicate fails on the key."""
     if not key:
         return

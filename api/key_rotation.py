@@ -28,7 +28,9 @@ class RotationReport:
     unreadable: int = 0  # encrypted under a key that is no longer configured
 
 
-async def rotate_patient_identifiers(db: Database, cipher: FieldCipher, *, batch_size: int = 500) -> RotationReport:
+async def rotate_patient_identifiers(
+    db: Database, cipher: FieldCipher, *, batch_size: int = 500
+) -> RotationReport:
     report = RotationReport()
     last_id = 0
     while True:
@@ -36,7 +38,11 @@ async def rotate_patient_identifiers(db: Database, cipher: FieldCipher, *, batch
             patients = list(
                 (
                     await session.execute(
-                        sa.select(Patient).where(Patient.id > last_id).order_by(Patient.id).limit(batch_size).with_for_update()
+                        sa.select(Patient)
+                        .where(Patient.id > last_id)
+                        .order_by(Patient.id)
+                        .limit(batch_size)
+                        .with_for_update()
                     )
                 ).scalars()
             )
@@ -46,7 +52,10 @@ async def rotate_patient_identifiers(db: Database, cipher: FieldCipher, *, batch
                 assert patient.id is not None
                 last_id = patient.id
                 report.patients += 1
-                for enc_attr, hash_attr in (("id_number_enc", "id_number_hash"), ("phone_enc", "phone_hash")):
+                for enc_attr, hash_attr in (
+                    ("id_number_enc", "id_number_hash"),
+                    ("phone_enc", "phone_hash"),
+                ):
                     token = getattr(patient, enc_attr)
                     if token is None:
                         continue

@@ -26,7 +26,12 @@ async def treatments_calendar(services: Services, now: datetime) -> dict[str, ob
     last = _last_slot_window.get(id(services))
     if last is None or now - last >= SLOT_WINDOW_EVERY:
         async with services.db.transaction() as session:
-            done["slots created"] = await generate_slots(session, start=now.astimezone(services.settings.tz).date(), days=14, tz=services.settings.tz)
+            done["slots created"] = await generate_slots(
+                session,
+                start=now.astimezone(services.settings.tz).date(),
+                days=14,
+                tz=services.settings.tz,
+            )
         _last_slot_window[id(services)] = now
     async with services.db.transaction() as session:
         done["no-shows marked"] = len(await mark_no_shows(session, now=now))

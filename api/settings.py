@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     wechat_oa_api_base: str = "https://api.weixin.qq.com"
     # Platform details beyond the contract's credentials (bots and notification channels)
     dingtalk_corp_id: str | None = None  # for the in-app login (免登) JSAPI in the PWA
-    dingtalk_api_v1_base: str | None = None  # the v1.0 API (cards); unset: api.dingtalk.com, or _API_BASE when that is not the public one
+    dingtalk_api_v1_base: str | None = (
+        None  # the v1.0 API (cards); unset: api.dingtalk.com, or _API_BASE when that is not the public one
+    )
     dingtalk_robot_code: str | None = None  # the app's robot; unset: the AppKey (internal apps)
     dingtalk_card_template_id: str | None = None  # the approval task card built in the card builder
     dingtalk_card_callback_route_key: str = "bedside-approval"

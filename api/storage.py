@@ -28,7 +28,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.errors import DomainError
 
 STORAGE_FULL = "STORAGE_FULL"
-FULL_MESSAGE = "存储空间不足，附件未保存，请联系信息科 / storage is full, the file was not saved; contact IT"
+FULL_MESSAGE = (
+    "存储空间不足，附件未保存，请联系信息科 / storage is full, the file was not saved; contact IT"
+)
 STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 UNAVAILABLE_MESSAGE = "附件存储不可用，附件未保存，请联系信息科 / attachment storage unavailable, the file was not saved; contact IT"
 
@@ -124,14 +126,23 @@ class LocalStorage:
 class S3Storage:
     """An S3-compatible bucket, path-style URLs, SigV4 (botocore) over httpx."""
 
-    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.bucket = bucket
         self.access_key = access_key
         self.secret_key = secret_key
         self.region = region
 
-    def _signed(self, method: str, key: str, data: bytes = b"", content_type: str | None = None) -> tuple[str, dict[str, str]]:
+    def _signed(
+        self, method: str, key: str, data: bytes = b"", content_type: str | None = None
+    ) -> tuple[str, dict[str, str]]:
         try:
             from botocore.auth import S3SigV4Auth
             from botocore.awsrequest import AWSRequest
@@ -143,10 +154,14 @@ class S3Storage:
         if content_type:
             headers["content-type"] = content_type
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
-        S3SigV4Auth(Credentials(self.access_key, self.secret_key), "s3", self.region).add_auth(request)
+        S3SigV4Auth(Credentials(self.access_key, self.secret_key), "s3", self.region).add_auth(
+            request
+        )
         return url, dict(request.headers.items())
 
-    async def _call(self, method: str, key: str, data: bytes = b"", content_type: str | None = None) -> bytes:
+    async def _call(
+        self, method: str, key: str, data: bytes = b"", content_type: str | None = None
+    ) -> bytes:
         import httpx
 
         url, headers = self._signed(method, key, data, content_type)
@@ -177,8 +192,16 @@ def build_storage(data_dir: Path, config: StorageSettings | None = None) -> Stor
     config = config or StorageSettings()
     if config.backend == "s3":
         if not (config.s3_endpoint and config.s3_access_key and config.s3_secret_key):
-            raise RuntimeError("BEDSIDE_STORAGE_BACKEND=s3 needs BEDSIDE_STORAGE_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY")
-        return S3Storage(config.s3_endpoint, config.s3_bucket, config.s3_access_key, config.s3_secret_key, config.s3_region)
+            raise RuntimeError(
+                "BEDSIDE_STORAGE_BACKEND=s3 needs BEDSIDE_STORAGE_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY"
+            )
+        return S3Storage(
+            config.s3_endpoint,
+            config.s3_bucket,
+            config.s3_access_key,
+            config.s3_secret_key,
+            config.s3_region,
+        )
     return LocalStorage(Path(data_dir) / "attachments")
 
 

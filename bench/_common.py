@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ADMIN = os.environ.get("BEDSIDE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+ADMIN = os.environ.get(
+    "BEDSIDE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @contextlib.asynccontextmanager

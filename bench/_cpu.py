@@ -59,7 +59,19 @@ class Profiler:
         self.directory.mkdir(parents=True, exist_ok=True)
         out = self.directory / f"{name}.folded"
         process = subprocess.Popen(
-            [self.binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking", "--output", str(out)],
+            [
+                self.binary,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -72,7 +84,12 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    def top(self, *, own_code: tuple[str, ...] = ("api/", "sync/", "notifications/", "bots/"), limit: int = 25) -> str:
+    def top(
+        self,
+        *,
+        own_code: tuple[str, ...] = ("api/", "sync/", "notifications/", "bots/"),
+        limit: int = 25,
+    ) -> str:
         """Inclusive share of samples per frame (each frame counted once per stack), for the
         project's own code and for everything, and the total sample count."""
         inclusive: Counter[str] = Counter()

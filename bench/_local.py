@@ -60,7 +60,11 @@ class LocalPostgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args]), check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args]),
+            check=True,
+            capture_output=True,
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=128MB"
@@ -81,7 +85,20 @@ def local_postgres() -> Iterator[LocalPostgres]:
     shutil.chown(directory, "postgres") if os.geteuid() == 0 else None
     pg = LocalPostgres(directory, free_port())
     subprocess.run(
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(directory / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]),
+        _as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(directory / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
         check=True,
         capture_output=True,
     )
@@ -107,7 +124,17 @@ class LocalRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-ADMIN_URL = os.environ.get("BEDSIDE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "BEDSIDE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @asynccontextmanager

@@ -44,7 +44,11 @@ PROCEDURES = ["86.3", "47.09", "51.23", "52.7"]  # grades 1, 2, 3, 4
 
 
 def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[94] if len(values) >= 2 else (values[0] if values else 0.0)
+    return (
+        statistics.quantiles(values, n=100)[94]
+        if len(values) >= 2
+        else (values[0] if values else 0.0)
+    )
 
 
 async def run_pool(items: list, worker, concurrency: int) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -65,8 +69,13 @@ async def run_pool(items: list, worker, concurrency: int) -> None:  # type: igno
 
 async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str, float]:
     settings = Settings(
-        database_url=url, data_dir=data_dir, secret_key="bench-secret-key-0123456789abcdef0123456789",
-        argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, log_json=False,
+        database_url=url,
+        data_dir=data_dir,
+        secret_key="bench-secret-key-0123456789abcdef0123456789",
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=1024,
+        argon2_parallelism=1,
+        log_json=False,
     )
     services = Services.build(settings)
     db = services.db
@@ -75,7 +84,14 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
         await seed_demo(s, services)
     async with db.session() as s:
         users = {u.username: u for u in (await s.execute(sa.select(User))).scalars()}
-        patients = [p.id for p in (await s.execute(sa.select(Patient).where(Patient.mrn.in_(["P0002", "P0003", "P0004"])))).scalars()]
+        patients = [
+            p.id
+            for p in (
+                await s.execute(
+                    sa.select(Patient).where(Patient.mrn.in_(["P0002", "P0003", "P0004"]))
+                )
+            ).scalars()
+        ]
     actors = {u.id: Actor.from_user(u) for u in users.values()}
     surgeon = users["dr.qian"]
     surgeon_actor = actors[surgeon.id]
@@ -86,9 +102,15 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
 
     async def submit(i: int) -> None:
         request = surgery.SurgeryRequest(
-            patient_id=patients[i % len(patients)], procedure_code=PROCEDURES[i % 4],
-            planned_at=utcnow() + timedelta(days=1), emergency=i % 5 == 0,
-            diagnosis="胆囊结石伴慢性胆囊炎", anesthesia="全身麻醉", preop_assessment="ASA II级", consent_signed=True, surgeon=surgeon,
+            patient_id=patients[i % len(patients)],
+            procedure_code=PROCEDURES[i % 4],
+            planned_at=utcnow() + timedelta(days=1),
+            emergency=i % 5 == 0,
+            diagnosis="胆囊结石伴慢性胆囊炎",
+            anesthesia="全身麻醉",
+            preop_assessment="ASA II级",
+            consent_signed=True,
+            surgeon=surgeon,
         )
         start = time.perf_counter()
         async with db.transaction() as s:
@@ -114,8 +136,12 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
             for task in tasks:
                 start = time.perf_counter()
                 async with db.transaction() as s:
-                    row = await approvals.access_task_for_decision(s, actors[task.assignee_id], task.id or 0)
-                    await approvals.decide_task(s, row, actor=actors[task.assignee_id], decision="approve", comment="同意")
+                    row = await approvals.access_task_for_decision(
+                        s, actors[task.assignee_id], task.id or 0
+                    )
+                    await approvals.decide_task(
+                        s, row, actor=actors[task.assignee_id], decision="approve", comment="同意"
+                    )
                     closed = (await s.get(ApprovalInstance, instance_id)).status != "running"  # type: ignore[union-attr]
                 elapsed = time.perf_counter() - start
                 latencies.append(elapsed)
@@ -136,20 +162,35 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
     decide_wall = time.perf_counter() - t0
     event.remove(db.engine.sync_engine, "before_cursor_execute", count_statement)
     async with db.session() as s:
-        approved = await s.scalar(sa.text("SELECT count(*) FROM approval_instance WHERE kind='surgery' AND status='approved'"))
+        approved = await s.scalar(
+            sa.text(
+                "SELECT count(*) FROM approval_instance WHERE kind='surgery' AND status='approved'"
+            )
+        )
     assert approved == n, f"only {approved} of {n} approved"
 
     # The floor: the same number of bare INSERT+UPDATE transactions, same concurrency.
     decisions = len(latencies)
     async with db.engine.begin() as conn:
-        await conn.execute(sa.text("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, v int NOT NULL, at timestamptz NOT NULL)"))
+        await conn.execute(
+            sa.text(
+                "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, v int NOT NULL, at timestamptz NOT NULL)"
+            )
+        )
     floor_times: list[float] = []
 
     async def floor_txn(_: int) -> None:
         start = time.perf_counter()
         async with db.engine.begin() as conn:
-            row_id = (await conn.execute(sa.text("INSERT INTO bench_floor (v, at) VALUES (0, now()) RETURNING id"))).scalar_one()
-            await conn.execute(sa.text("UPDATE bench_floor SET v = v + 1, at = now() WHERE id = :id"), {"id": row_id})
+            row_id = (
+                await conn.execute(
+                    sa.text("INSERT INTO bench_floor (v, at) VALUES (0, now()) RETURNING id")
+                )
+            ).scalar_one()
+            await conn.execute(
+                sa.text("UPDATE bench_floor SET v = v + 1, at = now() WHERE id = :id"),
+                {"id": row_id},
+            )
         floor_times.append(time.perf_counter() - start)
 
     t0 = time.perf_counter()
@@ -171,7 +212,9 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=10_000, help="applications to submit and decide")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--admin-url", default=ADMIN_URL)
@@ -181,7 +224,9 @@ async def main() -> None:
     admin = create_async_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    url = (
+        sa.engine.make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="bedside-bench-") as data_dir:
             r = await bench(args.n, args.concurrency, url, Path(data_dir))
@@ -191,12 +236,24 @@ async def main() -> None:
         await admin.dispose()
 
     ratio = r["decisions_per_s"] / r["floor_per_s"]
-    print(f"applications submitted and approved: {r['applications']} (concurrency {args.concurrency})")
-    print(f"submissions (pre-check + routing):  {r['submit_per_s']:8.1f} /s   p95 {r['submit_p95_ms']:7.2f} ms")
-    print(f"decisions through the service layer: {r['decisions_per_s']:8.1f} /s   p95 {r['decision_p95_ms']:7.2f} ms  ({r['decisions']:.0f} decisions)")
-    print(f"  final decisions (with the PDF):               p95 {r['final_decision_p95_ms']:7.2f} ms")
-    print(f"  SQL statements per decision: {r['statements_per_decision']:.1f} (the floor: 2), plus BEGIN/COMMIT each")
-    print(f"floor: bare INSERT+UPDATE transactions: {r['floor_per_s']:8.1f} /s   p95 {r['floor_p95_ms']:7.2f} ms")
+    print(
+        f"applications submitted and approved: {r['applications']} (concurrency {args.concurrency})"
+    )
+    print(
+        f"submissions (pre-check + routing):  {r['submit_per_s']:8.1f} /s   p95 {r['submit_p95_ms']:7.2f} ms"
+    )
+    print(
+        f"decisions through the service layer: {r['decisions_per_s']:8.1f} /s   p95 {r['decision_p95_ms']:7.2f} ms  ({r['decisions']:.0f} decisions)"
+    )
+    print(
+        f"  final decisions (with the PDF):               p95 {r['final_decision_p95_ms']:7.2f} ms"
+    )
+    print(
+        f"  SQL statements per decision: {r['statements_per_decision']:.1f} (the floor: 2), plus BEGIN/COMMIT each"
+    )
+    print(
+        f"floor: bare INSERT+UPDATE transactions: {r['floor_per_s']:8.1f} /s   p95 {r['floor_p95_ms']:7.2f} ms"
+    )
     print(f"ratio decisions/floor: {ratio:.3f} (goal >= 0.333)")
 
 

@@ -78,6 +78,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in processes:
         proc.wait(timeout=30)
 
+
 async def wait_for(predicate, limit: float, every: float = 0.05):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -108,12 +109,23 @@ async def drive(args: argparse.Namespace) -> None:
             engine = create_async_engine(url)
             async with engine.begin() as conn:
                 await insert_users(conn, args.recipients)
-                await conn.execute(sa.text("""INSERT INTO notification_preference (user_id, channels, digest, extra)
-                                              SELECT id, '["webhook"]'::jsonb, false, '{}'::jsonb FROM "user" """))
-            env = {**os.environ, "BEDSIDE_DATABASE_URL": url, "BEDSIDE_REDIS_URL": REDIS_URL, "BEDSIDE_LOG_JSON": "false",
-                   "BEDSIDE_NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook", "BEDSIDE_SECRET_KEY": "bench-secret-0123456789abcdef0123456789",
-                   "BEDSIDE_LOG_LEVEL": "WARNING"}
-            workers = [subprocess.Popen([sys.executable, str(HERE), "--worker"], env=env) for _ in range(args.workers)]  # noqa: ASYNC220
+                await conn.execute(
+                    sa.text("""INSERT INTO notification_preference (user_id, channels, digest, extra)
+                                              SELECT id, '["webhook"]'::jsonb, false, '{}'::jsonb FROM "user" """)
+                )
+            env = {
+                **os.environ,
+                "BEDSIDE_DATABASE_URL": url,
+                "BEDSIDE_REDIS_URL": REDIS_URL,
+                "BEDSIDE_LOG_JSON": "false",
+                "BEDSIDE_NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
+                "BEDSIDE_SECRET_KEY": "bench-secret-0123456789abcdef0123456789",
+                "BEDSIDE_LOG_LEVEL": "WARNING",
+            }
+            workers = [
+                subprocess.Popen([sys.executable, str(HERE), "--worker"], env=env)  # noqa: ASYNC220
+                for _ in range(args.workers)
+            ]
 
             async def sink_stats() -> dict:  # type: ignore[type-arg]
                 try:
@@ -126,14 +138,18 @@ async def drive(args: argparse.Namespace) -> None:
             # 1. the floor: arq running no-op jobs on the same workers.
             started = time.time()
             for start in range(0, args.noop, 1000):
-                await asyncio.gather(*(pool.enqueue_job("noop") for _ in range(start, min(start + 1000, args.noop))))
+                await asyncio.gather(
+                    *(pool.enqueue_job("noop") for _ in range(start, min(start + 1000, args.noop)))
+                )
 
             async def queue_empty() -> bool:
                 return await pool.zcard(QUEUE) == 0 and not await pool.keys("arq:in-progress:*")
 
             await wait_for(queue_empty, 600)
             noop_rate = args.noop / (time.time() - started)
-            print(f"baseline arq no-op jobs: {args.noop:,} in {time.time() - started:.2f} s = {noop_rate:,.0f} jobs/s ({args.workers} workers)")
+            print(
+                f"baseline arq no-op jobs: {args.noop:,} in {time.time() - started:.2f} s = {noop_rate:,.0f} jobs/s ({args.workers} workers)"
+            )
 
             # 2. the outbox: N notices written in one transaction, then one kick.
             policy = default_policies().for_kind("bench.fanout")
@@ -158,10 +174,16 @@ async def drive(args: argparse.Namespace) -> None:
             lag = stats["last"] - committed
             rate = args.n / lag
             async with engine.connect() as conn:
-                sent = (await conn.execute(sa.text("SELECT count(*) FROM notice_dispatch WHERE status = 'sent'"))).scalar_one()
+                sent = (
+                    await conn.execute(
+                        sa.text("SELECT count(*) FROM notice_dispatch WHERE status = 'sent'")
+                    )
+                ).scalar_one()
             await engine.dispose()
-            print(f"fan-out: {args.n:,} notices to {args.recipients:,} recipients, {stats['requests']:,} sink requests "
-                  f"({stats['unique']:,} distinct keys), {sent:,} dispatches recorded sent")
+            print(
+                f"fan-out: {args.n:,} notices to {args.recipients:,} recipients, {stats['requests']:,} sink requests "
+                f"({stats['unique']:,} distinct keys), {sent:,} dispatches recorded sent"
+            )
             print(f"deliveries/s: {rate:,.0f}; lag of the last delivery after commit: {lag:.2f} s")
             print(f"ratio to arq's no-op floor: {rate / noop_rate:.2f}")
             stop(workers)  # before the scratch database goes

@@ -40,15 +40,18 @@ FIXED_ACK = b"MSH|^~\\&|BEDSIDE|BEDSIDE|HIS|HOSP|20250301093000||ACK^A04^ACK|1|P
 
 def adt_message(run: str, n: int) -> bytes:
     mrn = f"B{n % 200:05d}"  # 200 patients: the first message of each creates, the rest update
-    return "\r".join(
-        [
-            f"MSH|^~\\&|HIS|HOSP|BEDSIDE|HOSP|20250301093000+0800||ADT^A04^ADT_A01|{run}-{n}|P|2.5|||AL|NE||UNICODE UTF-8",
-            "EVN|A04|20250301093000+0800",
-            f"PID|1||{mrn}^^^HOSP^MR~11010519550307{n % 10000:04d}^^^CHN^NNCHN||欧阳^秀兰{n % 7}||19550307|F|||北京市朝阳区||^PRN^PH^^^^^^^^^139{n % 100000000:08d}",
-            "PV1|1|I|0301^12^3^HOSP",
-            "AL1|1|DA|^青霉素^L",
-        ]
-    ).encode("utf-8") + b"\r"
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|HIS|HOSP|BEDSIDE|HOSP|20250301093000+0800||ADT^A04^ADT_A01|{run}-{n}|P|2.5|||AL|NE||UNICODE UTF-8",
+                "EVN|A04|20250301093000+0800",
+                f"PID|1||{mrn}^^^HOSP^MR~11010519550307{n % 10000:04d}^^^CHN^NNCHN||欧阳^秀兰{n % 7}||19550307|F|||北京市朝阳区||^PRN^PH^^^^^^^^^139{n % 100000000:08d}",
+                "PV1|1|I|0301^12^3^HOSP",
+                "AL1|1|DA|^青霉素^L",
+            ]
+        ).encode("utf-8")
+        + b"\r"
+    )
 
 
 async def drive(port: int, messages: list[bytes], connections: int) -> float:
@@ -70,7 +73,9 @@ async def drive(port: int, messages: list[bytes], connections: int) -> float:
 async def commit_rate(services: Services, count: int, connections: int) -> float:
     """A second baseline: one INSERT + COMMIT per message, no HL7 at all (the disk's pace)."""
     async with services.db.engine.begin() as conn:
-        await conn.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_commit (id serial PRIMARY KEY, body text)"))
+        await conn.execute(
+            sa.text("CREATE TABLE IF NOT EXISTS bench_commit (id serial PRIMARY KEY, body text)")
+        )
 
     async def one(n: int) -> None:
         for _ in range(n):
@@ -85,23 +90,37 @@ async def commit_rate(services: Services, count: int, connections: int) -> float
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=500, help="messages per measurement")
-    parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
     args = parser.parse_args()
 
     name = f"bedside_bench_hl7_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
+    url = (
+        sa.engine.make_url(args.database_url)
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     services = None
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            settings = Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench-secret-key-0123456789abcdef", log_json=False, log_level="WARNING")
+            settings = Settings(
+                database_url=url,
+                data_dir=Path(data_dir),
+                secret_key="bench-secret-key-0123456789abcdef",
+                log_json=False,
+                log_level="WARNING",
+            )
             services = Services.build(settings)
             await upgrade(services.db.engine)
             async with services.db.transaction() as session:
                 await seed_demo(session, services)
-            config = HL7Config(HL7Settings(port=0), HL7Mapping.from_dict({"departments": {"0301": "REHAB"}}))
+            config = HL7Config(
+                HL7Settings(port=0), HL7Mapping.from_dict({"departments": {"0301": "REHAB"}})
+            )
 
             async def echo(frame: bytes) -> bytes:
                 return FIXED_ACK
@@ -109,18 +128,36 @@ async def main() -> None:
             results: dict[tuple[str, int], float] = {}
             listener = build_server(services, config, port=0)
             async with listener, MLLPServer(echo, port=0) as echo_server:
-                await drive(listener.port, [adt_message("warm", i) for i in range(50)], 1)  # warm-up: pool, caches
+                await drive(
+                    listener.port, [adt_message("warm", i) for i in range(50)], 1
+                )  # warm-up: pool, caches
                 for connections in (1, 8):
                     run = f"c{connections}"
-                    results[("echo", connections)] = await drive(echo_server.port, [adt_message(run, i) for i in range(args.n)], connections)
-                    results[("hl7", connections)] = await drive(listener.port, [adt_message(run, i) for i in range(args.n)], connections)
-                    results[("commit", connections)] = await commit_rate(services, args.n, connections)
+                    results[("echo", connections)] = await drive(
+                        echo_server.port, [adt_message(run, i) for i in range(args.n)], connections
+                    )
+                    results[("hl7", connections)] = await drive(
+                        listener.port, [adt_message(run, i) for i in range(args.n)], connections
+                    )
+                    results[("commit", connections)] = await commit_rate(
+                        services, args.n, connections
+                    )
 
-            print(f"HL7 MLLP listener, {args.n} ADT^A04 messages per run, PostgreSQL, one process (2-core machine)")
-            print(f"{'connections':>11} {'echo msg/s':>12} {'hl7 msg/s':>12} {'hl7/echo':>9} {'bare commit/s':>14} {'hl7/commit':>11}")
+            print(
+                f"HL7 MLLP listener, {args.n} ADT^A04 messages per run, PostgreSQL, one process (2-core machine)"
+            )
+            print(
+                f"{'connections':>11} {'echo msg/s':>12} {'hl7 msg/s':>12} {'hl7/echo':>9} {'bare commit/s':>14} {'hl7/commit':>11}"
+            )
             for connections in (1, 8):
-                echo_rate, hl7_rate, commit = results[("echo", connections)], results[("hl7", connections)], results[("commit", connections)]
-                print(f"{connections:>11} {echo_rate:>12.0f} {hl7_rate:>12.0f} {hl7_rate / echo_rate:>9.3f} {commit:>14.0f} {hl7_rate / commit:>11.2f}")
+                echo_rate, hl7_rate, commit = (
+                    results[("echo", connections)],
+                    results[("hl7", connections)],
+                    results[("commit", connections)],
+                )
+                print(
+                    f"{connections:>11} {echo_rate:>12.0f} {hl7_rate:>12.0f} {hl7_rate / echo_rate:>9.3f} {commit:>14.0f} {hl7_rate / commit:>11.2f}"
+                )
     finally:
         if services is not None:
             await services.db.dispose()

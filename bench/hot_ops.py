@@ -58,13 +58,17 @@ class Client:
         self.cpu: dict[str, list[float]] = {}
         self.wall: dict[str, list[float]] = {}
 
-    async def call(self, op: str, token: str | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call(
+        self, op: str, token: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         profiling = self.profiler is not None and op == self.profile
         if profiling:
             self.profiler.enable()  # type: ignore[union-attr]
         cpu, wall = time.process_time(), time.perf_counter()
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         if profiling:
             self.profiler.disable()  # type: ignore[union-attr]
         self.cpu.setdefault(op, []).append(time.process_time() - cpu)
@@ -75,7 +79,11 @@ class Client:
         return body["data"]
 
     async def login(self, username: str) -> str:
-        return str((await self.call("login", None, LOGIN, {"u": username, "p": PASSWORD}))["login"]["token"])
+        return str(
+            (await self.call("login", None, LOGIN, {"u": username, "p": PASSWORD}))["login"][
+                "token"
+            ]
+        )
 
 
 async def run(services_env: dict[str, str], url: str, n: int, profile: str | None) -> None:
@@ -89,37 +97,105 @@ async def run(services_env: dict[str, str], url: str, n: int, profile: str | Non
     services = Services.build(settings)
     app = create_app(settings, services)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+    ):
         c = Client(http, profile)
         therapist, patient_id = next(iter(data["therapists"].items()))
         patient, order_id, _ = data["patients"][0]
-        tokens = {name: await c.login(name) for name in (therapist, patient, "dr.li", "chief.wang", "ma.zhao", "vp.chen")}
+        tokens = {
+            name: await c.login(name)
+            for name in (therapist, patient, "dr.li", "chief.wang", "ma.zhao", "vp.chen")
+        }
         today = date.today().isoformat()
         group, client_id = f"bench-{uuid.uuid4().hex}", f"pad-{uuid.uuid4().hex}"
         start = date.today() + timedelta(days=1)
-        slots = [s["id"] for s in (await c.call("warm", tokens[patient], SLOTS, {"f": start.isoformat(), "t": (start + timedelta(days=5)).isoformat()}))["availableSlots"]]
+        slots = [
+            s["id"]
+            for s in (
+                await c.call(
+                    "warm",
+                    tokens[patient],
+                    SLOTS,
+                    {"f": start.isoformat(), "t": (start + timedelta(days=5)).isoformat()},
+                )
+            )["availableSlots"]
+        ]
         base: list[str] = []
         for i in range(1, n + 1):
             await c.call("baseline {__typename}", None, "{ __typename }")
             await c.call("{__typename} signed in", tokens[therapist], "{ __typename }")
-            worklist = (await c.call("myWorklist", tokens[therapist], WORKLIST, {"d": today}))["myWorklist"]
+            worklist = (await c.call("myWorklist", tokens[therapist], WORKLIST, {"d": today}))[
+                "myWorklist"
+            ]
             assert len(worklist) == 8, worklist  # the therapist's morning (bench/fleet.py prepare)
             value = [f"过敏原{i}"]
-            mutation = {"id": i, "name": "updatePatient", "args": {"patientId": patient_id, "base": {"allergies": base}, "changes": {"allergies": value}}}
-            await c.call("syncPush", tokens[therapist], PUSH, {"in": {"clientGroupId": group, "clientId": client_id, "schemaVersion": 2, "mutations": [mutation]}})
+            mutation = {
+                "id": i,
+                "name": "updatePatient",
+                "args": {
+                    "patientId": patient_id,
+                    "base": {"allergies": base},
+                    "changes": {"allergies": value},
+                },
+            }
+            await c.call(
+                "syncPush",
+                tokens[therapist],
+                PUSH,
+                {
+                    "in": {
+                        "clientGroupId": group,
+                        "clientId": client_id,
+                        "schemaVersion": 2,
+                        "mutations": [mutation],
+                    }
+                },
+            )
             base = value
-            await c.call("availableSlots", tokens[patient], SLOTS, {"f": start.isoformat(), "t": (start + timedelta(days=1)).isoformat()})
-            await c.call("bookAppointment", tokens[patient], BOOK, {"s": slots[i % len(slots)], "o": str(order_id), "k": uuid.uuid4().hex})
+            await c.call(
+                "availableSlots",
+                tokens[patient],
+                SLOTS,
+                {"f": start.isoformat(), "t": (start + timedelta(days=1)).isoformat()},
+            )
+            await c.call(
+                "bookAppointment",
+                tokens[patient],
+                BOOK,
+                {"s": slots[i % len(slots)], "o": str(order_id), "k": uuid.uuid4().hex},
+            )
             planned = datetime.now(UTC) + timedelta(days=3, minutes=i)
             application = {
-                "patientId": str(data["surgery_patients"][0]), "procedureCode": "86.04", "plannedAt": planned.isoformat(), "emergency": False,
-                "diagnosis": "急性阑尾炎", "anesthesia": "全麻", "preopAssessment": "心肺功能良好", "consentSigned": True,
+                "patientId": str(data["surgery_patients"][0]),
+                "procedureCode": "86.04",
+                "plannedAt": planned.isoformat(),
+                "emergency": False,
+                "diagnosis": "急性阑尾炎",
+                "anesthesia": "全麻",
+                "preopAssessment": "心肺功能良好",
+                "consentSigned": True,
             }
-            await c.call("submitSurgeryApplication", tokens["dr.li"], SUBMIT, {"in": application, "k": uuid.uuid4().hex})
+            await c.call(
+                "submitSurgeryApplication",
+                tokens["dr.li"],
+                SUBMIT,
+                {"in": application, "k": uuid.uuid4().hex},
+            )
             for approver in ("chief.wang", "ma.zhao", "vp.chen"):
-                pending = [t for t in (await c.call("myTasks", tokens[approver], TASKS))["myTasks"] if t["status"] == "pending"]
+                pending = [
+                    t
+                    for t in (await c.call("myTasks", tokens[approver], TASKS))["myTasks"]
+                    if t["status"] == "pending"
+                ]
                 if pending:
-                    await c.call("decideTask", tokens[approver], DECIDE, {"t": pending[0]["id"], "k": uuid.uuid4().hex})
+                    await c.call(
+                        "decideTask",
+                        tokens[approver],
+                        DECIDE,
+                        {"t": pending[0]["id"], "k": uuid.uuid4().hex},
+                    )
     await services.db.dispose()
 
     # The first tenth warms caches (documents, statements, the render pool): left out.
@@ -133,16 +209,24 @@ async def run(services_env: dict[str, str], url: str, n: int, profile: str | Non
         if op in ("warm", "login"):
             continue
         cpu = statistics.mean(trimmed(c.cpu[op]))
-        print(f"{op:<26}{len(c.cpu[op]):>7}{cpu * 1000:>9.2f}{statistics.median(trimmed(c.wall[op])) * 1000:>13.2f}{cpu / base_cpu:>14.1f}")
+        print(
+            f"{op:<26}{len(c.cpu[op]):>7}{cpu * 1000:>9.2f}{statistics.median(trimmed(c.wall[op])) * 1000:>13.2f}{cpu / base_cpu:>14.1f}"
+        )
     if c.profiler is not None:
         print(f"\ncProfile of {profile} (all {n} calls; cProfile slows what it measures):")
         pstats.Stats(c.profiler).sort_stats("cumulative").print_stats(45)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--profile", metavar="OPERATION", help="cProfile this operation's requests (e.g. availableSlots) and print the top functions")
+    parser.add_argument(
+        "--profile",
+        metavar="OPERATION",
+        help="cProfile this operation's requests (e.g. availableSlots) and print the top functions",
+    )
     args = parser.parse_args()
     with local_postgres() as pg, local_redis() as redis:
         url = pg.url_for("postgres")
@@ -157,7 +241,9 @@ def main() -> int:
             "BEDSIDE_ARGON2_PARALLELISM": "1",
         }
         for command in (["migrate"], ["seed-demo"]):
-            subprocess.run([BEDSIDE, *command], env={**os.environ, **env}, check=True, capture_output=True)
+            subprocess.run(
+                [BEDSIDE, *command], env={**os.environ, **env}, check=True, capture_output=True
+            )
         asyncio.run(run(env, url, args.n, args.profile))
     return 0
 

@@ -52,7 +52,9 @@ def rows_examined(plan: dict) -> int:  # type: ignore[type-arg]
     total = 0
     node_type = plan.get("Node Type", "")
     if "Scan" in node_type:
-        total += int(plan.get("Actual Rows", 0)) * int(plan.get("Actual Loops", 1)) + int(plan.get("Rows Removed by Filter", 0))
+        total += int(plan.get("Actual Rows", 0)) * int(plan.get("Actual Loops", 1)) + int(
+            plan.get("Rows Removed by Filter", 0)
+        )
     for child in plan.get("Plans", []):
         total += rows_examined(child)
     return total
@@ -61,7 +63,9 @@ def rows_examined(plan: dict) -> int:  # type: ignore[type-arg]
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1_000_000, help="read notices")
-    parser.add_argument("--unread", type=int, default=10_000, help="unread notices due for a reminder")
+    parser.add_argument(
+        "--unread", type=int, default=10_000, help="unread notices due for a reminder"
+    )
     parser.add_argument("--users", type=int, default=5_000)
     args = parser.parse_args()
 
@@ -101,7 +105,9 @@ async def main() -> None:
         async with engine.connect() as conn:
             await conn.execute(sa.text("ANALYZE"))
             await conn.commit()
-        print(f"fixture: {args.n:,} read + {args.unread:,} unread notices in {time.perf_counter() - started:.1f} s")
+        print(
+            f"fixture: {args.n:,} read + {args.unread:,} unread notices in {time.perf_counter() - started:.1f} s"
+        )
 
         # The claim query of the sweep below (one batch takes every due row).
         claim = f"SELECT id FROM notice WHERE due_at <= :t ORDER BY due_at LIMIT {args.unread + 1} FOR UPDATE SKIP LOCKED"
@@ -109,16 +115,24 @@ async def main() -> None:
         # finding unread notices still owed a reminder by scanning the table.
         naive = f"SELECT id FROM notice WHERE read_at IS NULL AND cancelled_at IS NULL AND reminders_sent < 3 ORDER BY created_at LIMIT {args.unread + 1}"
         async with engine.begin() as conn:
-            plan = (await conn.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + claim), {"t": now})).scalar_one()
+            plan = (
+                await conn.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + claim), {"t": now})
+            ).scalar_one()
             plan = plan if isinstance(plan, list) else json.loads(plan)
-            base = (await conn.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + naive))).scalar_one()
+            base = (
+                await conn.execute(sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + naive))
+            ).scalar_one()
             base = base if isinstance(base, list) else json.loads(base)
         indexed_rows, indexed_ms = rows_examined(plan[0]["Plan"]), plan[0]["Execution Time"]
         naive_rows, naive_ms = rows_examined(base[0]["Plan"]), base[0]["Execution Time"]
-        print(f"claim query (ix_notice_due): rows examined {indexed_rows:,} in {indexed_ms:.2f} ms "
-              f"[{plan[0]['Plan'].get('Plans', [{}])[0].get('Node Type', plan[0]['Plan']['Node Type'])}]")
+        print(
+            f"claim query (ix_notice_due): rows examined {indexed_rows:,} in {indexed_ms:.2f} ms "
+            f"[{plan[0]['Plan'].get('Plans', [{}])[0].get('Node Type', plan[0]['Plan']['Node Type'])}]"
+        )
         print(f"baseline scan for unread:    rows examined {naive_rows:,} in {naive_ms:.2f} ms")
-        print(f"ratio rows examined: {naive_rows / max(indexed_rows, 1):,.0f}x fewer; time {naive_ms / max(indexed_ms, 0.001):,.0f}x faster")
+        print(
+            f"ratio rows examined: {naive_rows / max(indexed_rows, 1):,.0f}x fewer; time {naive_ms / max(indexed_ms, 0.001):,.0f}x faster"
+        )
         await engine.dispose()
 
         from api.services import Services
@@ -126,7 +140,9 @@ async def main() -> None:
         from notifications.dispatcher import Dispatcher
         from notifications.runtime import settle_heap
 
-        settings = Settings(database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False)
+        settings = Settings(
+            database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False
+        )
         services = Services.build(settings)
 
         # Baseline: the least any sweep of these rows can cost, one bare statement that
@@ -144,7 +160,9 @@ async def main() -> None:
             returned = len((await session.execute(sa.text(bare), {"t": now})).all())
             baseline = time.perf_counter() - started
             await session.rollback()
-        print(f"baseline bare UPDATE ... RETURNING of the due rows: {returned:,} rows in {baseline:.3f} s")
+        print(
+            f"baseline bare UPDATE ... RETURNING of the due rows: {returned:,} rows in {baseline:.3f} s"
+        )
 
         channel = SinkChannel()
         dispatcher = Dispatcher(services, {"webhook": channel}, batch_size=args.unread + 1)
@@ -153,10 +171,16 @@ async def main() -> None:
         report = await dispatcher.sweep(now)
         elapsed = time.perf_counter() - started
         async with services.db.session() as session:
-            due_left = (await session.execute(sa.text("SELECT count(*) FROM notice WHERE due_at <= :t"), {"t": now})).scalar_one()
-        print(f"one sweep: examined {report.notices_examined:,} notices, {report.reminders:,} reminders, "
-              f"{channel.count:,} messages sent, {due_left} still due; {elapsed:.3f} s "
-              f"({'under' if elapsed < 1 else 'OVER'} 1 s)")
+            due_left = (
+                await session.execute(
+                    sa.text("SELECT count(*) FROM notice WHERE due_at <= :t"), {"t": now}
+                )
+            ).scalar_one()
+        print(
+            f"one sweep: examined {report.notices_examined:,} notices, {report.reminders:,} reminders, "
+            f"{channel.count:,} messages sent, {due_left} still due; {elapsed:.3f} s "
+            f"({'under' if elapsed < 1 else 'OVER'} 1 s)"
+        )
         print(f"ratio sweep / bare UPDATE ... RETURNING: {elapsed / max(baseline, 1e-6):.1f}x")
         await services.db.dispose()
 

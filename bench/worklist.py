@@ -56,31 +56,54 @@ class ServerTimes(logging.Handler):
 
 async def fill(db: Database, n: int) -> None:
     async with db.engine.begin() as conn:
-        await conn.execute(sa.text("INSERT INTO department (code, name, name_en) VALUES ('REHAB', '康复医学科', 'Rehabilitation')"))
-        await conn.execute(sa.text(
-            "INSERT INTO treatment_item (code, name, name_en, department_id, duration_minutes, price_cents, notes, requires_consent,"
-            " followup_rule, record_template, assessment_template, is_active)"
-            " VALUES ('PHYSIO', '理疗', 'Physiotherapy', 1, 30, 6000, '', true, '{}', '[]', '[]', true)"
-        ))
-        await conn.execute(sa.text(
-            "INSERT INTO \"user\" (username, display_name, department_id, roles, is_active, token_version, failed_logins, created_at)"
-            " SELECT 'pt' || g, '治疗师' || g, 1, '[\"therapist\"]', true, 0, 0, now() FROM generate_series(1, :n) g"
-        ), {"n": THERAPISTS})
-        await conn.execute(sa.text(
-            "INSERT INTO patient (mrn, name, gender, department_id, allergies, created_at, updated_at)"
-            " SELECT 'W' || g, '患者' || g, 'U', 1, '[]', now(), now() FROM generate_series(1, :n) g"
-        ), {"n": PATIENTS})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO department (code, name, name_en) VALUES ('REHAB', '康复医学科', 'Rehabilitation')"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO treatment_item (code, name, name_en, department_id, duration_minutes, price_cents, notes, requires_consent,"
+                " followup_rule, record_template, assessment_template, is_active)"
+                " VALUES ('PHYSIO', '理疗', 'Physiotherapy', 1, 30, 6000, '', true, '{}', '[]', '[]', true)"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                'INSERT INTO "user" (username, display_name, department_id, roles, is_active, token_version, failed_logins, created_at)'
+                " SELECT 'pt' || g, '治疗师' || g, 1, '[\"therapist\"]', true, 0, 0, now() FROM generate_series(1, :n) g"
+            ),
+            {"n": THERAPISTS},
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO patient (mrn, name, gender, department_id, allergies, created_at, updated_at)"
+                " SELECT 'W' || g, '患者' || g, 'U', 1, '[]', now(), now() FROM generate_series(1, :n) g"
+            ),
+            {"n": PATIENTS},
+        )
         started = time.perf_counter()
-        await conn.execute(sa.text(
-            "INSERT INTO appointment (patient_id, item_id, therapist_id, room, starts_at, ends_at, status, channel, walk_in,"
-            " receipt_no, receipt, version, created_at, updated_at)"
-            " SELECT 1 + (g::bigint * 7919) % :patients, 1, 1 + g % :therapists, '理疗室',"
-            "   ts, ts + interval '30 minutes', (ARRAY['fulfilled','fulfilled','fulfilled','noshow','cancelled'])[1 + g % 5],"
-            "   'admin', false, 'YY' || g, '{}'::jsonb, 1, ts, ts"
-            " FROM (SELECT g, CAST(:first AS timestamptz) + ((g / :therapists) % :days) * interval '1 day'"
-            "   + interval '8 hours' + ((g / (:therapists * :days)) % 18) * interval '30 minutes' AS ts"
-            "   FROM generate_series(1, :n) g) s"
-        ), {"n": n, "patients": PATIENTS, "therapists": THERAPISTS, "days": DAYS, "first": datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=ZoneInfo("Asia/Shanghai"))})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO appointment (patient_id, item_id, therapist_id, room, starts_at, ends_at, status, channel, walk_in,"
+                " receipt_no, receipt, version, created_at, updated_at)"
+                " SELECT 1 + (g::bigint * 7919) % :patients, 1, 1 + g % :therapists, '理疗室',"
+                "   ts, ts + interval '30 minutes', (ARRAY['fulfilled','fulfilled','fulfilled','noshow','cancelled'])[1 + g % 5],"
+                "   'admin', false, 'YY' || g, '{}'::jsonb, 1, ts, ts"
+                " FROM (SELECT g, CAST(:first AS timestamptz) + ((g / :therapists) % :days) * interval '1 day'"
+                "   + interval '8 hours' + ((g / (:therapists * :days)) % 18) * interval '30 minutes' AS ts"
+                "   FROM generate_series(1, :n) g) s"
+            ),
+            {
+                "n": n,
+                "patients": PATIENTS,
+                "therapists": THERAPISTS,
+                "days": DAYS,
+                "first": datetime.combine(
+                    FIRST_DAY, datetime.min.time(), tzinfo=ZoneInfo("Asia/Shanghai")
+                ),
+            },
+        )
         print(f"  inserted {n:,} appointments in {time.perf_counter() - started:.1f} s")
         await conn.execute(sa.text("ANALYZE"))
 
@@ -91,15 +114,24 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     async with scratch_database("worklist") as url:
-        settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef0123", log_json=False, log_level="WARNING")
+        settings = Settings(
+            database_url=url,
+            secret_key="bench-secret-key-0123456789abcdef0123",
+            log_json=False,
+            log_level="WARNING",
+        )
         services = Services.build(settings)
         db = services.db
         try:
             await upgrade(db.engine)
-            print(f"worklist bench: {args.n:,} appointments, {THERAPISTS} therapists, {DAYS} days (PostgreSQL)")
+            print(
+                f"worklist bench: {args.n:,} appointments, {THERAPISTS} therapists, {DAYS} days (PostgreSQL)"
+            )
             await fill(db, args.n)
             async with db.session() as session:
-                therapist = (await session.execute(sa.select(User).where(User.username == "pt1"))).scalar_one()
+                therapist = (
+                    await session.execute(sa.select(User).where(User.username == "pt1"))
+                ).scalar_one()
             token = issue_token(settings, therapist)
             begins, ends = local_day_bounds(TARGET_DAY)
             # The same statement the domain's worklist_entries sends (appointments of the
@@ -112,7 +144,11 @@ async def main() -> None:
             )
             params = {"t": therapist.id, "b": begins, "e": ends}
             async with db.engine.connect() as conn:
-                plan = (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + str(bare)), params)).scalars().all()
+                plan = (
+                    (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + str(bare)), params))
+                    .scalars()
+                    .all()
+                )
                 rows = len((await conn.execute(bare, params)).all())
             server_ms = ServerTimes()
             logging.getLogger("bedside.http").addHandler(server_ms)
@@ -124,7 +160,11 @@ async def main() -> None:
                 headers = {"Authorization": f"Bearer {token}"}
                 for i in range(args.requests + 20):
                     began = time.perf_counter()
-                    response = await client.post("/graphql", json={"query": QUERY, "variables": {"d": TARGET_DAY.isoformat()}}, headers=headers)
+                    response = await client.post(
+                        "/graphql",
+                        json={"query": QUERY, "variables": {"d": TARGET_DAY.isoformat()}},
+                        headers=headers,
+                    )
                     elapsed = time.perf_counter() - began
                     body = response.json()
                     assert not body.get("errors"), body
@@ -144,12 +184,20 @@ async def main() -> None:
             await db.dispose()
     p95 = percentile(service_times, 95) * 1000
     base95 = percentile(baseline_times, 95) * 1000
-    print(f"  day {TARGET_DAY}: {rows} appointments for the therapist (GraphQL returned {returned})")
+    print(
+        f"  day {TARGET_DAY}: {rows} appointments for the therapist (GraphQL returned {returned})"
+    )
     server95 = percentile(server_ms.values, 95)
-    print(f"  myWorklist server time (request middleware, {len(server_ms.values)} requests): "
-          f"p50 {percentile(server_ms.values, 50):.1f} ms, p95 {server95:.1f} ms ({'under' if server95 < 30 else 'OVER'} the 30 ms target)")
-    print(f"  myWorklist as the in-process client sees it: p50 {percentile(service_times, 50) * 1000:.1f} ms, p95 {p95:.1f} ms")
-    print(f"  baseline bare SELECT: p50 {percentile(baseline_times, 50) * 1000:.2f} ms, p95 {base95:.2f} ms")
+    print(
+        f"  myWorklist server time (request middleware, {len(server_ms.values)} requests): "
+        f"p50 {percentile(server_ms.values, 50):.1f} ms, p95 {server95:.1f} ms ({'under' if server95 < 30 else 'OVER'} the 30 ms target)"
+    )
+    print(
+        f"  myWorklist as the in-process client sees it: p50 {percentile(service_times, 50) * 1000:.1f} ms, p95 {p95:.1f} ms"
+    )
+    print(
+        f"  baseline bare SELECT: p50 {percentile(baseline_times, 50) * 1000:.2f} ms, p95 {base95:.2f} ms"
+    )
     print(f"  ratio service/baseline p95: {p95 / base95:.1f}x")
     print("  EXPLAIN (ANALYZE, BUFFERS) of the worklist query:")
     for line in plan:

@@ -13,7 +13,10 @@ from bots.dingtalk import exchange_login
 
 
 def error(exc: DomainError, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": {"code": exc.code, "field": exc.field, "message": exc.message}}, status_code=status)
+    return JSONResponse(
+        {"error": {"code": exc.code, "field": exc.field, "message": exc.message}},
+        status_code=status,
+    )
 
 
 async def bearer_actor(services: Services, request: Request) -> Actor | None:
@@ -26,11 +29,23 @@ async def redeem(request: Request) -> Response:
     services: Services = request.app.state.services
     actor = await bearer_actor(services, request)
     if actor is None:
-        return JSONResponse({"error": {"code": "UNAUTHENTICATED", "message": "请先登录 / please sign in"}}, status_code=401)
+        return JSONResponse(
+            {"error": {"code": "UNAUTHENTICATED", "message": "请先登录 / please sign in"}},
+            status_code=401,
+        )
     try:
         token = str((await request.json())["token"])
     except (ValueError, KeyError, TypeError):
-        return JSONResponse({"error": {"code": "VALIDATION", "field": "token", "message": "缺少 token / token is required"}}, status_code=400)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "VALIDATION",
+                    "field": "token",
+                    "message": "缺少 token / token is required",
+                }
+            },
+            status_code=400,
+        )
     try:
         async with services.db.transaction() as session:
             platform, external_id = await identity.redeem_binding_link(session, token, actor=actor)
@@ -44,5 +59,14 @@ async def wecom_login(request: Request) -> Response:
     try:
         code = str((await request.json())["code"])
     except (ValueError, KeyError, TypeError):
-        return JSONResponse({"error": {"code": "VALIDATION", "field": "code", "message": "缺少 code / code is required"}}, status_code=400)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "VALIDATION",
+                    "field": "code",
+                    "message": "缺少 code / code is required",
+                }
+            },
+            status_code=400,
+        )
     return await exchange_login(services, "wecom", code)

@@ -47,7 +47,13 @@ OUTCOME_WORDS = {
     TaskStatus.RETURNED: "已退回",
     TaskStatus.TRANSFERRED: "已转交",
 }
-INSTANCE_WORDS = {"approved": "审批已通过", "rejected": "审批已驳回", "returned": "已退回申请人", "withdrawn": "申请已撤回", "blocked": "审批已中止"}
+INSTANCE_WORDS = {
+    "approved": "审批已通过",
+    "rejected": "审批已驳回",
+    "returned": "已退回申请人",
+    "withdrawn": "申请已撤回",
+    "blocked": "审批已中止",
+}
 GRADE_WORDS = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
 
 
@@ -61,7 +67,9 @@ def local_time(settings: Any, at: datetime | None, fmt: str = "%H:%M") -> str:
 
 
 # -- what a card says -------------------------------------------------------------------
-async def task_facts(session: AsyncSession, services: Services, task: ApprovalTask, instance: ApprovalInstance) -> dict[str, str]:
+async def task_facts(
+    session: AsyncSession, services: Services, task: ApprovalTask, instance: ApprovalInstance
+) -> dict[str, str]:
     """The application's key facts, patient masked. Reads data keys the surgery form uses."""
     data = instance.data or {}
     patient_name = ""
@@ -73,7 +81,11 @@ async def task_facts(session: AsyncSession, services: Services, task: ApprovalTa
     if precheck:
         passed = precheck.get("passed", True)
         findings = precheck.get("findings") or []
-        precheck_text = "通过 / passed" if passed and not findings else f"未通过 {len(findings)} 项 / {len(findings)} finding(s)"
+        precheck_text = (
+            "通过 / passed"
+            if passed and not findings
+            else f"未通过 {len(findings)} 项 / {len(findings)} finding(s)"
+        )
     else:
         precheck_text = "—"
     definition_name = ""
@@ -85,8 +97,12 @@ async def task_facts(session: AsyncSession, services: Services, task: ApprovalTa
     return {
         "title": f"{definition_name} #{instance.id}",
         "patient": patient_name or "—",
-        "procedure": str(data.get("procedure_name") or data.get("procedure") or data.get("procedure_code") or "—"),
-        "grade": GRADE_WORDS.get(int(grade), str(grade)) if isinstance(grade, int | str) and str(grade).isdigit() else "—",
+        "procedure": str(
+            data.get("procedure_name") or data.get("procedure") or data.get("procedure_code") or "—"
+        ),
+        "grade": GRADE_WORDS.get(int(grade), str(grade))
+        if isinstance(grade, int | str) and str(grade).isdigit()
+        else "—",
         "emergency": "急诊 / emergency" if data.get("emergency") else "否 / no",
         "precheck": precheck_text,
         "deadline": local_time(services.settings, task.due_at, "%m-%d %H:%M") or "—",
@@ -94,7 +110,15 @@ async def task_facts(session: AsyncSession, services: Services, task: ApprovalTa
     }
 
 
-async def wanted_state(session: AsyncSession, services: Services, task: ApprovalTask, instance: ApprovalInstance, *, facts: dict[str, str] | None = None, note: str = "") -> dict[str, Any]:
+async def wanted_state(
+    session: AsyncSession,
+    services: Services,
+    task: ApprovalTask,
+    instance: ApprovalInstance,
+    *,
+    facts: dict[str, str] | None = None,
+    note: str = "",
+) -> dict[str, Any]:
     """The card's content for the task as it stands: buttons while pending, else the outcome."""
     if task.status == TaskStatus.PENDING:
         state, outcome = "pending", ""
@@ -106,7 +130,13 @@ async def wanted_state(session: AsyncSession, services: Services, task: Approval
     else:  # cancelled: the instance ended elsewhere (rejected, withdrawn, another signer)
         state = "closed"
         outcome = f"{INSTANCE_WORDS.get(instance.status, '已结束')} / closed"
-    wanted: dict[str, Any] = {"state": state, "outcome": outcome, "facts": facts if facts is not None else await task_facts(session, services, task, instance)}
+    wanted: dict[str, Any] = {
+        "state": state,
+        "outcome": outcome,
+        "facts": facts
+        if facts is not None
+        else await task_facts(session, services, task, instance),
+    }
     if note:
         wanted["note"] = note
     return wanted
@@ -119,7 +149,12 @@ def enabled_platforms(services: Services) -> list[str]:
 
 
 async def refresh_instance_cards(
-    session: AsyncSession, services: Services, instance_id: int, *, notes: dict[int, str] | None = None, directory_lookup: bool = False
+    session: AsyncSession,
+    services: Services,
+    instance_id: int,
+    *,
+    notes: dict[int, str] | None = None,
+    directory_lookup: bool = False,
 ) -> list[int]:
     """Bring every card of the instance up to date and add cards for new pending tasks.
 
@@ -132,8 +167,19 @@ async def refresh_instance_cards(
     if instance is None:
         return []
     notes = notes or {}
-    tasks = {t.id: t for t in (await session.execute(sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance_id))).scalars()}
-    cards = list((await session.execute(sa.select(BotCard).where(BotCard.instance_id == instance_id))).scalars())
+    tasks = {
+        t.id: t
+        for t in (
+            await session.execute(
+                sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance_id)
+            )
+        ).scalars()
+    }
+    cards = list(
+        (
+            await session.execute(sa.select(BotCard).where(BotCard.instance_id == instance_id))
+        ).scalars()
+    )
     dirty: list[int] = []
     facts_cache: dict[int, dict[str, str]] = {}
     for card in cards:
@@ -141,7 +187,9 @@ async def refresh_instance_cards(
         if task is None:
             continue
         facts = card.wanted.get("facts") or facts_cache.get(task.id or 0)
-        wanted = await wanted_state(session, services, task, instance, facts=facts, note=notes.get(card.id or 0, ""))
+        wanted = await wanted_state(
+            session, services, task, instance, facts=facts, note=notes.get(card.id or 0, "")
+        )
         if wanted != card.wanted:
             card.wanted = wanted
             card.dirty = True
@@ -153,7 +201,9 @@ async def refresh_instance_cards(
             continue
         for platform in enabled_platforms(services):
             if (platform, task.id) not in have:
-                card_id = await _new_card(session, services, platform, task, instance, facts_cache, directory_lookup)
+                card_id = await _new_card(
+                    session, services, platform, task, instance, facts_cache, directory_lookup
+                )
                 if card_id:
                     dirty.append(card_id)
     await session.flush()
@@ -161,8 +211,13 @@ async def refresh_instance_cards(
 
 
 async def _new_card(
-    session: AsyncSession, services: Services, platform: str, task: ApprovalTask, instance: ApprovalInstance,
-    facts_cache: dict[int, dict[str, str]], directory_lookup: bool,
+    session: AsyncSession,
+    services: Services,
+    platform: str,
+    task: ApprovalTask,
+    instance: ApprovalInstance,
+    facts_cache: dict[int, dict[str, str]],
+    directory_lookup: bool,
 ) -> int | None:
     assignee = await session.get(User, task.assignee_id)
     if assignee is None or assignee.id is None:
@@ -190,8 +245,15 @@ async def _new_card(
     if (instance.data or {}).get("patient_id") is not None:
         # The masked name leaves Bedside for the platform: an export in the access log.
         await record_access(
-            session, Actor.from_user(assignee, via=platform), "approval_card", action="export",
-            detail={"task_id": task.id, "patient_id": instance.data["patient_id"], "platform": platform},
+            session,
+            Actor.from_user(assignee, via=platform),
+            "approval_card",
+            action="export",
+            detail={
+                "task_id": task.id,
+                "patient_id": instance.data["patient_id"],
+                "platform": platform,
+            },
         )
     return card.id
 
@@ -201,7 +263,12 @@ async def flush(services: Services, card_ids: list[int] | None = None) -> int:
     """Send or update dirty cards (the given ones, or all); returns how many went out."""
     done = 0
     async with services.db.transaction() as session:
-        stmt = sa.select(BotCard).where(BotCard.dirty.is_(True)).order_by(BotCard.id).limit(SWEEP_BATCH)
+        stmt = (
+            sa.select(BotCard)
+            .where(BotCard.dirty.is_(True))
+            .order_by(BotCard.id)
+            .limit(SWEEP_BATCH)
+        )
         if card_ids is not None:
             if not card_ids:
                 return 0
@@ -239,7 +306,9 @@ async def _deliver(services: Services, card: BotCard) -> None:
             await dingtalk.update_card(services, platforms.dingtalk, card)
         else:
             if not card.response_code:
-                raise PlatformError("wecom", "NO_RESPONSE_CODE", "no response code left to update this card")
+                raise PlatformError(
+                    "wecom", "NO_RESPONSE_CODE", "no response code left to update this card"
+                )
             await wecom.update_card(services, platforms.wecom, card)
             card.response_code = None  # single use
         card.updated_at = now
@@ -296,33 +365,53 @@ async def sweep(services: Services) -> dict[str, int]:
     queued = 0
     if platforms:
         async with services.db.transaction() as session:
-            carded = sa.select(BotCard.task_id).where(BotCard.platform.in_(platforms)).group_by(BotCard.task_id).having(sa.func.count() >= len(platforms))
+            carded = (
+                sa.select(BotCard.task_id)
+                .where(BotCard.platform.in_(platforms))
+                .group_by(BotCard.task_id)
+                .having(sa.func.count() >= len(platforms))
+            )
             # Newest first: an assignee who is on no platform keeps their task "uncarded"
             # for good, and such tasks must not crowd out new ones.
             instance_ids = (
-                await session.execute(
-                    sa.select(ApprovalTask.instance_id)
-                    .where(
-                        ApprovalTask.status == TaskStatus.PENDING,
-                        ApprovalTask.id.not_in(carded),
+                (
+                    await session.execute(
+                        sa.select(ApprovalTask.instance_id)
+                        .where(
+                            ApprovalTask.status == TaskStatus.PENDING,
+                            ApprovalTask.id.not_in(carded),
+                        )
+                        .group_by(ApprovalTask.instance_id)
+                        .order_by(sa.func.max(ApprovalTask.id).desc())
+                        .limit(SWEEP_BATCH)
                     )
-                    .group_by(ApprovalTask.instance_id)
-                    .order_by(sa.func.max(ApprovalTask.id).desc())
-                    .limit(SWEEP_BATCH)
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             # cards still showing buttons for tasks decided elsewhere (PWA, escalation, withdrawal)
             stale_ids = (
-                await session.execute(
-                    sa.select(BotCard.instance_id)
-                    .join(ApprovalTask, ApprovalTask.id == BotCard.task_id)
-                    .where(ApprovalTask.status != TaskStatus.PENDING, BotCard.wanted["state"].as_string() == "pending")
-                    .group_by(BotCard.instance_id)
-                    .limit(SWEEP_BATCH)
+                (
+                    await session.execute(
+                        sa.select(BotCard.instance_id)
+                        .join(ApprovalTask, ApprovalTask.id == BotCard.task_id)
+                        .where(
+                            ApprovalTask.status != TaskStatus.PENDING,
+                            BotCard.wanted["state"].as_string() == "pending",
+                        )
+                        .group_by(BotCard.instance_id)
+                        .limit(SWEEP_BATCH)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             for instance_id in sorted({*instance_ids, *stale_ids}):
-                queued += len(await refresh_instance_cards(session, services, instance_id, directory_lookup=True))
+                queued += len(
+                    await refresh_instance_cards(
+                        session, services, instance_id, directory_lookup=True
+                    )
+                )
     sent = await flush(services)
     return {"queued": queued, "sent": sent}
 
@@ -338,7 +427,9 @@ class TapResult:
 
 
 DECISIONS = {"approve": "approve", "return": "return", "reject": "reject"}
-CARD_RETURN_COMMENT = "从卡片退回，请补充材料后重新提交 / returned from the card: please complete and resubmit"
+CARD_RETURN_COMMENT = (
+    "从卡片退回，请补充材料后重新提交 / returned from the card: please complete and resubmit"
+)
 
 
 async def decide_from_card(
@@ -355,8 +446,15 @@ async def decide_from_card(
     """One tap in its own transaction (Stream mode, tests); see `decide_tap`."""
     async with services.db.transaction() as session:
         return await decide_tap(
-            session, services, platform=platform, card_key_value=card_key_value, external_id=external_id,
-            action=action, callback_id=callback_id, comment=comment, response_code=response_code,
+            session,
+            services,
+            platform=platform,
+            card_key_value=card_key_value,
+            external_id=external_id,
+            action=action,
+            callback_id=callback_id,
+            comment=comment,
+            response_code=response_code,
         )
 
 
@@ -370,9 +468,15 @@ async def decide_stored_tap(services: Services, tap_id: int) -> tuple[str, str, 
             return None
         fields = tap.tap
         result = await decide_tap(
-            session, services, platform=tap.platform, card_key_value=str(fields.get("card_key", "")),
-            external_id=str(fields.get("external_id", "")), action=str(fields.get("action", "")),
-            callback_id=tap.callback_id, comment=fields.get("comment"), response_code=fields.get("response_code"),
+            session,
+            services,
+            platform=tap.platform,
+            card_key_value=str(fields.get("card_key", "")),
+            external_id=str(fields.get("external_id", "")),
+            action=str(fields.get("action", "")),
+            callback_id=tap.callback_id,
+            comment=fields.get("comment"),
+            response_code=fields.get("response_code"),
         )
         tap.processed_at = utcnow()
         tap.outcome = result.outcome
@@ -397,7 +501,13 @@ async def decide_tap(
     commit (`TapResult.card_ids`).
     """
     decision = DECISIONS.get(action)
-    card = (await session.execute(sa.select(BotCard).where(BotCard.platform == platform, BotCard.card_key == card_key_value))).scalar_one_or_none()
+    card = (
+        await session.execute(
+            sa.select(BotCard).where(
+                BotCard.platform == platform, BotCard.card_key == card_key_value
+            )
+        )
+    ).scalar_one_or_none()
     if card is None:
         return TapResult("unknown_card", "卡片已失效 / this card is no longer valid")
     if response_code:
@@ -405,7 +515,11 @@ async def decide_tap(
     actor = await identity.actor_for(session, platform, external_id)
     if actor is None:
         link = await identity.create_binding_link(session, services, platform, external_id)
-        return TapResult("unbound", "请先绑定 Bedside 账号 / please bind your Bedside account first", bind_link=link)
+        return TapResult(
+            "unbound",
+            "请先绑定 Bedside 账号 / please bind your Bedside account first",
+            bind_link=link,
+        )
     if decision is None:
         return TapResult("invalid", "未知操作 / unknown action")
     notes: dict[int, str] = {}
@@ -414,14 +528,23 @@ async def decide_tap(
         task = await approvals.access_task_for_decision(session, actor, card.task_id)
         async with session.begin_nested():  # a refused decision leaves nothing behind
             task = await approvals.decide_task(
-                session, task, actor=actor, decision=decision,
+                session,
+                task,
+                actor=actor,
+                decision=decision,
                 comment=comment or (CARD_RETURN_COMMENT if decision == "return" else None),
                 idempotency_key=callback_id,
             )
-        result = TapResult("decided", OUTCOME_WORDS.get(TaskStatus(task.status), "已处理") + " / done", task_status=task.status)
+        result = TapResult(
+            "decided",
+            OUTCOME_WORDS.get(TaskStatus(task.status), "已处理") + " / done",
+            task_status=task.status,
+        )
     except DomainError as exc:
         if exc.code == ErrorCode.FORBIDDEN:
-            notes[card.id or 0] = "您不是该任务的审批人，未做任何更改 / not your task: nothing changed"
+            notes[card.id or 0] = (
+                "您不是该任务的审批人，未做任何更改 / not your task: nothing changed"
+            )
             result = TapResult("not_assignee", notes[card.id or 0])
         elif exc.code == ErrorCode.ALREADY_DECIDED:
             notes[card.id or 0] = "该任务已在别处处理 / already decided elsewhere"

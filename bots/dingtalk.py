@@ -98,7 +98,9 @@ def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
         content = json.loads(content) if isinstance(content, str) else (content or {})
         private = content.get("cardPrivateData") or {}
         params = private.get("params") or {}
-        action = (private.get("actionIds") or [params.get("action")])[0] or params.get("action") or ""
+        action = (
+            (private.get("actionIds") or [params.get("action")])[0] or params.get("action") or ""
+        )
     except (ValueError, AttributeError, IndexError):
         return None
     return {
@@ -109,7 +111,9 @@ def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-async def handle_card_callback(services: Services, payload: dict[str, Any], *, callback_id: str | None = None) -> cards.TapResult:
+async def handle_card_callback(
+    services: Services, payload: dict[str, Any], *, callback_id: str | None = None
+) -> cards.TapResult:
     """A decrypted card callback, stored and decided at once (Stream mode)."""
     fields = tap_fields(payload)
     if fields is None:
@@ -117,7 +121,9 @@ async def handle_card_callback(services: Services, payload: dict[str, Any], *, c
     tap_id = await inbox.record(services, PLATFORM, callback_id or callback_id_of(payload), fields)
     if tap_id is None:
         return cards.TapResult("duplicate", "已收到 / already received")
-    return await inbox.process(services, tap_id) or cards.TapResult("duplicate", "已收到 / already received")
+    return await inbox.process(services, tap_id) or cards.TapResult(
+        "duplicate", "已收到 / already received"
+    )
 
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
@@ -127,7 +133,11 @@ async def after_tap(services: Services, result: cards.TapResult, external_id: st
         client = get_platforms(services).dingtalk
         try:
             await client.send_action_card_notice(
-                [external_id], "绑定 Bedside 账号", f"### 请先绑定 Bedside 账号\n\n{result.message}", "去绑定 / Bind", in_app_link(result.bind_link)
+                [external_id],
+                "绑定 Bedside 账号",
+                f"### 请先绑定 Bedside 账号\n\n{result.message}",
+                "去绑定 / Bind",
+                in_app_link(result.bind_link),
             )
         except PlatformError as exc:
             log.warning("binding prompt not sent: %s", exc)
@@ -149,7 +159,13 @@ async def callback(request: Request) -> Response:
             body = json.loads(await request.body())
             plaintext = client.callback_crypto().decrypt_message(body, signature, timestamp, nonce)
             payload = json.loads(plaintext)
-        except (InvalidSignatureException, InvalidCorpIdOrSuiteKeyException, ValueError, KeyError, TypeError) as exc:
+        except (
+            InvalidSignatureException,
+            InvalidCorpIdOrSuiteKeyException,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
             raise CallbackRefused(f"bad signature or payload ({type(exc).__name__})") from None
         await claim_nonce(services, PLATFORM, timestamp, nonce)
     except CallbackRefused as refused:
@@ -161,7 +177,9 @@ async def callback(request: Request) -> Response:
         try:
             tap_id = await inbox.record(services, PLATFORM, callback_id_of(payload), fields)
         except Exception:
-            await release_nonce(services, PLATFORM, timestamp, nonce)  # let DingTalk's retry through
+            await release_nonce(
+                services, PLATFORM, timestamp, nonce
+            )  # let DingTalk's retry through
             raise
         if tap_id is not None:  # None: a redelivery of a tap already stored
             inbox.submit(services, tap_id)
@@ -178,7 +196,16 @@ async def login(request: Request) -> Response:
     try:
         code = str((await request.json())["code"])
     except (ValueError, KeyError, TypeError):
-        return JSONResponse({"error": {"code": "VALIDATION", "field": "code", "message": "缺少 code / code is required"}}, status_code=400)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "VALIDATION",
+                    "field": "code",
+                    "message": "缺少 code / code is required",
+                }
+            },
+            status_code=400,
+        )
     return await exchange_login(services, PLATFORM, code)
 
 
@@ -187,12 +214,28 @@ async def exchange_login(services: Services, platform: str, code: str) -> Respon
     try:
         external_id = await client.userid_for_auth_code(code)
     except PlatformError:
-        return JSONResponse({"error": {"code": "UNAUTHENTICATED", "message": "登录码无效或已过期 / the login code is invalid or expired"}}, status_code=401)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "UNAUTHENTICATED",
+                    "message": "登录码无效或已过期 / the login code is invalid or expired",
+                }
+            },
+            status_code=401,
+        )
     async with services.db.transaction() as session:
         actor = await identity.actor_for(session, platform, external_id)
         if actor is None:
             link = await identity.create_binding_link(session, services, platform, external_id)
-            return JSONResponse({"token": None, "bindUrl": link, "message": "请先绑定 Bedside 账号 / please bind your Bedside account"})
+            return JSONResponse(
+                {
+                    "token": None,
+                    "bindUrl": link,
+                    "message": "请先绑定 Bedside 账号 / please bind your Bedside account",
+                }
+            )
         user = await session.get(User, actor.user_id)
         assert user is not None
-        return JSONResponse({"token": issue_token(services.settings, user), "username": user.username})
+        return JSONResponse(
+            {"token": issue_token(services.settings, user), "username": user.username}
+        )

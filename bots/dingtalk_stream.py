@@ -24,9 +24,13 @@ from bots.sweep import sweep
 log = logging.getLogger("bedside.bots.dingtalk_stream")
 
 
-async def process_stream_callback(services: Services, data: dict[str, Any], message_id: str | None) -> tuple[int, dict[str, Any]]:
+async def process_stream_callback(
+    services: Services, data: dict[str, Any], message_id: str | None
+) -> tuple[int, dict[str, Any]]:
     """One card callback from the stream: decide, then send card changes; (ack code, body)."""
-    result = await handle_card_callback(services, data, callback_id=f"dts:{message_id}" if message_id else None)
+    result = await handle_card_callback(
+        services, data, callback_id=f"dts:{message_id}" if message_id else None
+    )
     return AckMessage.STATUS_OK, {"outcome": result.outcome, "message": result.message}
 
 
@@ -37,7 +41,9 @@ class CardCallbackHandler(dingtalk_stream.CallbackHandler):
 
     async def process(self, message: dingtalk_stream.CallbackMessage) -> tuple[int, Any]:  # type: ignore[override]
         try:
-            return await process_stream_callback(self.services, message.data, message.headers.message_id)
+            return await process_stream_callback(
+                self.services, message.data, message.headers.message_id
+            )
         except Exception:  # noqa: BLE001 - an error ack lets DingTalk redeliver
             log.exception("card callback from the stream failed")
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "error"
@@ -48,7 +54,11 @@ async def run(services: Services) -> None:
     settings = services.settings
     if not (settings.dingtalk_app_key and settings.dingtalk_app_secret):
         raise SystemExit("BEDSIDE_DINGTALK_APP_KEY / _APP_SECRET are required for Stream mode")
-    client = dingtalk_stream.DingTalkStreamClient(dingtalk_stream.Credential(settings.dingtalk_app_key, settings.dingtalk_app_secret))
-    client.register_callback_handler(dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK, CardCallbackHandler(services))
+    client = dingtalk_stream.DingTalkStreamClient(
+        dingtalk_stream.Credential(settings.dingtalk_app_key, settings.dingtalk_app_secret)
+    )
+    client.register_callback_handler(
+        dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK, CardCallbackHandler(services)
+    )
     await sweep(services)  # taps and cards waiting since the last run
     await client.start()

@@ -79,7 +79,9 @@ async def release_nonce(services: Services, platform: str, timestamp: str, nonce
         except RedisError:
             pass  # it may have gone to the table
     async with services.db.transaction() as session:
-        await session.execute(sa.delete(BotNonce).where(BotNonce.platform == platform, BotNonce.nonce == key))
+        await session.execute(
+            sa.delete(BotNonce).where(BotNonce.platform == platform, BotNonce.nonce == key)
+        )
 
 
 async def prune_nonces(services: Services) -> int:

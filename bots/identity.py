@@ -42,30 +42,53 @@ async def actor_for(session: AsyncSession, platform: str, external_id: str) -> A
     return Actor.from_user(user, via=platform)
 
 
-async def create_binding_link(session: AsyncSession, services: Services, platform: str, external_id: str) -> str:
+async def create_binding_link(
+    session: AsyncSession, services: Services, platform: str, external_id: str
+) -> str:
     """A one-time link (URL) that binds `external_id` to whoever opens it signed in."""
     token = secrets.token_urlsafe(24)
-    session.add(BotBindingLink(token_hash=_hash(token), platform=platform, external_id=external_id, expires_at=utcnow() + LINK_TTL))
+    session.add(
+        BotBindingLink(
+            token_hash=_hash(token),
+            platform=platform,
+            external_id=external_id,
+            expires_at=utcnow() + LINK_TTL,
+        )
+    )
     await session.flush()
     return f"{services.settings.public_url.rstrip('/')}/bind?token={token}"
 
 
-async def redeem_binding_link(session: AsyncSession, token: str, *, actor: Actor) -> tuple[str, str]:
+async def redeem_binding_link(
+    session: AsyncSession, token: str, *, actor: Actor
+) -> tuple[str, str]:
     """Bind the link's platform id to the actor; (platform, external id)."""
     link = (
-        await session.execute(sa.select(BotBindingLink).where(BotBindingLink.token_hash == _hash(token)).with_for_update())
+        await session.execute(
+            sa.select(BotBindingLink)
+            .where(BotBindingLink.token_hash == _hash(token))
+            .with_for_update()
+        )
     ).scalar_one_or_none()
     if link is None or link.used_at is not None or link.expires_at < utcnow():
-        raise DomainError(ErrorCode.NOT_FOUND, "绑定链接无效或已过期 / the binding link is invalid or expired", field="token")
+        raise DomainError(
+            ErrorCode.NOT_FOUND,
+            "绑定链接无效或已过期 / the binding link is invalid or expired",
+            field="token",
+        )
     user = await session.get(User, actor.user_id)
     assert user is not None
-    await bind_external_identity(session, user, provider=link.platform, external_id=link.external_id)
+    await bind_external_identity(
+        session, user, provider=link.platform, external_id=link.external_id
+    )
     link.used_at = utcnow()
     link.used_by_id = actor.user_id
     return link.platform, link.external_id
 
 
-async def bind_by_directory_mobile(session: AsyncSession, services: Services, platform: str, user: User) -> str | None:
+async def bind_by_directory_mobile(
+    session: AsyncSession, services: Services, platform: str, user: User
+) -> str | None:
     """Ask the platform's directory which user id has this user's mobile, and bind it."""
     if not user.mobile:
         return None
@@ -85,6 +108,10 @@ async def bind_by_directory_mobile(session: AsyncSession, services: Services, pl
     return external_id
 
 
-async def external_id_or_bind(session: AsyncSession, services: Services, platform: str, user: User) -> str | None:
+async def external_id_or_bind(
+    session: AsyncSession, services: Services, platform: str, user: User
+) -> str | None:
     assert user.id is not None
-    return await external_id_for(session, user.id, platform) or await bind_by_directory_mobile(session, services, platform, user)
+    return await external_id_for(session, user.id, platform) or await bind_by_directory_mobile(
+        session, services, platform, user
+    )

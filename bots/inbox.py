@@ -28,11 +28,15 @@ STALE_AFTER = timedelta(seconds=10)  # a tap this old and undecided was left by 
 DECIDING_AT_ONCE = 4  # decisions in flight per process: answers to new taps stay quick
 
 
-async def record(services: Services, platform: str, callback_id: str, tap: dict[str, Any]) -> int | None:
+async def record(
+    services: Services, platform: str, callback_id: str, tap: dict[str, Any]
+) -> int | None:
     """Store the tap; None when the platform already delivered it (a retry)."""
     try:
         async with services.db.transaction() as session:
-            row = BotTap(platform=platform, callback_id=callback_id[:120], tap=tap, received_at=utcnow())
+            row = BotTap(
+                platform=platform, callback_id=callback_id[:120], tap=tap, received_at=utcnow()
+            )
             session.add(row)
             await session.flush()
             return row.id
@@ -92,7 +96,9 @@ def submit(services: Services, tap_id: int) -> None:
         processor(services).submit(tap_id)
 
 
-async def work(services: Services, *, poll_seconds: float = 0.1, stop: asyncio.Event | None = None) -> None:
+async def work(
+    services: Services, *, poll_seconds: float = 0.1, stop: asyncio.Event | None = None
+) -> None:
     """`bedside bots work`: decide stored taps as they arrive (several processes may run)."""
     gate = asyncio.Semaphore(DECIDING_AT_ONCE)
 
@@ -106,8 +112,17 @@ async def work(services: Services, *, poll_seconds: float = 0.1, stop: asyncio.E
     while stop is None or not stop.is_set():
         async with services.db.session() as session:
             ids = (
-                await session.execute(sa.select(BotTap.id).where(BotTap.processed_at.is_(None)).order_by(BotTap.id).limit(200))
-            ).scalars().all()
+                (
+                    await session.execute(
+                        sa.select(BotTap.id)
+                        .where(BotTap.processed_at.is_(None))
+                        .order_by(BotTap.id)
+                        .limit(200)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         if ids:
             await asyncio.gather(*(one(tap_id) for tap_id in ids))
         else:
@@ -124,10 +139,19 @@ def processor(services: Services) -> TapProcessor:
 async def sweep_taps(services: Services, *, older_than: timedelta = STALE_AFTER) -> int:
     async with services.db.session() as session:
         ids = (
-            await session.execute(
-                sa.select(BotTap.id).where(BotTap.processed_at.is_(None), BotTap.received_at < utcnow() - older_than).order_by(BotTap.id).limit(500)
+            (
+                await session.execute(
+                    sa.select(BotTap.id)
+                    .where(
+                        BotTap.processed_at.is_(None), BotTap.received_at < utcnow() - older_than
+                    )
+                    .order_by(BotTap.id)
+                    .limit(500)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     for tap_id in ids:
         try:
             await process(services, tap_id)

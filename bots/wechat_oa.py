@@ -42,7 +42,11 @@ TICKET_TTL = timedelta(minutes=15)
 STATE_TTL = timedelta(minutes=10)
 
 # What each entry leads to in the PWA.
-PAGES = {"BOOK": ("预约治疗", "/patient/book"), "MY_BOOKINGS": ("我的预约", "/patient/appointments"), "FOLLOW_UP": ("随访", "/patient/follow-ups")}
+PAGES = {
+    "BOOK": ("预约治疗", "/patient/book"),
+    "MY_BOOKINGS": ("我的预约", "/patient/appointments"),
+    "FOLLOW_UP": ("随访", "/patient/follow-ups"),
+}
 KEYWORDS = {"预约治疗": "BOOK", "预约": "BOOK", "我的预约": "MY_BOOKINGS", "随访": "FOLLOW_UP"}
 
 
@@ -52,7 +56,10 @@ def oauth_entry(services: Services, page: str) -> str:
 
 def menu(services: Services) -> list[dict[str, Any]]:
     """The account's menu: three view buttons into the patient pages."""
-    return [{"type": "view", "name": title, "url": oauth_entry(services, page)} for title, page in PAGES.values()]
+    return [
+        {"type": "view", "name": title, "url": oauth_entry(services, page)}
+        for title, page in PAGES.values()
+    ]
 
 
 async def publish_menu(services: Services) -> None:
@@ -62,8 +69,10 @@ async def publish_menu(services: Services) -> None:
 def reply_text(services: Services, key: str | None) -> str:
     if key in PAGES:
         title, page = PAGES[key]
-        return f"{title}：<a href=\"{oauth_entry(services, page)}\">点此进入 / open</a>"
-    links = " | ".join(f"<a href=\"{oauth_entry(services, page)}\">{title}</a>" for title, page in PAGES.values())
+        return f'{title}：<a href="{oauth_entry(services, page)}">点此进入 / open</a>'
+    links = " | ".join(
+        f'<a href="{oauth_entry(services, page)}">{title}</a>' for title, page in PAGES.values()
+    )
     return f"您好，这里是医院床旁服务。/ Welcome.\n{links}"
 
 
@@ -88,9 +97,13 @@ async def callback(request: Request) -> Response:
             if crypto is None:
                 raise CallbackRefused("safe mode without an AES key")
             try:
-                raw = crypto.decrypt_message(raw, q.get("msg_signature", ""), timestamp, nonce).encode()
+                raw = crypto.decrypt_message(
+                    raw, q.get("msg_signature", ""), timestamp, nonce
+                ).encode()
             except Exception as exc:  # noqa: BLE001 - any failure is a refused callback
-                raise CallbackRefused(f"bad msg_signature or payload ({type(exc).__name__})") from None
+                raise CallbackRefused(
+                    f"bad msg_signature or payload ({type(exc).__name__})"
+                ) from None
         elif crypto is not None:
             raise CallbackRefused("plain message while safe mode is configured")
         try:
@@ -126,7 +139,11 @@ def _safe_next(value: str | None) -> str:
 
 def _sign(services: Services, claims: dict[str, Any], ttl: timedelta) -> str:
     exp = datetime.now(UTC) + ttl
-    return jwt.encode({**claims, "exp": int(exp.timestamp())}, services.settings.effective_secret_key, algorithm="HS256")
+    return jwt.encode(
+        {**claims, "exp": int(exp.timestamp())},
+        services.settings.effective_secret_key,
+        algorithm="HS256",
+    )
 
 
 def _read(services: Services, token: str, purpose: str) -> dict[str, Any] | None:
@@ -140,7 +157,15 @@ def _read(services: Services, token: str, purpose: str) -> dict[str, Any] | None
 async def oauth_start(request: Request) -> Response:
     services: Services = request.app.state.services
     client = get_platforms(services).wechat_oa
-    state = _sign(services, {"purpose": "oa-oauth", "next": _safe_next(request.query_params.get("next")), "t": time.time()}, STATE_TTL)
+    state = _sign(
+        services,
+        {
+            "purpose": "oa-oauth",
+            "next": _safe_next(request.query_params.get("next")),
+            "t": time.time(),
+        },
+        STATE_TTL,
+    )
     redirect_uri = f"{services.settings.public_url.rstrip('/')}/bots/wechat-oa/oauth/callback"
     return RedirectResponse(client.authorize_url(redirect_uri, state=state), status_code=302)
 
@@ -150,19 +175,29 @@ async def oauth_callback(request: Request) -> Response:
     state = _read(services, request.query_params.get("state", ""), "oa-oauth")
     code = request.query_params.get("code")
     if state is None or not code:
-        return PlainTextResponse("授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu", status_code=400)
+        return PlainTextResponse(
+            "授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu",
+            status_code=400,
+        )
     try:
         openid = await get_platforms(services).wechat_oa.openid_for_code(code)
     except PlatformError:
-        return PlainTextResponse("授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu", status_code=400)
+        return PlainTextResponse(
+            "授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu",
+            status_code=400,
+        )
     next_page = _safe_next(state.get("next"))
     async with services.db.session() as session:
         user = await user_for_external_id(session, PLATFORM, openid)
     if user is not None and user.is_active:
         # The token travels in the fragment: never sent to a server, not in access logs.
-        return RedirectResponse(f"{next_page}#token={issue_token(services.settings, user)}", status_code=302)
+        return RedirectResponse(
+            f"{next_page}#token={issue_token(services.settings, user)}", status_code=302
+        )
     ticket = _sign(services, {"purpose": "oa-bind", "openid": openid}, TICKET_TTL)
-    return RedirectResponse(f"/patient/bind?next={quote(next_page, safe='')}#ticket={ticket}", status_code=302)
+    return RedirectResponse(
+        f"/patient/bind?next={quote(next_page, safe='')}#ticket={ticket}", status_code=302
+    )
 
 
 async def bind(request: Request) -> Response:
@@ -173,20 +208,64 @@ async def bind(request: Request) -> Response:
         claims = _read(services, str(body["ticket"]), "oa-bind")
         name, id_number, phone = str(body["name"]), str(body["idNumber"]), str(body["phone"])
     except (ValueError, KeyError, TypeError):
-        return JSONResponse({"error": {"code": "VALIDATION", "message": "缺少字段 / ticket, name, idNumber and phone are required"}}, status_code=400)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "VALIDATION",
+                    "message": "缺少字段 / ticket, name, idNumber and phone are required",
+                }
+            },
+            status_code=400,
+        )
     if claims is None:
-        return JSONResponse({"error": {"code": "UNAUTHENTICATED", "field": "ticket", "message": "授权已过期，请重新进入 / the ticket expired"}}, status_code=401)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "UNAUTHENTICATED",
+                    "field": "ticket",
+                    "message": "授权已过期，请重新进入 / the ticket expired",
+                }
+            },
+            status_code=401,
+        )
     client_ip = request.client.host if request.client else None
-    actor = Actor(user_id=0, username=f"openid:{claims['openid'][:8]}", roles=frozenset(), department_id=None, via=PLATFORM, ip=client_ip)
+    actor = Actor(
+        user_id=0,
+        username=f"openid:{claims['openid'][:8]}",
+        roles=frozenset(),
+        department_id=None,
+        via=PLATFORM,
+        ip=client_ip,
+    )
     try:
         async with services.db.transaction() as session:
             outcome = await bind_openid_to_patient(
-                session, services.cipher, openid=claims["openid"], name=name, id_number=id_number, phone=phone, actor=actor
+                session,
+                services.cipher,
+                openid=claims["openid"],
+                name=name,
+                id_number=id_number,
+                phone=phone,
+                actor=actor,
             )
     except DomainError as exc:
-        return JSONResponse({"error": {"code": exc.code, "field": exc.field, "message": exc.message}}, status_code=409 if exc.code == "CONFLICT" else 400)
+        return JSONResponse(
+            {"error": {"code": exc.code, "field": exc.field, "message": exc.message}},
+            status_code=409 if exc.code == "CONFLICT" else 400,
+        )
     if outcome.error is not None or outcome.user is None:
         err = outcome.error
         status = 429 if err and err.code == "RATE_LIMITED" else 400
-        return JSONResponse({"error": {"code": err.code if err else "VALIDATION", "field": err.field if err else None, "message": err.message if err else ""}}, status_code=status)
-    return JSONResponse({"token": issue_token(services.settings, outcome.user), "username": outcome.user.username})
+        return JSONResponse(
+            {
+                "error": {
+                    "code": err.code if err else "VALIDATION",
+                    "field": err.field if err else None,
+                    "message": err.message if err else "",
+                }
+            },
+            status_code=status,
+        )
+    return JSONResponse(
+        {"token": issue_token(services.settings, outcome.user), "username": outcome.user.username}
+    )

@@ -32,7 +32,14 @@ from integrations.platforms import PlatformError, WeComClient, get_platforms
 
 log = logging.getLogger("bedside.bots.wecom")
 PLATFORM = "wecom"
-FACT_LABELS = [("patient", "患者"), ("procedure", "手术"), ("grade", "级别"), ("emergency", "急诊"), ("precheck", "预检"), ("deadline", "截止")]
+FACT_LABELS = [
+    ("patient", "患者"),
+    ("procedure", "手术"),
+    ("grade", "级别"),
+    ("emergency", "急诊"),
+    ("precheck", "预检"),
+    ("deadline", "截止"),
+]
 
 
 def template_card(card: BotCard) -> dict[str, Any]:
@@ -42,8 +49,13 @@ def template_card(card: BotCard) -> dict[str, Any]:
     body: dict[str, Any] = {
         "card_type": "button_interaction",
         "source": {"desc": "Bedside 床旁"},
-        "main_title": {"title": facts.get("title", "审批任务")[:36], "desc": "待您审批 / awaiting your decision"},
-        "horizontal_content_list": [{"keyname": label, "value": str(facts.get(key, "—"))[:26]} for key, label in FACT_LABELS],
+        "main_title": {
+            "title": facts.get("title", "审批任务")[:36],
+            "desc": "待您审批 / awaiting your decision",
+        },
+        "horizontal_content_list": [
+            {"keyname": label, "value": str(facts.get(key, "—"))[:26]} for key, label in FACT_LABELS
+        ],
         "task_id": card.card_key,
         "button_list": [
             {"text": "同意", "style": 1, "key": "approve"},
@@ -69,7 +81,11 @@ async def send_card(services: Services, client: WeComClient, card: BotCard) -> s
 
 async def update_card(services: Services, client: WeComClient, card: BotCard) -> None:
     assert card.response_code
-    await client.update_template_card(userids=[card.external_id], response_code=card.response_code, replace_name=replace_name(card))
+    await client.update_template_card(
+        userids=[card.external_id],
+        response_code=card.response_code,
+        replace_name=replace_name(card),
+    )
 
 
 def read_event(plaintext: str) -> dict[str, Any]:
@@ -80,7 +96,11 @@ async def callback(request: Request) -> Response:
     services: Services = request.app.state.services
     client = get_platforms(services).wecom
     q = request.query_params
-    signature, timestamp, nonce = q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+    signature, timestamp, nonce = (
+        q.get("msg_signature", ""),
+        q.get("timestamp", ""),
+        q.get("nonce", ""),
+    )
     try:
         check_fresh(services, timestamp)
         crypto = client.callback_crypto()
@@ -110,7 +130,12 @@ async def callback(request: Request) -> Response:
             "response_code": response_code or None,
         }
         try:
-            tap_id = await inbox.record(services, PLATFORM, "wc:" + hashlib.sha1((response_code or plaintext).encode()).hexdigest(), fields)
+            tap_id = await inbox.record(
+                services,
+                PLATFORM,
+                "wc:" + hashlib.sha1((response_code or plaintext).encode()).hexdigest(),
+                fields,
+            )
         except Exception:
             await release_nonce(services, PLATFORM, timestamp, nonce)
             raise
@@ -127,7 +152,13 @@ async def prompt_if_unbound(services: Services, external_id: str) -> None:
         if not external_id or await identity.actor_for(session, PLATFORM, external_id) is not None:
             return
         link = await identity.create_binding_link(session, services, PLATFORM, external_id)
-    await after_tap(services, cards.TapResult("unbound", "请先绑定 Bedside 账号 / please bind your Bedside account", bind_link=link), external_id)
+    await after_tap(
+        services,
+        cards.TapResult(
+            "unbound", "请先绑定 Bedside 账号 / please bind your Bedside account", bind_link=link
+        ),
+        external_id,
+    )
 
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
@@ -135,7 +166,8 @@ async def after_tap(services: Services, result: cards.TapResult, external_id: st
     if result.bind_link:
         try:
             await get_platforms(services).wecom.send_markdown(
-                [external_id], f"**请先绑定 Bedside 账号** / please bind your Bedside account\n[去绑定 / Bind]({result.bind_link})"
+                [external_id],
+                f"**请先绑定 Bedside 账号** / please bind your Bedside account\n[去绑定 / Bind]({result.bind_link})",
             )
         except PlatformError as exc:
             log.warning("binding prompt not sent: %s", exc)

@@ -66,7 +66,16 @@ def instant(moment: datetime | None) -> str | None:
 
 def patient_resource(patient: Patient, cipher: FieldCipher) -> FhirPatient:
     identifiers: list[dict[str, Any]] = [
-        {"use": "usual", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}, "system": MRN_SYSTEM, "value": patient.mrn}
+        {
+            "use": "usual",
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                ]
+            },
+            "system": MRN_SYSTEM,
+            "value": patient.mrn,
+        }
     ]
     masked_id = masked_id_number(cipher, patient)
     if masked_id:
@@ -107,7 +116,10 @@ def task_resource(task: Any, instance: Any) -> FhirTask:
         "id": str(task.id),
         "status": TASK_STATUS.get(task.status, "in-progress"),
         "intent": "order",
-        "code": {"coding": [{"system": "urn:bedside:approval-process", "code": instance.kind}], "text": instance.kind},
+        "code": {
+            "coding": [{"system": "urn:bedside:approval-process", "code": instance.kind}],
+            "text": instance.kind,
+        },
         "description": f"审批步骤 / approval step {task.step_id}",
         "focus": reference("Basic", instance.id, f"approval {instance.id}"),
         "authoredOn": instant(task.created_at),
@@ -170,12 +182,16 @@ def patient_filter(column: Any, query: ExportQuery) -> sa.ColumnElement[bool]:
 async def visible_patient_ids(session: AsyncSession, actor: Actor, ids: set[int]) -> set[int]:
     if not ids:
         return set()
-    rows = await session.execute(sa.select(Patient.id).where(Patient.id.in_(ids), visible_patients_clause(actor)))
+    rows = await session.execute(
+        sa.select(Patient.id).where(Patient.id.in_(ids), visible_patients_clause(actor))
+    )
     return set(rows.scalars())
 
 
 @collector("Task")
-async def collect_tasks(session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]) -> list[Resource]:
+async def collect_tasks(
+    session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]
+) -> list[Resource]:
     try:
         from api.domain.approvals.access import can_see_instance
         from api.models.approvals import ApprovalInstance, ApprovalTask
@@ -197,7 +213,9 @@ async def collect_tasks(session: AsyncSession, actor: Actor, query: ExportQuery,
         if query.patient_ids is not None and patient_id not in query.patient_ids:
             continue
         if patient_id not in seen_patients:
-            seen_patients[patient_id] = bool(await visible_patient_ids(session, actor, {patient_id}))
+            seen_patients[patient_id] = bool(
+                await visible_patient_ids(session, actor, {patient_id})
+            )
         if not seen_patients[patient_id] or not await can_see_instance(session, actor, instance):
             continue
         patients.add(patient_id)
@@ -212,12 +230,16 @@ def _load_treatment_collectors() -> None:
         pass
 
 
-async def export_bundle(session: AsyncSession, actor: Actor, cipher: FieldCipher, query: ExportQuery) -> Bundle:
+async def export_bundle(
+    session: AsyncSession, actor: Actor, cipher: FieldCipher, query: ExportQuery
+) -> Bundle:
     _load_treatment_collectors()
     wanted = query.types or {"Patient", *COLLECTORS}
     unknown = wanted - {"Patient", *COLLECTORS}
     if unknown:
-        raise invalid("_type", f"不支持的资源类型 / unsupported resource type: {', '.join(sorted(unknown))}")
+        raise invalid(
+            "_type", f"不支持的资源类型 / unsupported resource type: {', '.join(sorted(unknown))}"
+        )
     patients: set[int] = set(query.patient_ids or [])
     resources: list[Resource] = []
     for resource_type, collect in COLLECTORS.items():
@@ -225,7 +247,11 @@ async def export_bundle(session: AsyncSession, actor: Actor, cipher: FieldCipher
             resources.extend(await collect(session, actor, query, patients))
     patient_resources: list[Resource] = []
     if "Patient" in wanted and patients:
-        rows = await session.execute(sa.select(Patient).where(Patient.id.in_(patients), visible_patients_clause(actor)).order_by(Patient.id))
+        rows = await session.execute(
+            sa.select(Patient)
+            .where(Patient.id.in_(patients), visible_patients_clause(actor))
+            .order_by(Patient.id)
+        )
         patient_resources = [patient_resource(p, cipher) for p in rows.scalars()]
     everything = patient_resources + resources
     await record_access(
@@ -247,7 +273,10 @@ async def export_bundle(session: AsyncSession, actor: Actor, cipher: FieldCipher
             "type": "collection",
             "timestamp": datetime.now(UTC).isoformat(),
             "total": len(everything),
-            "entry": [{"fullUrl": f"urn:bedside:{r.get_resource_type()}/{r.id}", "resource": r} for r in everything],
+            "entry": [
+                {"fullUrl": f"urn:bedside:{r.get_resource_type()}/{r.id}", "resource": r}
+                for r in everything
+            ],
         }
     )
 
@@ -256,7 +285,10 @@ async def export_bundle(session: AsyncSession, actor: Actor, cipher: FieldCipher
 
 
 def outcome(status: int, code: str, message: str) -> Response:
-    body = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": message}]}
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": message}],
+    }
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
 
@@ -307,10 +339,16 @@ def export_query(request: Request, tz: Any) -> ExportQuery:
     if patient_ids is None and (first is None or last is None):
         raise invalid("from", "请指定患者或日期范围 / give a patient or a from/to date range")
     if first and last and (last < first or (last - first).days > MAX_RANGE_DAYS):
-        raise invalid("to", f"日期范围须在 {MAX_RANGE_DAYS} 天内 / the range must be 0-{MAX_RANGE_DAYS} days")
+        raise invalid(
+            "to", f"日期范围须在 {MAX_RANGE_DAYS} 天内 / the range must be 0-{MAX_RANGE_DAYS} days"
+        )
     types = {t.strip() for t in params.get("_type", "").split(",") if t.strip()}
     start = datetime.combine(first, time(0), tzinfo=tz).astimezone(UTC) if first else None
-    end = (datetime.combine(last, time(0), tzinfo=tz) + timedelta(days=1)).astimezone(UTC) if last else None
+    end = (
+        (datetime.combine(last, time(0), tzinfo=tz) + timedelta(days=1)).astimezone(UTC)
+        if last
+        else None
+    )
     return ExportQuery(patient_ids=patient_ids, start=start, end=end, types=types)
 
 
@@ -325,7 +363,13 @@ def fhir_routes(services: Services) -> list[Route]:
             async with services.db.transaction() as session:
                 patient = await access_patient(session, actor, patient_id)
                 resource = patient_resource(patient, services.cipher)
-                await record_access(session, actor, "fhir.Patient", action="export", detail={"patient_ids": [patient_id]})
+                await record_access(
+                    session,
+                    actor,
+                    "fhir.Patient",
+                    action="export",
+                    detail={"patient_ids": [patient_id]},
+                )
         except DomainError as exc:
             return error_response(exc)
         return fhir_json(resource)

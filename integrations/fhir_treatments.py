@@ -36,15 +36,38 @@ from integrations.fhir import (
 def service(item: TreatmentItem | None) -> list[dict[str, Any]]:
     if item is None:
         return []
-    return [{"coding": [{"system": ITEM_SYSTEM, "code": item.code, "display": item.name}], "text": item.name}]
+    return [
+        {
+            "coding": [{"system": ITEM_SYSTEM, "code": item.code, "display": item.name}],
+            "text": item.name,
+        }
+    ]
 
 
 def appointment_resource(appointment: Appointment, item: TreatmentItem | None) -> FhirAppointment:
-    participants: list[dict[str, Any]] = [{"actor": reference("Patient", appointment.patient_id), "required": "required", "status": "accepted"}]
+    participants: list[dict[str, Any]] = [
+        {
+            "actor": reference("Patient", appointment.patient_id),
+            "required": "required",
+            "status": "accepted",
+        }
+    ]
     if appointment.therapist_id:
-        participants.append({"actor": reference("Practitioner", appointment.therapist_id), "required": "required", "status": "accepted"})
+        participants.append(
+            {
+                "actor": reference("Practitioner", appointment.therapist_id),
+                "required": "required",
+                "status": "accepted",
+            }
+        )
     if appointment.room:
-        participants.append({"actor": {"display": appointment.room}, "required": "information-only", "status": "accepted"})
+        participants.append(
+            {
+                "actor": {"display": appointment.room},
+                "required": "information-only",
+                "status": "accepted",
+            }
+        )
     body: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": str(appointment.id),
@@ -55,7 +78,10 @@ def appointment_resource(appointment: Appointment, item: TreatmentItem | None) -
         "minutesDuration": int((appointment.ends_at - appointment.starts_at).total_seconds() // 60),
         "created": appointment.created_at.date().isoformat(),
         "participant": participants,
-        "meta": {"versionId": str(appointment.version), "lastUpdated": instant(appointment.updated_at)},
+        "meta": {
+            "versionId": str(appointment.version),
+            "lastUpdated": instant(appointment.updated_at),
+        },
     }
     if appointment.slot_id:
         body["slot"] = [reference("Slot", appointment.slot_id)]
@@ -69,7 +95,9 @@ def appointment_resource(appointment: Appointment, item: TreatmentItem | None) -
 
 
 def slot_resource(slot: Slot, item: TreatmentItem | None) -> FhirSlot:
-    status = "busy-unavailable" if slot.cancelled_at else ("busy" if slot.remaining <= 0 else "free")
+    status = (
+        "busy-unavailable" if slot.cancelled_at else ("busy" if slot.remaining <= 0 else "free")
+    )
     return FhirSlot.model_validate(
         {
             "resourceType": "Slot",
@@ -80,7 +108,8 @@ def slot_resource(slot: Slot, item: TreatmentItem | None) -> FhirSlot:
             "end": instant(slot.ends_at),
             "serviceType": service(item),
             "overbooked": False,
-            "comment": f"余 {slot.remaining}/{slot.capacity} / {slot.remaining} of {slot.capacity} free" + (f" · {slot.room}" if slot.room else ""),
+            "comment": f"余 {slot.remaining}/{slot.capacity} / {slot.remaining} of {slot.capacity} free"
+            + (f" · {slot.room}" if slot.room else ""),
         }
     )
 
@@ -110,52 +139,114 @@ def consent_resource(signature: ConsentSignature) -> FhirConsent:
             "resourceType": "Consent",
             "id": str(signature.id),
             "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "treatment"}]},
-            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Consent Document"}]}],
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "treatment",
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://loinc.org",
+                            "code": "59284-0",
+                            "display": "Consent Document",
+                        }
+                    ]
+                }
+            ],
             "patient": reference("Patient", signature.patient_id),
             "dateTime": instant(signature.signed_at),
-            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+            "policyRule": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+                ]
+            },
             # The signature is bound to the exact text the patient saw: both hashes travel along.
-            "identifier": [{"system": "urn:bedside:consent-binding-sha256", "value": signature.binding_sha256}],
-            "sourceReference": reference("DocumentReference", signature.consent_text_id, f"consent text sha256 {signature.text_sha256}"),
-            "provision": {"type": "permit", "data": [{"meaning": "related", "reference": reference("Procedure", signature.record_id)}]},
+            "identifier": [
+                {"system": "urn:bedside:consent-binding-sha256", "value": signature.binding_sha256}
+            ],
+            "sourceReference": reference(
+                "DocumentReference",
+                signature.consent_text_id,
+                f"consent text sha256 {signature.text_sha256}",
+            ),
+            "provision": {
+                "type": "permit",
+                "data": [
+                    {"meaning": "related", "reference": reference("Procedure", signature.record_id)}
+                ],
+            },
         }
     )
 
 
 async def items(session: AsyncSession) -> dict[int, TreatmentItem]:
-    return {i.id: i for i in (await session.execute(sa.select(TreatmentItem))).scalars() if i.id is not None}
+    return {
+        i.id: i
+        for i in (await session.execute(sa.select(TreatmentItem))).scalars()
+        if i.id is not None
+    }
 
 
 def visible(actor: Actor, patient_column: Any, query: ExportQuery) -> list[Any]:
     """Rows of patients the actor may see, limited to the query's patient if it names one."""
-    return [patient_column.in_(sa.select(Patient.id).where(visible_patients_clause(actor))), patient_filter(patient_column, query)]
+    return [
+        patient_column.in_(sa.select(Patient.id).where(visible_patients_clause(actor))),
+        patient_filter(patient_column, query),
+    ]
 
 
 @collector("Appointment")
-async def collect_appointments(session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]) -> list[Resource]:
-    stmt = sa.select(Appointment).where(Appointment.deleted_at.is_(None), query.in_range(Appointment.starts_at), *visible(actor, Appointment.patient_id, query))
+async def collect_appointments(
+    session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]
+) -> list[Resource]:
+    stmt = sa.select(Appointment).where(
+        Appointment.deleted_at.is_(None),
+        query.in_range(Appointment.starts_at),
+        *visible(actor, Appointment.patient_id, query),
+    )
     known = await items(session)
-    rows = list((await session.execute(stmt.order_by(Appointment.starts_at, Appointment.id))).scalars())
+    rows = list(
+        (await session.execute(stmt.order_by(Appointment.starts_at, Appointment.id))).scalars()
+    )
     patients.update(r.patient_id for r in rows)
     return [appointment_resource(r, known.get(r.item_id)) for r in rows]
 
 
 @collector("Slot")
-async def collect_slots(session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]) -> list[Resource]:
+async def collect_slots(
+    session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]
+) -> list[Resource]:
     """A patient's export: the slots of their appointments; a range export: every slot in it."""
     if query.patient_ids is not None:
-        booked = sa.select(Appointment.slot_id).where(Appointment.deleted_at.is_(None), query.in_range(Appointment.starts_at), *visible(actor, Appointment.patient_id, query))
+        booked = sa.select(Appointment.slot_id).where(
+            Appointment.deleted_at.is_(None),
+            query.in_range(Appointment.starts_at),
+            *visible(actor, Appointment.patient_id, query),
+        )
         stmt = sa.select(Slot).where(Slot.id.in_(booked))
     else:
         stmt = sa.select(Slot).where(query.in_range(Slot.starts_at))
     known = await items(session)
-    return [slot_resource(s, known.get(s.item_id)) for s in (await session.execute(stmt.order_by(Slot.starts_at, Slot.id))).scalars()]
+    return [
+        slot_resource(s, known.get(s.item_id))
+        for s in (await session.execute(stmt.order_by(Slot.starts_at, Slot.id))).scalars()
+    ]
 
 
 @collector("Procedure")
-async def collect_procedures(session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]) -> list[Resource]:
-    stmt = sa.select(TreatmentRecord).where(TreatmentRecord.deleted_at.is_(None), query.in_range(TreatmentRecord.created_at), *visible(actor, TreatmentRecord.patient_id, query))
+async def collect_procedures(
+    session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]
+) -> list[Resource]:
+    stmt = sa.select(TreatmentRecord).where(
+        TreatmentRecord.deleted_at.is_(None),
+        query.in_range(TreatmentRecord.created_at),
+        *visible(actor, TreatmentRecord.patient_id, query),
+    )
     known = await items(session)
     rows = list((await session.execute(stmt.order_by(TreatmentRecord.id))).scalars())
     patients.update(r.patient_id for r in rows)
@@ -163,8 +254,14 @@ async def collect_procedures(session: AsyncSession, actor: Actor, query: ExportQ
 
 
 @collector("Consent")
-async def collect_consents(session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]) -> list[Resource]:
-    stmt = sa.select(ConsentSignature).where(ConsentSignature.deleted_at.is_(None), query.in_range(ConsentSignature.signed_at), *visible(actor, ConsentSignature.patient_id, query))
+async def collect_consents(
+    session: AsyncSession, actor: Actor, query: ExportQuery, patients: set[int]
+) -> list[Resource]:
+    stmt = sa.select(ConsentSignature).where(
+        ConsentSignature.deleted_at.is_(None),
+        query.in_range(ConsentSignature.signed_at),
+        *visible(actor, ConsentSignature.patient_id, query),
+    )
     rows = list((await session.execute(stmt.order_by(ConsentSignature.id))).scalars())
     patients.update(r.patient_id for r in rows)
     return [consent_resource(r) for r in rows]

@@ -28,7 +28,9 @@ def _type(session: AsyncSession, table: sa.Table, column: str) -> str:
     return str(table.c[column].type.compile(dialect=session.bind.dialect))
 
 
-def _split(rows: Sequence[dict[str, Any]], columns: Sequence[str], keep: Sequence[str] = ()) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+def _split(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], keep: Sequence[str] = ()
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Per column: the values as one array, or, when every row has the same value (the
     sweep's `now`, a status), that value once: arrays cost the driver per element."""
     arrays: dict[str, list[Any]] = {}
@@ -49,13 +51,20 @@ def id_filters(session: AsyncSession, column: Any, ids: Sequence[int]) -> list[A
     if not ids:
         return []
     if _is_pg(session):
-        return [column == sa.any_(sa.bindparam("ids", list(ids), type_=ARRAY(sa.Integer()), unique=True))]
+        return [
+            column
+            == sa.any_(sa.bindparam("ids", list(ids), type_=ARRAY(sa.Integer()), unique=True))
+        ]
     ids = list(ids)
     return [column.in_(ids[i : i + IN_CHUNK]) for i in range(0, len(ids), IN_CHUNK)]
 
 
 async def insert_rows(
-    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, returning: Sequence[str] = ()
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    returning: Sequence[str] = (),
 ) -> list[Any]:
     """INSERT every row (all rows have the same keys); the `returning` columns of the new
     rows, in no particular order."""
@@ -70,7 +79,10 @@ async def insert_rows(
         return list((await session.execute(stmt, list(rows))).all())
     quote = session.bind.dialect.identifier_preparer.quote
     arrays, constants = _split(rows, columns, keep=columns[:1])
-    values = [f"v.{quote(c)}" if c in arrays else f"CAST(:{c} AS {_type(session, table, c)})" for c in columns]
+    values = [
+        f"v.{quote(c)}" if c in arrays else f"CAST(:{c} AS {_type(session, table, c)})"
+        for c in columns
+    ]
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"SELECT {', '.join(values)} FROM unnest({', '.join(f'CAST(:{c} AS {_type(session, table, c)}[])' for c in arrays)}) "
@@ -82,7 +94,9 @@ async def insert_rows(
     return list(result.all()) if returning else []
 
 
-async def update_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, key: str = "id") -> None:
+async def update_rows(
+    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
+) -> None:
     """UPDATE each row identified by `key` to the other values it carries (same keys in
     every row)."""
     if not rows:
@@ -98,7 +112,12 @@ async def update_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dic
         return
     quote = session.bind.dialect.identifier_preparer.quote
     arrays, constants = _split(rows, [key, *columns], keep=[key])
-    sets = [f"{quote(c)} = v.{quote(c)}" if c in arrays else f"{quote(c)} = CAST(:{c} AS {_type(session, table, c)})" for c in columns]
+    sets = [
+        f"{quote(c)} = v.{quote(c)}"
+        if c in arrays
+        else f"{quote(c)} = CAST(:{c} AS {_type(session, table, c)})"
+        for c in columns
+    ]
     sql = (
         f"UPDATE {quote(table.name)} AS t SET {', '.join(sets)} "
         f"FROM unnest({', '.join(f'CAST(:{c} AS {_type(session, table, c)}[])' for c in arrays)}) AS v({', '.join(quote(c) for c in arrays)}) "

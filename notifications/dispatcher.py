@@ -66,7 +66,15 @@ PREFS: sa.Table = NotificationPreference.__table__  # type: ignore[attr-defined]
 def _windows(channel: Channel) -> list[tuple[int, timedelta]]:
     """(limit, window) for each per-recipient window the channel's platform enforces."""
     limits = channel.limits
-    return [(limit, window) for limit, window in ((limits.per_minute, MINUTE), (limits.per_hour, HOUR), (limits.per_day, DAY)) if limit is not None]
+    return [
+        (limit, window)
+        for limit, window in (
+            (limits.per_minute, MINUTE),
+            (limits.per_hour, HOUR),
+            (limits.per_day, DAY),
+        )
+        if limit is not None
+    ]
 
 
 def _is_limited(channel: Channel) -> bool:
@@ -101,7 +109,14 @@ class DueNotice:
 
 DUE_COLUMNS = [NOTICES.c[f.name] for f in fields(DueNotice)]
 # What a sweep may change on a notice (written back for the whole batch in one UPDATE).
-SCHEDULE = ("due_at", "delivered_at", "reminders_sent", "last_reminded_at", "escalated_at", "escalation_notice_id")
+SCHEDULE = (
+    "due_at",
+    "delivered_at",
+    "reminders_sent",
+    "last_reminded_at",
+    "escalated_at",
+    "escalation_notice_id",
+)
 
 
 @dataclass(slots=True)
@@ -129,7 +144,16 @@ class Dispatch:
 
 DISPATCH_COLUMNS = [DISPATCHES.c[f.name] for f in fields(Dispatch)]
 # The columns of a dispatch an outcome changes (written back in one UPDATE).
-RECORDED = ("status", "attempts", "retry_at", "sent_at", "external_id", "last_error", "possibly_dropped", "drop_reason")
+RECORDED = (
+    "status",
+    "attempts",
+    "retry_at",
+    "sent_at",
+    "external_id",
+    "last_error",
+    "possibly_dropped",
+    "drop_reason",
+)
 
 
 @dataclass
@@ -250,16 +274,28 @@ class Dispatcher:
             quiet: dict[tuple[str, str], datetime | None] = {}
             for notice in notices:
                 policy = self._policy(notice)
-                item = self._decide(notice, policy, prefs.get(notice.recipient_id), now, report, quiet, to_escalate)
+                item = self._decide(
+                    notice, policy, prefs.get(notice.recipient_id), now, report, quiet, to_escalate
+                )
                 if item is not None:
                     pending[notice.recipient_id].append(item)
                     policies[notice.id] = policy
             for notice in to_escalate:
                 await self._escalate(session, notice, now, report)
-            await bulk.update_rows(session, NOTICES, [{"id": n.id, **{c: getattr(n, c) for c in SCHEDULE}} for n in notices])
+            await bulk.update_rows(
+                session,
+                NOTICES,
+                [{"id": n.id, **{c: getattr(n, c) for c in SCHEDULE}} for n in notices],
+            )
 
             deliveries: list[dict[str, Any]] = [
-                {"notice_id": i.notice.id, "reminder_no": 0, "channel": INAPP, "dispatch_id": None, "created_at": now}
+                {
+                    "notice_id": i.notice.id,
+                    "reminder_no": 0,
+                    "channel": INAPP,
+                    "dispatch_id": None,
+                    "created_at": now,
+                }
                 for items in pending.values()
                 for i in items
                 if i.reminder_no == 0
@@ -271,36 +307,63 @@ class Dispatcher:
                     continue  # reachable in the in-app inbox only
                 channel, addresses = first[recipient_id]
                 # Where the platform's card is the first message, no text goes with it.
-                sent_by_card = [i.reminder_no == 0 and channel in policies[i.notice.id].first_delivery_by_card for i in items]
+                sent_by_card = [
+                    i.reminder_no == 0 and channel in policies[i.notice.id].first_delivery_by_card
+                    for i in items
+                ]
                 report.first_by_card += sum(sent_by_card)
                 items = [i for i, by_card in zip(items, sent_by_card, strict=True) if not by_card]
                 for group in self._groups(items, prefs.get(recipient_id), policies):
-                    planned.append(Planned(self._new_dispatch(recipient_id, channel, group, now), group, addresses))
+                    planned.append(
+                        Planned(
+                            self._new_dispatch(recipient_id, channel, group, now), group, addresses
+                        )
+                    )
             dispatches = await self._insert_dispatches(session, [p.dispatch for p in planned])
             deliveries += [
-                {"notice_id": i.notice.id, "reminder_no": i.reminder_no, "channel": d.channel, "dispatch_id": d.id, "created_at": now}
+                {
+                    "notice_id": i.notice.id,
+                    "reminder_no": i.reminder_no,
+                    "channel": d.channel,
+                    "dispatch_id": d.id,
+                    "created_at": now,
+                }
                 for p, d in zip(planned, dispatches, strict=True)
                 for i in p.items
             ]
             await bulk.insert_rows(session, DELIVERIES, deliveries)
             # Read and cancel were checked just now under the notices' locks: no re-check.
             outcomes = await self._prepare(
-                session, dispatches, now, addresses={d.id: p.addresses for p, d in zip(planned, dispatches, strict=True)}
+                session,
+                dispatches,
+                now,
+                addresses={d.id: p.addresses for p, d in zip(planned, dispatches, strict=True)},
             )
             return outcomes, len(notices)
 
     async def _prefs(self, session: AsyncSession, user_ids: list[int]) -> dict[int, Any]:
         found: dict[int, Any] = {}
-        columns = (PREFS.c.user_id, PREFS.c.channels, PREFS.c.quiet_start, PREFS.c.quiet_end, PREFS.c.digest)
+        columns = (
+            PREFS.c.user_id,
+            PREFS.c.channels,
+            PREFS.c.quiet_start,
+            PREFS.c.quiet_end,
+            PREFS.c.digest,
+        )
         for where in bulk.id_filters(session, PREFS.c.user_id, user_ids):
-            found.update((r.user_id, r) for r in (await session.execute(sa.select(*columns).where(where))).all())
+            found.update(
+                (r.user_id, r)
+                for r in (await session.execute(sa.select(*columns).where(where))).all()
+            )
         return found
 
     def _policy(self, notice: Any) -> Policy:
         key = (notice.policy_key, notice.policy_version, notice.kind)
         policy = self._policy_of.get(key)
         if policy is None:
-            policy = self.policies.get(notice.policy_key, notice.policy_version) or self.policies.for_kind(notice.kind)
+            policy = self.policies.get(
+                notice.policy_key, notice.policy_version
+            ) or self.policies.for_kind(notice.kind)
             self._policy_of[key] = policy
         return policy
 
@@ -319,7 +382,13 @@ class Dispatcher:
             notice.due_at = None
             report.stopped += 1
             return None
-        if policy.respect_quiet_hours and not notice.critical and pref is not None and pref.quiet_start and pref.quiet_end:
+        if (
+            policy.respect_quiet_hours
+            and not notice.critical
+            and pref is not None
+            and pref.quiet_start
+            and pref.quiet_end
+        ):
             span = (pref.quiet_start, pref.quiet_end)
             if span not in quiet:
                 quiet[span] = quiet_until(pref.quiet_start, pref.quiet_end, now, self.tz)
@@ -331,7 +400,11 @@ class Dispatcher:
         scheduled = notice.due_at or now
         if notice.delivered_at is None:
             notice.delivered_at = now
-            notice.due_at = self.hours.add(now, policy.every_working_hours) if policy.max_reminders > 0 else None
+            notice.due_at = (
+                self.hours.add(now, policy.every_working_hours)
+                if policy.max_reminders > 0
+                else None
+            )
             report.first_deliveries += 1
             return Item(notice, 0)
         if notice.reminders_sent < policy.max_reminders:
@@ -346,14 +419,18 @@ class Dispatcher:
             to_escalate.append(notice)
         return None
 
-    async def _escalate(self, session: AsyncSession, notice: DueNotice, now: datetime, report: SweepReport) -> None:
+    async def _escalate(
+        self, session: AsyncSession, notice: DueNotice, now: datetime, report: SweepReport
+    ) -> None:
         """Tell the recipient's superior (rare: one notice at a time, through the outbox)."""
         user = await session.get(User, notice.recipient_id)
         superior = await superior_of(session, user) if user else None
         notice.escalated_at = now
         if superior is None or superior.id is None:
             return
-        waited_since = (notice.delivered_at or notice.created_at).astimezone(self.tz).strftime("%m-%d %H:%M")
+        waited_since = (
+            (notice.delivered_at or notice.created_at).astimezone(self.tz).strftime("%m-%d %H:%M")
+        )
         escalation = await outbox.enqueue(
             session,
             recipient_id=superior.id,
@@ -376,7 +453,9 @@ class Dispatcher:
         report.escalations += 1
         report.escalated_notice_ids.append(escalation.id)  # type: ignore[arg-type]
 
-    def _groups(self, items: list[Item], pref: Any, policies: dict[int, Policy]) -> list[list[Item]]:
+    def _groups(
+        self, items: list[Item], pref: Any, policies: dict[int, Policy]
+    ) -> list[list[Item]]:
         """One message per item, or a digest of the non-critical ones when they pile up."""
         wants_digest = pref.digest if pref is not None else True
         if not wants_digest or len(items) < DIGEST_MIN_ITEMS:
@@ -392,13 +471,17 @@ class Dispatcher:
         order = list(pref.channels) if pref is not None and pref.channels else list(DEFAULT_ORDER)
         return [name for name in order if name in self.channels]
 
-    async def _addresses_many(self, session: AsyncSession, channel: Channel, user_ids: list[int]) -> dict[int, list[Any]]:
+    async def _addresses_many(
+        self, session: AsyncSession, channel: Channel, user_ids: list[int]
+    ) -> dict[int, list[Any]]:
         many = getattr(channel, "addresses_many", None)
         if many is not None:
             return dict(await many(session, user_ids))
         return {u: await channel.addresses(session, u) for u in user_ids}
 
-    async def _first_channels(self, session: AsyncSession, user_ids: list[int], prefs: dict[int, Any]) -> dict[int, tuple[str, list[Any]]]:
+    async def _first_channels(
+        self, session: AsyncSession, user_ids: list[int], prefs: dict[int, Any]
+    ) -> dict[int, tuple[str, list[Any]]]:
         """Each person's first channel that reaches them, with the addresses there: one
         lookup per channel and round (people unreachable on their first choice go on to
         their next one in the following round)."""
@@ -423,9 +506,15 @@ class Dispatcher:
     async def _route(self, session: AsyncSession, user_id: int) -> list[str]:
         """Every channel that reaches one person, in their order (for a fallback)."""
         pref = (await self._prefs(session, [user_id])).get(user_id)
-        return [name for name in self._order(pref) if await self.channels[name].addresses(session, user_id)]
+        return [
+            name
+            for name in self._order(pref)
+            if await self.channels[name].addresses(session, user_id)
+        ]
 
-    def _new_dispatch(self, recipient_id: int, channel: str, items: list[Item], now: datetime) -> dict[str, Any]:
+    def _new_dispatch(
+        self, recipient_id: int, channel: str, items: list[Item], now: datetime
+    ) -> dict[str, Any]:
         """The row of a new dispatch (inserted with its batch)."""
         settings = self.services.settings
         if len(items) == 1:
@@ -449,10 +538,17 @@ class Dispatcher:
             "possibly_dropped": False,
         }
 
-    async def _insert_dispatches(self, session: AsyncSession, rows: list[dict[str, Any]]) -> list[Dispatch]:
+    async def _insert_dispatches(
+        self, session: AsyncSession, rows: list[dict[str, Any]]
+    ) -> list[Dispatch]:
         """INSERT new dispatches; the same rows back as `Dispatch`es with their ids."""
         # Matched back by key: every dispatch has its own idempotency key (unique).
-        ids = dict((key, i) for i, key in await bulk.insert_rows(session, DISPATCHES, rows, returning=("id", "idempotency_key")))
+        ids = dict(
+            (key, i)
+            for i, key in await bulk.insert_rows(
+                session, DISPATCHES, rows, returning=("id", "idempotency_key")
+            )
+        )
         return [Dispatch(id=ids[r["idempotency_key"]], **r) for r in rows]
 
     # ------------------------------------------------------------------ sending
@@ -510,26 +606,48 @@ class Dispatcher:
                 if d.channel in self.channels:
                     by_channel[d.channel].add(d.recipient_id)
             reached = {
-                name: await self._addresses_many(session, self.channels[name], sorted(ids)) for name, ids in by_channel.items()
+                name: await self._addresses_many(session, self.channels[name], sorted(ids))
+                for name, ids in by_channel.items()
             }
-            addresses = {d.id: reached.get(d.channel, {}).get(d.recipient_id, []) for d in dispatches}
+            addresses = {
+                d.id: reached.get(d.channel, {}).get(d.recipient_id, []) for d in dispatches
+            }
         limited = {name for name, channel in self.channels.items() if _is_limited(channel)}
         for dispatch in dispatches:
             channel = self.channels.get(dispatch.channel)
             if channel is None:
-                outcomes.append(Outcome(dispatch, SendResult("failed", detail="channel not configured")))
+                outcomes.append(
+                    Outcome(dispatch, SendResult("failed", detail="channel not configured"))
+                )
                 continue
             if dispatch.id in closed:
-                outcomes.append(Outcome(dispatch, SendResult("skipped", detail="read before the reminder fired")))
+                outcomes.append(
+                    Outcome(
+                        dispatch, SendResult("skipped", detail="read before the reminder fired")
+                    )
+                )
                 continue
             where = addresses.get(dispatch.id)
             if not where:
-                outcomes.append(Outcome(dispatch, SendResult("gone", detail="recipient not reachable on this channel")))
+                outcomes.append(
+                    Outcome(
+                        dispatch,
+                        SendResult("gone", detail="recipient not reachable on this channel"),
+                    )
+                )
                 continue
-            defer_until, dropped = self._limits(dispatch, channel, limits, now) if dispatch.channel in limited else (None, None)
+            defer_until, dropped = (
+                self._limits(dispatch, channel, limits, now)
+                if dispatch.channel in limited
+                else (None, None)
+            )
             if defer_until is not None:
                 detail = f"per-recipient limit; deferred to {defer_until.isoformat()}"
-                outcomes.append(Outcome(dispatch, SendResult("rate_limited", detail=detail), retry_at=defer_until))
+                outcomes.append(
+                    Outcome(
+                        dispatch, SendResult("rate_limited", detail=detail), retry_at=defer_until
+                    )
+                )
                 continue
             message = Message(
                 dispatch_id=dispatch.id,
@@ -551,7 +669,12 @@ class Dispatcher:
         states: dict[int, list[Any]] = defaultdict(list)
         for where in bulk.id_filters(session, DELIVERIES.c.dispatch_id, dispatch_ids):
             rows = await session.execute(
-                sa.select(DELIVERIES.c.dispatch_id, DELIVERIES.c.reminder_no, NOTICES.c.read_at, NOTICES.c.cancelled_at)
+                sa.select(
+                    DELIVERIES.c.dispatch_id,
+                    DELIVERIES.c.reminder_no,
+                    NOTICES.c.read_at,
+                    NOTICES.c.cancelled_at,
+                )
                 .join(NOTICES, NOTICES.c.id == DELIVERIES.c.notice_id)
                 .where(where)
             )
@@ -560,10 +683,13 @@ class Dispatcher:
         return {
             d
             for d, items in states.items()
-            if all(r.read_at is not None or r.cancelled_at is not None for r in items) and any(r.reminder_no > 0 for r in items)
+            if all(r.read_at is not None or r.cancelled_at is not None for r in items)
+            and any(r.reminder_no > 0 for r in items)
         }
 
-    async def _limit_state(self, session: AsyncSession, dispatches: list[Dispatch], now: datetime) -> LimitState:
+    async def _limit_state(
+        self, session: AsyncSession, dispatches: list[Dispatch], now: datetime
+    ) -> LimitState:
         """What went out already to the batch's recipients, per limited channel: a few
         grouped queries per batch instead of several per message; `_limits` then counts
         the batch's own messages as it lets them through."""
@@ -585,19 +711,35 @@ class Dispatcher:
                     columns: list[Any] = [DISPATCHES.c.recipient_id]
                     for _, window in windows:
                         recent = DISPATCHES.c.sent_at > now - window
-                        columns += [sa.func.count().filter(recent), sa.func.min(DISPATCHES.c.sent_at).filter(recent)]
+                        columns += [
+                            sa.func.count().filter(recent),
+                            sa.func.min(DISPATCHES.c.sent_at).filter(recent),
+                        ]
                     widest = max(window for _, window in windows)
-                    stmt = sa.select(*columns).where(*base, DISPATCHES.c.sent_at > now - widest).group_by(DISPATCHES.c.recipient_id)
-                    for row in (await session.execute(stmt)).all():
-                        state.sent[(name, row[0])] = [(row[1 + 2 * i], row[2 + 2 * i]) for i in range(len(windows))]
-                if limits.same_content_seconds:
-                    stmt = sa.select(DISPATCHES.c.recipient_id, DISPATCHES.c.title, DISPATCHES.c.body).where(
-                        *base, DISPATCHES.c.sent_at > now - timedelta(seconds=limits.same_content_seconds)
+                    stmt = (
+                        sa.select(*columns)
+                        .where(*base, DISPATCHES.c.sent_at > now - widest)
+                        .group_by(DISPATCHES.c.recipient_id)
                     )
-                    state.same_content.update((name, r, t, b) for r, t, b in (await session.execute(stmt)).all())
+                    for row in (await session.execute(stmt)).all():
+                        state.sent[(name, row[0])] = [
+                            (row[1 + 2 * i], row[2 + 2 * i]) for i in range(len(windows))
+                        ]
+                if limits.same_content_seconds:
+                    stmt = sa.select(
+                        DISPATCHES.c.recipient_id, DISPATCHES.c.title, DISPATCHES.c.body
+                    ).where(
+                        *base,
+                        DISPATCHES.c.sent_at > now - timedelta(seconds=limits.same_content_seconds),
+                    )
+                    state.same_content.update(
+                        (name, r, t, b) for r, t, b in (await session.execute(stmt)).all()
+                    )
         return state
 
-    def _limits(self, dispatch: Dispatch, channel: Channel, state: LimitState, now: datetime) -> tuple[datetime | None, str | None]:
+    def _limits(
+        self, dispatch: Dispatch, channel: Channel, state: LimitState, now: datetime
+    ) -> tuple[datetime | None, str | None]:
         """(defer until, possibly-dropped reason) from the platform's per-recipient limits.
 
         A message let through counts at once against the rest of its batch: thirty-one
@@ -618,7 +760,9 @@ class Dispatcher:
             state.same_content.add(content)
         return None, dropped
 
-    async def _record(self, outcomes: list[Outcome], now: datetime, report: SweepReport) -> list[Dispatch]:
+    async def _record(
+        self, outcomes: list[Outcome], now: datetime, report: SweepReport
+    ) -> list[Dispatch]:
         """Record the outcomes of one batch: every dispatch's new state in one UPDATE and
         every attempt in one INSERT. Returns fallback dispatches to send next."""
         attempts: list[dict[str, Any]] = []
@@ -635,17 +779,30 @@ class Dispatcher:
             return []
         fallbacks: list[Dispatch] = []
         async with self.db.transaction() as session:
-            await bulk.update_rows(session, DISPATCHES, [{"id": d.id, **{c: getattr(d, c) for c in RECORDED}} for d in recorded])
+            await bulk.update_rows(
+                session,
+                DISPATCHES,
+                [{"id": d.id, **{c: getattr(d, c) for c in RECORDED}} for d in recorded],
+            )
             await bulk.insert_rows(session, ATTEMPTS, attempts)
             if gone:
-                await session.execute(sa.delete(PushSubscription).where(PushSubscription.endpoint.in_(gone)))
+                await session.execute(
+                    sa.delete(PushSubscription).where(PushSubscription.endpoint.in_(gone))
+                )
             for dispatch in failed:
                 fallback = await self._fallback(session, dispatch, now)
                 if fallback is not None:
                     fallbacks.append(fallback)
         return fallbacks
 
-    def _apply(self, outcome: Outcome, now: datetime, report: SweepReport, attempts: list[dict[str, Any]], gone: list[Any]) -> bool:
+    def _apply(
+        self,
+        outcome: Outcome,
+        now: datetime,
+        report: SweepReport,
+        attempts: list[dict[str, Any]],
+        gone: list[Any],
+    ) -> bool:
         """The dispatch's state after this outcome; True when it failed for good (a
         fallback to the person's next channel is due)."""
         result, dispatch = outcome.result, outcome.dispatch
@@ -653,7 +810,15 @@ class Dispatcher:
         detail = (result.detail or "")[:500] or None  # the column's width
         if result.status not in ("skipped", "rate_limited"):
             dispatch.attempts += 1
-        attempts.append({"dispatch_id": dispatch.id, "at": now, "ok": result.status == "sent", "result": result.status, "detail": detail})
+        attempts.append(
+            {
+                "dispatch_id": dispatch.id,
+                "at": now,
+                "ok": result.status == "sent",
+                "result": result.status,
+                "detail": detail,
+            }
+        )
         if result.gone_addresses and dispatch.channel == "webpush":
             gone.extend(result.gone_addresses)
         if result.status == "sent":
@@ -667,7 +832,11 @@ class Dispatcher:
             dispatch.status, dispatch.retry_at, dispatch.last_error = "skipped", None, detail
             report.skipped += 1
         elif result.status == "rate_limited":
-            dispatch.status, dispatch.retry_at, dispatch.last_error = "retry", outcome.retry_at, detail
+            dispatch.status, dispatch.retry_at, dispatch.last_error = (
+                "retry",
+                outcome.retry_at,
+                detail,
+            )
             report.rate_limited += 1
         elif result.status == "retry" and dispatch.attempts < self.max_attempts:
             dispatch.status, dispatch.last_error = "retry", detail
@@ -680,11 +849,17 @@ class Dispatcher:
             return True
         return False
 
-    async def _fallback(self, session: AsyncSession, failed: Dispatch, now: datetime) -> Dispatch | None:
+    async def _fallback(
+        self, session: AsyncSession, failed: Dispatch, now: datetime
+    ) -> Dispatch | None:
         """The same message on the person's next channel, under that channel's key."""
         route = await self._route(session, failed.recipient_id)
         deliveries = (
-            await session.execute(sa.select(DELIVERIES.c.notice_id, DELIVERIES.c.reminder_no).where(DELIVERIES.c.dispatch_id == failed.id))
+            await session.execute(
+                sa.select(DELIVERIES.c.notice_id, DELIVERIES.c.reminder_no).where(
+                    DELIVERIES.c.dispatch_id == failed.id
+                )
+            )
         ).all()
         if not deliveries:
             return None
@@ -698,7 +873,11 @@ class Dispatcher:
                 )
             ).scalars()
         )
-        later = [c for c in route[route.index(failed.channel) + 1 :] if c not in used] if failed.channel in route else [c for c in route if c not in used]
+        later = (
+            [c for c in route[route.index(failed.channel) + 1 :] if c not in used]
+            if failed.channel in route
+            else [c for c in route if c not in used]
+        )
         if not later:
             return None
         channel = later[0]
@@ -720,7 +899,16 @@ class Dispatcher:
         await bulk.insert_rows(
             session,
             DELIVERIES,
-            [{"notice_id": d.notice_id, "reminder_no": d.reminder_no, "channel": channel, "dispatch_id": dispatch.id, "created_at": now} for d in deliveries],
+            [
+                {
+                    "notice_id": d.notice_id,
+                    "reminder_no": d.reminder_no,
+                    "channel": channel,
+                    "dispatch_id": dispatch.id,
+                    "created_at": now,
+                }
+                for d in deliveries
+            ],
         )
         return dispatch
 
@@ -730,7 +918,9 @@ class Dispatcher:
             rows = (
                 await session.execute(
                     sa.select(*DISPATCH_COLUMNS)
-                    .where(DISPATCHES.c.status.in_(("sending", "retry")), DISPATCHES.c.retry_at <= now)
+                    .where(
+                        DISPATCHES.c.status.in_(("sending", "retry")), DISPATCHES.c.retry_at <= now
+                    )
                     .order_by(DISPATCHES.c.retry_at)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -748,8 +938,18 @@ class Dispatcher:
                     # The sender died after claiming it; it may or may not have gone out, and
                     # this channel would show a second copy. Never re-sent, shown as unknown.
                     dispatch.status, dispatch.retry_at = "unknown", None
-                    dispatch.last_error = "发送结果未知（发送进程中断）/ outcome lost when the sender stopped"
-                    attempts.append({"dispatch_id": dispatch.id, "at": now, "ok": False, "result": "unknown", "detail": dispatch.last_error})
+                    dispatch.last_error = (
+                        "发送结果未知（发送进程中断）/ outcome lost when the sender stopped"
+                    )
+                    attempts.append(
+                        {
+                            "dispatch_id": dispatch.id,
+                            "at": now,
+                            "ok": False,
+                            "result": "unknown",
+                            "detail": dispatch.last_error,
+                        }
+                    )
                     report.unknown += 1
                 else:
                     if dispatch.status == "sending":
@@ -758,7 +958,17 @@ class Dispatcher:
                     resend.append(dispatch)
                 changed.append(dispatch)
             await bulk.update_rows(
-                session, DISPATCHES, [{"id": d.id, "status": d.status, "retry_at": d.retry_at, "last_error": d.last_error} for d in changed]
+                session,
+                DISPATCHES,
+                [
+                    {
+                        "id": d.id,
+                        "status": d.status,
+                        "retry_at": d.retry_at,
+                        "last_error": d.last_error,
+                    }
+                    for d in changed
+                ],
             )
             await bulk.insert_rows(session, ATTEMPTS, attempts)
         if resend:

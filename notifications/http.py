@@ -24,7 +24,11 @@ async def open_notice_link(request: Request) -> Response:
     sig = request.query_params.get("sig", "")
     async with services.db.transaction() as session:
         notice = await session.get(Notice, notice_id)
-        expected = link_signature(services.settings.effective_secret_key, notice_id, notice.recipient_id) if notice else ""
+        expected = (
+            link_signature(services.settings.effective_secret_key, notice_id, notice.recipient_id)
+            if notice
+            else ""
+        )
         if notice is None or not hmac.compare_digest(sig, expected):
             return PlainTextResponse("链接无效 / invalid link", status_code=404)
         try:

@@ -35,7 +35,9 @@ class NoticeView:
     reads: list[NoticeRead] = field(default_factory=list)
 
 
-async def deliveries_for(session: AsyncSession, notice_ids: list[int]) -> dict[int, list[DeliveryView]]:
+async def deliveries_for(
+    session: AsyncSession, notice_ids: list[int]
+) -> dict[int, list[DeliveryView]]:
     if not notice_ids:
         return {}
     rows = (
@@ -49,7 +51,11 @@ async def deliveries_for(session: AsyncSession, notice_ids: list[int]) -> dict[i
     out: dict[int, list[DeliveryView]] = defaultdict(list)
     for delivery, dispatch in rows:
         if dispatch is None:  # the in-app inbox: delivered when the notice was first delivered
-            out[delivery.notice_id].append(DeliveryView(delivery.channel, delivery.reminder_no, delivery.created_at, "delivered"))
+            out[delivery.notice_id].append(
+                DeliveryView(
+                    delivery.channel, delivery.reminder_no, delivery.created_at, "delivered"
+                )
+            )
             continue
         out[delivery.notice_id].append(
             DeliveryView(
@@ -66,23 +72,39 @@ async def deliveries_for(session: AsyncSession, notice_ids: list[int]) -> dict[i
     return out
 
 
-async def my_notices(session: AsyncSession, actor: Actor, *, unread_only: bool = False, limit: int = 100) -> list[NoticeView]:
-    stmt = sa.select(Notice).where(Notice.recipient_id == actor.user_id, Notice.cancelled_at.is_(None))
+async def my_notices(
+    session: AsyncSession, actor: Actor, *, unread_only: bool = False, limit: int = 100
+) -> list[NoticeView]:
+    stmt = sa.select(Notice).where(
+        Notice.recipient_id == actor.user_id, Notice.cancelled_at.is_(None)
+    )
     if unread_only:
         stmt = stmt.where(Notice.read_at.is_(None))
-    notices = list((await session.execute(stmt.order_by(Notice.created_at.desc(), Notice.id.desc()).limit(max(0, min(limit, 500))))).scalars())
+    notices = list(
+        (
+            await session.execute(
+                stmt.order_by(Notice.created_at.desc(), Notice.id.desc()).limit(
+                    max(0, min(limit, 500))
+                )
+            )
+        ).scalars()
+    )
     deliveries = await deliveries_for(session, [n.id for n in notices if n.id is not None])
     return [NoticeView(n, deliveries.get(n.id, [])) for n in notices]  # type: ignore[arg-type]
 
 
-async def receipts(session: AsyncSession, actor: Actor, *, subject_type: str, subject_id: int) -> list[NoticeView]:
+async def receipts(
+    session: AsyncSession, actor: Actor, *, subject_type: str, subject_id: int
+) -> list[NoticeView]:
     """Who got what about a subject, on which channel, and who has read it.
 
     Senders see the notices they caused; medical affairs and admins see all."""
     notices = list(
         (
             await session.execute(
-                sa.select(Notice).where(Notice.subject_type == subject_type, Notice.subject_id == subject_id).order_by(Notice.id)
+                sa.select(Notice)
+                .where(Notice.subject_type == subject_type, Notice.subject_id == subject_id)
+                .order_by(Notice.id)
             )
         ).scalars()
     )
@@ -95,6 +117,10 @@ async def receipts(session: AsyncSession, actor: Actor, *, subject_type: str, su
     deliveries = await deliveries_for(session, ids)
     reads: dict[int, list[NoticeRead]] = defaultdict(list)
     if ids:
-        for read in (await session.execute(sa.select(NoticeRead).where(NoticeRead.notice_id.in_(ids)).order_by(NoticeRead.at))).scalars():
+        for read in (
+            await session.execute(
+                sa.select(NoticeRead).where(NoticeRead.notice_id.in_(ids)).order_by(NoticeRead.at)
+            )
+        ).scalars():
             reads[read.notice_id].append(read)
     return [NoticeView(n, deliveries.get(n.id, []), reads.get(n.id, [])) for n in notices]  # type: ignore[arg-type]

@@ -19,7 +19,9 @@ from notifications import wakeup
 from notifications.policies import default_policies
 
 # Built once (compiled once): the PostgreSQL insert-unless-the-key-exists of `enqueue`.
-_UPSERT = pg_insert(Notice).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Notice)
+_UPSERT = (
+    pg_insert(Notice).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Notice)
+)
 _INSERT_NEW = pg_insert(Notice.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"])  # type: ignore[attr-defined]
 # Columns a new notice starts without (the model's defaults).
 _UNSET: dict[str, Any] = {
@@ -60,15 +62,27 @@ async def enqueue(
         # One round trip, no model validation: insert unless the key exists, and get the
         # row back as a Notice of this session.
         values = _row(
-            recipient_id=recipient_id, kind=kind, title=title, idempotency_key=idempotency_key, body=body, payload=payload,
-            subject_type=subject_type, subject_id=subject_id, critical=critical, sender_id=sender_id, policy=policy, due_at=due_at,
+            recipient_id=recipient_id,
+            kind=kind,
+            title=title,
+            idempotency_key=idempotency_key,
+            body=body,
+            payload=payload,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            critical=critical,
+            sender_id=sender_id,
+            policy=policy,
+            due_at=due_at,
         )
         inserted = (await session.execute(_UPSERT, [values])).scalar_one_or_none()
         if inserted is None:
             return await _existing(session, idempotency_key)
         wakeup.mark(session.sync_session)
         return inserted
-    existing = (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one_or_none()
+    existing = (
+        await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))
+    ).scalar_one_or_none()
     if existing is not None:
         return existing
     chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
@@ -145,7 +159,9 @@ def _row(
 
 
 async def _existing(session: AsyncSession, idempotency_key: str) -> Notice:
-    return (await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))).scalar_one()
+    return (
+        await session.execute(sa.select(Notice).where(Notice.idempotency_key == idempotency_key))
+    ).scalar_one()
 
 
 async def cancel_for_subject(
@@ -163,7 +179,12 @@ async def cancel_for_subject(
     """
     stmt = (
         sa.update(Notice)
-        .where(Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.read_at.is_(None), Notice.cancelled_at.is_(None))
+        .where(
+            Notice.subject_type == subject_type,
+            Notice.subject_id == subject_id,
+            Notice.read_at.is_(None),
+            Notice.cancelled_at.is_(None),
+        )
         .values(cancelled_at=utcnow(), due_at=None)
     )
     if kinds:

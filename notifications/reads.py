@@ -22,14 +22,20 @@ async def mark_read(
     """Idempotent: reading twice (or from two places) keeps the first read time."""
     if source not in SOURCES:
         raise ValueError(f"unknown read source {source!r}")
-    notice = (await session.execute(sa.select(Notice).where(Notice.id == notice_id).with_for_update())).scalar_one_or_none()
+    notice = (
+        await session.execute(sa.select(Notice).where(Notice.id == notice_id).with_for_update())
+    ).scalar_one_or_none()
     if notice is None:
         raise not_found("通知", "notice")
     if notice.recipient_id != user_id:
         raise forbidden("只能标记自己的通知 / only your own notices")
     now = now or utcnow()
     exists = (
-        await session.execute(sa.select(NoticeRead.id).where(NoticeRead.notice_id == notice_id, NoticeRead.source == source))
+        await session.execute(
+            sa.select(NoticeRead.id).where(
+                NoticeRead.notice_id == notice_id, NoticeRead.source == source
+            )
+        )
     ).scalar_one_or_none()
     if exists is None:
         session.add(NoticeRead(notice_id=notice_id, user_id=user_id, source=source, at=now))

@@ -19,7 +19,13 @@ log = logging.getLogger("bedside.notifications")
 
 
 class InProcessRunner:
-    def __init__(self, dispatcher: Dispatcher, *, interval: float = 10.0, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        interval: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.dispatcher = dispatcher
         self.interval = interval
         self.clock = clock

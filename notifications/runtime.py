@@ -17,7 +17,9 @@ async def start_delivery(services: Services) -> Any:
         from notifications.runner import InProcessRunner
         from notifications.setup import build_dispatcher
 
-        handle = InProcessRunner(build_dispatcher(services), interval=services.settings.notify_sweep_seconds)
+        handle = InProcessRunner(
+            build_dispatcher(services), interval=services.settings.notify_sweep_seconds
+        )
     await handle.start()
     services.extras["notification_delivery"] = handle
     return handle

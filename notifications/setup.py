@@ -18,10 +18,16 @@ from notifications.channels.webhook import WebhookChannel
 from notifications.channels.webpush import WebPushChannel
 from notifications.dispatcher import Dispatcher
 
-PLATFORM_CHANNELS = {"dingtalk": DingTalkChannel, "wecom": WeComChannel, "wechat_oa": OfficialAccountChannel}
+PLATFORM_CHANNELS = {
+    "dingtalk": DingTalkChannel,
+    "wecom": WeComChannel,
+    "wechat_oa": OfficialAccountChannel,
+}
 
 
-def build_channels(services: Services, *, messengers: dict[str, Messenger] | None = None) -> dict[str, Channel]:
+def build_channels(
+    services: Services, *, messengers: dict[str, Messenger] | None = None
+) -> dict[str, Channel]:
     settings = services.settings
     channels: dict[str, Any] = {}
     if settings.vapid_private_key:

@@ -24,12 +24,20 @@ def vapid_public_key(private_key: str | None) -> str | None:
     if not private_key:
         return None
     key = Vapid.from_string(private_key=private_key)
-    raw = key.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    raw = key.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 async def register_subscription(
-    session: AsyncSession, actor: Actor, *, endpoint: str, p256dh: str, auth: str, user_agent: str | None = None
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    user_agent: str | None = None,
 ) -> PushSubscription:
     """Store (or move to this user) one device's subscription; registering twice is a no-op."""
     parsed = urlparse(endpoint)
@@ -45,13 +53,23 @@ async def register_subscription(
             raise ValueError
     except ValueError:
         raise invalid("auth", "设备认证密钥无效 / invalid auth secret") from None
-    existing = (await session.execute(sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint))).scalar_one_or_none()
+    existing = (
+        await session.execute(
+            sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+        )
+    ).scalar_one_or_none()
     if existing is not None:
         existing.user_id, existing.p256dh, existing.auth = actor.user_id, p256dh, auth
         existing.user_agent = (user_agent or existing.user_agent or "")[:300] or None
         await session.flush()
         return existing
-    subscription = PushSubscription(user_id=actor.user_id, endpoint=endpoint, p256dh=p256dh, auth=auth, user_agent=(user_agent or "")[:300] or None)
+    subscription = PushSubscription(
+        user_id=actor.user_id,
+        endpoint=endpoint,
+        p256dh=p256dh,
+        auth=auth,
+        user_agent=(user_agent or "")[:300] or None,
+    )
     session.add(subscription)
     await session.flush()
     return subscription

@@ -42,7 +42,10 @@ def digest_text(items: list[Item], tz: ZoneInfo) -> tuple[str, str]:
         lines.append(f"• {i.notice.title}{tag}")
     refs = ",".join(f"N{i.notice.id}-R{i.reminder_no}" for i in items)
     title = f"您有 {count} 条待阅通知 / {count} notices waiting"
-    body = "\n".join(lines) + f"\n最早自 {_when(oldest, tz)} 起待阅 / oldest waiting since {_when(oldest, tz)}\n编号 / ref: {refs}"
+    body = (
+        "\n".join(lines)
+        + f"\n最早自 {_when(oldest, tz)} 起待阅 / oldest waiting since {_when(oldest, tz)}\n编号 / ref: {refs}"
+    )
     return title, body[:4000]
 
 
@@ -50,7 +53,9 @@ def dispatch_key(items: list[Item], channel: str) -> str:
     """(notice, reminder, channel) for one item; a stable hash of the set for a digest."""
     if len(items) == 1:
         return f"n{items[0].notice.id}:r{items[0].reminder_no}:{channel}"
-    pairs = "|".join(f"{i.notice.id}.{i.reminder_no}" for i in sorted(items, key=lambda i: i.notice.id))
+    pairs = "|".join(
+        f"{i.notice.id}.{i.reminder_no}" for i in sorted(items, key=lambda i: i.notice.id)
+    )
     return f"d{hashlib.sha256(pairs.encode()).hexdigest()[:24]}:{channel}"
 
 

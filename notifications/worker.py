@@ -85,7 +85,16 @@ def worker_options(
     return {
         "functions": [func(sweep, name="sweep", keep_result=60, max_tries=1)],
         "cron_jobs": (
-            [cron(_cron_sweep, name="cron_sweep", second=set(range(0, 60, cron_seconds)), unique=True, run_at_startup=True, keep_result=0)]
+            [
+                cron(
+                    _cron_sweep,
+                    name="cron_sweep",
+                    second=set(range(0, 60, cron_seconds)),
+                    unique=True,
+                    run_at_startup=True,
+                    keep_result=0,
+                )
+            ]
             if cron_seconds
             else []
         ),
@@ -129,11 +138,16 @@ class ArqKicker:
     async def _kick(self) -> None:
         try:
             if self.pool is None:
-                self.pool = await create_pool(redis_settings(self.redis_url), default_queue_name=QUEUE)
+                self.pool = await create_pool(
+                    redis_settings(self.redis_url), default_queue_name=QUEUE
+                )
             # One kick per 100 ms at most: a burst of commits becomes one sweep.
             await self.pool.enqueue_job("sweep", _job_id=f"kick:{time.time_ns() // 100_000_000}")
         except Exception as exc:  # noqa: BLE001 - Redis down: the cron sweep delivers later
-            log.warning("could not ask the workers for a sweep (%s); the periodic sweep will deliver", type(exc).__name__)
+            log.warning(
+                "could not ask the workers for a sweep (%s); the periodic sweep will deliver",
+                type(exc).__name__,
+            )
             pool, self.pool = self.pool, None
             if pool is not None:
                 try:
@@ -142,7 +156,9 @@ class ArqKicker:
                     pass
 
 
-async def run_worker(settings: Settings, *, prepare: Callable[[Services], object] | None = None) -> None:
+async def run_worker(
+    settings: Settings, *, prepare: Callable[[Services], object] | None = None
+) -> None:
     """`prepare` is given the worker's Services once built (the CLI installs the other
     areas' periodic jobs with it)."""
     from arq import Worker

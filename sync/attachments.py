@@ -67,15 +67,26 @@ async def attachment_endpoint(request: Request) -> Response:
             row = await session.get(SyncAttachment, sha256)
         if row is None:
             return Response(status_code=404, headers={"Upload-Offset": "0"})
-        return Response(status_code=200, headers={"Upload-Offset": str(row.received), "Upload-Length": str(row.size), "Upload-Complete": "1" if row.complete else "0"})
+        return Response(
+            status_code=200,
+            headers={
+                "Upload-Offset": str(row.received),
+                "Upload-Length": str(row.size),
+                "Upload-Complete": "1" if row.complete else "0",
+            },
+        )
 
     try:
         offset = int(request.headers.get("upload-offset", "0"))
         length = int(request.headers["upload-length"])
     except (KeyError, ValueError):
-        return _error(422, ErrorCode.VALIDATION, "缺少 Upload-Length / Upload-Offset", field="Upload-Length")
+        return _error(
+            422, ErrorCode.VALIDATION, "缺少 Upload-Length / Upload-Offset", field="Upload-Length"
+        )
     if not 0 < length <= MAX_ATTACHMENT_BYTES:
-        return _error(422, ErrorCode.VALIDATION, "附件过大 / attachment too large", field="Upload-Length")
+        return _error(
+            422, ErrorCode.VALIDATION, "附件过大 / attachment too large", field="Upload-Length"
+        )
     body = await request.body()
     if len(body) > MAX_CHUNK_BYTES or offset + len(body) > length:
         return _error(422, ErrorCode.VALIDATION, "分片无效 / invalid chunk", field="body")
@@ -85,17 +96,37 @@ async def attachment_endpoint(request: Request) -> Response:
         return _error(400, exc.code, exc.message, field=exc.field)
 
 
-async def _receive_chunk(services: Services, actor, sha256: str, partial: Path, request: Request, offset: int, length: int, body: bytes) -> Response:  # type: ignore[no-untyped-def]
+async def _receive_chunk(
+    services: Services,
+    actor,
+    sha256: str,
+    partial: Path,
+    request: Request,
+    offset: int,
+    length: int,
+    body: bytes,
+) -> Response:  # type: ignore[no-untyped-def]
     async with services.db.transaction() as session:
         row = await session.get(SyncAttachment, sha256, with_for_update=True)
         if row is None:
-            row = SyncAttachment(sha256=sha256, size=length, received=0, content_type=request.headers.get("content-type", "application/octet-stream")[:100], uploaded_by=actor.user_id)
+            row = SyncAttachment(
+                sha256=sha256,
+                size=length,
+                received=0,
+                content_type=request.headers.get("content-type", "application/octet-stream")[:100],
+                uploaded_by=actor.user_id,
+            )
             session.add(row)
             await session.flush()
         if row.complete:
             return JSONResponse({"sha256": sha256, "offset": row.size, "complete": True})
         if offset != row.received or length != row.size:
-            return _error(409, ErrorCode.CONFLICT, "请从服务器偏移处续传 / resume from the server's offset", offset=row.received)
+            return _error(
+                409,
+                ErrorCode.CONFLICT,
+                "请从服务器偏移处续传 / resume from the server's offset",
+                offset=row.received,
+            )
         await asyncio.to_thread(_write_chunk, partial, offset, body)
         row.received = offset + len(body)
         if row.received == row.size:
@@ -103,8 +134,18 @@ async def _receive_chunk(services: Services, actor, sha256: str, partial: Path, 
             if hashlib.sha256(data).hexdigest() != sha256:
                 await asyncio.to_thread(partial.unlink, missing_ok=True)
                 await session.delete(row)
-                return _error(422, ErrorCode.VALIDATION, "内容与哈希不符 / content does not match sha256", field="sha256")
-            content_type = check_upload(data, declared_type=row.content_type, max_bytes=storage_settings_of(services).max_bytes, actor=actor)
+                return _error(
+                    422,
+                    ErrorCode.VALIDATION,
+                    "内容与哈希不符 / content does not match sha256",
+                    field="sha256",
+                )
+            content_type = check_upload(
+                data,
+                declared_type=row.content_type,
+                max_bytes=storage_settings_of(services).max_bytes,
+                actor=actor,
+            )
             stored = await storage_of(services).put(data, content_type)
             await record_attachment(session, stored, actor=actor)
             await asyncio.to_thread(partial.unlink, missing_ok=True)

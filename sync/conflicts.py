@@ -34,7 +34,9 @@ def writer(entity: str) -> Callable[[Writer], Writer]:
     return register
 
 
-async def record(ctx: MutationContext, entity: str, entity_id: int, found: list[FieldConflict]) -> None:
+async def record(
+    ctx: MutationContext, entity: str, entity_id: int, found: list[FieldConflict]
+) -> None:
     for c in found:
         ctx.session.add(
             SyncConflict(
@@ -55,8 +57,14 @@ async def record(ctx: MutationContext, entity: str, entity_id: int, found: list[
         await ctx.session.flush()
 
 
-async def list_conflicts(session: AsyncSession, actor: Actor, *, status: str | None = "open") -> list[SyncConflict]:
-    stmt = sa.select(SyncConflict).where(SyncConflict.user_id == actor.user_id).order_by(SyncConflict.id)
+async def list_conflicts(
+    session: AsyncSession, actor: Actor, *, status: str | None = "open"
+) -> list[SyncConflict]:
+    stmt = (
+        sa.select(SyncConflict)
+        .where(SyncConflict.user_id == actor.user_id)
+        .order_by(SyncConflict.id)
+    )
     if status:
         stmt = stmt.where(SyncConflict.status == status)
     return list((await session.execute(stmt)).scalars())
@@ -66,7 +74,13 @@ RESOLUTIONS = ("keep", "mine", "custom")
 
 
 async def resolve_conflict(
-    session: AsyncSession, services: Services, conflict_id: int, *, actor: Actor, resolution: str, value: Any = None
+    session: AsyncSession,
+    services: Services,
+    conflict_id: int,
+    *,
+    actor: Actor,
+    resolution: str,
+    value: Any = None,
 ) -> SyncConflict:
     from sync import registry
 

@@ -63,21 +63,33 @@ async def snapshot_session(db: Database) -> AsyncIterator[AsyncSession]:
 
 async def current_snapshot(session: AsyncSession) -> str:
     if session.bind.dialect.name == "postgresql":
-        return str((await session.execute(sa.text("SELECT pg_current_snapshot()::text"))).scalar_one())
-    return str((await session.execute(sa.select(sa.func.coalesce(sa.func.max(SyncChange.id), 0)))).scalar_one())
+        return str(
+            (await session.execute(sa.text("SELECT pg_current_snapshot()::text"))).scalar_one()
+        )
+    return str(
+        (
+            await session.execute(sa.select(sa.func.coalesce(sa.func.max(SyncChange.id), 0)))
+        ).scalar_one()
+    )
 
 
 def snapshot_xmin(snapshot: str) -> int:
     return int(snapshot.split(":", 1)[0])
 
 
-async def changed_ids(session: AsyncSession, entity: str, since: str, until: str, scope: sa.Select[Any]) -> set[int]:
+async def changed_ids(
+    session: AsyncSession, entity: str, since: str, until: str, scope: sa.Select[Any]
+) -> set[int]:
     """Ids of `entity` rows in `scope` changed by transactions committed after `since`.
 
     `until` is the reading transaction's own snapshot: rows it cannot see are invisible
     to the query anyway, so it only matters on SQLite, where it bounds the id range.
     """
-    stmt = sa.select(SyncChange.entity_id).distinct().where(SyncChange.entity == entity, SyncChange.entity_id.in_(scope))
+    stmt = (
+        sa.select(SyncChange.entity_id)
+        .distinct()
+        .where(SyncChange.entity == entity, SyncChange.entity_id.in_(scope))
+    )
     if session.bind.dialect.name == "postgresql":
         stmt = stmt.where(
             SyncChange.txid >= snapshot_xmin(since),

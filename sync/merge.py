@@ -46,7 +46,13 @@ class FieldConflict:
     client_won: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "base": self.base, "winning": self.winning, "losing": self.losing, "clientWon": self.client_won}
+        return {
+            "field": self.field,
+            "base": self.base,
+            "winning": self.winning,
+            "losing": self.losing,
+            "clientWon": self.client_won,
+        }
 
 
 @dataclass
@@ -98,7 +104,11 @@ def plan_merge(
         plan.concurrent = True
         if winner(server, mine) == "client":
             plan.values[name] = mine
-            plan.conflicts.append(FieldConflict(name, seen, winning=mine, losing=server, client_won=True))
+            plan.conflicts.append(
+                FieldConflict(name, seen, winning=mine, losing=server, client_won=True)
+            )
         else:
-            plan.conflicts.append(FieldConflict(name, seen, winning=server, losing=mine, client_won=False))
+            plan.conflicts.append(
+                FieldConflict(name, seen, winning=server, losing=mine, client_won=False)
+            )
     return plan

@@ -63,24 +63,45 @@ async def _ensure_group(session: AsyncSession, actor: Actor, client_group_id: st
     if not client_group_id or len(client_group_id) > 64:
         raise invalid("clientGroupId", "无效的客户端标识 / invalid clientGroupId")
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(insert(SyncClientGroup).values(id=client_group_id, user_id=actor.user_id, created_at=utcnow()).on_conflict_do_nothing())
-    owner = (await session.execute(sa.select(SyncClientGroup.user_id).where(SyncClientGroup.id == client_group_id))).scalar_one()
+    await session.execute(
+        insert(SyncClientGroup)
+        .values(id=client_group_id, user_id=actor.user_id, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    owner = (
+        await session.execute(
+            sa.select(SyncClientGroup.user_id).where(SyncClientGroup.id == client_group_id)
+        )
+    ).scalar_one()
     if owner != actor.user_id:
         raise forbidden("该设备已由其他用户使用 / this client group belongs to another user")
 
 
-async def pull(services: Services, actor: Actor, *, cookie: str | None, client_group_id: str | None, now: datetime | None = None) -> PullResult:
+async def pull(
+    services: Services,
+    actor: Actor,
+    *,
+    cookie: str | None,
+    client_group_id: str | None,
+    now: datetime | None = None,
+) -> PullResult:
     registry.load()
     now = now or utcnow()
     view_id = parse_cookie(cookie)
     async with cursor.snapshot_session(services.db) as session:
         snapshot = await cursor.current_snapshot(session)
         previous = await session.get(SyncClientView, view_id) if view_id else None
-        if previous is not None and (previous.user_id != actor.user_id or (client_group_id and previous.client_group_id != client_group_id)):
+        if previous is not None and (
+            previous.user_id != actor.user_id
+            or (client_group_id and previous.client_group_id != client_group_id)
+        ):
             previous = None  # another user's or another device's cookie: start over
         group_id = client_group_id or (previous.client_group_id if previous else None)
         if not group_id:
-            raise invalid("clientGroupId", "首次同步需提供 clientGroupId / clientGroupId is required without a cookie")
+            raise invalid(
+                "clientGroupId",
+                "首次同步需提供 clientGroupId / clientGroupId is required without a cookie",
+            )
         await _ensure_group(session, actor, group_id)
 
         held = set(previous.keys) if previous else set()
@@ -92,7 +113,9 @@ async def pull(services: Services, actor: Actor, *, cookie: str | None, client_g
             view.update(key(name, i) for i in ids)
             wanted = {i for i in ids if key(name, i) not in held}
             if previous is not None:
-                wanted |= await cursor.changed_ids(session, name, previous.snapshot, snapshot, scope)
+                wanted |= await cursor.changed_ids(
+                    session, name, previous.snapshot, snapshot, scope
+                )
             puts_by_entity[name] = wanted
 
         puts: list[dict[str, Any]] = []
@@ -103,12 +126,32 @@ async def pull(services: Services, actor: Actor, *, cookie: str | None, client_g
             id_column = spec.model.id
             for chunk_start in range(0, len(ids), 1000):
                 chunk = sorted(ids)[chunk_start : chunk_start + 1000]
-                rows = (await session.execute(sa.select(spec.model).where(id_column.in_(chunk)))).scalars()
-                puts.extend({"entity": name, "id": row.id, "data": spec.serialize(row, services)} for row in rows)
-        deletes = [{"entity": k.split(":", 1)[0], "id": int(k.split(":", 1)[1])} for k in sorted(held - view)]
+                rows = (
+                    await session.execute(sa.select(spec.model).where(id_column.in_(chunk)))
+                ).scalars()
+                puts.extend(
+                    {"entity": name, "id": row.id, "data": spec.serialize(row, services)}
+                    for row in rows
+                )
+        deletes = [
+            {"entity": k.split(":", 1)[0], "id": int(k.split(":", 1)[1])}
+            for k in sorted(held - view)
+        ]
 
-        clients = (await session.execute(sa.select(SyncClient.id, SyncClient.last_mutation_id).where(SyncClient.client_group_id == group_id))).all()
-        record = SyncClientView(client_group_id=group_id, user_id=actor.user_id, snapshot=snapshot, keys=sorted(view), created_at=now)
+        clients = (
+            await session.execute(
+                sa.select(SyncClient.id, SyncClient.last_mutation_id).where(
+                    SyncClient.client_group_id == group_id
+                )
+            )
+        ).all()
+        record = SyncClientView(
+            client_group_id=group_id,
+            user_id=actor.user_id,
+            snapshot=snapshot,
+            keys=sorted(view),
+            created_at=now,
+        )
         session.add(record)
         await session.flush()
         kept = (
@@ -118,10 +161,16 @@ async def pull(services: Services, actor: Actor, *, cookie: str | None, client_g
             .limit(KEEP_VIEWS_PER_GROUP)
             .scalar_subquery()
         )
-        await session.execute(sa.delete(SyncClientView).where(SyncClientView.client_group_id == group_id, SyncClientView.id.not_in(kept)))
+        await session.execute(
+            sa.delete(SyncClientView).where(
+                SyncClientView.client_group_id == group_id, SyncClientView.id.not_in(kept)
+            )
+        )
         patients = [p["id"] for p in puts if p["entity"] == "patient"]
         if puts:
-            await record_access(session, actor, "sync_pull", detail={"patients": patients[:500], "puts": len(puts)})
+            await record_access(
+                session, actor, "sync_pull", detail={"patients": patients[:500], "puts": len(puts)}
+            )
     return PullResult(
         cookie=str(record.id),
         reset=previous is None,

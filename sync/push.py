@@ -91,11 +91,17 @@ class PushResult:
 
 
 def _check_request(request: PushRequest) -> None:
-    for name, value in (("clientGroupId", request.client_group_id), ("clientId", request.client_id)):
+    for name, value in (
+        ("clientGroupId", request.client_group_id),
+        ("clientId", request.client_id),
+    ):
         if not value or len(value) > 64:
             raise invalid(name, f"无效的客户端标识 / invalid {name}")
     if len(request.mutations) > MAX_MUTATIONS_PER_PUSH:
-        raise invalid("mutations", f"一次最多推送 {MAX_MUTATIONS_PER_PUSH} 条 / at most {MAX_MUTATIONS_PER_PUSH} mutations per push")
+        raise invalid(
+            "mutations",
+            f"一次最多推送 {MAX_MUTATIONS_PER_PUSH} 条 / at most {MAX_MUTATIONS_PER_PUSH} mutations per push",
+        )
     if request.schema_version > registry.SCHEMA_VERSION:
         # A newer client than this server (during a rolling upgrade): nothing is applied
         # and nothing advances; the device keeps its queue and retries later.
@@ -113,10 +119,16 @@ async def _lock_group(session: AsyncSession, actor: Actor, request: PushRequest)
     dialect = session.bind.dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
-        insert(SyncClientGroup).values(id=request.client_group_id, user_id=actor.user_id, created_at=utcnow()).on_conflict_do_nothing()
+        insert(SyncClientGroup)
+        .values(id=request.client_group_id, user_id=actor.user_id, created_at=utcnow())
+        .on_conflict_do_nothing()
     )
     group = (
-        await session.execute(sa.select(SyncClientGroup).where(SyncClientGroup.id == request.client_group_id).with_for_update())
+        await session.execute(
+            sa.select(SyncClientGroup)
+            .where(SyncClientGroup.id == request.client_group_id)
+            .with_for_update()
+        )
     ).scalar_one()
     if group.user_id != actor.user_id:
         raise forbidden("该设备已由其他用户使用 / this client group belongs to another user")
@@ -134,8 +146,14 @@ def _is_temporary(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.IntegrityError):
         return False
     if isinstance(exc, sa_exc.DBAPIError):
-        code = getattr(getattr(exc, "orig", None), "pgcode", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
-        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or code in ("40001", "40P01")
+        code = getattr(getattr(exc, "orig", None), "pgcode", None) or getattr(
+            getattr(exc, "orig", None), "sqlstate", None
+        )
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            or code in ("40001", "40P01")
+        )
     return isinstance(exc, OSError | asyncio.TimeoutError | ConnectionError)
 
 
@@ -159,7 +177,9 @@ def _upgrade(schema_version: int, name: str, args: dict[str, Any]) -> tuple[str,
         if step is not None:
             name, args = step.rewrite(args)
     if name not in registry.MUTATORS:
-        raise DomainError(ErrorCode.VERSION_NOT_SUPPORTED, f"未知的变更类型 / unknown mutator: {name}")
+        raise DomainError(
+            ErrorCode.VERSION_NOT_SUPPORTED, f"未知的变更类型 / unknown mutator: {name}"
+        )
     return name, args
 
 
@@ -203,18 +223,39 @@ async def _apply_one(
             notices.extend(mine)  # only once its savepoint is released: it applied
         return MutationResult(m.id, outcome.status, detail=outcome.as_result())
     except AttachmentPending as exc:
-        return MutationResult(m.id, "pending", ErrorCode.ATTACHMENT_PENDING, exc.message, detail={"sha256": exc.sha256})
+        return MutationResult(
+            m.id,
+            "pending",
+            ErrorCode.ATTACHMENT_PENDING,
+            exc.message,
+            detail={"sha256": exc.sha256},
+        )
     except DomainError as exc:
-        return MutationResult(m.id, "rejected", exc.code, exc.message, detail={"field": exc.field} if exc.field else {})
+        return MutationResult(
+            m.id,
+            "rejected",
+            exc.code,
+            exc.message,
+            detail={"field": exc.field} if exc.field else {},
+        )
     except Exception as exc:
         if _is_temporary(exc):
             raise
         if isinstance(exc, sa_exc.IntegrityError):
-            return MutationResult(m.id, "rejected", ErrorCode.CONFLICT, "与服务器数据冲突 / conflicts with server data")
+            return MutationResult(
+                m.id,
+                "rejected",
+                ErrorCode.CONFLICT,
+                "与服务器数据冲突 / conflicts with server data",
+            )
         # A bug must not block the device's queue forever: refuse this one, keep the
         # details in the server log (never in the answer: it may hold patient data).
-        log.exception("mutator %s failed for client %s mutation %s", m.name, request.client_id, m.id)
-        return MutationResult(m.id, "rejected", ErrorCode.INTERNAL, "服务器内部错误 / internal error")
+        log.exception(
+            "mutator %s failed for client %s mutation %s", m.name, request.client_id, m.id
+        )
+        return MutationResult(
+            m.id, "rejected", ErrorCode.INTERNAL, "服务器内部错误 / internal error"
+        )
 
 
 async def _run_mutator(
@@ -257,7 +298,9 @@ async def _replay(session: AsyncSession, client_id: str, mutation_id: int) -> Mu
     row = await session.get(SyncMutation, (client_id, mutation_id))
     if row is None:  # pruned long ago; it was applied, that is all we know
         return MutationResult(mutation_id, "applied", replayed=True)
-    return MutationResult(mutation_id, row.status, row.code, row.reason, replayed=True, detail=row.result)
+    return MutationResult(
+        mutation_id, row.status, row.code, row.reason, replayed=True, detail=row.result
+    )
 
 
 async def _apply_chunk(
@@ -281,28 +324,63 @@ async def _apply_chunk(
     moment = now or utcnow()
     last_id = client.last_mutation_id
     results: list[MutationResult] = []
-    here: dict[int, MutationResult] = {}  # applied in this chunk, not yet written: a repeated id replays from here
+    here: dict[
+        int, MutationResult
+    ] = {}  # applied in this chunk, not yet written: a repeated id replays from here
     rows: list[dict[str, Any]] = []
-    notices: list[dict[str, Any]] = []  # the applied mutations' notifications, written with the rows
+    notices: list[
+        dict[str, Any]
+    ] = []  # the applied mutations' notifications, written with the rows
     stop = False
     for index, m in enumerate(chunk):
         if m.id <= last_id:
             prior = here.get(m.id)
-            results.append(dataclasses.replace(prior, replayed=True) if prior else await _replay(session, client.id, m.id))
+            results.append(
+                dataclasses.replace(prior, replayed=True)
+                if prior
+                else await _replay(session, client.id, m.id)
+            )
             continue
         if m.id > last_id + 1:
-            results.append(MutationResult(m.id, "out_of_order", ErrorCode.OUT_OF_ORDER, f"缺少变更 {last_id + 1} / expected mutation {last_id + 1} first"))
+            results.append(
+                MutationResult(
+                    m.id,
+                    "out_of_order",
+                    ErrorCode.OUT_OF_ORDER,
+                    f"缺少变更 {last_id + 1} / expected mutation {last_id + 1} first",
+                )
+            )
             stop = True
             break
         if index < safe_from:
             try:
-                result = await _apply_one(session, services, actor, request, m, moment, savepoint=False, memo=memo, notices=notices)
+                result = await _apply_one(
+                    session,
+                    services,
+                    actor,
+                    request,
+                    m,
+                    moment,
+                    savepoint=False,
+                    memo=memo,
+                    notices=notices,
+                )
             except Exception as exc:
                 if _is_temporary(exc):
                     raise
                 raise _NeedsSavepoint(index) from exc
         else:
-            result = await _apply_one(session, services, actor, request, m, moment, savepoint=True, memo=memo, notices=notices)
+            result = await _apply_one(
+                session,
+                services,
+                actor,
+                request,
+                m,
+                moment,
+                savepoint=True,
+                memo=memo,
+                notices=notices,
+            )
         results.append(result)
         if result.status == "pending":
             stop = True
@@ -332,7 +410,9 @@ async def _apply_chunk(
     return results, client.last_mutation_id, stop
 
 
-async def push(services: Services, actor: Actor, request: PushRequest, *, now: datetime | None = None) -> PushResult:
+async def push(
+    services: Services, actor: Actor, request: PushRequest, *, now: datetime | None = None
+) -> PushResult:
     registry.load()
     _check_request(request)
     actor = dataclasses.replace(actor, via="sync")
@@ -349,7 +429,16 @@ async def push(services: Services, actor: Actor, request: PushRequest, *, now: d
         while True:
             try:
                 async with services.db.transaction() as session:
-                    chunk_results, last, stop = await _apply_chunk(session, services, actor, request, chunk, now, safe_from=safe_from, memo=memo)
+                    chunk_results, last, stop = await _apply_chunk(
+                        session,
+                        services,
+                        actor,
+                        request,
+                        chunk,
+                        now,
+                        safe_from=safe_from,
+                        memo=memo,
+                    )
                 break
             except _NeedsSavepoint as exc:
                 safe_from = min(safe_from, exc.index)
@@ -358,7 +447,10 @@ async def push(services: Services, actor: Actor, request: PushRequest, *, now: d
             except Exception as exc:
                 if _is_temporary(exc):
                     log.warning("sync push interrupted: %s", type(exc).__name__)
-                    raise DomainError(ErrorCode.TEMPORARILY_UNAVAILABLE, "服务器暂时不可用，请稍后重试 / temporarily unavailable, retry") from exc
+                    raise DomainError(
+                        ErrorCode.TEMPORARILY_UNAVAILABLE,
+                        "服务器暂时不可用，请稍后重试 / temporarily unavailable, retry",
+                    ) from exc
                 raise
         results.extend(chunk_results)
         if stop or not pending:

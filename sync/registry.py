@@ -132,7 +132,9 @@ def mutator(name: str, args: type[BaseModel]) -> Callable[[Apply], Apply]:
     return register
 
 
-def upgrade(from_version: int, name: str) -> Callable[[Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]], Any]:
+def upgrade(
+    from_version: int, name: str
+) -> Callable[[Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]], Any]:
     def register(fn: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]) -> Any:
         UPGRADES[(from_version, name)] = Upgrade(from_version, name, fn)
         return fn

@@ -30,7 +30,9 @@ from api.services import Services
 from api.settings import Settings
 
 REQUIRE_SERVICES = os.environ.get("BEDSIDE_TEST_REQUIRE_SERVICES") == "1"
-ADMIN_PG_URL = os.environ.get("BEDSIDE_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+ADMIN_PG_URL = os.environ.get(
+    "BEDSIDE_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 DEMO_PASSWORD = "bedside-demo"
 
 
@@ -48,11 +50,16 @@ def _postgres_available() -> bool:
 
 
 def redis_test_url() -> str | None:
-    url = os.environ.get("BEDSIDE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BEDSIDE_TEST_REDIS_DB', '1')}")
+    url = os.environ.get(
+        "BEDSIDE_TEST_REDIS_URL",
+        f"redis://127.0.0.1:6379/{os.environ.get('BEDSIDE_TEST_REDIS_DB', '1')}",
+    )
     if _port_open("127.0.0.1", 6379) or "BEDSIDE_TEST_REDIS_URL" in os.environ:
         return url
     if REQUIRE_SERVICES:
-        pytest.fail("Redis is required (BEDSIDE_TEST_REQUIRE_SERVICES=1) but does not answer on 127.0.0.1:6379")
+        pytest.fail(
+            "Redis is required (BEDSIDE_TEST_REQUIRE_SERVICES=1) but does not answer on 127.0.0.1:6379"
+        )
     return None
 
 
@@ -65,7 +72,9 @@ def tmp_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def database_url(tmp_data_dir: Path) -> AsyncIterator[str]:
     if not _postgres_available():
         if REQUIRE_SERVICES:
-            pytest.fail(f"PostgreSQL is required (BEDSIDE_TEST_REQUIRE_SERVICES=1) but {ADMIN_PG_URL} does not answer")
+            pytest.fail(
+                f"PostgreSQL is required (BEDSIDE_TEST_REQUIRE_SERVICES=1) but {ADMIN_PG_URL} does not answer"
+            )
         url = f"sqlite+aiosqlite:///{tmp_data_dir / 'bedside-test.db'}"
         yield url
         return
@@ -127,25 +136,47 @@ async def _clear_tables(db: Database) -> None:
     async with db.engine.begin() as conn:
         if db.is_postgres:
             tables = (
-                await conn.execute(
-                    sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        )
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             # DELETE is far quicker than TRUNCATE on tables this small; replica mode skips
             # triggers and foreign-key checks, so the order does not matter. The lock waits
             # for anything still writing (a live server's request from the last test), so
             # no row survives the DELETE to collide with the reset sequences.
-            await conn.execute(sa.text("LOCK TABLE " + ", ".join(f'"{t}"' for t in tables) + " IN ACCESS EXCLUSIVE MODE"))
+            await conn.execute(
+                sa.text(
+                    "LOCK TABLE "
+                    + ", ".join(f'"{t}"' for t in tables)
+                    + " IN ACCESS EXCLUSIVE MODE"
+                )
+            )
             await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             for table in tables:
                 await conn.execute(sa.text(f'DELETE FROM "{table}"'))
             await conn.execute(
-                sa.text("SELECT setval(format('%I', sequencename)::regclass, 1, false) FROM pg_sequences WHERE schemaname = 'public'")
+                sa.text(
+                    "SELECT setval(format('%I', sequencename)::regclass, 1, false) FROM pg_sequences WHERE schemaname = 'public'"
+                )
             )
         else:
             tables = (
-                await conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN ('alembic_version') AND name NOT LIKE 'sqlite_%'"))
-            ).scalars().all()
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN ('alembic_version') AND name NOT LIKE 'sqlite_%'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             await conn.execute(sa.text("PRAGMA foreign_keys=OFF"))
             for t in tables:
                 await conn.execute(sa.text(f'DELETE FROM "{t}"'))
@@ -176,7 +207,12 @@ class DemoSnapshot:
     async def take(self, db: Database) -> None:
         async with db.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
-            tables = [r["tablename"] for r in await raw.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+            tables = [
+                r["tablename"]
+                for r in await raw.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            ]
             for table in tables:
                 statement = await raw.prepare(f'SELECT * FROM "{table}"')
                 rows = await statement.fetch()
@@ -186,11 +222,16 @@ class DemoSnapshot:
                 # JSON columns as their JSON text for the copy back.
                 is_json = [a.type.name in ("json", "jsonb") for a in statement.get_attributes()]
                 records = [
-                    tuple(json.dumps(v) if j and v is not None else v for v, j in zip(r.values(), is_json, strict=True))
+                    tuple(
+                        json.dumps(v) if j and v is not None else v
+                        for v, j in zip(r.values(), is_json, strict=True)
+                    )
                     for r in rows
                 ]
                 self.tables[table] = (list(rows[0].keys()), records)
-            for r in await raw.fetch("SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"):
+            for r in await raw.fetch(
+                "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"
+            ):
                 if r["last_value"] is not None:
                     self.sequences[r["sequencename"]] = r["last_value"]
 
@@ -234,12 +275,16 @@ class GraphQLClient:
         self.http = http
         self.token = token
 
-    async def execute(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> dict[str, Any]:
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
         headers = {}
         bearer = token or self.token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -17,7 +17,9 @@ from api.services import Services
 async def _three_events(services: Services) -> None:
     async with services.db.transaction() as session:
         for action in ("submitted", "approved", "completed"):
-            await append_event(session, "demo:1", action, actor=SYSTEM_ACTOR, data={"note": f"{action} 同意"})
+            await append_event(
+                session, "demo:1", action, actor=SYSTEM_ACTOR, data={"note": f"{action} 同意"}
+            )
 
 
 async def _breaks(services: Services) -> list[str]:
@@ -57,10 +59,24 @@ async def test_deleted_tail_is_found(services: Services) -> None:
 async def test_cli_verify_exit_codes(services: Services) -> None:
     await _three_events(services)
     env = {**os.environ, "BEDSIDE_DATABASE_URL": services.settings.database_url}
-    ok = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
+    ok = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "api.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     async with services.db.transaction() as session:
-        await session.execute(sa.text("UPDATE audit_event SET data = '{\"note\": \"forged\"}' WHERE seq = 1"))
-    bad = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "api.cli", "audit", "verify"], env=env, capture_output=True, text=True)
+        await session.execute(
+            sa.text('UPDATE audit_event SET data = \'{"note": "forged"}\' WHERE seq = 1')
+        )
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "api.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1
     assert "demo:1" in bad.stderr and "seq 1" in bad.stderr

@@ -12,14 +12,20 @@ from api.services import Services
 from notifications.scheduled import run_scheduled
 
 
-async def test_every_area_runs_with_the_sweep_and_a_failing_job_does_not_stop_the_others(demo: Services) -> None:
+async def test_every_area_runs_with_the_sweep_and_a_failing_job_does_not_stop_the_others(
+    demo: Services,
+) -> None:
     periodic.install(demo)
     async with demo.db.session() as session:
-        slots_before = (await session.execute(sa.text("SELECT count(*) FROM treatment_slot"))).scalar_one()
+        slots_before = (
+            await session.execute(sa.text("SELECT count(*) FROM treatment_slot"))
+        ).scalar_one()
     # A month ahead the slot window moves on, so new slots appear; nothing is overdue.
     done = await run_scheduled(demo, utcnow() + timedelta(days=30))
     assert done["approvals.escalated"] == 0
     assert done["treatments.slots created"] > 0
     assert done["bots.taps decided"] == 0
     async with demo.db.session() as session:
-        assert (await session.execute(sa.text("SELECT count(*) FROM treatment_slot"))).scalar_one() == slots_before + done["treatments.slots created"]
+        assert (
+            await session.execute(sa.text("SELECT count(*) FROM treatment_slot"))
+        ).scalar_one() == slots_before + done["treatments.slots created"]

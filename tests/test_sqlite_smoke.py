@@ -14,12 +14,24 @@ from tests.conftest import GraphQLClient, make_settings
 
 
 def _bedside(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_migrate_seed_twice_and_login_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bedside.db'}"
-    env = {**os.environ, "BEDSIDE_DATABASE_URL": url, "BEDSIDE_DATA_DIR": str(tmp_path / "var"), "BEDSIDE_ARGON2_MEMORY_COST_KIB": "1024", "BEDSIDE_ARGON2_TIME_COST": "1"}
+    env = {
+        **os.environ,
+        "BEDSIDE_DATABASE_URL": url,
+        "BEDSIDE_DATA_DIR": str(tmp_path / "var"),
+        "BEDSIDE_ARGON2_MEMORY_COST_KIB": "1024",
+        "BEDSIDE_ARGON2_TIME_COST": "1",
+    }
     assert _bedside("migrate", env=env).returncode == 0
     first = _bedside("seed-demo", env=env)
     assert first.returncode == 0, first.stderr
@@ -29,7 +41,9 @@ async def test_migrate_seed_twice_and_login_on_sqlite(tmp_path: Path) -> None:
 
     settings = make_settings(url, tmp_path / "var", secret_key=None)
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         health = await http.get("/readyz")
         assert health.status_code == 200 and health.json()["checks"]["database"] == "ok"
         client = await GraphQLClient(http).as_user("chief.wang")

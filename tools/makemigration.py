@@ -38,7 +38,13 @@ async def main() -> None:
 
         def run(sync_connection) -> None:  # type: ignore[no-untyped-def]
             cfg.attributes["connection"] = sync_connection
-            command.revision(cfg, message=args.message, autogenerate=True, rev_id=args.rev_id, head=args.down or "head")
+            command.revision(
+                cfg,
+                message=args.message,
+                autogenerate=True,
+                rev_id=args.rev_id,
+                head=args.down or "head",
+            )
 
         async with engine.begin() as conn:
             await conn.run_sync(run)

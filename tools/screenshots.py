@@ -29,7 +29,15 @@ sys.path.insert(0, str(ROOT))
 from tests.browser.scenes import book_physio, submit_grade4_application  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHONE = {"width": 390, "height": 844}
 PAD = {"width": 1280, "height": 800}
 
@@ -51,7 +59,22 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     bedside = [sys.executable, "-m", "api.cli"]
     subprocess.run([*bedside, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([*bedside, "seed-demo"], cwd=ROOT, env=env, check=True, capture_output=True)
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -92,7 +115,13 @@ async def run(base: str, out: Path) -> None:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
         async def context(viewport: dict[str, int]) -> Any:
-            ctx = await browser.new_context(base_url=base, viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=1)
+            ctx = await browser.new_context(
+                base_url=base,
+                viewport=viewport,
+                locale="zh-CN",
+                timezone_id="Asia/Shanghai",
+                device_scale_factor=1,
+            )
             ctx.set_default_timeout(15_000)
             return ctx
 
@@ -144,7 +173,9 @@ async def run(base: str, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--base", help="a running server with the demo hospital (default: start one)")
+    parser.add_argument(
+        "--base", help="a running server with the demo hospital (default: start one)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.base:

@@ -17,7 +17,10 @@ from api.services import Services
 
 def parts() -> list:  # type: ignore[type-arg]
     modules = [import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)]
-    return sorted((m for m in modules if hasattr(m, "seed")), key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
+    return sorted(
+        (m for m in modules if hasattr(m, "seed")),
+        key=lambda m: (getattr(m, "ORDER", 50), m.__name__),
+    )
 
 
 async def seed_demo(session: AsyncSession, services: Services) -> dict[str, object]:

@@ -48,10 +48,14 @@ async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
     # in its definitions directory; publishing is idempotent, so this only makes sure.
     await approvals.publish_definitions(session)
     for code, name, name_en, grade, level in PROCEDURES:
-        await privileges.upsert_procedure(session, code=code, name=name, name_en=name_en, grade=grade, level=level)
+        await privileges.upsert_procedure(
+            session, code=code, name=name, name_en=name_en, grade=grade, level=level
+        )
     granted = 0
     for username, grade in PRIVILEGES:
-        surgeon = (await session.execute(sa.select(User).where(User.username == username))).scalar_one()
+        surgeon = (
+            await session.execute(sa.select(User).where(User.username == username))
+        ).scalar_one()
         existing = (
             await session.execute(
                 sa.select(PrivilegeGrant.id).where(
@@ -63,8 +67,14 @@ async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
         ).first()
         if existing is None:
             await privileges.grant_directly(
-                session, surgeon, max_grade=grade, valid_from=VALID_FROM, valid_until=VALID_UNTIL,
-                reason="院授权管理委员会2024年度授权 / 2024 annual authorization", actor=SYSTEM_ACTOR, now=VALID_FROM,
+                session,
+                surgeon,
+                max_grade=grade,
+                valid_from=VALID_FROM,
+                valid_until=VALID_UNTIL,
+                reason="院授权管理委员会2024年度授权 / 2024 annual authorization",
+                actor=SYSTEM_ACTOR,
+                now=VALID_FROM,
             )
             granted += 1
     return {"procedures": len(PROCEDURES), "privileges granted": granted}

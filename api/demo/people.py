@@ -38,7 +38,16 @@ HEADS = {"GS": "chief.wang", "REHAB": "chief.he", "MA": "ma.zhao"}
 
 # mrn, name, gender, birth date, id number, phone, department, login user
 PATIENTS = [
-    ("P0001", "周建国", "M", date(1962, 3, 14), "340202196203141234", "13805531234", "REHAB", "patient.zhou"),
+    (
+        "P0001",
+        "周建国",
+        "M",
+        date(1962, 3, 14),
+        "340202196203141234",
+        "13805531234",
+        "REHAB",
+        "patient.zhou",
+    ),
     ("P0002", "张秀英", "F", date(1971, 8, 2), "340203197108021247", "13905532345", "GS", None),
     ("P0003", "王德明", "M", date(1958, 11, 20), "340204195811201258", "13705533456", "GS", None),
     ("P0004", "李淑珍", "F", date(1980, 5, 9), "34020519800509126X", "13605534567", "GS", None),
@@ -49,7 +58,9 @@ PATIENTS = [
 async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
     depts: dict[str, Department] = {}
     for code, name, name_en in DEPARTMENTS:
-        dept = (await session.execute(sa.select(Department).where(Department.code == code))).scalar_one_or_none()
+        dept = (
+            await session.execute(sa.select(Department).where(Department.code == code))
+        ).scalar_one_or_none()
         if dept is None:
             dept = Department(code=code, name=name, name_en=name_en)
             session.add(dept)
@@ -60,7 +71,9 @@ async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
     password_hash: str | None = None
     created = 0
     for username, name, dept_code, roles, _ in USERS:
-        user = (await session.execute(sa.select(User).where(User.username == username))).scalar_one_or_none()
+        user = (
+            await session.execute(sa.select(User).where(User.username == username))
+        ).scalar_one_or_none()
         if user is None:
             password_hash = services.hashing.hash(DEMO_PASSWORD)
             user = User(
@@ -79,14 +92,20 @@ async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
             users[username].superior_id = users[superior].id
         if Role.PATIENT not in roles:
             for provider in ("dingtalk", "wecom"):
-                await bind_external_identity(session, users[username], provider=provider, external_id=username)
+                await bind_external_identity(
+                    session, users[username], provider=provider, external_id=username
+                )
     for code, head in HEADS.items():
         depts[code].head_user_id = users[head].id
-    await bind_external_identity(session, users["patient.zhou"], provider="wechat_oa", external_id="demo-openid-zhou")
+    await bind_external_identity(
+        session, users["patient.zhou"], provider="wechat_oa", external_id="demo-openid-zhou"
+    )
 
     cipher = services.cipher
     for mrn, name, gender, birth, id_number, phone, dept_code, login in PATIENTS:
-        patient = (await session.execute(sa.select(Patient).where(Patient.mrn == mrn))).scalar_one_or_none()
+        patient = (
+            await session.execute(sa.select(Patient).where(Patient.mrn == mrn))
+        ).scalar_one_or_none()
         if patient is None:
             session.add(
                 Patient(

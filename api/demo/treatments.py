@@ -28,41 +28,162 @@ from api.services import Services
 
 ORDER = 30
 
-PAIN = {"name": "pain_score", "label": "疼痛评分 / pain (0-10)", "type": "int", "min": 0, "max": 10, "required": True}
-REACTION = {"name": "reaction", "label": "不良反应 / adverse reaction", "type": "choice", "options": ["无 none", "轻微 mild", "明显 marked"], "required": True}
+PAIN = {
+    "name": "pain_score",
+    "label": "疼痛评分 / pain (0-10)",
+    "type": "int",
+    "min": 0,
+    "max": 10,
+    "required": True,
+}
+REACTION = {
+    "name": "reaction",
+    "label": "不良反应 / adverse reaction",
+    "type": "choice",
+    "options": ["无 none", "轻微 mild", "明显 marked"],
+    "required": True,
+}
 NOTE = {"name": "note", "label": "备注 / note", "type": "text", "max_length": 1000}
 QUESTIONNAIRE = [
-    {"name": "improved", "label": "症状是否改善 / symptoms improved", "type": "choice", "options": ["明显 much", "一般 some", "无 none"], "required": True},
-    {"name": "pain_score", "label": "目前疼痛评分 / pain now (0-10)", "type": "int", "min": 0, "max": 10, "required": True},
+    {
+        "name": "improved",
+        "label": "症状是否改善 / symptoms improved",
+        "type": "choice",
+        "options": ["明显 much", "一般 some", "无 none"],
+        "required": True,
+    },
+    {
+        "name": "pain_score",
+        "label": "目前疼痛评分 / pain now (0-10)",
+        "type": "int",
+        "min": 0,
+        "max": 10,
+        "required": True,
+    },
     {"name": "comment", "label": "其他意见 / comments", "type": "text", "max_length": 500},
 ]
 
 ITEMS: list[dict[str, Any]] = [
     {
-        "code": "ACUP", "name": "针灸", "name_en": "Acupuncture", "duration_minutes": 30, "price_cents": 8000,
+        "code": "ACUP",
+        "name": "针灸",
+        "name_en": "Acupuncture",
+        "duration_minutes": 30,
+        "price_cents": 8000,
         "notes": "治疗前请勿空腹，穿宽松衣物 / do not come hungry; wear loose clothing",
-        "record_template": [{"name": "points", "label": "穴位 / acupoints", "type": "text", "required": True}, {"name": "needles", "label": "针数 / needles", "type": "int", "min": 1, "max": 60, "required": True}, REACTION, NOTE],
+        "record_template": [
+            {"name": "points", "label": "穴位 / acupoints", "type": "text", "required": True},
+            {
+                "name": "needles",
+                "label": "针数 / needles",
+                "type": "int",
+                "min": 1,
+                "max": 60,
+                "required": True,
+            },
+            REACTION,
+            NOTE,
+        ],
         "assessment_template": [PAIN],
         "followup_rule": {"trigger": "course", "offset_days": [7], "questionnaire": QUESTIONNAIRE},
     },
     {
-        "code": "PHYSIO", "name": "理疗", "name_en": "Physiotherapy", "duration_minutes": 30, "price_cents": 6000,
+        "code": "PHYSIO",
+        "name": "理疗",
+        "name_en": "Physiotherapy",
+        "duration_minutes": 30,
+        "price_cents": 6000,
         "notes": "请提前 10 分钟到达康复科理疗室签到 / arrive 10 minutes early and check in at the physiotherapy room",
-        "record_template": [{"name": "modality", "label": "方式 / modality", "type": "choice", "options": ["中频 IF", "超声 ultrasound", "牵引 traction", "运动 exercise"], "required": True}, {"name": "minutes", "label": "时长(分钟) / minutes", "type": "int", "min": 5, "max": 120, "required": True}, REACTION, NOTE],
-        "assessment_template": [PAIN, {"name": "rom", "label": "关节活动度(度) / range of motion (°)", "type": "int", "min": 0, "max": 180}],
-        "followup_rule": {"trigger": "course", "offset_days": [7, 30], "questionnaire": QUESTIONNAIRE},
+        "record_template": [
+            {
+                "name": "modality",
+                "label": "方式 / modality",
+                "type": "choice",
+                "options": ["中频 IF", "超声 ultrasound", "牵引 traction", "运动 exercise"],
+                "required": True,
+            },
+            {
+                "name": "minutes",
+                "label": "时长(分钟) / minutes",
+                "type": "int",
+                "min": 5,
+                "max": 120,
+                "required": True,
+            },
+            REACTION,
+            NOTE,
+        ],
+        "assessment_template": [
+            PAIN,
+            {
+                "name": "rom",
+                "label": "关节活动度(度) / range of motion (°)",
+                "type": "int",
+                "min": 0,
+                "max": 180,
+            },
+        ],
+        "followup_rule": {
+            "trigger": "course",
+            "offset_days": [7, 30],
+            "questionnaire": QUESTIONNAIRE,
+        },
     },
     {
-        "code": "LASER", "name": "激光", "name_en": "Laser therapy", "duration_minutes": 20, "price_cents": 30000,
+        "code": "LASER",
+        "name": "激光",
+        "name_en": "Laser therapy",
+        "duration_minutes": 20,
+        "price_cents": 30000,
         "notes": "治疗后一周内避免日晒，不要化妆 / avoid sun and make-up for a week after",
-        "record_template": [{"name": "wavelength_nm", "label": "波长(nm) / wavelength", "type": "int", "min": 200, "max": 11000, "required": True}, {"name": "energy_j", "label": "能量(J/cm²) / fluence", "type": "number", "min": 0, "max": 100, "required": True}, {"name": "area", "label": "部位 / area", "type": "text", "required": True}, REACTION],
-        "assessment_template": [{"name": "skin", "label": "皮肤反应 / skin reaction", "type": "choice", "options": ["正常 normal", "红斑 erythema", "水疱 blister"], "required": True}],
+        "record_template": [
+            {
+                "name": "wavelength_nm",
+                "label": "波长(nm) / wavelength",
+                "type": "int",
+                "min": 200,
+                "max": 11000,
+                "required": True,
+            },
+            {
+                "name": "energy_j",
+                "label": "能量(J/cm²) / fluence",
+                "type": "number",
+                "min": 0,
+                "max": 100,
+                "required": True,
+            },
+            {"name": "area", "label": "部位 / area", "type": "text", "required": True},
+            REACTION,
+        ],
+        "assessment_template": [
+            {
+                "name": "skin",
+                "label": "皮肤反应 / skin reaction",
+                "type": "choice",
+                "options": ["正常 normal", "红斑 erythema", "水疱 blister"],
+                "required": True,
+            }
+        ],
         "followup_rule": {"trigger": "session", "offset_days": [3], "questionnaire": QUESTIONNAIRE},
     },
     {
-        "code": "DRESS", "name": "换药", "name_en": "Wound dressing", "duration_minutes": 15, "price_cents": 2500,
+        "code": "DRESS",
+        "name": "换药",
+        "name_en": "Wound dressing",
+        "duration_minutes": 15,
+        "price_cents": 2500,
         "notes": "保持伤口干燥，如有渗出及时就诊 / keep the wound dry; come back if it oozes",
-        "record_template": [{"name": "wound", "label": "伤口情况 / wound", "type": "choice", "options": ["愈合良好 healing", "渗出 oozing", "感染 infected"], "required": True}, NOTE],
+        "record_template": [
+            {
+                "name": "wound",
+                "label": "伤口情况 / wound",
+                "type": "choice",
+                "options": ["愈合良好 healing", "渗出 oozing", "感染 infected"],
+                "required": True,
+            },
+            NOTE,
+        ],
         "assessment_template": [],
         "requires_consent": False,
         "followup_rule": {},
@@ -87,30 +208,57 @@ SCHEDULES = [
 
 async def seed(session: AsyncSession, services: Services) -> dict[str, int]:
     tz = services.settings.tz
-    rehab = (await session.execute(sa.select(Department).where(Department.code == "REHAB"))).scalar_one()
+    rehab = (
+        await session.execute(sa.select(Department).where(Department.code == "REHAB"))
+    ).scalar_one()
     users = {u.username: u for u in (await session.execute(sa.select(User))).scalars()}
     items: dict[str, TreatmentItem] = {}
     for spec in ITEMS:
-        item = (await session.execute(sa.select(TreatmentItem).where(TreatmentItem.code == spec["code"]))).scalar_one_or_none()
+        item = (
+            await session.execute(
+                sa.select(TreatmentItem).where(TreatmentItem.code == spec["code"])
+            )
+        ).scalar_one_or_none()
         if item is None:
             item = TreatmentItem(department_id=rehab.id, **spec)
             session.add(item)
             await session.flush()
             title, body = (part.format(name=item.name, name_en=item.name_en) for part in CONSENT)
-            session.add(ConsentText(item_id=item.id, version=1, title=title, body=body, sha256=consent_text_sha256(title, body)))  # type: ignore[arg-type]
+            session.add(
+                ConsentText(
+                    item_id=item.id,
+                    version=1,
+                    title=title,
+                    body=body,
+                    sha256=consent_text_sha256(title, body),
+                )
+            )  # type: ignore[arg-type]
         items[item.code] = item
     today = datetime.now(tz).date()
     for code, therapist, room, weekdays, start, end, minutes, capacity in SCHEDULES:
         therapist_id = users[therapist].id if therapist else None
         existing = (
             await session.execute(
-                sa.select(Schedule.id).where(Schedule.item_id == items[code].id, Schedule.room == room, Schedule.start_time == start)
+                sa.select(Schedule.id).where(
+                    Schedule.item_id == items[code].id,
+                    Schedule.room == room,
+                    Schedule.start_time == start,
+                )
             )
         ).first()
         if existing is None:
             await create_schedule(
-                session, item_code=code, start_time=start, end_time=end, valid_from=today, actor=SYSTEM_ACTOR,
-                therapist_id=therapist_id, room=room, weekdays=weekdays, slot_minutes=minutes, capacity=capacity,
+                session,
+                item_code=code,
+                start_time=start,
+                end_time=end,
+                valid_from=today,
+                actor=SYSTEM_ACTOR,
+                therapist_id=therapist_id,
+                room=room,
+                weekdays=weekdays,
+                slot_minutes=minutes,
+                capacity=capacity,
             )
     await session.flush()
     slots = await generate_slots(session, start=today, days=14, tz=tz)

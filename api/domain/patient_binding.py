@@ -38,7 +38,15 @@ class BindingOutcome:
 
 
 async def bind_openid_to_patient(
-    session: AsyncSession, cipher: FieldCipher, *, openid: str, name: str, id_number: str, phone: str, actor: Actor, now: datetime | None = None
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    openid: str,
+    name: str,
+    id_number: str,
+    phone: str,
+    actor: Actor,
+    now: datetime | None = None,
 ) -> BindingOutcome:
     now = now or utcnow()
     name, id_number, phone = name.strip(), id_number.strip(), phone.strip()
@@ -49,14 +57,24 @@ async def bind_openid_to_patient(
     if existing is not None:
         return BindingOutcome(existing)
     failures = await session.scalar(
-        sa.select(sa.func.count()).select_from(BotBindingAttempt).where(BotBindingAttempt.external_id == openid, BotBindingAttempt.at > now - FAILURE_WINDOW)
+        sa.select(sa.func.count())
+        .select_from(BotBindingAttempt)
+        .where(BotBindingAttempt.external_id == openid, BotBindingAttempt.at > now - FAILURE_WINDOW)
     )
     if (failures or 0) >= MAX_FAILURES:
-        return BindingOutcome(None, DomainError(ErrorCode.RATE_LIMITED, "尝试次数过多，请一小时后再试 / too many tries, try again in an hour"))
+        return BindingOutcome(
+            None,
+            DomainError(
+                ErrorCode.RATE_LIMITED,
+                "尝试次数过多，请一小时后再试 / too many tries, try again in an hour",
+            ),
+        )
     patient = (
         await session.execute(
             sa.select(Patient).where(
-                Patient.id_number_hash == cipher.lookup_hash(id_number), Patient.phone_hash == cipher.lookup_hash(phone), Patient.name == name
+                Patient.id_number_hash == cipher.lookup_hash(id_number),
+                Patient.phone_hash == cipher.lookup_hash(phone),
+                Patient.name == name,
             )
         )
     ).scalar_one_or_none()
@@ -65,7 +83,11 @@ async def bind_openid_to_patient(
         return BindingOutcome(None, DomainError(ErrorCode.VALIDATION, NO_MATCH, field="idNumber"))
     user = await session.get(User, patient.user_id) if patient.user_id else None
     if user is None:
-        user = User(username=f"patient.{patient.mrn.lower()}", display_name=patient.name, roles=[Role.PATIENT])
+        user = User(
+            username=f"patient.{patient.mrn.lower()}",
+            display_name=patient.name,
+            roles=[Role.PATIENT],
+        )
         session.add(user)
         await session.flush()
         patient.user_id = user.id

@@ -54,15 +54,27 @@ async def access_patient(session: AsyncSession, actor: Actor, patient_id: int) -
     return patient
 
 
-async def search_patients(session: AsyncSession, actor: Actor, cipher: FieldCipher, search: str | None, *, limit: int = 50) -> list[Patient]:
-    stmt = sa.select(Patient).where(visible_patients_clause(actor)).order_by(Patient.id).limit(min(limit, 200))
+async def search_patients(
+    session: AsyncSession, actor: Actor, cipher: FieldCipher, search: str | None, *, limit: int = 50
+) -> list[Patient]:
+    stmt = (
+        sa.select(Patient)
+        .where(visible_patients_clause(actor))
+        .order_by(Patient.id)
+        .limit(min(limit, 200))
+    )
     if search:
         term = search.strip()
         if len(term) > 100:
             raise invalid("search", "搜索词过长 / search term too long")
         digests = cipher.lookup_hashes(term)  # current key first; previous keys until rotated
         stmt = stmt.where(
-            sa.or_(Patient.name.startswith(term), Patient.mrn == term, Patient.id_number_hash.in_(digests), Patient.phone_hash.in_(digests))
+            sa.or_(
+                Patient.name.startswith(term),
+                Patient.mrn == term,
+                Patient.id_number_hash.in_(digests),
+                Patient.phone_hash.in_(digests),
+            )
         )
     return list((await session.execute(stmt)).scalars())
 
@@ -79,7 +91,9 @@ class PatientData:
     allergies: list[str] | None = None
 
 
-async def upsert_patient(session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor) -> tuple[Patient, bool]:
+async def upsert_patient(
+    session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor
+) -> tuple[Patient, bool]:
     """Create the archive on first sight (HIS admission, first treatment), else update it.
 
     Returns the patient and whether it was created.
@@ -93,11 +107,15 @@ async def upsert_patient(session: AsyncSession, cipher: FieldCipher, data: Patie
     department_id = None
     if data.department_code:
         department_id = (
-            await session.execute(sa.select(Department.id).where(Department.code == data.department_code))
+            await session.execute(
+                sa.select(Department.id).where(Department.code == data.department_code)
+            )
         ).scalar_one_or_none()
         if department_id is None:
             raise invalid("department", f"科室不存在 / unknown department: {data.department_code}")
-    patient = (await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn).with_for_update())).scalar_one_or_none()
+    patient = (
+        await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn).with_for_update())
+    ).scalar_one_or_none()
     created = patient is None
     if patient is None:
         patient = Patient(mrn=data.mrn, name=data.name)
@@ -131,16 +149,31 @@ def masked_phone(cipher: FieldCipher, patient: Patient) -> str | None:
 
 async def open_contraindications(session: AsyncSession, patient_id: int) -> list[PatientFlag]:
     stmt = sa.select(PatientFlag).where(
-        PatientFlag.patient_id == patient_id, PatientFlag.is_open.is_(True), PatientFlag.is_contraindication.is_(True)
+        PatientFlag.patient_id == patient_id,
+        PatientFlag.is_open.is_(True),
+        PatientFlag.is_contraindication.is_(True),
     )
     return list((await session.execute(stmt)).scalars())
 
 
-async def raise_flag(session: AsyncSession, patient: Patient, *, code: str, description: str, actor: Actor, contraindication: bool = True) -> PatientFlag:
+async def raise_flag(
+    session: AsyncSession,
+    patient: Patient,
+    *,
+    code: str,
+    description: str,
+    actor: Actor,
+    contraindication: bool = True,
+) -> PatientFlag:
     if not code or len(code) > 40:
         raise invalid("code", "标记代码无效 / invalid flag code")
     assert patient.id is not None
-    flag = PatientFlag(patient_id=patient.id, code=code, description=description[:500], is_contraindication=contraindication)
+    flag = PatientFlag(
+        patient_id=patient.id,
+        code=code,
+        description=description[:500],
+        is_contraindication=contraindication,
+    )
     session.add(flag)
     await session.flush()
     return flag
@@ -163,7 +196,9 @@ BEDSIDE_EDITABLE_FIELDS = ("gender", "birth_date", "allergies")
 MAX_ALLERGIES = 50
 
 
-async def update_patient_details(session: AsyncSession, patient: Patient, changes: dict[str, object], *, actor: Actor) -> Patient:
+async def update_patient_details(
+    session: AsyncSession, patient: Patient, changes: dict[str, object], *, actor: Actor
+) -> Patient:
     """Correct bedside-editable fields of a patient's archive (from a PAD or the web).
 
     Staff of the patient's department (or who see every patient) only; patients cannot

@@ -28,7 +28,13 @@ class LoginOutcome:
 
 
 async def login(
-    session: AsyncSession, settings: Settings, hashing: PasswordHashing, *, username: str, password: str, address: str | None = None
+    session: AsyncSession,
+    settings: Settings,
+    hashing: PasswordHashing,
+    *,
+    username: str,
+    password: str,
+    address: str | None = None,
 ) -> LoginOutcome:
     """Check the password and issue a token; lock the account after repeated failures,
     and refuse an address (every account) after repeated failures from it."""
@@ -38,7 +44,9 @@ async def login(
         await security.check_address(session, settings, address)
     except DomainError as exc:
         return LoginOutcome(None, error=exc)
-    user = (await session.execute(sa.select(User).where(User.username == username).with_for_update())).scalar_one_or_none()
+    user = (
+        await session.execute(sa.select(User).where(User.username == username).with_for_update())
+    ).scalar_one_or_none()
     if user is None or not user.is_active:
         hashing.verify(None, password)
         await security.record_address_failure(session, settings, address)
@@ -46,7 +54,13 @@ async def login(
     now = utcnow()
     if user.locked_until and user.locked_until > now:
         await security.record_address_failure(session, settings, address)
-        return LoginOutcome(user, error=DomainError(ErrorCode.ACCOUNT_LOCKED, "账户已临时锁定，请稍后再试 / account locked, try again later"))
+        return LoginOutcome(
+            user,
+            error=DomainError(
+                ErrorCode.ACCOUNT_LOCKED,
+                "账户已临时锁定，请稍后再试 / account locked, try again later",
+            ),
+        )
     if not hashing.verify(user.password_hash, password):
         await security.record_address_failure(session, settings, address)
         user.failed_logins += 1
@@ -67,15 +81,28 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User:
-    user = (await session.execute(sa.select(User).where(User.username == username))).scalar_one_or_none()
+    user = (
+        await session.execute(sa.select(User).where(User.username == username))
+    ).scalar_one_or_none()
     if user is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"用户不存在 / user not found: {username}", field="username")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"用户不存在 / user not found: {username}", field="username"
+        )
     return user
 
 
-async def users_with_role(session: AsyncSession, role: str | Role, *, department_id: int | None = None) -> list[User]:
-    users = (await session.execute(sa.select(User).where(User.is_active.is_(True)).order_by(User.id))).scalars()
-    return [u for u in users if str(role) in (u.roles or []) and (department_id is None or u.department_id == department_id)]
+async def users_with_role(
+    session: AsyncSession, role: str | Role, *, department_id: int | None = None
+) -> list[User]:
+    users = (
+        await session.execute(sa.select(User).where(User.is_active.is_(True)).order_by(User.id))
+    ).scalars()
+    return [
+        u
+        for u in users
+        if str(role) in (u.roles or [])
+        and (department_id is None or u.department_id == department_id)
+    ]
 
 
 async def department_head(session: AsyncSession, department_id: int | None) -> User | None:
@@ -95,10 +122,14 @@ async def superior_of(session: AsyncSession, user: User) -> User | None:
     return head if head and head.id != user.id else None
 
 
-async def user_for_external_id(session: AsyncSession, provider: str, external_id: str) -> User | None:
+async def user_for_external_id(
+    session: AsyncSession, provider: str, external_id: str
+) -> User | None:
     row = (
         await session.execute(
-            sa.select(User).join(ExternalIdentity, ExternalIdentity.user_id == User.id).where(
+            sa.select(User)
+            .join(ExternalIdentity, ExternalIdentity.user_id == User.id)
+            .where(
                 ExternalIdentity.provider == provider, ExternalIdentity.external_id == external_id
             )
         )
@@ -109,20 +140,30 @@ async def user_for_external_id(session: AsyncSession, provider: str, external_id
 async def external_id_for(session: AsyncSession, user_id: int, provider: str) -> str | None:
     return (
         await session.execute(
-            sa.select(ExternalIdentity.external_id).where(ExternalIdentity.user_id == user_id, ExternalIdentity.provider == provider)
+            sa.select(ExternalIdentity.external_id).where(
+                ExternalIdentity.user_id == user_id, ExternalIdentity.provider == provider
+            )
         )
     ).scalar_one_or_none()
 
 
-async def bind_external_identity(session: AsyncSession, user: User, *, provider: str, external_id: str) -> ExternalIdentity:
+async def bind_external_identity(
+    session: AsyncSession, user: User, *, provider: str, external_id: str
+) -> ExternalIdentity:
     existing = (
         await session.execute(
-            sa.select(ExternalIdentity).where(ExternalIdentity.provider == provider, ExternalIdentity.external_id == external_id)
+            sa.select(ExternalIdentity).where(
+                ExternalIdentity.provider == provider, ExternalIdentity.external_id == external_id
+            )
         )
     ).scalar_one_or_none()
     if existing is not None:
         if existing.user_id != user.id:
-            raise DomainError(ErrorCode.CONFLICT, "该账号已绑定其他用户 / already bound to another user", field="externalId")
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                "该账号已绑定其他用户 / already bound to another user",
+                field="externalId",
+            )
         return existing
     assert user.id is not None
     identity = ExternalIdentity(user_id=user.id, provider=provider, external_id=external_id)

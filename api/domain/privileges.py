@@ -56,7 +56,9 @@ def suspension_stream(suspension_id: int) -> str:
 # --- catalog -----------------------------------------------------------------------------
 
 
-async def catalog(session: AsyncSession, *, grade: int | None = None, include_inactive: bool = False) -> list[Procedure]:
+async def catalog(
+    session: AsyncSession, *, grade: int | None = None, include_inactive: bool = False
+) -> list[Procedure]:
     if grade is not None and grade not in (1, 2, 3, 4):
         raise invalid("grade", "手术级别应为1-4 / grade must be 1-4")
     stmt = sa.select(Procedure).order_by(Procedure.grade, Procedure.code)
@@ -72,20 +74,39 @@ async def procedure_by_code(session: AsyncSession, code: str | None) -> Procedur
     if not code:
         return None
     return (
-        await session.execute(sa.select(Procedure).where(Procedure.code == code.strip(), Procedure.active.is_(True)))
+        await session.execute(
+            sa.select(Procedure).where(Procedure.code == code.strip(), Procedure.active.is_(True))
+        )
     ).scalar_one_or_none()
 
 
-async def upsert_procedure(session: AsyncSession, *, code: str, name: str, grade: int, level: str, name_en: str = "", active: bool = True) -> Procedure:
+async def upsert_procedure(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    grade: int,
+    level: str,
+    name_en: str = "",
+    active: bool = True,
+) -> Procedure:
     if grade not in (1, 2, 3, 4):
         raise invalid("grade", "手术级别应为1-4 / grade must be 1-4")
     if level not in {lv.value for lv in ProcedureLevel}:
         raise invalid("level", "目录级别无效 / level must be national, provincial or hospital")
-    proc = (await session.execute(sa.select(Procedure).where(Procedure.code == code))).scalar_one_or_none()
+    proc = (
+        await session.execute(sa.select(Procedure).where(Procedure.code == code))
+    ).scalar_one_or_none()
     if proc is None:
         proc = Procedure(code=code, name=name, grade=grade)
         session.add(proc)
-    proc.name, proc.name_en, proc.grade, proc.level, proc.active = name, name_en, grade, level, active
+    proc.name, proc.name_en, proc.grade, proc.level, proc.active = (
+        name,
+        name_en,
+        grade,
+        level,
+        active,
+    )
     await session.flush()
     return proc
 
@@ -113,7 +134,12 @@ def _scope_clause(column: sa.ColumnElement[str], scope: str) -> sa.ColumnElement
     return column.in_([scope, "all"])
 
 
-def active_suspension_id(surgeon_id: sa.ColumnElement[int] | int, at: sa.ColumnElement[datetime] | datetime, *, scope: str = "surgery") -> sa.ScalarSelect[int]:
+def active_suspension_id(
+    surgeon_id: sa.ColumnElement[int] | int,
+    at: sa.ColumnElement[datetime] | datetime,
+    *,
+    scope: str = "surgery",
+) -> sa.ScalarSelect[int]:
     """The id of the suspension in force at `at` (earliest first), as a subquery; the
     arguments may be columns of an outer query (the surgery guard reads it in one join)."""
     return (
@@ -132,23 +158,42 @@ def active_suspension_id(surgeon_id: sa.ColumnElement[int] | int, at: sa.ColumnE
     )
 
 
-def grant_holds_clause(surgeon_id: sa.ColumnElement[int] | int, at: sa.ColumnElement[datetime] | datetime, *, scope: str = "surgery") -> sa.ColumnElement[bool]:
+def grant_holds_clause(
+    surgeon_id: sa.ColumnElement[int] | int,
+    at: sa.ColumnElement[datetime] | datetime,
+    *,
+    scope: str = "surgery",
+) -> sa.ColumnElement[bool]:
     """A grant of the surgeon in force at `at`, ignoring suspensions (columns allowed)."""
-    return sa.and_(PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.scope == scope, _grant_holds_clause(at))  # type: ignore[arg-type]
+    return sa.and_(
+        PrivilegeGrant.surgeon_id == surgeon_id,
+        PrivilegeGrant.scope == scope,
+        _grant_holds_clause(at),
+    )  # type: ignore[arg-type]
 
 
 def covering_grant(grants: Iterable[PrivilegeGrant], procedure: Procedure) -> PrivilegeGrant | None:
     return next((g for g in grants if _covers(g, procedure)), None)
 
 
-async def active_suspension(session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery") -> PrivilegeSuspension | None:
-    stmt = sa.select(PrivilegeSuspension).where(PrivilegeSuspension.id == active_suspension_id(surgeon_id, at, scope=scope))
+async def active_suspension(
+    session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery"
+) -> PrivilegeSuspension | None:
+    stmt = sa.select(PrivilegeSuspension).where(
+        PrivilegeSuspension.id == active_suspension_id(surgeon_id, at, scope=scope)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def grants_holding(session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery") -> list[PrivilegeGrant]:
+async def grants_holding(
+    session: AsyncSession, surgeon_id: int, at: datetime, *, scope: str = "surgery"
+) -> list[PrivilegeGrant]:
     """Grants of the surgeon in force at `at`, ignoring suspensions."""
-    stmt = sa.select(PrivilegeGrant).where(grant_holds_clause(surgeon_id, at, scope=scope)).order_by(PrivilegeGrant.id)
+    stmt = (
+        sa.select(PrivilegeGrant)
+        .where(grant_holds_clause(surgeon_id, at, scope=scope))
+        .order_by(PrivilegeGrant.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
@@ -177,16 +222,27 @@ class PrivilegeCheck:
         return f"术者未获{procedure.grade}级手术授权或授权不在有效期 / the surgeon holds no valid grade-{procedure.grade} privilege for this procedure"
 
 
-async def check_privilege(session: AsyncSession, surgeon_id: int, procedure: Procedure, at: datetime, *, scope: str = "surgery") -> PrivilegeCheck:
+async def check_privilege(
+    session: AsyncSession,
+    surgeon_id: int,
+    procedure: Procedure,
+    at: datetime,
+    *,
+    scope: str = "surgery",
+) -> PrivilegeCheck:
     grant = covering_grant(await grants_holding(session, surgeon_id, at, scope=scope), procedure)
     suspension = await active_suspension(session, surgeon_id, at, scope=scope)
     return PrivilegeCheck(grant, suspension)
 
 
-async def privilege_held(session: AsyncSession, surgeon_id: int, procedure: Procedure | str, at: datetime) -> PrivilegeGrant | None:
+async def privilege_held(
+    session: AsyncSession, surgeon_id: int, procedure: Procedure | str, at: datetime
+) -> PrivilegeGrant | None:
     """The grant under which the surgeon could do `procedure` at `at`; None if none held."""
     if isinstance(procedure, str):
-        found = (await session.execute(sa.select(Procedure).where(Procedure.code == procedure))).scalar_one_or_none()
+        found = (
+            await session.execute(sa.select(Procedure).where(Procedure.code == procedure))
+        ).scalar_one_or_none()
         if found is None:
             raise invalid("procedureCode", f"手术目录中无此手术 / unknown procedure: {procedure}")
         procedure = found
@@ -195,12 +251,20 @@ async def privilege_held(session: AsyncSession, surgeon_id: int, procedure: Proc
 
 
 async def grants_of(session: AsyncSession, surgeon_id: int) -> list[PrivilegeGrant]:
-    stmt = sa.select(PrivilegeGrant).where(PrivilegeGrant.surgeon_id == surgeon_id).order_by(PrivilegeGrant.id)
+    stmt = (
+        sa.select(PrivilegeGrant)
+        .where(PrivilegeGrant.surgeon_id == surgeon_id)
+        .order_by(PrivilegeGrant.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
 async def suspensions_of(session: AsyncSession, surgeon_id: int) -> list[PrivilegeSuspension]:
-    stmt = sa.select(PrivilegeSuspension).where(PrivilegeSuspension.surgeon_id == surgeon_id).order_by(PrivilegeSuspension.id)
+    stmt = (
+        sa.select(PrivilegeSuspension)
+        .where(PrivilegeSuspension.surgeon_id == surgeon_id)
+        .order_by(PrivilegeSuspension.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
@@ -211,14 +275,22 @@ async def privilege_history(session: AsyncSession, surgeon_id: int) -> list[Audi
     ]
     if not streams:
         return []
-    stmt = sa.select(AuditEvent).where(AuditEvent.stream.in_(streams)).order_by(AuditEvent.at, AuditEvent.id)
+    stmt = (
+        sa.select(AuditEvent)
+        .where(AuditEvent.stream.in_(streams))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
 async def max_grade_held(session: AsyncSession, surgeon_id: int, at: datetime) -> int | None:
     if await active_suspension(session, surgeon_id, at) is not None:
         return None
-    grades = [g.max_grade for g in await grants_holding(session, surgeon_id, at) if g.max_grade is not None]
+    grades = [
+        g.max_grade
+        for g in await grants_holding(session, surgeon_id, at)
+        if g.max_grade is not None
+    ]
     return max(grades) if grades else None
 
 
@@ -232,18 +304,32 @@ def can_manage(actor: Actor) -> bool:
 def can_request_for(actor: Actor, surgeon: User) -> bool:
     if can_manage(actor):
         return True
-    return actor.has_role(Role.DEPT_HEAD) and actor.department_id is not None and surgeon.department_id == actor.department_id
+    return (
+        actor.has_role(Role.DEPT_HEAD)
+        and actor.department_id is not None
+        and surgeon.department_id == actor.department_id
+    )
 
 
 def can_view(actor: Actor, surgeon: User) -> bool:
-    return actor.user_id == surgeon.id or can_request_for(actor, surgeon) or actor.has_role(Role.VICE_PRESIDENT, Role.COMMITTEE)
+    return (
+        actor.user_id == surgeon.id
+        or can_request_for(actor, surgeon)
+        or actor.has_role(Role.VICE_PRESIDENT, Role.COMMITTEE)
+    )
 
 
-async def access_surgeon(session: AsyncSession, actor: Actor, username: str, *, field: str = "surgeonUsername") -> User:
+async def access_surgeon(
+    session: AsyncSession, actor: Actor, username: str, *, field: str = "surgeonUsername"
+) -> User:
     """The surgeon named by `username`, if the actor may see their privileges."""
-    surgeon = (await session.execute(sa.select(User).where(User.username == username))).scalar_one_or_none()
+    surgeon = (
+        await session.execute(sa.select(User).where(User.username == username))
+    ).scalar_one_or_none()
     if surgeon is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"医师不存在 / no such user: {username[:80]}", field=field)
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"医师不存在 / no such user: {username[:80]}", field=field
+        )
     if not can_view(actor, surgeon):
         raise forbidden("无权查看该医师的授权 / not allowed to see this surgeon's privileges")
     return surgeon
@@ -295,9 +381,13 @@ async def new_grant_request(
     """A pending grant: it holds nothing until its approval completes (`activate_grant`)."""
     now = now or utcnow()
     if actor.user_id and not can_request_for(actor, surgeon):
-        raise forbidden("只能为本科室医师申请授权 / you may request privileges only for your department")
+        raise forbidden(
+            "只能为本科室医师申请授权 / you may request privileges only for your department"
+        )
     if (max_grade is None) == (procedure_code is None):
-        raise invalid("grade", "请指定手术级别或手术编码之一 / give either a grade or a procedure code")
+        raise invalid(
+            "grade", "请指定手术级别或手术编码之一 / give either a grade or a procedure code"
+        )
     if max_grade is not None and max_grade not in (1, 2, 3, 4):
         raise invalid("grade", "手术级别应为1-4 / grade must be 1-4")
     if procedure_code is not None and await procedure_by_code(session, procedure_code) is None:
@@ -324,11 +414,25 @@ async def new_grant_request(
     session.add(grant)
     await session.flush()
     assert grant.id is not None
-    await audit.append_event(session, grant_stream(grant.id), "requested", actor=actor, data=_grant_data(grant) | {"reason": grant.reason}, at=now)
+    await audit.append_event(
+        session,
+        grant_stream(grant.id),
+        "requested",
+        actor=actor,
+        data=_grant_data(grant) | {"reason": grant.reason},
+        at=now,
+    )
     return grant
 
 
-async def activate_grant(session: AsyncSession, grant: PrivilegeGrant, *, actor: Actor, now: datetime | None = None, via: str = "approval") -> PrivilegeGrant:
+async def activate_grant(
+    session: AsyncSession,
+    grant: PrivilegeGrant,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    via: str = "approval",
+) -> PrivilegeGrant:
     """The approval completed (or a seed/migration grants directly): the grant holds from now."""
     now = now or utcnow()
     if grant.status != GrantStatus.PENDING.value:
@@ -337,11 +441,25 @@ async def activate_grant(session: AsyncSession, grant: PrivilegeGrant, *, actor:
     grant.granted_at = now
     await session.flush()
     assert grant.id is not None
-    await audit.append_event(session, grant_stream(grant.id), "granted", actor=actor, data=_grant_data(grant) | {"via": via}, at=now)
+    await audit.append_event(
+        session,
+        grant_stream(grant.id),
+        "granted",
+        actor=actor,
+        data=_grant_data(grant) | {"via": via},
+        at=now,
+    )
     return grant
 
 
-async def close_grant_request(session: AsyncSession, grant: PrivilegeGrant, *, actor: Actor, outcome: str, now: datetime | None = None) -> PrivilegeGrant:
+async def close_grant_request(
+    session: AsyncSession,
+    grant: PrivilegeGrant,
+    *,
+    actor: Actor,
+    outcome: str,
+    now: datetime | None = None,
+) -> PrivilegeGrant:
     """The grant's approval ended without granting (rejected or withdrawn)."""
     now = now or utcnow()
     if grant.status != GrantStatus.PENDING.value:
@@ -349,48 +467,109 @@ async def close_grant_request(session: AsyncSession, grant: PrivilegeGrant, *, a
     grant.status = GrantStatus.REJECTED.value
     await session.flush()
     assert grant.id is not None
-    await audit.append_event(session, grant_stream(grant.id), "not_granted", actor=actor, data={"outcome": outcome}, at=now)
+    await audit.append_event(
+        session,
+        grant_stream(grant.id),
+        "not_granted",
+        actor=actor,
+        data={"outcome": outcome},
+        at=now,
+    )
     return grant
 
 
-async def grant_directly(session: AsyncSession, surgeon: User, *, max_grade: int | None = None, procedure_code: str | None = None, valid_from: datetime, valid_until: datetime | None = None, reason: str, actor: Actor, now: datetime | None = None) -> PrivilegeGrant:
+async def grant_directly(
+    session: AsyncSession,
+    surgeon: User,
+    *,
+    max_grade: int | None = None,
+    procedure_code: str | None = None,
+    valid_from: datetime,
+    valid_until: datetime | None = None,
+    reason: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> PrivilegeGrant:
     """Record a grant decided outside Bedside (paper records being migrated, the demo)."""
     _require_manager(actor)
     grant = await new_grant_request(
-        session, surgeon, max_grade=max_grade, procedure_code=procedure_code, valid_from=valid_from, valid_until=valid_until, reason=reason, actor=actor, now=now
+        session,
+        surgeon,
+        max_grade=max_grade,
+        procedure_code=procedure_code,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        reason=reason,
+        actor=actor,
+        now=now,
     )
     return await activate_grant(session, grant, actor=actor, now=now, via="recorded")
 
 
-async def active_grant_id(session: AsyncSession, surgeon_id: int, *, max_grade: int | None, procedure_code: str | None) -> int:
+async def active_grant_id(
+    session: AsyncSession, surgeon_id: int, *, max_grade: int | None, procedure_code: str | None
+) -> int:
     """The one active grant of the surgeon for exactly this grade or procedure code."""
     if (max_grade is None) == (procedure_code is None):
-        raise invalid("grade", "请指定手术级别或手术编码之一 / give either a grade or a procedure code")
-    stmt = sa.select(PrivilegeGrant.id).where(PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.status == GrantStatus.ACTIVE.value)
-    stmt = stmt.where(PrivilegeGrant.max_grade == max_grade) if max_grade is not None else stmt.where(PrivilegeGrant.procedure_code == procedure_code)
+        raise invalid(
+            "grade", "请指定手术级别或手术编码之一 / give either a grade or a procedure code"
+        )
+    stmt = sa.select(PrivilegeGrant.id).where(
+        PrivilegeGrant.surgeon_id == surgeon_id, PrivilegeGrant.status == GrantStatus.ACTIVE.value
+    )
+    stmt = (
+        stmt.where(PrivilegeGrant.max_grade == max_grade)
+        if max_grade is not None
+        else stmt.where(PrivilegeGrant.procedure_code == procedure_code)
+    )
     ids = list((await session.execute(stmt)).scalars())
     if not ids:
-        raise DomainError(ErrorCode.NOT_FOUND, "该医师没有此项生效中的授权 / no such active grant", field="grade" if max_grade is not None else "procedureCode")
+        raise DomainError(
+            ErrorCode.NOT_FOUND,
+            "该医师没有此项生效中的授权 / no such active grant",
+            field="grade" if max_grade is not None else "procedureCode",
+        )
     if len(ids) > 1:
-        raise DomainError(ErrorCode.CONFLICT, "有多项相同授权，请指定授权编号 / several such grants: give the grant id", field="grantId")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "有多项相同授权，请指定授权编号 / several such grants: give the grant id",
+            field="grantId",
+        )
     return ids[0]
 
 
-async def revoke_grant(session: AsyncSession, grant_id: int, *, actor: Actor, reason: str, now: datetime | None = None) -> PrivilegeGrant:
+async def revoke_grant(
+    session: AsyncSession, grant_id: int, *, actor: Actor, reason: str, now: datetime | None = None
+) -> PrivilegeGrant:
     """Revoke (取消授权): the grant stops holding from now; the row keeps its terms."""
     _require_manager(actor)
     now = now or utcnow()
-    grant = (await session.execute(sa.select(PrivilegeGrant).where(PrivilegeGrant.id == grant_id).with_for_update())).scalar_one_or_none()
+    grant = (
+        await session.execute(
+            sa.select(PrivilegeGrant).where(PrivilegeGrant.id == grant_id).with_for_update()
+        )
+    ).scalar_one_or_none()
     if grant is None:
         raise not_found("授权", "privilege grant")
     if grant.status != GrantStatus.ACTIVE.value:
-        raise DomainError(ErrorCode.CONFLICT, "只能撤销生效中的授权 / only an active grant can be revoked", field="grantId")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "只能撤销生效中的授权 / only an active grant can be revoked",
+            field="grantId",
+        )
     grant.status = GrantStatus.REVOKED.value
     grant.revoked_at = now
     grant.revoked_by = actor.user_id or None
     grant.revoke_reason = _clean_reason(reason)
     await session.flush()
-    await audit.append_event(session, grant_stream(grant_id), "revoked", actor=actor, data={"reason": grant.revoke_reason}, at=now)
+    await audit.append_event(
+        session,
+        grant_stream(grant_id),
+        "revoked",
+        actor=actor,
+        data={"reason": grant.revoke_reason},
+        at=now,
+    )
     return grant
 
 
@@ -451,23 +630,47 @@ async def suspend_privileges(
     return suspension
 
 
-async def lift_suspension(session: AsyncSession, suspension_id: int, *, actor: Actor, reason: str = "", now: datetime | None = None) -> PrivilegeSuspension:
+async def lift_suspension(
+    session: AsyncSession,
+    suspension_id: int,
+    *,
+    actor: Actor,
+    reason: str = "",
+    now: datetime | None = None,
+) -> PrivilegeSuspension:
     """End a suspension early (back from 进修); the period before stays suspended."""
     if actor.user_id and not can_manage(actor):
         raise forbidden("仅医务处可恢复医师权限 / only medical affairs lift suspensions")
     now = now or utcnow()
     suspension = (
-        await session.execute(sa.select(PrivilegeSuspension).where(PrivilegeSuspension.id == suspension_id).with_for_update())
+        await session.execute(
+            sa.select(PrivilegeSuspension)
+            .where(PrivilegeSuspension.id == suspension_id)
+            .with_for_update()
+        )
     ).scalar_one_or_none()
     if suspension is None:
         raise not_found("暂停记录", "suspension")
-    if suspension.lifted_at is not None or (suspension.ends_at is not None and suspension.ends_at <= now):
-        raise DomainError(ErrorCode.CONFLICT, "该暂停已结束 / this suspension has already ended", field="suspensionId")
+    if suspension.lifted_at is not None or (
+        suspension.ends_at is not None and suspension.ends_at <= now
+    ):
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "该暂停已结束 / this suspension has already ended",
+            field="suspensionId",
+        )
     suspension.lifted_at = now
     suspension.lifted_by = actor.user_id or None
     suspension.lift_reason = _clean_reason(reason, required=False)
     await session.flush()
-    await audit.append_event(session, suspension_stream(suspension_id), "lifted", actor=actor, data={"reason": suspension.lift_reason}, at=now)
+    await audit.append_event(
+        session,
+        suspension_stream(suspension_id),
+        "lifted",
+        actor=actor,
+        data={"reason": suspension.lift_reason},
+        at=now,
+    )
     return suspension
 
 
@@ -508,8 +711,16 @@ async def request_grant(
     (so "the applicant's department head" is theirs, whoever files the request)."""
     now = now or utcnow()
     grant = await new_grant_request(
-        session, surgeon, max_grade=max_grade, procedure_code=procedure_code, valid_from=valid_from,
-        valid_until=valid_until, reason=reason, actor=actor, replaces_id=replaces_id, now=now,
+        session,
+        surgeon,
+        max_grade=max_grade,
+        procedure_code=procedure_code,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        reason=reason,
+        actor=actor,
+        replaces_id=replaces_id,
+        now=now,
     )
     instance = await approvals.start_instance(
         session,
@@ -538,17 +749,25 @@ async def _grant_of(session: AsyncSession, instance: ApprovalInstance) -> Privil
     if instance.subject_type != GRANT_SUBJECT or instance.subject_id is None:
         return None
     return (
-        await session.execute(sa.select(PrivilegeGrant).where(PrivilegeGrant.id == instance.subject_id).with_for_update())
+        await session.execute(
+            sa.select(PrivilegeGrant)
+            .where(PrivilegeGrant.id == instance.subject_id)
+            .with_for_update()
+        )
     ).scalar_one_or_none()
 
 
-async def _on_grant_approved(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def _on_grant_approved(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     grant = await _grant_of(session, instance)
     if grant is not None and grant.status == GrantStatus.PENDING.value:
         await activate_grant(session, grant, actor=actor, now=now)
 
 
-async def _on_grant_closed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def _on_grant_closed(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     grant = await _grant_of(session, instance)
     if grant is not None:
         await close_grant_request(session, grant, actor=actor, outcome=instance.status, now=now)

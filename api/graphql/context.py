@@ -31,7 +31,9 @@ class Context:
 
     def require_actor(self) -> Actor:
         if self.actor is None:
-            raise self.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in")
+            raise self.auth_error or DomainError(
+                ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in"
+            )
         return self.actor
 
     @asynccontextmanager

@@ -54,7 +54,9 @@ def log_graphql_errors(errors: list[GraphQLError]) -> None:
         log.info("graphql error", extra={"fields": {"code": code, "path": error.path}})
 
 
-UNAVAILABLE_MESSAGE = "数据库暂时不可用，请稍后重试 / database temporarily unavailable, please retry"
+UNAVAILABLE_MESSAGE = (
+    "数据库暂时不可用，请稍后重试 / database temporarily unavailable, please retry"
+)
 
 
 def is_transient_outage(exc: BaseException | None) -> bool:
@@ -66,7 +68,9 @@ def is_transient_outage(exc: BaseException | None) -> bool:
     while exc is not None and seen < 10:
         if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
             return True
-        if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection busy: overload, retry later
+        if isinstance(
+            exc, sa_exc.TimeoutError
+        ):  # every pooled connection busy: overload, retry later
             return True
         if isinstance(
             exc,
@@ -79,7 +83,9 @@ def is_transient_outage(exc: BaseException | None) -> bool:
             | TimeoutError,
         ):
             return True
-        if isinstance(exc, OSError) and exc.errno is not None and exc.errno in (111, 104, 32):  # refused, reset, broken pipe
+        if (
+            isinstance(exc, OSError) and exc.errno is not None and exc.errno in (111, 104, 32)
+        ):  # refused, reset, broken pipe
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1
@@ -95,7 +101,9 @@ def _should_mask(error: GraphQLError) -> bool:
 
 class MaskUnexpectedErrors(MaskErrors):
     def __init__(self) -> None:
-        super().__init__(should_mask_error=_should_mask, error_message="服务器内部错误 / internal error")
+        super().__init__(
+            should_mask_error=_should_mask, error_message="服务器内部错误 / internal error"
+        )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
@@ -103,7 +111,11 @@ class MaskUnexpectedErrors(MaskErrors):
             # Errors from the document itself (bad variable, malformed DateTime, unknown
             # field) have no code of their own: they are input errors.
             if not (error.extensions or {}).get("code"):
-                error.extensions = {**(error.extensions or {}), "code": "VALIDATION", **_field_of(error)}
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "VALIDATION",
+                    **_field_of(error),
+                }
             if not isinstance(error.original_error, DomainError):
                 error.message = scrub_input_values(error.message)
         return processed
@@ -112,7 +124,9 @@ class MaskUnexpectedErrors(MaskErrors):
         if is_transient_outage(error.original_error):
             # The database restarting or unreachable: the client may retry (idempotency
             # keys make that safe); the transaction was rolled back, nothing half-written.
-            log.warning("database unavailable in %s: %s", error.path, type(error.original_error).__name__)
+            log.warning(
+                "database unavailable in %s: %s", error.path, type(error.original_error).__name__
+            )
             masked = GraphQLError(UNAVAILABLE_MESSAGE, nodes=error.nodes, path=error.path)
             masked.extensions = {"code": "TEMPORARILY_UNAVAILABLE"}
             return masked

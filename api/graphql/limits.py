@@ -75,19 +75,41 @@ def selection_cost(
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             name = selection.name.value
-            if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            if name.startswith("__") or not isinstance(
+                parent, GraphQLObjectType | GraphQLInterfaceType
+            ):
                 continue
             definition = parent.fields.get(name)
             if definition is None:
                 continue  # unknown fields are the validator's business
             inner = selection_cost(
-                schema, get_named_type(definition.type), selection.selection_set, fragments, list_cost=list_cost, variables=variables, seen=seen
+                schema,
+                get_named_type(definition.type),
+                selection.selection_set,
+                fragments,
+                list_cost=list_cost,
+                variables=variables,
+                seen=seen,
             )
-            multiplier = (_bound(selection, variables) or list_cost) if _is_list(definition.type) else 1
+            multiplier = (
+                (_bound(selection, variables) or list_cost) if _is_list(definition.type) else 1
+            )
             total += 1 + max(multiplier, 0) * inner
         elif isinstance(selection, InlineFragmentNode):
-            condition = schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent
-            total += selection_cost(schema, condition, selection.selection_set, fragments, list_cost=list_cost, variables=variables, seen=seen)
+            condition = (
+                schema.get_type(selection.type_condition.name.value)
+                if selection.type_condition
+                else parent
+            )
+            total += selection_cost(
+                schema,
+                condition,
+                selection.selection_set,
+                fragments,
+                list_cost=list_cost,
+                variables=variables,
+                seen=seen,
+            )
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
@@ -95,21 +117,40 @@ def selection_cost(
                 continue  # cycles and unknown fragments are validation errors anyway
             condition = schema.get_type(fragment.type_condition.name.value)
             total += selection_cost(
-                schema, condition, fragment.selection_set, fragments, list_cost=list_cost, variables=variables, seen=seen | {name}
+                schema,
+                condition,
+                fragment.selection_set,
+                fragments,
+                list_cost=list_cost,
+                variables=variables,
+                seen=seen | {name},
             )
     return total
 
 
 @lru_cache(maxsize=256)
-def _cost_limit_rule(max_cost: int, list_cost: int, int_variables: tuple[tuple[str, int], ...]) -> type[ValidationRule]:
+def _cost_limit_rule(
+    max_cost: int, list_cost: int, int_variables: tuple[tuple[str, int], ...]
+) -> type[ValidationRule]:
     variables = dict(int_variables)
 
     class CostLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             schema = self.context.schema
             root = schema.get_root_type(node.operation)
-            fragments = {d.name.value: d for d in self.context.document.definitions if isinstance(d, FragmentDefinitionNode)}
-            cost = selection_cost(schema, root, node.selection_set, fragments, list_cost=list_cost, variables=variables)
+            fragments = {
+                d.name.value: d
+                for d in self.context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            cost = selection_cost(
+                schema,
+                root,
+                node.selection_set,
+                fragments,
+                list_cost=list_cost,
+                variables=variables,
+            )
             if cost > max_cost:
                 self.report_error(
                     GraphQLError(
@@ -122,7 +163,9 @@ def _cost_limit_rule(max_cost: int, list_cost: int, int_variables: tuple[tuple[s
     return CostLimit
 
 
-def cost_limit_rule(max_cost: int, list_cost: int, variables: dict[str, Any]) -> type[ValidationRule]:
+def cost_limit_rule(
+    max_cost: int, list_cost: int, variables: dict[str, Any]
+) -> type[ValidationRule]:
     """The cost rule for these limits and variables. Only integer variables can bound a
     list (`first: $n`), so the rule class is shared by every request whose integer
     variables are equal: the validation cache (keyed by the rule classes) then serves the
@@ -148,7 +191,12 @@ def allowed_hashes(path: Path) -> frozenset[str]:
 
 class AllowListedQueries(ValidationRule):
     def enter_document(self, node: Any, *_: Any) -> None:
-        self.report_error(GraphQLError("查询不在允许列表中 / query not in the allow-list", extensions={"code": "QUERY_NOT_ALLOWED"}))
+        self.report_error(
+            GraphQLError(
+                "查询不在允许列表中 / query not in the allow-list",
+                extensions={"code": "QUERY_NOT_ALLOWED"},
+            )
+        )
 
 
 class _Accepted(ValidationRule):
@@ -168,11 +216,19 @@ class RequestPolicy(SchemaExtension):
         ctx = self.execution_context
         settings = getattr(ctx.context, "settings", None)
         if settings is not None:
-            rules: list[type[Any]] = [cost_limit_rule(settings.graphql_max_cost, settings.graphql_list_cost, ctx.variables or {})]
+            rules: list[type[Any]] = [
+                cost_limit_rule(
+                    settings.graphql_max_cost, settings.graphql_list_cost, ctx.variables or {}
+                )
+            ]
             introspection = settings.graphql_introspection
             if introspection is False or (introspection is None and settings.is_production):
                 rules.append(NoSchemaIntrospectionCustomRule)
             if settings.graphql_allowed_queries_file is not None:
-                rules.append(allow_list_rule(ctx.query or "", allowed_hashes(settings.graphql_allowed_queries_file)))
+                rules.append(
+                    allow_list_rule(
+                        ctx.query or "", allowed_hashes(settings.graphql_allowed_queries_file)
+                    )
+                )
             ctx.validation_rules = (*ctx.validation_rules, *rules)
         yield

@@ -31,7 +31,9 @@ def require_signed_in(info: Any) -> None:
     instance per field, so per-request state must never be stored on it.
     """
     if info.context.actor is None:
-        raise info.context.auth_error or DomainError(ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in")
+        raise info.context.auth_error or DomainError(
+            ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in"
+        )
 
 
 class IsAuthenticated(BasePermission):

@@ -41,7 +41,9 @@ def area_modules() -> list[ModuleType]:
 
 AREAS = area_modules()
 Query = merge_types("Query", tuple(area.Query for area in AREAS if hasattr(area, "Query")))
-Mutation = merge_types("Mutation", tuple(area.Mutation for area in AREAS if hasattr(area, "Mutation")))
+Mutation = merge_types(
+    "Mutation", tuple(area.Mutation for area in AREAS if hasattr(area, "Mutation"))
+)
 
 
 class BedsideSchema(strawberry.Schema):

@@ -26,7 +26,14 @@ class InstanceStatus(StrEnum):
 
 
 # An instance in one of these states takes no more decisions.
-CLOSED_STATUSES = frozenset({InstanceStatus.APPROVED, InstanceStatus.REJECTED, InstanceStatus.WITHDRAWN, InstanceStatus.BLOCKED})
+CLOSED_STATUSES = frozenset(
+    {
+        InstanceStatus.APPROVED,
+        InstanceStatus.REJECTED,
+        InstanceStatus.WITHDRAWN,
+        InstanceStatus.BLOCKED,
+    }
+)
 
 
 class TaskStatus(StrEnum):
@@ -47,7 +54,9 @@ class ApprovalDefinition(SQLModel, table=True):
     """One published version of a process. Never edited once published."""
 
     __tablename__ = "approval_definition"
-    __table_args__ = (sa.UniqueConstraint("key", "version", name="uq_approval_definition_key_version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("key", "version", name="uq_approval_definition_key_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=60, index=True)
@@ -119,7 +128,9 @@ class ApprovalTask(SQLModel, table=True):
     due_at: datetime | None = ts_field(nullable=True)
     overdue: bool = Field(default=False)
     escalated_at: datetime | None = ts_field(nullable=True)
-    transferred_from_id: int | None = Field(default=None, foreign_key="approval_task.id", nullable=True)
+    transferred_from_id: int | None = Field(
+        default=None, foreign_key="approval_task.id", nullable=True
+    )
     added_by_id: int | None = Field(default=None, foreign_key="user.id", nullable=True)
     urge_count: int = Field(default=0)
     urged_at: datetime | None = ts_field(nullable=True)
@@ -132,7 +143,9 @@ class ApprovalCarbonCopy(SQLModel, table=True):
     """抄送: read-only visibility of an instance for one user."""
 
     __tablename__ = "approval_carbon_copy"
-    __table_args__ = (sa.UniqueConstraint("instance_id", "user_id", name="uq_approval_carbon_copy_instance_user"),)
+    __table_args__ = (
+        sa.UniqueConstraint("instance_id", "user_id", name="uq_approval_carbon_copy_instance_user"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     instance_id: int = Field(foreign_key="approval_instance.id", index=True)

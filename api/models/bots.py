@@ -89,7 +89,9 @@ class BotTap(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
-    callback_id: str = Field(max_length=120)  # the platform's id for the delivery: retries repeat it
+    callback_id: str = Field(
+        max_length=120
+    )  # the platform's id for the delivery: retries repeat it
     tap: dict[str, Any] = json_field()  # card_key, external_id, action, comment, response_code
     received_at: datetime = ts_field(default_now=True)
     processed_at: datetime | None = ts_field(nullable=True)

@@ -47,7 +47,9 @@ class Notice(SQLModel, table=True):
     sender_id: int | None = Field(default=None, foreign_key="user.id", nullable=True)
     policy_key: str | None = Field(default=None, max_length=60)
     policy_version: int | None = Field(default=None)
-    due_at: datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    due_at: datetime | None = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
     delivered_at: datetime | None = ts_field(nullable=True)
     reminders_sent: int = Field(default=0)
     last_reminded_at: datetime | None = ts_field(nullable=True)

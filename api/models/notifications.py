@@ -56,7 +56,11 @@ class NoticeDispatch(SQLModel, table=True):
 
 class NoticeDelivery(SQLModel, table=True):
     __tablename__ = "notice_delivery"
-    __table_args__ = (sa.UniqueConstraint("notice_id", "reminder_no", "channel", name="uq_notice_delivery_notice_reminder_channel"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "notice_id", "reminder_no", "channel", name="uq_notice_delivery_notice_reminder_channel"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # Looked up by notice through the unique constraint (notice_id first): no index of its own.
@@ -83,7 +87,9 @@ class NoticeRead(SQLModel, table=True):
     `notice.read_at`; the rest are receipts."""
 
     __tablename__ = "notice_read"
-    __table_args__ = (sa.UniqueConstraint("notice_id", "source", name="uq_notice_read_notice_source"),)
+    __table_args__ = (
+        sa.UniqueConstraint("notice_id", "source", name="uq_notice_read_notice_source"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     notice_id: int = Field(foreign_key="notice.id", index=True)

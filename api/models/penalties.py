@@ -85,7 +85,15 @@ class Penalty(SQLModel, table=True):
     __tablename__ = "penalty"
     __table_args__ = (
         # One periodic penalty per doctor, rule and period; updated as scores arrive.
-        sa.Index("uq_penalty_periodic", "rule_id", "doctor_id", "period_start", unique=True, postgresql_where=sa.text("kind = 'periodic'"), sqlite_where=sa.text("kind = 'periodic'")),
+        sa.Index(
+            "uq_penalty_periodic",
+            "rule_id",
+            "doctor_id",
+            "period_start",
+            unique=True,
+            postgresql_where=sa.text("kind = 'periodic'"),
+            sqlite_where=sa.text("kind = 'periodic'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

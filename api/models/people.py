@@ -56,7 +56,11 @@ class ExternalIdentity(SQLModel, table=True):
     """A user's id on a platform: DingTalk userid, WeCom userid, Official Account openid."""
 
     __tablename__ = "external_identity"
-    __table_args__ = (sa.UniqueConstraint("provider", "external_id", name="uq_external_identity_provider_external"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "provider", "external_id", name="uq_external_identity_provider_external"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)

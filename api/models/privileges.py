@@ -51,7 +51,9 @@ class PrivilegeGrant(SQLModel, table=True):
 
     __tablename__ = "privilege_grant"
     __table_args__ = (
-        sa.CheckConstraint("(max_grade IS NULL) <> (procedure_code IS NULL)", name="grade_or_procedure"),
+        sa.CheckConstraint(
+            "(max_grade IS NULL) <> (procedure_code IS NULL)", name="grade_or_procedure"
+        ),
         sa.Index("ix_privilege_grant_surgeon_scope", "surgeon_id", "scope"),
     )
 

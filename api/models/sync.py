@@ -36,7 +36,9 @@ class SyncClient(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     client_group_id: str = Field(foreign_key="sync_client_group.id", index=True, max_length=64)
-    last_mutation_id: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    last_mutation_id: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
     updated_at: datetime = ts_field(default_now=True)
 
 
@@ -67,10 +69,19 @@ class SyncChange(SQLModel, table=True):
     __tablename__ = "sync_change"
     __table_args__ = (sa.Index("ix_sync_change_entity_txid", "entity", "txid"),)
 
-    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
     entity: str = Field(max_length=40)
     entity_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    txid: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    txid: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
 
 
 class SyncClientView(SQLModel, table=True):
@@ -118,7 +129,9 @@ class SyncAttachment(SQLModel, table=True):
 
     sha256: str = Field(primary_key=True, max_length=64)
     size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    received: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    received: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
     content_type: str = Field(default="application/octet-stream", max_length=100)
     complete: bool = Field(default=False)
     uploaded_by: int = Field(foreign_key="user.id")

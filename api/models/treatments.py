@@ -38,7 +38,11 @@ class AppointmentStatus(StrEnum):
 
 
 # Appointments that hold a seat and a session of the order.
-ACTIVE_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN)
+ACTIVE_STATUSES = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.ARRIVED,
+    AppointmentStatus.CHECKED_IN,
+)
 
 
 class BookingChannel(StrEnum):
@@ -74,7 +78,9 @@ class ConsentText(SQLModel, table=True):
     """One version of an item's consent form (知情同意书); a signature binds to its sha256."""
 
     __tablename__ = "consent_text"
-    __table_args__ = (sa.UniqueConstraint("item_id", "version", name="uq_consent_text_item_version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "version", name="uq_consent_text_item_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="treatment_item.id", index=True)
@@ -104,7 +110,9 @@ class TreatmentOrder(SQLModel, table=True):
 
     __tablename__ = "treatment_order"
     __table_args__ = (
-        sa.CheckConstraint("used_sessions >= 0 AND used_sessions <= sessions", name="used_within_sessions"),
+        sa.CheckConstraint(
+            "used_sessions >= 0 AND used_sessions <= sessions", name="used_within_sessions"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -162,7 +170,9 @@ class Slot(SQLModel, table=True):
     __tablename__ = "treatment_slot"
     __table_args__ = (
         sa.UniqueConstraint("schedule_id", "starts_at", name="uq_treatment_slot_schedule_start"),
-        sa.CheckConstraint("remaining >= 0 AND remaining <= capacity", name="remaining_within_capacity"),
+        sa.CheckConstraint(
+            "remaining >= 0 AND remaining <= capacity", name="remaining_within_capacity"
+        ),
         sa.Index("ix_treatment_slot_item_start", "item_id", "starts_at"),
     )
 
@@ -230,7 +240,9 @@ class QueueEntry(SQLModel, table=True):
 
     __tablename__ = "queue_entry"
     __table_args__ = (
-        sa.UniqueConstraint("queue_day", "queue_key", "number", name="uq_queue_entry_day_key_number"),
+        sa.UniqueConstraint(
+            "queue_day", "queue_key", "number", name="uq_queue_entry_day_key_number"
+        ),
         sa.Index("ix_queue_entry_day_key_position", "queue_day", "queue_key", "position"),
     )
 
@@ -345,4 +357,3 @@ class FollowUp(SQLModel, table=True):
     answers: dict[str, Any] = json_field()
     answered_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field(default_now=True)
-

@@ -71,9 +71,24 @@ def build_ack(
         receiving_app = receiving_facility = trigger = control_id = charset = ""
         version, processing = "2.5", "P"
     msh = [
-        "MSH", "^~\\&", escape(application), escape(facility), escape(receiving_app), escape(receiving_facility),
-        timestamp(), "", f"ACK^{escape(trigger)}^ACK", new_control_id(), escape(processing), escape(version),
-        "", "", "", "", "", escape(charset),
+        "MSH",
+        "^~\\&",
+        escape(application),
+        escape(facility),
+        escape(receiving_app),
+        escape(receiving_facility),
+        timestamp(),
+        "",
+        f"ACK^{escape(trigger)}^ACK",
+        new_control_id(),
+        escape(processing),
+        escape(version),
+        "",
+        "",
+        "",
+        "",
+        "",
+        escape(charset),
     ]
     # The version we answer with is the sender's, but a version we reject is echoed only if sane.
     if source is None or len(source.version) > 10:
@@ -86,7 +101,13 @@ def build_ack(
         msa.append(escape(error.text))
     segments.append("|".join(msa))
     if error is not None:
-        location = f"{escape(error.segment)}^1^{error.field}" if error.segment and error.field else escape(error.segment)
+        location = (
+            f"{escape(error.segment)}^1^{error.field}"
+            if error.segment and error.field
+            else escape(error.segment)
+        )
         err_code = f"{error.code}^{ERROR_TEXT.get(error.code, '')}^HL70357"
-        segments.append("|".join(["ERR", "", location, err_code, "E", "", "", "", escape(error.text)]))
+        segments.append(
+            "|".join(["ERR", "", location, err_code, "E", "", "", "", escape(error.text)])
+        )
     return "\r".join(segments) + "\r"

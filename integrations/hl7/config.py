@@ -50,9 +50,21 @@ class PaymentSource:
     # HIS value (upper case) -> our payment status
     values: dict[str, str] = field(
         default_factory=lambda: {
-            "PAID": "paid", "PY": "paid", "Y": "paid", "1": "paid", "已收费": "paid", "已缴费": "paid",
-            "REFUNDED": "refunded", "RF": "refunded", "R": "refunded", "2": "refunded", "已退费": "refunded",
-            "UNPAID": "unpaid", "N": "unpaid", "0": "unpaid", "未收费": "unpaid",
+            "PAID": "paid",
+            "PY": "paid",
+            "Y": "paid",
+            "1": "paid",
+            "已收费": "paid",
+            "已缴费": "paid",
+            "REFUNDED": "refunded",
+            "RF": "refunded",
+            "R": "refunded",
+            "2": "refunded",
+            "已退费": "refunded",
+            "UNPAID": "unpaid",
+            "N": "unpaid",
+            "0": "unpaid",
+            "未收费": "unpaid",
         }
     )
     # FT1-6 transaction types: a payment row and a refund row
@@ -62,7 +74,9 @@ class PaymentSource:
 
 @dataclass
 class HL7Mapping:
-    item_codes: dict[str, str] = field(default_factory=dict)  # HIS charge/order code -> TreatmentItem.code
+    item_codes: dict[str, str] = field(
+        default_factory=dict
+    )  # HIS charge/order code -> TreatmentItem.code
     departments: dict[str, str] = field(default_factory=dict)  # HIS ward/service -> Department.code
     doctors: dict[str, str] = field(default_factory=dict)  # HIS doctor id -> User.username
     payment: PaymentSource = field(default_factory=PaymentSource)
@@ -78,12 +92,20 @@ class HL7Mapping:
     def from_dict(cls, data: dict[str, Any]) -> HL7Mapping:
         payment = PaymentSource(**(data.get("payment") or {}))
         if payment.source not in PAYMENT_SOURCES:
-            raise ValueError(f"payment.source must be one of {PAYMENT_SOURCES}, not {payment.source!r}")
+            raise ValueError(
+                f"payment.source must be one of {PAYMENT_SOURCES}, not {payment.source!r}"
+            )
         payment.values = {str(k).upper(): str(v) for k, v in payment.values.items()}
         payment.ft1_payment_types = tuple(payment.ft1_payment_types)
         payment.ft1_refund_types = tuple(payment.ft1_refund_types)
         simple = {k: v for k, v in data.items() if k != "payment"}
-        for key in ("accepted_versions", "accepted_processing_ids", "mrn_identifier_types", "id_number_identifier_types", "fallback_charsets"):
+        for key in (
+            "accepted_versions",
+            "accepted_processing_ids",
+            "mrn_identifier_types",
+            "id_number_identifier_types",
+            "fallback_charsets",
+        ):
             if key in simple:
                 simple[key] = tuple(str(v) for v in simple[key])
         for key in ("item_codes", "departments", "doctors"):

@@ -49,7 +49,13 @@ class InboundProcessor:
 
     def _ack(self, code: str, source: InboundMessage | None, error: AckError | None = None) -> str:
         settings = self.config.settings
-        return build_ack(code, source=source, application=settings.application, facility=settings.facility, error=error)
+        return build_ack(
+            code,
+            source=source,
+            application=settings.application,
+            facility=settings.facility,
+            error=error,
+        )
 
     async def handle_frame(self, frame: bytes) -> bytes:
         """What the MLLP server calls: bytes of a message -> bytes of its ACK."""
@@ -57,8 +63,12 @@ class InboundProcessor:
         try:
             msg = parse_frame(frame, self.config.mapping)
         except MessageRejected as exc:
-            log.warning("hl7 message rejected before parsing", extra={"fields": {"reason": exc.reason}})
-            return self._ack("AR", None, AckError(exc.error_code, exc.reason)).encode(exc.charset, errors="replace")
+            log.warning(
+                "hl7 message rejected before parsing", extra={"fields": {"reason": exc.reason}}
+            )
+            return self._ack("AR", None, AckError(exc.error_code, exc.reason)).encode(
+                exc.charset, errors="replace"
+            )
         codec = msg.codec
         text = await self.apply(msg)
         return text.encode(codec, errors="replace")
@@ -66,13 +76,28 @@ class InboundProcessor:
     def check(self, msg: InboundMessage) -> AckError | None:
         mapping = self.config.mapping
         if msg.version not in mapping.accepted_versions:
-            return AckError("203", f"不支持的 HL7 版本 / unsupported HL7 version {msg.version[:10]!r}; accepted: {', '.join(mapping.accepted_versions)}", "MSH", 12)
+            return AckError(
+                "203",
+                f"不支持的 HL7 版本 / unsupported HL7 version {msg.version[:10]!r}; accepted: {', '.join(mapping.accepted_versions)}",
+                "MSH",
+                12,
+            )
         if msg.processing_id not in mapping.accepted_processing_ids:
-            return AckError("202", f"不支持的处理标识 / unsupported processing id {msg.processing_id[:3]!r}", "MSH", 11)
+            return AckError(
+                "202",
+                f"不支持的处理标识 / unsupported processing id {msg.processing_id[:3]!r}",
+                "MSH",
+                11,
+            )
         if (msg.message_type, msg.trigger) not in self.handlers:
             known = {t for t, _ in self.handlers}
             code = "201" if msg.message_type in known else "200"
-            return AckError(code, f"不支持的消息类型 / unsupported message {msg.message_type[:3]}^{msg.trigger[:3]}", "MSH", 9)
+            return AckError(
+                code,
+                f"不支持的消息类型 / unsupported message {msg.message_type[:3]}^{msg.trigger[:3]}",
+                "MSH",
+                9,
+            )
         return None
 
     async def apply(self, msg: InboundMessage) -> str:
@@ -89,9 +114,24 @@ class InboundProcessor:
                 if prior is not None:
                     self._log(msg, "replay", None)
                     return str(prior["ack"])
-                summary = await handler(session, HandlerContext(self.services, self.config, known_departments=self.known_departments), msg)
+                summary = await handler(
+                    session,
+                    HandlerContext(
+                        self.services, self.config, known_departments=self.known_departments
+                    ),
+                    msg,
+                )
                 ack = self._ack("AA", msg)
-                await remember(session, scope, msg.control_id, {"ack": ack, "type": f"{msg.message_type}^{msg.trigger}", "summary": _jsonable(summary)})
+                await remember(
+                    session,
+                    scope,
+                    msg.control_id,
+                    {
+                        "ack": ack,
+                        "type": f"{msg.message_type}^{msg.trigger}",
+                        "summary": _jsonable(summary),
+                    },
+                )
         except MessageError as exc:
             return self._refuse(msg, AckError(exc.code, exc.text, exc.segment, exc.field))
         except DomainError as exc:
@@ -103,10 +143,17 @@ class InboundProcessor:
             if prior is not None:
                 return str(prior["ack"])
             log.exception("hl7 message hit a constraint")
-            return self._refuse(msg, AckError("206", "记录冲突，请重发 / conflicting write, resend the message"))
+            return self._refuse(
+                msg, AckError("206", "记录冲突，请重发 / conflicting write, resend the message")
+            )
         except Exception:
-            log.exception("hl7 message failed", extra={"fields": {"control_id": msg.control_id, "type": msg.message_type}})
-            return self._refuse(msg, AckError("207", "系统内部错误，请重发 / internal error, resend the message"))
+            log.exception(
+                "hl7 message failed",
+                extra={"fields": {"control_id": msg.control_id, "type": msg.message_type}},
+            )
+            return self._refuse(
+                msg, AckError("207", "系统内部错误，请重发 / internal error, resend the message")
+            )
         self._log(msg, "AA", None)
         return ack
 
@@ -118,9 +165,20 @@ class InboundProcessor:
         # Control id and type only: the message itself carries patient data.
         log.info(
             "hl7 message",
-            extra={"fields": {"control_id": msg.control_id, "type": f"{msg.message_type}^{msg.trigger}", "from": msg.sending_application, "outcome": outcome, "reason": reason}},
+            extra={
+                "fields": {
+                    "control_id": msg.control_id,
+                    "type": f"{msg.message_type}^{msg.trigger}",
+                    "from": msg.sending_application,
+                    "outcome": outcome,
+                    "reason": reason,
+                }
+            },
         )
 
 
 def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in summary.items()}
+    return {
+        k: v if isinstance(v, str | int | float | bool | type(None)) else str(v)
+        for k, v in summary.items()
+    }

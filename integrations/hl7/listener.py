@@ -14,7 +14,9 @@ from integrations.hl7.mllp import MLLPServer
 log = logging.getLogger("bedside.hl7")
 
 
-def build_server(services: Services, config: HL7Config, *, host: str | None = None, port: int | None = None) -> MLLPServer:
+def build_server(
+    services: Services, config: HL7Config, *, host: str | None = None, port: int | None = None
+) -> MLLPServer:
     processor = InboundProcessor(services, config)
     settings = config.settings
     return MLLPServer(
@@ -26,7 +28,14 @@ def build_server(services: Services, config: HL7Config, *, host: str | None = No
     )
 
 
-async def run_listener(services: Services, config: HL7Config, *, host: str | None = None, port: int | None = None, send_interval: float = 5.0) -> None:
+async def run_listener(
+    services: Services,
+    config: HL7Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    send_interval: float = 5.0,
+) -> None:
     server = await build_server(services, config, host=host, port=port).start()
     sender: asyncio.Task[None] | None = None
     try:

@@ -110,7 +110,9 @@ class MLLPServer:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> MLLPServer:
-        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port, limit=READ_CHUNK)
+        self._server = await asyncio.start_server(
+            self._serve_connection, self.host, self.port, limit=READ_CHUNK
+        )
         # Port 0 asks the kernel for a free port; report the real one.
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("mllp listening", extra={"fields": {"host": self.host, "port": self.port}})
@@ -137,7 +139,9 @@ class MLLPServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -152,12 +156,18 @@ class MLLPServer:
                     break
                 if not data:
                     if decoder.pending:
-                        log.warning("mllp connection closed inside a frame; partial message dropped", extra={"fields": {"peer": str(peer)}})
+                        log.warning(
+                            "mllp connection closed inside a frame; partial message dropped",
+                            extra={"fields": {"peer": str(peer)}},
+                        )
                     break
                 try:
                     frames = decoder.feed(data)
                 except FrameTooLarge as exc:
-                    log.warning("mllp frame too large; connection closed", extra={"fields": {"peer": str(peer), "error": str(exc)}})
+                    log.warning(
+                        "mllp frame too large; connection closed",
+                        extra={"fields": {"peer": str(peer), "error": str(exc)}},
+                    )
                     break
                 for payload in frames:
                     reply = await self.handler(payload)
@@ -165,7 +175,10 @@ class MLLPServer:
                         writer.write(frame(reply))
                         await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("mllp connection lost", extra={"fields": {"peer": str(peer), "error": type(exc).__name__}})
+            log.info(
+                "mllp connection lost",
+                extra={"fields": {"peer": str(peer), "error": type(exc).__name__}},
+            )
         except asyncio.CancelledError:
             pass
         finally:
@@ -178,7 +191,9 @@ class MLLPServer:
 class MLLPClient:
     """Sends frames over one kept-alive connection and reads each acknowledgement."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0, max_frame_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout: float = 10.0, max_frame_bytes: int = 1024 * 1024
+    ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -189,7 +204,9 @@ class MLLPClient:
 
     async def connect(self) -> None:
         if self._writer is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), self.timeout
+            )
             self._decoder = FrameDecoder(self._decoder.max_frame_bytes)
             self._ready = []
 

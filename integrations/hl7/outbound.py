@@ -38,8 +38,20 @@ log = logging.getLogger("bedside.hl7.outbound")
 MAX_ATTEMPTS = 50
 # Appointments further in the past than this are history, not something to tell the HIS.
 LOOKBACK = timedelta(days=1)
-EVENT_REASON = {"S12": ("BOOK", "预约"), "S14": ("MOVE", "改期"), "S15": ("CANCEL", "取消"), "S26": ("NOSHOW", "爽约")}
-FILLER_STATUS = {"booked": "Booked", "cancelled": "Cancelled", "noshow": "Noshow", "arrived": "Booked", "checked-in": "Started", "fulfilled": "Complete"}
+EVENT_REASON = {
+    "S12": ("BOOK", "预约"),
+    "S14": ("MOVE", "改期"),
+    "S15": ("CANCEL", "取消"),
+    "S26": ("NOSHOW", "爽约"),
+}
+FILLER_STATUS = {
+    "booked": "Booked",
+    "cancelled": "Cancelled",
+    "noshow": "Noshow",
+    "arrived": "Booked",
+    "checked-in": "Started",
+    "fulfilled": "Complete",
+}
 
 
 def trigger_for(appointment: Appointment, link: HL7AppointmentLink | None) -> str | None:
@@ -51,7 +63,12 @@ def trigger_for(appointment: Appointment, link: HL7AppointmentLink | None) -> st
     if status == AppointmentStatus.NOSHOW:
         return "S26" if reported not in (None, AppointmentStatus.NOSHOW) else None
     if reported is None:
-        return "S12" if status in (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN) else None
+        return (
+            "S12"
+            if status
+            in (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN)
+            else None
+        )
     if link is not None and link.reported_starts_at != appointment.starts_at:
         return "S14"
     return None
@@ -73,40 +90,148 @@ def siu_message(
 ) -> str:
     """An SIU message (HL7 v2.5 chapter 10) for one appointment, UTF-8, `\r` separated."""
     settings = config.settings
-    his_code = next((his for his, ours in config.mapping.item_codes.items() if ours == item.code), item.code)
+    his_code = next(
+        (his for his, ours in config.mapping.item_codes.items() if ours == item.code), item.code
+    )
     minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
     filler = f"{appointment.id}^{escape(settings.application)}"
-    placer = f"{escape(link.his_appointment_id)}^{escape(settings.his_application)}" if link and link.his_appointment_id else ""
+    placer = (
+        f"{escape(link.his_appointment_id)}^{escape(settings.his_application)}"
+        if link and link.his_appointment_id
+        else ""
+    )
     event_code, event_text = EVENT_REASON[trigger]
     contact = f"{escape(settings.application)}^{escape(settings.facility)}"
     if trigger == "S15" and appointment.cancel_reason:
         event_text = appointment.cancel_reason
     segments = [
-        "|".join(["MSH", "^~\\&", escape(settings.application), escape(settings.facility), escape(settings.his_application), escape(settings.his_facility),
-                  timestamp(), "", f"SIU^{trigger}^SIU_S12", control_id, "P", "2.5", "", "", "AL", "NE", "", "UNICODE UTF-8"]),
-        "|".join(["SCH", placer, filler, "", "", "", f"{event_code}^{escape(event_text)}", "", "", str(minutes), "min", f"^^^{ts(appointment.starts_at)}^{ts(appointment.ends_at)}",
-                  # SCH-16 filler contact and SCH-20 entered by: required; the department desk.
-                  "", "", "", "", contact, "", "", "", contact, "", "", "", "", FILLER_STATUS.get(appointment.status, "Booked")]),
-        "|".join(["TQ1", "1", "", "", "", "", "", ts(appointment.starts_at), ts(appointment.ends_at)]),
-        "|".join(["PID", "1", "", f"{escape(patient.mrn)}^^^{escape(settings.his_facility)}^MR", "", escape(patient.name)]),
+        "|".join(
+            [
+                "MSH",
+                "^~\\&",
+                escape(settings.application),
+                escape(settings.facility),
+                escape(settings.his_application),
+                escape(settings.his_facility),
+                timestamp(),
+                "",
+                f"SIU^{trigger}^SIU_S12",
+                control_id,
+                "P",
+                "2.5",
+                "",
+                "",
+                "AL",
+                "NE",
+                "",
+                "UNICODE UTF-8",
+            ]
+        ),
+        "|".join(
+            [
+                "SCH",
+                placer,
+                filler,
+                "",
+                "",
+                "",
+                f"{event_code}^{escape(event_text)}",
+                "",
+                "",
+                str(minutes),
+                "min",
+                f"^^^{ts(appointment.starts_at)}^{ts(appointment.ends_at)}",
+                # SCH-16 filler contact and SCH-20 entered by: required; the department desk.
+                "",
+                "",
+                "",
+                "",
+                contact,
+                "",
+                "",
+                "",
+                contact,
+                "",
+                "",
+                "",
+                "",
+                FILLER_STATUS.get(appointment.status, "Booked"),
+            ]
+        ),
+        "|".join(
+            ["TQ1", "1", "", "", "", "", "", ts(appointment.starts_at), ts(appointment.ends_at)]
+        ),
+        "|".join(
+            [
+                "PID",
+                "1",
+                "",
+                f"{escape(patient.mrn)}^^^{escape(settings.his_facility)}^MR",
+                "",
+                escape(patient.name),
+            ]
+        ),
         "|".join(["RGS", "1", "A" if trigger == "S12" else "U"]),
-        "|".join(["AIS", "1", "A" if trigger == "S12" else "U", f"{escape(his_code)}^{escape(item.name)}", ts(appointment.starts_at), "", "", str(minutes), "min"]),
+        "|".join(
+            [
+                "AIS",
+                "1",
+                "A" if trigger == "S12" else "U",
+                f"{escape(his_code)}^{escape(item.name)}",
+                ts(appointment.starts_at),
+                "",
+                "",
+                str(minutes),
+                "min",
+            ]
+        ),
     ]
     if appointment.room:
-        segments += ["|".join(["RGS", "2", "A"]), "|".join(["AIL", "1", "A" if trigger == "S12" else "U", f"{escape(appointment.room)}", "", "", ts(appointment.starts_at)])]
+        segments += [
+            "|".join(["RGS", "2", "A"]),
+            "|".join(
+                [
+                    "AIL",
+                    "1",
+                    "A" if trigger == "S12" else "U",
+                    f"{escape(appointment.room)}",
+                    "",
+                    "",
+                    ts(appointment.starts_at),
+                ]
+            ),
+        ]
     if therapist is not None:
-        segments += ["|".join(["RGS", "3", "A"]), "|".join(["AIP", "1", "A" if trigger == "S12" else "U", f"{escape(therapist.username)}^{escape(therapist.display_name)}", "", "", ts(appointment.starts_at)])]
+        segments += [
+            "|".join(["RGS", "3", "A"]),
+            "|".join(
+                [
+                    "AIP",
+                    "1",
+                    "A" if trigger == "S12" else "U",
+                    f"{escape(therapist.username)}^{escape(therapist.display_name)}",
+                    "",
+                    "",
+                    ts(appointment.starts_at),
+                ]
+            ),
+        ]
     return "\r".join(segments) + "\r"
 
 
-async def queue_appointment_changes(session: AsyncSession, config: HL7Config, *, now: datetime | None = None, limit: int = 500) -> int:
+async def queue_appointment_changes(
+    session: AsyncSession, config: HL7Config, *, now: datetime | None = None, limit: int = 500
+) -> int:
     """Write outbox rows for appointments changed since we last reported them."""
     now = now or utcnow()
     stmt = (
         sa.select(Appointment, HL7AppointmentLink)
         .outerjoin(HL7AppointmentLink, HL7AppointmentLink.appointment_id == Appointment.id)
         .where(
-            sa.or_(HL7AppointmentLink.appointment_id.is_(None), HL7AppointmentLink.reported_version < Appointment.version),
+            sa.or_(
+                HL7AppointmentLink.appointment_id.is_(None),
+                HL7AppointmentLink.reported_version < Appointment.version,
+            ),
             Appointment.starts_at >= now - LOOKBACK,
             Appointment.deleted_at.is_(None),
         )
@@ -121,7 +246,11 @@ async def queue_appointment_changes(session: AsyncSession, config: HL7Config, *,
         if trigger is not None:
             patient = await session.get(Patient, appointment.patient_id)
             item = await session.get(TreatmentItem, appointment.item_id)
-            therapist = await session.get(User, appointment.therapist_id) if appointment.therapist_id else None
+            therapist = (
+                await session.get(User, appointment.therapist_id)
+                if appointment.therapist_id
+                else None
+            )
             assert patient is not None and item is not None
             control_id = new_control_id()
             session.add(
@@ -129,7 +258,9 @@ async def queue_appointment_changes(session: AsyncSession, config: HL7Config, *,
                     control_id=control_id,
                     message_type=f"SIU^{trigger}",
                     subject_id=appointment.id,
-                    body=siu_message(trigger, appointment, patient, item, therapist, link, config, control_id),
+                    body=siu_message(
+                        trigger, appointment, patient, item, therapist, link, config, control_id
+                    ),
                     next_attempt_at=now,
                 )
             )
@@ -150,12 +281,20 @@ def retry_delay(attempts: int, config: HL7Config) -> timedelta:
 
 
 def ack_code(reply: bytes) -> tuple[str, str]:
-    message = hl7.parse(reply.decode("utf-8", errors="replace").replace("\r\n", "\r").replace("\n", "\r"))
+    message = hl7.parse(
+        reply.decode("utf-8", errors="replace").replace("\r\n", "\r").replace("\n", "\r")
+    )
     msa = message.segment("MSA")
     return str(msa[1]), (message.unescape(str(msa[3])) if len(msa) > 3 else "")
 
 
-async def deliver_due(services: Services, config: HL7Config, *, now: datetime | None = None, client: MLLPClient | None = None) -> dict[str, int]:
+async def deliver_due(
+    services: Services,
+    config: HL7Config,
+    *,
+    now: datetime | None = None,
+    client: MLLPClient | None = None,
+) -> dict[str, int]:
     """Send what is due; returns counts of sent, failed (refused) and deferred messages."""
     settings = config.settings
     counts = {"sent": 0, "failed": 0, "deferred": 0}
@@ -163,7 +302,9 @@ async def deliver_due(services: Services, config: HL7Config, *, now: datetime | 
         return counts
     now = now or utcnow()
     own_client = client is None
-    client = client or MLLPClient(settings.his_host, settings.his_port, timeout=settings.send_timeout_seconds)
+    client = client or MLLPClient(
+        settings.his_host, settings.his_port, timeout=settings.send_timeout_seconds
+    )
     try:
         for _ in range(settings.send_batch):
             async with services.db.transaction() as session:
@@ -181,7 +322,10 @@ async def deliver_due(services: Services, config: HL7Config, *, now: datetime | 
                 elif code in ("AR", "CR") or row.attempts >= MAX_ATTEMPTS:
                     row.status, row.last_error = "failed", (text or f"refused: {code}")[:500]
                     counts["failed"] += 1
-                    log.warning("hl7 outbound refused", extra={"fields": {"control_id": row.control_id, "code": code}})
+                    log.warning(
+                        "hl7 outbound refused",
+                        extra={"fields": {"control_id": row.control_id, "code": code}},
+                    )
                 else:
                     row.last_error = (text or f"answered {code}")[:500]
                     row.next_attempt_at = now + retry_delay(row.attempts, config)
@@ -199,7 +343,11 @@ async def next_due(session: AsyncSession, now: datetime) -> HL7Outbound | None:
     earlier = sa.orm.aliased(HL7Outbound)
     blocked = (
         sa.select(earlier.id)
-        .where(earlier.subject_id == HL7Outbound.subject_id, earlier.id < HL7Outbound.id, earlier.status == "pending")
+        .where(
+            earlier.subject_id == HL7Outbound.subject_id,
+            earlier.id < HL7Outbound.id,
+            earlier.status == "pending",
+        )
         .exists()
     )
     stmt = (
@@ -213,7 +361,9 @@ async def next_due(session: AsyncSession, now: datetime) -> HL7Outbound | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def sync_once(services: Services, config: HL7Config, *, now: datetime | None = None) -> dict[str, int]:
+async def sync_once(
+    services: Services, config: HL7Config, *, now: datetime | None = None
+) -> dict[str, int]:
     if not config.settings.his_host or not config.settings.his_port:
         return {"queued": 0}  # no HIS endpoint configured: nothing is queued for nobody
     async with services.db.transaction() as session:

@@ -40,7 +40,14 @@ CHARSETS = {
 class MessageRejected(Exception):
     """The frame is not a message we can read: answered AR with `error_code` (HL7 table 0357)."""
 
-    def __init__(self, reason: str, *, error_code: str = "102", charset: str = "utf-8", source: hl7.Message | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        error_code: str = "102",
+        charset: str = "utf-8",
+        source: hl7.Message | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error_code = error_code
@@ -70,19 +77,27 @@ def decode_frame(frame: bytes, mapping: HL7Mapping) -> tuple[str, str]:
     """Decode bytes to text by MSH-18 (or the configured default); returns (text, codec)."""
     label = declared_charset(frame)
     if label not in CHARSETS:
-        raise MessageRejected(f"不支持的字符集 / unsupported character set in MSH-18: {label[:40]}", error_code="203")
+        raise MessageRejected(
+            f"不支持的字符集 / unsupported character set in MSH-18: {label[:40]}", error_code="203"
+        )
     codec = CHARSETS[label]
     if codec is not None:
         try:
             return frame.decode(codec), codec
         except UnicodeDecodeError as exc:
-            raise MessageRejected(f"消息内容与 MSH-18 声明的字符集不符 / bytes are not valid {label}", error_code="102", charset=codec) from exc
+            raise MessageRejected(
+                f"消息内容与 MSH-18 声明的字符集不符 / bytes are not valid {label}",
+                error_code="102",
+                charset=codec,
+            ) from exc
     for candidate in (mapping.default_charset, *mapping.fallback_charsets):
         try:
             return frame.decode(candidate), candidate
         except UnicodeDecodeError:
             continue
-    raise MessageRejected("无法识别字符集 / cannot decode the message; declare MSH-18", error_code="102")
+    raise MessageRejected(
+        "无法识别字符集 / cannot decode the message; declare MSH-18", error_code="102"
+    )
 
 
 def normalize_segments(text: str) -> str:
@@ -116,7 +131,14 @@ class InboundMessage:
         found = self.segments(name)
         return found[0] if found else None
 
-    def value(self, segment: hl7.Segment | None, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
+    def value(
+        self,
+        segment: hl7.Segment | None,
+        field: int,
+        component: int = 1,
+        repetition: int = 1,
+        subcomponent: int = 1,
+    ) -> str:
         """The unescaped text at a position, '' when absent."""
         return field_value(self.message, segment, field, component, repetition, subcomponent)
 
@@ -129,12 +151,24 @@ class InboundMessage:
         return 1 if str(content) else 0
 
 
-def field_value(message: hl7.Message, segment: hl7.Segment | None, field: int, component: int = 1, repetition: int = 1, subcomponent: int = 1) -> str:
+def field_value(
+    message: hl7.Message,
+    segment: hl7.Segment | None,
+    field: int,
+    component: int = 1,
+    repetition: int = 1,
+    subcomponent: int = 1,
+) -> str:
     if segment is None or len(segment) <= field:
         return ""
     # MSH-1 is the separator itself, so python-hl7 indexes MSH one off from other segments.
     try:
-        raw = segment.extract_field(repeat_num=repetition, field_num=field, component_num=component, subcomponent_num=subcomponent)
+        raw = segment.extract_field(
+            repeat_num=repetition,
+            field_num=field,
+            component_num=component,
+            subcomponent_num=subcomponent,
+        )
     except (IndexError, KeyError):
         return ""
     return message.unescape(str(raw)).strip() if raw else ""
@@ -144,11 +178,19 @@ def parse_frame(frame: bytes, mapping: HL7Mapping) -> InboundMessage:
     text, codec = decode_frame(frame, mapping)
     text = normalize_segments(text)
     if not text.startswith("MSH"):
-        raise MessageRejected("消息必须以 MSH 段开始 / the message must start with an MSH segment", error_code="100", charset=codec)
+        raise MessageRejected(
+            "消息必须以 MSH 段开始 / the message must start with an MSH segment",
+            error_code="100",
+            charset=codec,
+        )
     try:
         message = hl7.parse(text)
     except Exception as exc:  # python-hl7 raises several kinds on malformed text
-        raise MessageRejected(f"无法解析消息 / cannot parse the message: {type(exc).__name__}", error_code="102", charset=codec) from exc
+        raise MessageRejected(
+            f"无法解析消息 / cannot parse the message: {type(exc).__name__}",
+            error_code="102",
+            charset=codec,
+        ) from exc
     msh = message.segment("MSH")
 
     def header(field: int, component: int = 1) -> str:
@@ -167,9 +209,16 @@ def parse_frame(frame: bytes, mapping: HL7Mapping) -> InboundMessage:
         charset_label=header(18),
     )
     if not inbound.control_id:
-        raise MessageRejected("缺少消息控制号 MSH-10 / MSH-10 message control id is required", error_code="101", charset=codec, source=message)
+        raise MessageRejected(
+            "缺少消息控制号 MSH-10 / MSH-10 message control id is required",
+            error_code="101",
+            charset=codec,
+            source=message,
+        )
     if len(inbound.control_id) > 199:
-        raise MessageRejected("MSH-10 过长 / MSH-10 is too long", error_code="102", charset=codec, source=message)
+        raise MessageRejected(
+            "MSH-10 过长 / MSH-10 is too long", error_code="102", charset=codec, source=message
+        )
     return inbound
 
 

@@ -61,7 +61,9 @@ class Platforms:
             await self.redis.aclose()
 
 
-def build_platforms(settings: Any, *, store: TokenStore | None = None, **client_options: Any) -> Platforms:
+def build_platforms(
+    settings: Any, *, store: TokenStore | None = None, **client_options: Any
+) -> Platforms:
     """Clients for one process. `client_options` (max_attempts, backoff_seconds, http) go to each."""
     redis = None
     if store is None:

@@ -34,7 +34,9 @@ LOCK_SECONDS = 10  # how long one process may hold the refresh lock
 class PlatformError(Exception):
     """The platform answered with an error code."""
 
-    def __init__(self, platform: str, code: int | str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, platform: str, code: int | str, message: str, *, status: int | None = None
+    ) -> None:
         super().__init__(f"{platform} error {code}: {message}")
         self.platform = platform
         self.code = code
@@ -104,13 +106,17 @@ class RedisTokenStore:
 
     async def put(self, key: str, token: str, expires_at: float) -> None:
         ttl = max(1, int(expires_at - time.time()))
-        await self.redis.set(self.prefix + key, json.dumps({"token": token, "expires_at": expires_at}), ex=ttl)
+        await self.redis.set(
+            self.prefix + key, json.dumps({"token": token, "expires_at": expires_at}), ex=ttl
+        )
 
     async def delete(self, key: str) -> None:
         await self.redis.delete(self.prefix + key)
 
     async def lock(self, key: str) -> bool:
-        return bool(await self.redis.set(self.prefix + key + ":lock", "1", nx=True, ex=LOCK_SECONDS))
+        return bool(
+            await self.redis.set(self.prefix + key + ":lock", "1", nx=True, ex=LOCK_SECONDS)
+        )
 
     async def unlock(self, key: str) -> None:
         await self.redis.delete(self.prefix + key + ":lock")
@@ -188,7 +194,11 @@ class PlatformClient:
             if cached and cached[1] - time.time() > REFRESH_MARGIN:
                 return cached[0]
             if time.monotonic() > deadline:
-                raise PlatformError(self.platform, "TOKEN_LOCK", "timed out waiting for another process to refresh the token")
+                raise PlatformError(
+                    self.platform,
+                    "TOKEN_LOCK",
+                    "timed out waiting for another process to refresh the token",
+                )
 
     async def invalidate_token(self) -> None:
         await self.store.delete(self.token_key)
@@ -213,12 +223,22 @@ class PlatformClient:
             body = None
         return self._check(response, body)
 
-    async def call(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None, base: str | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        base: str | None = None,
+    ) -> Any:
         """Call an API that takes the access token; retry rate limits, renew a dead token once."""
 
         async def once() -> Any:
             token = await self.access_token()
-            return await self._send(method, (base or self.api_base) + path, **self._authorize(token, params, json_body))
+            return await self._send(
+                method, (base or self.api_base) + path, **self._authorize(token, params, json_body)
+            )
 
         try:
             return await self._with_retries(once)
@@ -227,7 +247,9 @@ class PlatformClient:
             await self.invalidate_token()
             return await self._with_retries(once)
 
-    def _authorize(self, token: str, params: dict[str, Any] | None, json_body: Any) -> dict[str, Any]:
+    def _authorize(
+        self, token: str, params: dict[str, Any] | None, json_body: Any
+    ) -> dict[str, Any]:
         """Old-style APIs take the token as `?access_token=`."""
         kwargs: dict[str, Any] = {"params": {**(params or {}), "access_token": token}}
         if json_body is not None:
@@ -240,12 +262,24 @@ class PlatformClient:
             await self.http.aclose()
 
 
-def wechat_style_check(platform: str, response: httpx.Response, body: Any, *, rate_codes: set[int], token_codes: set[int]) -> Any:
+def wechat_style_check(
+    platform: str,
+    response: httpx.Response,
+    body: Any,
+    *,
+    rate_codes: set[int],
+    token_codes: set[int],
+) -> Any:
     """WeCom, the Official Account and DingTalk's old API answer `{errcode, errmsg}`."""
     if response.status_code == 429:
         raise RateLimited(platform, 429, "too many requests", status=429)
     if not isinstance(body, dict):
-        raise PlatformError(platform, response.status_code, f"unexpected answer ({response.status_code})", status=response.status_code)
+        raise PlatformError(
+            platform,
+            response.status_code,
+            f"unexpected answer ({response.status_code})",
+            status=response.status_code,
+        )
     code = int(body.get("errcode", 0) or 0)
     if code == 0:
         return body

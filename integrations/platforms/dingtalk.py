@@ -31,7 +31,11 @@ from integrations.platforms.base import (
 RATE_LIMIT_CODES = {90002, 90005, 90006, 90018, -1}
 TOKEN_CODES = {40014, 42001}
 # error codes of the v1.0 API (HTTP 4xx with {"code": ..., "message": ...})
-V1_RATE_LIMIT_CODES = {"Forbidden.AccessDenied.QpsLimitForApi", "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "Throttling"}
+V1_RATE_LIMIT_CODES = {
+    "Forbidden.AccessDenied.QpsLimitForApi",
+    "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+    "Throttling",
+}
 V1_TOKEN_CODES = {"InvalidAuthentication"}
 
 WORK_NOTICE_MAX_USERS = 100
@@ -75,15 +79,23 @@ class DingTalkClient(PlatformClient):
     def callback_crypto(self) -> DingTalkCrypto:
         """The SDK's event-callback crypto; an internal app's owner key is its AppKey."""
         if not (self.callback_token and self.callback_aes_key and self.app_key):
-            raise PlatformError(self.platform, "NOT_CONFIGURED", "callback token / AES key / AppKey not set")
+            raise PlatformError(
+                self.platform, "NOT_CONFIGURED", "callback token / AES key / AppKey not set"
+            )
         return DingTalkCrypto(self.callback_token, self.callback_aes_key, self.app_key)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        body = await self._send("GET", self.api_base + "/gettoken", params={"appkey": self.app_key, "appsecret": self.app_secret})
+        body = await self._send(
+            "GET",
+            self.api_base + "/gettoken",
+            params={"appkey": self.app_key, "appsecret": self.app_secret},
+        )
         return body["access_token"], int(body.get("expires_in", 7200))
 
     def _check(self, response: httpx.Response, body: Any) -> Any:
-        return wechat_style_check(self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES)
+        return wechat_style_check(
+            self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES
+        )
 
     # -- v1.0 API ------------------------------------------------------------------
     async def call_v1(self, method: str, path: str, json_body: dict[str, Any]) -> Any:
@@ -93,7 +105,10 @@ class DingTalkClient(PlatformClient):
                 method,
                 self.api_v1_base + path,
                 content=json.dumps(json_body, ensure_ascii=False).encode(),
-                headers={"x-acs-dingtalk-access-token": token, "content-type": "application/json; charset=utf-8"},
+                headers={
+                    "x-acs-dingtalk-access-token": token,
+                    "content-type": "application/json; charset=utf-8",
+                },
             )
             return self._check_v1(response)
 
@@ -110,7 +125,11 @@ class DingTalkClient(PlatformClient):
             body = {}
         if response.status_code < 300:
             return body
-        code = str(body.get("code", response.status_code)) if isinstance(body, dict) else str(response.status_code)
+        code = (
+            str(body.get("code", response.status_code))
+            if isinstance(body, dict)
+            else str(response.status_code)
+        )
         message = str(body.get("message", "")) if isinstance(body, dict) else ""
         if response.status_code == 429 or code in V1_RATE_LIMIT_CODES:
             raise RateLimited(self.platform, code, message, status=response.status_code)
@@ -126,18 +145,36 @@ class DingTalkClient(PlatformClient):
         body = await self.call(
             "POST",
             "/topapi/message/corpconversation/asyncsend_v2",
-            json_body={"agent_id": int(self.agent_id or 0), "userid_list": ",".join(userids), "msg": msg},
+            json_body={
+                "agent_id": int(self.agent_id or 0),
+                "userid_list": ",".join(userids),
+                "msg": msg,
+            },
         )
         return str(body.get("task_id", ""))
 
     async def send_text_notice(self, userids: list[str], content: str) -> str:
-        return await self.send_work_notice(userids, {"msgtype": "text", "text": {"content": content}})
+        return await self.send_work_notice(
+            userids, {"msgtype": "text", "text": {"content": content}}
+        )
 
     async def send_markdown_notice(self, userids: list[str], title: str, text: str) -> str:
-        return await self.send_work_notice(userids, {"msgtype": "markdown", "markdown": {"title": title, "text": text}})
+        return await self.send_work_notice(
+            userids, {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+        )
 
-    async def send_action_card_notice(self, userids: list[str], title: str, markdown: str, single_title: str, single_url: str) -> str:
-        msg = {"msgtype": "action_card", "action_card": {"title": title, "markdown": markdown, "single_title": single_title, "single_url": single_url}}
+    async def send_action_card_notice(
+        self, userids: list[str], title: str, markdown: str, single_title: str, single_url: str
+    ) -> str:
+        msg = {
+            "msgtype": "action_card",
+            "action_card": {
+                "title": title,
+                "markdown": markdown,
+                "single_title": single_title,
+                "single_url": single_url,
+            },
+        }
         return await self.send_work_notice(userids, msg)
 
     # -- interactive cards (互动卡片, v1.0) -------------------------------------------
@@ -166,10 +203,18 @@ class DingTalkClient(PlatformClient):
         if callback_type == "HTTP" and callback_route_key:
             body["callbackRouteKey"] = callback_route_key
         if private_data:
-            body["privateData"] = {uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()}
+            body["privateData"] = {
+                uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()
+            }
         return await self.call_v1("POST", "/v1.0/card/instances/createAndDeliver", body)
 
-    async def update_card(self, *, out_track_id: str, card_data: dict[str, str], private_data: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    async def update_card(
+        self,
+        *,
+        out_track_id: str,
+        card_data: dict[str, str],
+        private_data: dict[str, dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
         """Change a delivered card's data (by key): every holder sees the new state."""
         body: dict[str, Any] = {
             "outTrackId": out_track_id,
@@ -178,7 +223,9 @@ class DingTalkClient(PlatformClient):
             "userIdType": 1,
         }
         if private_data:
-            body["privateData"] = {uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()}
+            body["privateData"] = {
+                uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()
+            }
         return await self.call_v1("PUT", "/v1.0/card/instances", body)
 
     # -- people --------------------------------------------------------------------
@@ -189,7 +236,9 @@ class DingTalkClient(PlatformClient):
 
     async def userid_by_mobile(self, mobile: str) -> str | None:
         try:
-            body = await self.call("POST", "/topapi/v2/user/getbymobile", json_body={"mobile": mobile})
+            body = await self.call(
+                "POST", "/topapi/v2/user/getbymobile", json_body={"mobile": mobile}
+            )
         except PlatformError as exc:
             if isinstance(exc, RateLimited):
                 raise
@@ -199,4 +248,6 @@ class DingTalkClient(PlatformClient):
 
 def _strings(data: dict[str, Any]) -> dict[str, str]:
     """cardParamMap takes strings only; lists and dicts travel as JSON text."""
-    return {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in data.items()}
+    return {
+        k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in data.items()
+    }

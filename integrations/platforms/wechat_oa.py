@@ -58,19 +58,33 @@ class OfficialAccountClient(PlatformClient):
 
     async def _fetch_token(self) -> tuple[str, int]:
         body = await self._send(
-            "GET", self.api_base + "/cgi-bin/token", params={"grant_type": "client_credential", "appid": self.app_id, "secret": self.secret}
+            "GET",
+            self.api_base + "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.app_id, "secret": self.secret},
         )
         return body["access_token"], int(body.get("expires_in", 7200))
 
     def _check(self, response: httpx.Response, body: Any) -> Any:
-        return wechat_style_check(self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES)
+        return wechat_style_check(
+            self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES
+        )
 
     # -- messages ------------------------------------------------------------------
     async def send_template_message(
-        self, openid: str, template_id: str, data: dict[str, str], *, url: str | None = None, client_msg_id: str | None = None
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        *,
+        url: str | None = None,
+        client_msg_id: str | None = None,
     ) -> str:
         """Send a template message; `data` maps the template's keys to values. Returns msgid."""
-        body: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": {k: {"value": v} for k, v in data.items()}}
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {k: {"value": v} for k, v in data.items()},
+        }
         if url:
             body["url"] = url
         if client_msg_id:
@@ -80,14 +94,26 @@ class OfficialAccountClient(PlatformClient):
 
     async def send_text(self, openid: str, content: str) -> None:
         """Customer-service text (within 48 hours of the user's last message)."""
-        await self.call("POST", "/cgi-bin/message/custom/send", json_body={"touser": openid, "msgtype": "text", "text": {"content": content}})
+        await self.call(
+            "POST",
+            "/cgi-bin/message/custom/send",
+            json_body={"touser": openid, "msgtype": "text", "text": {"content": content}},
+        )
 
     async def create_menu(self, buttons: list[dict[str, Any]]) -> None:
         await self.call("POST", "/cgi-bin/menu/create", json_body={"button": buttons})
 
     # -- web OAuth (网页授权) ---------------------------------------------------------
     def authorize_url(self, redirect_uri: str, state: str = "", scope: str = "snsapi_base") -> str:
-        query = urlencode({"appid": self.app_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": scope, "state": state})
+        query = urlencode(
+            {
+                "appid": self.app_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": scope,
+                "state": state,
+            }
+        )
         return f"{self.oauth_base}/connect/oauth2/authorize?{query}#wechat_redirect"
 
     async def openid_for_code(self, code: str) -> str:
@@ -98,7 +124,12 @@ class OfficialAccountClient(PlatformClient):
             return await self._send(
                 "GET",
                 self.api_base + "/sns/oauth2/access_token",
-                params={"appid": self.app_id, "secret": self.secret, "code": code, "grant_type": "authorization_code"},
+                params={
+                    "appid": self.app_id,
+                    "secret": self.secret,
+                    "code": code,
+                    "grant_type": "authorization_code",
+                },
             )
 
         body = await self._with_retries(once)

@@ -57,22 +57,38 @@ class WeComClient(PlatformClient):
 
     def callback_crypto(self) -> WeChatCrypto:
         if not (self.callback_token and self.callback_aes_key and self.corp_id):
-            raise PlatformError(self.platform, "NOT_CONFIGURED", "callback token / AES key / CorpID not set")
+            raise PlatformError(
+                self.platform, "NOT_CONFIGURED", "callback token / AES key / CorpID not set"
+            )
         return WeChatCrypto(self.callback_token, self.callback_aes_key, self.corp_id)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        body = await self._send("GET", self.api_base + "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret})
+        body = await self._send(
+            "GET",
+            self.api_base + "/cgi-bin/gettoken",
+            params={"corpid": self.corp_id, "corpsecret": self.secret},
+        )
         return body["access_token"], int(body.get("expires_in", 7200))
 
     def _check(self, response: httpx.Response, body: Any) -> Any:
-        return wechat_style_check(self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES)
+        return wechat_style_check(
+            self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES
+        )
 
     # -- messages ------------------------------------------------------------------
-    async def send_message(self, userids: list[str], msgtype: str, content: dict[str, Any], **options: Any) -> dict[str, Any]:
+    async def send_message(
+        self, userids: list[str], msgtype: str, content: dict[str, Any], **options: Any
+    ) -> dict[str, Any]:
         """POST message/send; returns the answer (msgid, response_code for cards, invaliduser)."""
         if not userids or len(userids) > 1000:
             raise ValueError("a WeCom message goes to 1..1000 users")
-        body = {"touser": "|".join(userids), "msgtype": msgtype, "agentid": int(self.agent_id or 0), msgtype: content, **options}
+        body = {
+            "touser": "|".join(userids),
+            "msgtype": msgtype,
+            "agentid": int(self.agent_id or 0),
+            msgtype: content,
+            **options,
+        }
         return await self.call("POST", "/cgi-bin/message/send", json_body=body)
 
     async def send_text(self, userids: list[str], content: str) -> dict[str, Any]:
@@ -83,7 +99,9 @@ class WeComClient(PlatformClient):
 
     async def send_template_card(self, userids: list[str], card: dict[str, Any]) -> dict[str, Any]:
         """A template card (e.g. card_type=button_interaction); the answer carries response_code."""
-        return await self.send_message(userids, "template_card", card, enable_id_trans=0, enable_duplicate_check=0)
+        return await self.send_message(
+            userids, "template_card", card, enable_id_trans=0, enable_duplicate_check=0
+        )
 
     async def update_template_card(
         self,
@@ -94,7 +112,11 @@ class WeComClient(PlatformClient):
         card: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Replace the buttons with a label (`replace_name`) or the whole card."""
-        body: dict[str, Any] = {"userids": userids, "agentid": int(self.agent_id or 0), "response_code": response_code}
+        body: dict[str, Any] = {
+            "userids": userids,
+            "agentid": int(self.agent_id or 0),
+            "response_code": response_code,
+        }
         if card is not None:
             body["template_card"] = card
         else:

@@ -29,7 +29,9 @@ class MessengerError(Exception):
 
 
 class Messenger(Protocol):
-    async def send_notice(self, external_id: str, *, title: str, body: str, url: str | None, key: str) -> str | None:
+    async def send_notice(
+        self, external_id: str, *, title: str, body: str, url: str | None, key: str
+    ) -> str | None:
         """Send one message; return the platform's message/task id."""
         ...
 
@@ -47,7 +49,9 @@ class PlatformChannel:
         external = await external_id_for(session, user_id, self.provider)
         return [external] if external else []
 
-    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+    async def addresses_many(
+        self, session: AsyncSession, user_ids: list[int]
+    ) -> dict[int, list[Any]]:
         found: dict[int, list[Any]] = {}
         for where in id_filters(session, ExternalIdentity.user_id, user_ids):
             rows = await session.execute(
@@ -61,7 +65,11 @@ class PlatformChannel:
     async def send(self, message: Message) -> SendResult:
         try:
             external_id = await self.messenger.send_notice(
-                message.addresses[0], title=message.title, body=message.body, url=message.url, key=message.idempotency_key
+                message.addresses[0],
+                title=message.title,
+                body=message.body,
+                url=message.url,
+                key=message.idempotency_key,
             )
         except MessengerError as exc:
             if exc.gone:
@@ -114,11 +122,15 @@ class DingTalkMessenger:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def send_notice(self, external_id: str, *, title: str, body: str, url: str | None, key: str) -> str | None:
+    async def send_notice(
+        self, external_id: str, *, title: str, body: str, url: str | None, key: str
+    ) -> str | None:
         markdown = f"### {title}\n\n" + body.replace("\n", "  \n")
         try:
             if url:
-                return await self.client.send_action_card_notice([external_id], title, markdown, "查看 / Open", url)
+                return await self.client.send_action_card_notice(
+                    [external_id], title, markdown, "查看 / Open", url
+                )
             return await self.client.send_markdown_notice([external_id], title, markdown)
         except Exception as exc:  # noqa: BLE001 - mapped to retry / failed below
             raise _messenger_error(exc) from exc
@@ -131,11 +143,22 @@ class WeComMessenger:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def send_notice(self, external_id: str, *, title: str, body: str, url: str | None, key: str) -> str | None:
-        content = {"title": title[:128], "description": body[:512], "url": url or "", "btntxt": "查看"}
+    async def send_notice(
+        self, external_id: str, *, title: str, body: str, url: str | None, key: str
+    ) -> str | None:
+        content = {
+            "title": title[:128],
+            "description": body[:512],
+            "url": url or "",
+            "btntxt": "查看",
+        }
         try:
             answer = await self.client.send_message(
-                [external_id], "textcard", content, enable_duplicate_check=1, duplicate_check_interval=4 * 3600
+                [external_id],
+                "textcard",
+                content,
+                enable_duplicate_check=1,
+                duplicate_check_interval=4 * 3600,
             )
         except Exception as exc:  # noqa: BLE001
             raise _messenger_error(exc) from exc
@@ -151,13 +174,16 @@ class OfficialAccountMessenger:
         self.client = client
         self.template_id = template_id
 
-    async def send_notice(self, external_id: str, *, title: str, body: str, url: str | None, key: str) -> str | None:
+    async def send_notice(
+        self, external_id: str, *, title: str, body: str, url: str | None, key: str
+    ) -> str | None:
         data = {"first": title, "keyword1": body[:200], "remark": "床旁 Bedside"}
         try:
-            return await self.client.send_template_message(external_id, self.template_id, data, url=url, client_msg_id=key[:64])
+            return await self.client.send_template_message(
+                external_id, self.template_id, data, url=url, client_msg_id=key[:64]
+            )
         except Exception as exc:  # noqa: BLE001
             raise _messenger_error(exc) from exc
-
 
 
 def platform_messengers(services: Any) -> dict[str, Messenger]:

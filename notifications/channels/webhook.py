@@ -33,14 +33,18 @@ class WebhookChannel:
         # Made on first use: a session belongs to the event loop that runs the sends.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.connections), timeout=self.timeout, raise_for_status=False
+                connector=aiohttp.TCPConnector(limit=self.connections),
+                timeout=self.timeout,
+                raise_for_status=False,
             )
         return self._session
 
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
         return [user_id]
 
-    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+    async def addresses_many(
+        self, session: AsyncSession, user_ids: list[int]
+    ) -> dict[int, list[Any]]:
         return {u: [u] for u in user_ids}
 
     async def send(self, message: Message) -> SendResult:
@@ -53,7 +57,9 @@ class WebhookChannel:
         }
         headers = {"Idempotency-Key": message.idempotency_key, "Content-Type": "application/json"}
         try:
-            async with self._client().post(self.url, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers) as response:
+            async with self._client().post(
+                self.url, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers
+            ) as response:
                 await response.read()
                 status, external_id = response.status, response.headers.get("x-message-id")
         except (aiohttp.ClientError, TimeoutError) as exc:

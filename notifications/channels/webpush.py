@@ -43,21 +43,34 @@ class WebPushChannel:
         self.ttl = ttl
 
     async def addresses(self, session: AsyncSession, user_id: int) -> list[Any]:
-        rows = (await session.execute(sa.select(PushSubscription).where(PushSubscription.user_id == user_id))).scalars()
+        rows = (
+            await session.execute(
+                sa.select(PushSubscription).where(PushSubscription.user_id == user_id)
+            )
+        ).scalars()
         return [Device(r.endpoint, r.p256dh, r.auth) for r in rows]
 
-    async def addresses_many(self, session: AsyncSession, user_ids: list[int]) -> dict[int, list[Any]]:
+    async def addresses_many(
+        self, session: AsyncSession, user_ids: list[int]
+    ) -> dict[int, list[Any]]:
         found: dict[int, list[Any]] = {}
         t = PushSubscription
         for where in id_filters(session, PushSubscription.user_id, user_ids):
-            rows = await session.execute(sa.select(t.user_id, t.endpoint, t.p256dh, t.auth).where(where).order_by(t.id))
+            rows = await session.execute(
+                sa.select(t.user_id, t.endpoint, t.p256dh, t.auth).where(where).order_by(t.id)
+            )
             for r in rows.all():
                 found.setdefault(r.user_id, []).append(Device(r.endpoint, r.p256dh, r.auth))
         return found
 
     async def send(self, message: Message) -> SendResult:
         payload = json.dumps(
-            {"title": message.title, "body": message.body, "url": message.url, "key": message.idempotency_key},
+            {
+                "title": message.title,
+                "body": message.body,
+                "url": message.url,
+                "key": message.idempotency_key,
+            },
             ensure_ascii=False,
         )
         delivered = 0
@@ -66,17 +79,25 @@ class WebPushChannel:
         for device in message.addresses:
             try:
                 await webpush_async(
-                    {"endpoint": device.endpoint, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
+                    {
+                        "endpoint": device.endpoint,
+                        "keys": {"p256dh": device.p256dh, "auth": device.auth},
+                    },
                     data=payload,
                     vapid_private_key=self.vapid_private_key,
                     vapid_claims={"sub": self.subject},
                     ttl=self.ttl,
-                    headers={"Topic": topic_for(message.idempotency_key), "Urgency": "high" if message.critical else "normal"},
+                    headers={
+                        "Topic": topic_for(message.idempotency_key),
+                        "Urgency": "high" if message.critical else "normal",
+                    },
                     timeout=10,
                 )
                 delivered += 1
             except WebPushException as exc:
-                status = getattr(exc.response, "status", None) or getattr(exc.response, "status_code", None)
+                status = getattr(exc.response, "status", None) or getattr(
+                    exc.response, "status_code", None
+                )
                 if status in (404, 410):
                     gone.append(device.endpoint)
                 else:

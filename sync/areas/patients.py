@@ -91,7 +91,12 @@ async def update_patient(ctx: MutationContext, args: UpdatePatientArgs) -> Outco
         # Nothing to write, but a refused user must not learn the record's state either.
         await patient_domain.update_patient_details(ctx.session, patient, {}, actor=ctx.actor)
     await conflicts.record(ctx, "patient", patient.id, plan.conflicts)
-    outcome = Outcome(status=plan.status, entity="patient", entity_id=patient.id, conflicts=[c.as_dict() for c in plan.conflicts])
+    outcome = Outcome(
+        status=plan.status,
+        entity="patient",
+        entity_id=patient.id,
+        conflicts=[c.as_dict() for c in plan.conflicts],
+    )
     outcome.server = serialize_patient(patient, ctx.services)
     added = [a for a in plan.values.get("allergies", []) if a not in before["allergies"]]
     if added and patient.department_id is not None:
@@ -120,18 +125,28 @@ async def update_patient(ctx: MutationContext, args: UpdatePatientArgs) -> Outco
 def allergies_v1(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Schema 1 sent the whole allergy list. Read as additions (never drop an allergy
     an old client did not know about)."""
-    return "updatePatient", {"patientId": args.get("patientId"), "base": {"allergies": []}, "changes": {"allergies": args.get("allergies")}}
+    return "updatePatient", {
+        "patientId": args.get("patientId"),
+        "base": {"allergies": []},
+        "changes": {"allergies": args.get("allergies")},
+    }
 
 
 @conflicts.writer("patient")
-async def write_patient_field(session: Any, services: Services, actor: Actor, patient_id: int, field: str, value: Any) -> None:
+async def write_patient_field(
+    session: Any, services: Services, actor: Actor, patient_id: int, field: str, value: Any
+) -> None:
     patient = await session.get(Patient, patient_id, with_for_update=True)
     if patient is None:
         raise not_found("患者", "patient")
     if field not in FIELDS:
         raise not_found("字段", "field")
     try:
-        edit = PatientEdit.model_validate({field: value}).model_dump(mode="json", exclude_unset=True)
+        edit = PatientEdit.model_validate({field: value}).model_dump(
+            mode="json", exclude_unset=True
+        )
     except ValidationError:
         raise invalid("value", f"取值无效 / invalid value for {field}") from None
-    await patient_domain.update_patient_details(session, patient, {FIELDS[field]: edit[field]}, actor=actor)
+    await patient_domain.update_patient_details(
+        session, patient, {FIELDS[field]: edit[field]}, actor=actor
+    )

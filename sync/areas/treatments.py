@@ -70,15 +70,24 @@ def record_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
 
 
 def assessment_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
-    return sa.select(AssessmentRecord.id).where(AssessmentRecord.deleted_at.is_(None), AssessmentRecord.record_id.in_(record_scope(actor, now)))
+    return sa.select(AssessmentRecord.id).where(
+        AssessmentRecord.deleted_at.is_(None),
+        AssessmentRecord.record_id.in_(record_scope(actor, now)),
+    )
 
 
 def signature_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
-    return sa.select(ConsentSignature.id).where(ConsentSignature.deleted_at.is_(None), ConsentSignature.record_id.in_(record_scope(actor, now)))
+    return sa.select(ConsentSignature.id).where(
+        ConsentSignature.deleted_at.is_(None),
+        ConsentSignature.record_id.in_(record_scope(actor, now)),
+    )
 
 
 def queue_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
-    return sa.select(QueueEntry.id).where(QueueEntry.deleted_at.is_(None), QueueEntry.appointment_id.in_(appointment_scope(actor, now)))
+    return sa.select(QueueEntry.id).where(
+        QueueEntry.deleted_at.is_(None),
+        QueueEntry.appointment_id.in_(appointment_scope(actor, now)),
+    )
 
 
 def as_json(row: Any, services: Services) -> dict[str, Any]:
@@ -100,21 +109,35 @@ async def _appointment(ctx: MutationContext, appointment_id: int) -> Appointment
     if appointment is None:
         raise not_found("预约", "appointment")
     if appointment.deleted_at is not None:
-        raise DomainError(ErrorCode.RECORD_DELETED, "该预约已在服务器删除 / the appointment was deleted on the server")
+        raise DomainError(
+            ErrorCode.RECORD_DELETED,
+            "该预约已在服务器删除 / the appointment was deleted on the server",
+        )
     # the access rule of the domain, with the user's permissions as they are now
-    return await appointment_domain.access_appointment(ctx.session, ctx.actor, appointment_id, lock=True)
+    return await appointment_domain.access_appointment(
+        ctx.session, ctx.actor, appointment_id, lock=True
+    )
 
 
 async def _record(ctx: MutationContext, appointment_id: int) -> TreatmentRecord:
     """The appointment's treatment record, started (payment re-confirmed) if need be."""
     appointment = await _appointment(ctx, appointment_id)
     record = (
-        await ctx.session.execute(sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment.id).with_for_update())
+        await ctx.session.execute(
+            sa.select(TreatmentRecord)
+            .where(TreatmentRecord.appointment_id == appointment.id)
+            .with_for_update()
+        )
     ).scalar_one_or_none()
     if record is None:
-        return await record_domain.start_treatment(ctx.session, appointment, actor=ctx.actor, now=ctx.now)
+        return await record_domain.start_treatment(
+            ctx.session, appointment, actor=ctx.actor, now=ctx.now
+        )
     if record.deleted_at is not None:
-        raise DomainError(ErrorCode.RECORD_DELETED, "该治疗记录已在服务器删除 / the treatment record was deleted on the server")
+        raise DomainError(
+            ErrorCode.RECORD_DELETED,
+            "该治疗记录已在服务器删除 / the treatment record was deleted on the server",
+        )
     return await record_domain.access_record(ctx.session, ctx.actor, record.id, lock=True)
 
 
@@ -151,7 +174,9 @@ class ConsentArgs(BaseModel):
 @mutator("checkIn", AppointmentArgs)
 async def check_in(ctx: MutationContext, args: AppointmentArgs) -> Outcome:
     appointment = await _appointment(ctx, args.appointmentId)
-    entry = await queue_domain.check_in(ctx.session, appointment, actor=ctx.actor, idempotency_key=ctx.idempotency_key, now=ctx.now)
+    entry = await queue_domain.check_in(
+        ctx.session, appointment, actor=ctx.actor, idempotency_key=ctx.idempotency_key, now=ctx.now
+    )
     return Outcome(entity="queue_entry", entity_id=entry.id, server=entry.model_dump(mode="json"))
 
 
@@ -160,12 +185,21 @@ async def book_appointment(ctx: MutationContext, args: BookArgs) -> Outcome:
     # The domain writes the booking notice and the day-before reminder itself, keyed by
     # the appointment (and its start), and skips a reminder whose time has passed.
     appointment = await appointment_domain.book_appointment(
-        ctx.session, args.slotId, actor=ctx.actor, order_id=args.orderId, idempotency_key=ctx.idempotency_key, now=ctx.now
+        ctx.session,
+        args.slotId,
+        actor=ctx.actor,
+        order_id=args.orderId,
+        idempotency_key=ctx.idempotency_key,
+        now=ctx.now,
     )
-    return Outcome(entity="appointment", entity_id=appointment.id, server=appointment.model_dump(mode="json"))
+    return Outcome(
+        entity="appointment", entity_id=appointment.id, server=appointment.model_dump(mode="json")
+    )
 
 
-async def _merge_data(ctx: MutationContext, name: str, row: Any, args: DataEdit) -> tuple[Any, dict[str, Any]]:
+async def _merge_data(
+    ctx: MutationContext, name: str, row: Any, args: DataEdit
+) -> tuple[Any, dict[str, Any]]:
     current = dict(row.data or {}) if row is not None else {}
     moved = row is not None and args.baseVersion is not None and row.version != args.baseVersion
     plan = plan_merge(current, args.base, args.changes, {}, version_moved=moved)
@@ -177,26 +211,59 @@ async def record_treatment(ctx: MutationContext, args: DataEdit) -> Outcome:
     record = await _record(ctx, args.appointmentId)
     plan, data = await _merge_data(ctx, "treatment_record", record, args)
     if plan.values:
-        await record_domain.save_treatment_record(ctx.session, record, data, actor=ctx.actor, idempotency_key=ctx.idempotency_key, now=ctx.now)
+        await record_domain.save_treatment_record(
+            ctx.session,
+            record,
+            data,
+            actor=ctx.actor,
+            idempotency_key=ctx.idempotency_key,
+            now=ctx.now,
+        )
     await conflicts.record(ctx, "treatment_record", record.id, plan.conflicts)
-    return Outcome(plan.status, "treatment_record", record.id, [c.as_dict() for c in plan.conflicts], record.model_dump(mode="json"))
+    return Outcome(
+        plan.status,
+        "treatment_record",
+        record.id,
+        [c.as_dict() for c in plan.conflicts],
+        record.model_dump(mode="json"),
+    )
 
 
 @mutator("saveAssessment", DataEdit)
 async def save_assessment(ctx: MutationContext, args: DataEdit) -> Outcome:
     record = await _record(ctx, args.appointmentId)
     existing = (
-        await ctx.session.execute(sa.select(AssessmentRecord).where(AssessmentRecord.record_id == record.id).with_for_update())
+        await ctx.session.execute(
+            sa.select(AssessmentRecord)
+            .where(AssessmentRecord.record_id == record.id)
+            .with_for_update()
+        )
     ).scalar_one_or_none()
     if existing is not None and existing.deleted_at is not None:
-        raise DomainError(ErrorCode.RECORD_DELETED, "该评估记录已在服务器删除 / the assessment was deleted on the server")
+        raise DomainError(
+            ErrorCode.RECORD_DELETED,
+            "该评估记录已在服务器删除 / the assessment was deleted on the server",
+        )
     plan, data = await _merge_data(ctx, "assessment_record", existing, args)
     saved = existing
     if plan.values or existing is None:
-        saved = await record_domain.save_assessment(ctx.session, record, data, actor=ctx.actor, idempotency_key=ctx.idempotency_key, now=ctx.now)
+        saved = await record_domain.save_assessment(
+            ctx.session,
+            record,
+            data,
+            actor=ctx.actor,
+            idempotency_key=ctx.idempotency_key,
+            now=ctx.now,
+        )
     assert saved is not None
     await conflicts.record(ctx, "assessment_record", saved.id, plan.conflicts)
-    return Outcome(plan.status, "assessment_record", saved.id, [c.as_dict() for c in plan.conflicts], saved.model_dump(mode="json"))
+    return Outcome(
+        plan.status,
+        "assessment_record",
+        saved.id,
+        [c.as_dict() for c in plan.conflicts],
+        saved.model_dump(mode="json"),
+    )
 
 
 @mutator("signConsent", ConsentArgs)
@@ -217,7 +284,9 @@ async def sign_consent(ctx: MutationContext, args: ConsentArgs) -> Outcome:
         idempotency_key=ctx.idempotency_key,
         now=ctx.now,
     )
-    return Outcome(entity="consent_signature", entity_id=signed.id, server=signed.model_dump(mode="json"))
+    return Outcome(
+        entity="consent_signature", entity_id=signed.id, server=signed.model_dump(mode="json")
+    )
 
 
 class PhotoArgs(BaseModel):
@@ -236,20 +305,34 @@ async def attach_photo(ctx: MutationContext, args: PhotoArgs) -> Outcome:
         raise AttachmentPending(args.photoSha256.lower())  # waits for the upload
     record = await _record(ctx, args.appointmentId)
     photo = record_domain.upload_for(record, uploads)
-    attached = await record_domain.attach_photo(ctx.session, record, photo.key, phase=args.phase, actor=ctx.actor, now=ctx.now)
-    return Outcome(entity="treatment_record", entity_id=record.id, server={"attachmentId": attached.id, "phase": attached.purpose, "recordId": record.id})
+    attached = await record_domain.attach_photo(
+        ctx.session, record, photo.key, phase=args.phase, actor=ctx.actor, now=ctx.now
+    )
+    return Outcome(
+        entity="treatment_record",
+        entity_id=record.id,
+        server={"attachmentId": attached.id, "phase": attached.purpose, "recordId": record.id},
+    )
 
 
 @conflicts.writer("treatment_record")
-async def write_record_field(session: Any, services: Services, actor: Actor, record_id: int, field: str, value: Any) -> None:
+async def write_record_field(
+    session: Any, services: Services, actor: Actor, record_id: int, field: str, value: Any
+) -> None:
     record = await record_domain.access_record(session, actor, record_id, lock=True)
-    await record_domain.save_treatment_record(session, record, {**(record.data or {}), field: value}, actor=actor)
+    await record_domain.save_treatment_record(
+        session, record, {**(record.data or {}), field: value}, actor=actor
+    )
 
 
 @conflicts.writer("assessment_record")
-async def write_assessment_field(session: Any, services: Services, actor: Actor, assessment_id: int, field: str, value: Any) -> None:
+async def write_assessment_field(
+    session: Any, services: Services, actor: Actor, assessment_id: int, field: str, value: Any
+) -> None:
     assessment = await session.get(AssessmentRecord, assessment_id)
     if assessment is None or assessment.deleted_at is not None:
         raise not_found("评估记录", "assessment")
     record = await record_domain.access_record(session, actor, assessment.record_id, lock=True)
-    await record_domain.save_assessment(session, record, {**(assessment.data or {}), field: value}, actor=actor)
+    await record_domain.save_assessment(
+        session, record, {**(assessment.data or {}), field: value}, actor=actor
+    )

@@ -22,10 +22,17 @@ REVIEW_V1: dict[str, Any] = {
     "key": "test_review",
     "version": 1,
     "name": {"zh": "测试审批", "en": "Test review"},
-    "deadline": {"hours": 24, "overrides": [{"when": {"field": "emergency", "op": "==", "value": True}, "hours": 2}]},
+    "deadline": {
+        "hours": 24,
+        "overrides": [{"when": {"field": "emergency", "op": "==", "value": True}, "hours": 2}],
+    },
     "critical_when": {"field": "emergency", "op": "==", "value": True},
     "stages": [
-        {"id": "head", "name": {"zh": "科主任审批", "en": "Head"}, "assignee": {"department_head": "applicant"}},
+        {
+            "id": "head",
+            "name": {"zh": "科主任审批", "en": "Head"},
+            "assignee": {"department_head": "applicant"},
+        },
         {
             "id": "ma",
             "name": {"zh": "医务处审批", "en": "Medical affairs"},
@@ -38,8 +45,26 @@ REVIEW_V1: dict[str, Any] = {
             "id": "final",
             "when": {"field": "grade", "op": ">=", "value": 4},
             "parallel": [
-                {"id": "ma_branch", "steps": [{"id": "ma_sign", "name": {"zh": "医务处会签"}, "assignee": {"role": "medical_affairs"}}]},
-                {"id": "vp_branch", "steps": [{"id": "vp_sign", "name": {"zh": "副院长会签"}, "assignee": {"user": "vp.chen"}}]},
+                {
+                    "id": "ma_branch",
+                    "steps": [
+                        {
+                            "id": "ma_sign",
+                            "name": {"zh": "医务处会签"},
+                            "assignee": {"role": "medical_affairs"},
+                        }
+                    ],
+                },
+                {
+                    "id": "vp_branch",
+                    "steps": [
+                        {
+                            "id": "vp_sign",
+                            "name": {"zh": "副院长会签"},
+                            "assignee": {"user": "vp.chen"},
+                        }
+                    ],
+                },
             ],
         },
     ],
@@ -54,9 +79,18 @@ async def actor(session: AsyncSession, username: str) -> Actor:
     return Actor.from_user(await user(session, username))
 
 
-async def start(session: AsyncSession, data: dict[str, Any], *, applicant: str = "dr.li", key: str = "test_review", now: datetime = T0) -> ApprovalInstance:
+async def start(
+    session: AsyncSession,
+    data: dict[str, Any],
+    *,
+    applicant: str = "dr.li",
+    key: str = "test_review",
+    now: datetime = T0,
+) -> ApprovalInstance:
     who = await user(session, applicant)
-    return await approvals.start_instance(session, definition_key=key, applicant=who, data=data, actor=Actor.from_user(who), now=now)
+    return await approvals.start_instance(
+        session, definition_key=key, applicant=who, data=data, actor=Actor.from_user(who), now=now
+    )
 
 
 async def pending(session: AsyncSession, instance_id: int) -> list[tuple[str, str]]:
@@ -75,12 +109,18 @@ async def task_of(session: AsyncSession, instance_id: int, username: str) -> App
     return (
         await session.execute(
             sa.select(ApprovalTask).where(
-                ApprovalTask.instance_id == instance_id, ApprovalTask.assignee_id == who.id, ApprovalTask.status == TaskStatus.PENDING
+                ApprovalTask.instance_id == instance_id,
+                ApprovalTask.assignee_id == who.id,
+                ApprovalTask.status == TaskStatus.PENDING,
             )
         )
     ).scalar_one()
 
 
-async def decide(session: AsyncSession, instance_id: int, username: str, decision: str = "approve", **kw: Any) -> ApprovalTask:
+async def decide(
+    session: AsyncSession, instance_id: int, username: str, decision: str = "approve", **kw: Any
+) -> ApprovalTask:
     task = await task_of(session, instance_id, username)
-    return await approvals.decide_task(session, task, actor=await actor(session, username), decision=decision, **kw)
+    return await approvals.decide_task(
+        session, task, actor=await actor(session, username), decision=decision, **kw
+    )

@@ -39,7 +39,9 @@ def hooks() -> Iterator[list[tuple[str, Any]]]:
         approvals.unregister(kind, fn)
 
 
-async def test_transfer_and_add_signer_keep_the_deadline(gql: GraphQLClient, demo: Services) -> None:
+async def test_transfer_and_add_signer_keep_the_deadline(
+    gql: GraphQLClient, demo: Services
+) -> None:
     async with demo.db.transaction() as s:
         await approvals.publish_definition(s, REVIEW_V1)
         instance = await start(s, {"grade": 3, "emergency": True}, now=T0)
@@ -49,7 +51,7 @@ async def test_transfer_and_add_signer_keep_the_deadline(gql: GraphQLClient, dem
         head_task = await task_of(s, instance.id, "chief.wang")
     assert head_task.due_at == instance.due_at
     transferred = await chief.data(
-        "mutation($id: ID!) { transferTask(taskId: $id, toUsername: \"chief.he\", comment: \"出差，转何主任\") { id dueAt assignee { username } } }",
+        'mutation($id: ID!) { transferTask(taskId: $id, toUsername: "chief.he", comment: "出差，转何主任") { id dueAt assignee { username } } }',
         {"id": str(head_task.id)},
     )
     new = transferred["transferTask"]
@@ -57,14 +59,20 @@ async def test_transfer_and_add_signer_keep_the_deadline(gql: GraphQLClient, dem
     assert datetime.fromisoformat(new["dueAt"]) == instance.due_at
     he = await gql.as_user("chief.he")
     added = await he.data(
-        "mutation($id: ID!) { addSigner(taskId: $id, username: \"dr.qian\") { id dueAt kind } }", {"id": new["id"]}
+        'mutation($id: ID!) { addSigner(taskId: $id, username: "dr.qian") { id dueAt kind } }',
+        {"id": new["id"]},
     )
-    assert datetime.fromisoformat(added["addSigner"]["dueAt"]) == instance.due_at and added["addSigner"]["kind"] == "added_signer"
+    assert (
+        datetime.fromisoformat(added["addSigner"]["dueAt"]) == instance.due_at
+        and added["addSigner"]["kind"] == "added_signer"
+    )
     # The transferred-away task is no longer chief.wang's to decide.
     assert error_code(await chief.error(DECIDE, {"id": str(head_task.id)})) == "ALREADY_DECIDED"
     await he.data(DECIDE, {"id": new["id"]})
     async with demo.db.session() as s:
-        assert await pending(s, instance.id) == [("head", "dr.qian")]  # the added signer must approve too
+        assert await pending(s, instance.id) == [
+            ("head", "dr.qian")
+        ]  # the added signer must approve too
     qian = await gql.as_user("dr.qian")
     await qian.data(DECIDE, {"id": added["addSigner"]["id"]})
     async with demo.db.session() as s:
@@ -79,8 +87,14 @@ async def test_carbon_copy_and_urge_create_notices(gql: GraphQLClient, demo: Ser
         await approvals.publish_definition(s, REVIEW_V1)
         instance = await start(s, {"grade": 1})
     li = await gql.as_user("dr.li")
-    await li.data("mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: [\"dr.qian\", \"chief.he\"]) { id } }", {"id": str(instance.id)})
-    await li.data("mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: [\"dr.qian\"]) { id } }", {"id": str(instance.id)})
+    await li.data(
+        'mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: ["dr.qian", "chief.he"]) { id } }',
+        {"id": str(instance.id)},
+    )
+    await li.data(
+        'mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: ["dr.qian"]) { id } }',
+        {"id": str(instance.id)},
+    )
     cc = await _notices(demo, instance.id, "approval.cc")
     assert len(cc) == 2
     async with demo.db.session() as s:
@@ -95,16 +109,29 @@ async def test_carbon_copy_and_urge_create_notices(gql: GraphQLClient, demo: Ser
     # Half an hour later the applicant may urge again.
     async with demo.db.transaction() as s:
         row = await s.get(ApprovalTask, task.id)
-        await approvals.urge_task(s, row, actor=Actor.from_user(await user(s, "dr.li")), now=row.urged_at + timedelta(minutes=31))
+        await approvals.urge_task(
+            s,
+            row,
+            actor=Actor.from_user(await user(s, "dr.li")),
+            now=row.urged_at + timedelta(minutes=31),
+        )
     assert len(await _notices(demo, instance.id, "approval.urged")) == 2
 
 
-async def test_guard_blocks_mid_flow_and_keeps_signatures(gql: GraphQLClient, demo: Services, hooks: list) -> None:
+async def test_guard_blocks_mid_flow_and_keeps_signatures(
+    gql: GraphQLClient, demo: Services, hooks: list
+) -> None:
     suspended: set[int] = set()
 
     async def privilege_guard(session, instance, now):  # type: ignore[no-untyped-def]
         if instance.applicant_id in suspended:
-            return [approvals.Finding("PRIVILEGE_SUSPENDED", "术者手术权限已暂停 / the surgeon's privilege is suspended", "surgeon")]
+            return [
+                approvals.Finding(
+                    "PRIVILEGE_SUSPENDED",
+                    "术者手术权限已暂停 / the surgeon's privilege is suspended",
+                    "surgeon",
+                )
+            ]
         return []
 
     approvals.register_decision_guard("test_review", privilege_guard)
@@ -120,7 +147,8 @@ async def test_guard_blocks_mid_flow_and_keeps_signatures(gql: GraphQLClient, de
     err = await chief.error(DECIDE, {"id": str(head_task.id)})
     assert error_code(err) == "PRIVILEGE_BLOCKED" and "暂停" in err["message"]
     body = await chief.data(
-        "query($id: ID!) { approvalInstance(id: $id) { status blockedReason tasks { status } history { action } } }", {"id": str(instance.id)}
+        "query($id: ID!) { approvalInstance(id: $id) { status blockedReason tasks { status } history { action } } }",
+        {"id": str(instance.id)},
     )
     got = body["approvalInstance"]
     assert got["status"] == "blocked" and "暂停" in got["blockedReason"]
@@ -128,10 +156,14 @@ async def test_guard_blocks_mid_flow_and_keeps_signatures(gql: GraphQLClient, de
     assert [e["action"] for e in got["history"]][-2:] == ["step_completed", "blocked"]
     ma = await gql.as_user("ma.zhao")
     assert (await ma.data("{ myTasks { id } }"))["myTasks"] == []
-    assert [n.kind for n in await _notices(demo, instance.id, "approval.blocked")] == ["approval.blocked"]
+    assert [n.kind for n in await _notices(demo, instance.id, "approval.blocked")] == [
+        "approval.blocked"
+    ]
 
 
-async def test_completion_and_closing_hooks_run_in_the_transaction(demo: Services, hooks: list) -> None:
+async def test_completion_and_closing_hooks_run_in_the_transaction(
+    demo: Services, hooks: list
+) -> None:
     async def write_pdf_path(session, instance, actor, now):  # type: ignore[no-untyped-def]
         instance.pdf_path = f"approvals/{instance.id}.pdf"
 
@@ -149,7 +181,10 @@ async def test_completion_and_closing_hooks_run_in_the_transaction(demo: Service
         await decide(s, approved.id, "chief.wang")
         await decide(s, rejected.id, "chief.wang", "reject", comment="指征不足")
     async with demo.db.session() as s:
-        a, r = await s.get(ApprovalInstance, approved.id), await s.get(ApprovalInstance, rejected.id)
+        a, r = (
+            await s.get(ApprovalInstance, approved.id),
+            await s.get(ApprovalInstance, rejected.id),
+        )
         assert (a.status, a.pdf_path) == ("approved", f"approvals/{approved.id}.pdf")
         assert (r.status, r.blocked_reason, r.pdf_path) == ("rejected", "closed:rejected", None)
 
@@ -164,7 +199,14 @@ async def test_closing_cancels_pending_tasks_and_unread_reminders(demo: Services
         task = await task_of(s, instance.id, "vp.chen")
         await approvals.urge_task(s, task, actor=Actor.from_user(await user(s, "dr.li")), now=T0)
         # ma.zhao reads her notice; read notices stay as they are.
-        ma_notice = (await s.execute(sa.select(Notice).where(Notice.idempotency_key.like("task:%:assigned"), Notice.recipient_id == (await user(s, "ma.zhao")).id))).scalar_one()
+        ma_notice = (
+            await s.execute(
+                sa.select(Notice).where(
+                    Notice.idempotency_key.like("task:%:assigned"),
+                    Notice.recipient_id == (await user(s, "ma.zhao")).id,
+                )
+            )
+        ).scalar_one()
         ma_notice.read_at = T0
     async with demo.db.transaction() as s:
         await decide(s, instance.id, "ma.zhao", "reject", comment="不同意")
@@ -173,7 +215,11 @@ async def test_closing_cancels_pending_tasks_and_unread_reminders(demo: Services
         tasks = await approvals.instance_tasks(s, instance.id)
         assert [t.status for t in tasks] == ["approved", "rejected", "cancelled"]
     notices = await _notices(demo, instance.id)
-    reminders = [n for n in notices if n.kind in ("approval.task_assigned", "approval.urged") and n.read_at is None]
+    reminders = [
+        n
+        for n in notices
+        if n.kind in ("approval.task_assigned", "approval.urged") and n.read_at is None
+    ]
     assert reminders and all(n.cancelled_at is not None for n in reminders)
     assert next(n for n in notices if n.id == ma_notice.id).cancelled_at is None
     outcome = [n for n in notices if n.kind == "approval.rejected"]
@@ -193,8 +239,15 @@ async def test_a_task_that_leaves_its_assignee_stops_reminding_them(demo: Servic
         any_sign = await start(s, {"mode": "any", "extra": True}, key="test_roles")
     async with demo.db.transaction() as s:
         wang_task = await task_of(s, review.id, "chief.wang")
-        await approvals.urge_task(s, wang_task, actor=Actor.from_user(await user(s, "dr.li")), now=T0)
-        await approvals.transfer_task(s, wang_task, actor=Actor.from_user(await user(s, "chief.wang")), to=await user(s, "chief.he"))
+        await approvals.urge_task(
+            s, wang_task, actor=Actor.from_user(await user(s, "dr.li")), now=T0
+        )
+        await approvals.transfer_task(
+            s,
+            wang_task,
+            actor=Actor.from_user(await user(s, "chief.wang")),
+            to=await user(s, "chief.he"),
+        )
     async with demo.db.transaction() as s:
         await decide(s, review.id, "chief.he")
         await decide(s, any_sign.id, "chief.he")
@@ -205,8 +258,10 @@ async def test_a_task_that_leaves_its_assignee_stops_reminding_them(demo: Servic
     def state(notices: list[Notice]) -> dict[tuple[str, str, str], bool]:
         """(kind, recipient, step) -> cancelled and no longer due."""
         return {
-            (n.kind, names[n.recipient_id], n.payload["step_id"]): n.cancelled_at is not None and n.due_at is None
-            for n in notices if n.kind in ("approval.task_assigned", "approval.urged")
+            (n.kind, names[n.recipient_id], n.payload["step_id"]): n.cancelled_at is not None
+            and n.due_at is None
+            for n in notices
+            if n.kind in ("approval.task_assigned", "approval.urged")
         }
 
     assert state(await _notices(demo, review.id)) == {
@@ -233,9 +288,15 @@ async def test_escalate_overdue_notifies_the_superior_once(demo: Services) -> No
         assert await approvals.escalate_overdue(s, now=T0 + timedelta(hours=23)) == 0
     async with demo.db.transaction() as s:
         assert await approvals.escalate_overdue(s, now=T0 + timedelta(hours=25)) == 1
-    async with demo.db.transaction() as s:  # a second sweep (another worker, a restart) does nothing new
+    async with (
+        demo.db.transaction() as s
+    ):  # a second sweep (another worker, a restart) does nothing new
         assert await approvals.escalate_overdue(s, now=T0 + timedelta(hours=26)) == 0
-    escalations = [n for n in await _notices(demo, instance.id, "approval.overdue") if n.idempotency_key.endswith(":escalated")]
+    escalations = [
+        n
+        for n in await _notices(demo, instance.id, "approval.overdue")
+        if n.idempotency_key.endswith(":escalated")
+    ]
     async with demo.db.session() as s:
         ma = await user(s, "ma.zhao")  # chief.wang's superior
         assert [n.recipient_id for n in escalations] == [ma.id]
@@ -244,7 +305,9 @@ async def test_escalate_overdue_notifies_the_superior_once(demo: Services) -> No
         row = await s.get(ApprovalInstance, instance.id)
         assert row.overdue
         actions = [e.action for e in await approvals.instance_history(s, instance.id)]
-        assert actions.count("escalated") == 1 and actions.count("overdue") == 2  # the task and the instance
+        assert (
+            actions.count("escalated") == 1 and actions.count("overdue") == 2
+        )  # the task and the instance
     # The step deadline (8 h for medical affairs) is never later than the instance's.
     async with demo.db.transaction() as s:
         await decide(s, instance.id, "chief.wang", now=T0 + timedelta(hours=20))
@@ -264,7 +327,11 @@ async def test_working_hours_deadline_skips_nights_and_holidays(demo: Services) 
 
 
 async def test_no_approver_is_a_clear_error(demo: Services) -> None:
-    body = {**REVIEW_V1, "key": "test_nobody", "stages": [{"id": "x", "name": {"zh": "无人"}, "assignee": {"user": "nobody.here"}}]}
+    body = {
+        **REVIEW_V1,
+        "key": "test_nobody",
+        "stages": [{"id": "x", "name": {"zh": "无人"}, "assignee": {"user": "nobody.here"}}],
+    }
     async with demo.db.transaction() as s:
         await approvals.publish_definition(s, body)
     async with demo.db.transaction() as s:

@@ -43,7 +43,14 @@ async def _publish_and_start(services: Services, data: dict, applicant: str = "d
 async def _verify_cli(env: dict[str, str]) -> tuple[int, str]:
     """`bedside audit verify` in its own process, as an operator runs it."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api.cli", "audit", "verify", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "api.cli",
+        "audit",
+        "verify",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await proc.communicate()
     return proc.returncode or 0, stderr.decode()
@@ -66,10 +73,16 @@ async def test_my_tasks_decide_and_history(gql: GraphQLClient, demo: Services) -
     assert task["instance"]["data"] == {"grade": 3, "patient_id": 2}
     assert task["instance"]["precheck"] is None
     async with demo.db.session() as s:
-        logged = (await s.execute(sa.select(AccessLog).where(AccessLog.resource == "approval_instance"))).scalars().all()
+        logged = (
+            (await s.execute(sa.select(AccessLog).where(AccessLog.resource == "approval_instance")))
+            .scalars()
+            .all()
+        )
     assert logged and logged[-1].detail["instance_ids"] == [instance_id]
 
-    decided = (await chief.data(DECIDE, {"id": task["id"], "d": "APPROVE", "c": "同意"}))["decideTask"]
+    decided = (await chief.data(DECIDE, {"id": task["id"], "d": "APPROVE", "c": "同意"}))[
+        "decideTask"
+    ]
     assert decided["status"] == "approved"
 
     ma = await gql.as_user("ma.zhao")
@@ -95,11 +108,20 @@ async def test_my_applications_withdraw_and_resubmit(gql: GraphQLClient, demo: S
     task_id = (await chief.data(MY_TASKS))["myTasks"][0]["id"]
     returned = await chief.data(DECIDE, {"id": task_id, "d": "RETURN", "c": "请补充术前评估"})
     assert returned["decideTask"]["status"] == "returned"
-    resubmitted = await li.data("mutation($id: ID!) { resubmitApplication(id: $id, comment: \"已补充\") { status } }", {"id": str(instance_id)})
+    resubmitted = await li.data(
+        'mutation($id: ID!) { resubmitApplication(id: $id, comment: "已补充") { status } }',
+        {"id": str(instance_id)},
+    )
     assert resubmitted["resubmitApplication"]["status"] == "running"
-    withdrawn = await li.data("mutation($id: ID!) { withdrawApplication(id: $id) { status tasks { status } } }", {"id": str(instance_id)})
+    withdrawn = await li.data(
+        "mutation($id: ID!) { withdrawApplication(id: $id) { status tasks { status } } }",
+        {"id": str(instance_id)},
+    )
     assert withdrawn["withdrawApplication"]["status"] == "withdrawn"
-    assert {t["status"] for t in withdrawn["withdrawApplication"]["tasks"]} == {"returned", "cancelled"}
+    assert {t["status"] for t in withdrawn["withdrawApplication"]["tasks"]} == {
+        "returned",
+        "cancelled",
+    }
 
 
 async def test_bad_input_writes_nothing(gql: GraphQLClient, demo: Services) -> None:
@@ -126,47 +148,84 @@ async def test_bad_input_writes_nothing(gql: GraphQLClient, demo: Services) -> N
         assert (await s.get(ApprovalTask, int(task_id))).status == "pending"
 
     li = await gql.as_user("dr.li")
-    await li.data("mutation($id: ID!) { withdrawApplication(id: $id) { status } }", {"id": str(instance_id)})
+    await li.data(
+        "mutation($id: ID!) { withdrawApplication(id: $id) { status } }", {"id": str(instance_id)}
+    )
     before = (await _count(demo, AuditEvent), await _count(demo, Notice))
     err = await chief.error(DECIDE, {"id": task_id, "d": "APPROVE"})
     assert error_code(err) == "INSTANCE_CLOSED"
-    err = await li.error("mutation($id: ID!) { withdrawApplication(id: $id) { status } }", {"id": str(instance_id)})
+    err = await li.error(
+        "mutation($id: ID!) { withdrawApplication(id: $id) { status } }", {"id": str(instance_id)}
+    )
     assert error_code(err) == "INSTANCE_CLOSED"
     assert (await _count(demo, AuditEvent), await _count(demo, Notice)) == before
 
 
 async def test_instance_visibility(gql: GraphQLClient, demo: Services) -> None:
     instance_id = await _publish_and_start(demo, {"grade": 1})
-    for username, allowed in [("dr.li", True), ("chief.wang", True), ("ma.zhao", True), ("vp.chen", True), ("dr.qian", False), ("chief.he", False)]:
+    for username, allowed in [
+        ("dr.li", True),
+        ("chief.wang", True),
+        ("ma.zhao", True),
+        ("vp.chen", True),
+        ("dr.qian", False),
+        ("chief.he", False),
+    ]:
         client = await gql.as_user(username)
-        body = await client.execute("query($id: ID!) { approvalInstance(id: $id) { id } }", {"id": str(instance_id)})
+        body = await client.execute(
+            "query($id: ID!) { approvalInstance(id: $id) { id } }", {"id": str(instance_id)}
+        )
         if allowed:
             assert not body.get("errors"), (username, body)
         else:
             assert error_code(body["errors"][0]) == "FORBIDDEN", username
     li = await gql.as_user("dr.li")
-    await li.data("mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: [\"dr.qian\"]) { id } }", {"id": str(instance_id)})
+    await li.data(
+        'mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: ["dr.qian"]) { id } }',
+        {"id": str(instance_id)},
+    )
     qian = await gql.as_user("dr.qian")
-    await qian.data("query($id: ID!) { approvalInstance(id: $id) { id } }", {"id": str(instance_id)})
+    await qian.data(
+        "query($id: ID!) { approvalInstance(id: $id) { id } }", {"id": str(instance_id)}
+    )
 
 
 async def test_publish_definition_mutation(gql: GraphQLClient, demo: Services) -> None:
     source = "key: gql_flow\nversion: 1\nname: {zh: 图形接口流程}\nstages:\n  - {id: head, name: {zh: 主任}, assignee: {department_head: applicant}}\n"
-    mutation = "mutation($s: String!) { publishApprovalDefinition(definition: $s) { key version name } }"
+    mutation = (
+        "mutation($s: String!) { publishApprovalDefinition(definition: $s) { key version name } }"
+    )
     li = await gql.as_user("dr.li")
     assert error_code(await li.error(mutation, {"s": source})) == "FORBIDDEN"
     admin = await gql.as_user("admin")
-    assert (await admin.data(mutation, {"s": source}))["publishApprovalDefinition"] == {"key": "gql_flow", "version": 1, "name": "图形接口流程"}
-    assert (await admin.data(mutation, {"s": source}))["publishApprovalDefinition"]["version"] == 1  # idempotent
+    assert (await admin.data(mutation, {"s": source}))["publishApprovalDefinition"] == {
+        "key": "gql_flow",
+        "version": 1,
+        "name": "图形接口流程",
+    }
+    assert (await admin.data(mutation, {"s": source}))["publishApprovalDefinition"][
+        "version"
+    ] == 1  # idempotent
     err = await admin.error(mutation, {"s": source.replace("主任", "科主任")})
     assert error_code(err) == "CONFLICT"
-    err = await admin.error(mutation, {"s": "key: x\nversion: 1\nname: {zh: x}\nstages: [{id: a, name: {zh: a}, assignee: {role: nobody}}]"})
-    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "definition" and "role" in err["message"]
+    err = await admin.error(
+        mutation,
+        {
+            "s": "key: x\nversion: 1\nname: {zh: x}\nstages: [{id: a, name: {zh: a}, assignee: {role: nobody}}]"
+        },
+    )
+    assert (
+        error_code(err) == "VALIDATION"
+        and err["extensions"]["field"] == "definition"
+        and "role" in err["message"]
+    )
     err = await admin.error(mutation, {"s": "key: [unclosed"})
     assert error_code(err) == "VALIDATION"
 
 
-async def test_audit_verify_catches_tampered_approval_event(gql: GraphQLClient, demo: Services) -> None:
+async def test_audit_verify_catches_tampered_approval_event(
+    gql: GraphQLClient, demo: Services
+) -> None:
     instance_id = await _publish_and_start(demo, {"grade": 1})
     chief = await gql.as_user("chief.wang")
     task_id = (await chief.data(MY_TASKS))["myTasks"][0]["id"]
@@ -176,15 +235,21 @@ async def test_audit_verify_catches_tampered_approval_event(gql: GraphQLClient, 
     assert code == 0, stderr
     async with demo.db.transaction() as s:
         await s.execute(
-            sa.text("UPDATE audit_event SET data = jsonb_set(data, '{comment}', '\"驳回\"') WHERE stream = :s AND action = 'approved'"),
+            sa.text(
+                "UPDATE audit_event SET data = jsonb_set(data, '{comment}', '\"驳回\"') WHERE stream = :s AND action = 'approved'"
+            ),
             {"s": f"approval:{instance_id}"},
         )
     code, stderr = await _verify_cli(env)
     assert code == 1 and f"approval:{instance_id}" in stderr and "edited" in stderr
     # A whole deleted history is found too.
     async with demo.db.transaction() as s:
-        await s.execute(sa.text("DELETE FROM audit_event WHERE stream = :s"), {"s": f"approval:{instance_id}"})
-        await s.execute(sa.text("DELETE FROM audit_stream WHERE stream = :s"), {"s": f"approval:{instance_id}"})
+        await s.execute(
+            sa.text("DELETE FROM audit_event WHERE stream = :s"), {"s": f"approval:{instance_id}"}
+        )
+        await s.execute(
+            sa.text("DELETE FROM audit_stream WHERE stream = :s"), {"s": f"approval:{instance_id}"}
+        )
         assert await s.get(ApprovalInstance, instance_id) is not None
     code, stderr = await _verify_cli(env)
     assert code == 1 and f"approval:{instance_id}" in stderr and "history missing" in stderr

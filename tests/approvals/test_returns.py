@@ -19,10 +19,27 @@ THREE_STEPS: dict[str, Any] = {
     "stages": [
         {"id": "head", "name": {"zh": "科主任"}, "assignee": {"department_head": "applicant"}},
         {"id": "ma", "name": {"zh": "医务处"}, "assignee": {"role": "medical_affairs"}},
-        {"id": "final", "parallel": [
-            {"id": "vp_branch", "steps": [{"id": "vp", "name": {"zh": "副院长"}, "assignee": {"user": "vp.chen"}}]},
-            {"id": "party_branch", "steps": [{"id": "party", "name": {"zh": "党支部"}, "assignee": {"role": "party_branch"}}]},
-        ]},
+        {
+            "id": "final",
+            "parallel": [
+                {
+                    "id": "vp_branch",
+                    "steps": [
+                        {"id": "vp", "name": {"zh": "副院长"}, "assignee": {"user": "vp.chen"}}
+                    ],
+                },
+                {
+                    "id": "party_branch",
+                    "steps": [
+                        {
+                            "id": "party",
+                            "name": {"zh": "党支部"},
+                            "assignee": {"role": "party_branch"},
+                        }
+                    ],
+                },
+            ],
+        },
     ],
 }
 
@@ -43,7 +60,9 @@ async def test_return_to_applicant_redoes_only_the_returning_branch(demo: Servic
         assert row.status == "returned" and await pending(s, instance.id) == []
     async with demo.db.transaction() as s:
         row = await s.get(ApprovalInstance, instance.id)
-        await approvals.resubmit_instance(s, row, actor=await actor(s, "dr.li"), data={"grade": 4, "anesthesia": "全麻"})
+        await approvals.resubmit_instance(
+            s, row, actor=await actor(s, "dr.li"), data={"grade": 4, "anesthesia": "全麻"}
+        )
     async with demo.db.transaction() as s:
         assert await pending(s, instance.id) == [("vp_sign", "vp.chen")]
         await decide(s, instance.id, "vp.chen")
@@ -52,11 +71,15 @@ async def test_return_to_applicant_redoes_only_the_returning_branch(demo: Servic
         assert row.status == "approved"
         actions = [e.action for e in await approvals.instance_history(s, instance.id)]
         assert actions.count("returned") == 1 and actions.count("resubmitted") == 1
-        resubmitted = next(e for e in await approvals.instance_history(s, instance.id) if e.action == "resubmitted")
+        resubmitted = next(
+            e for e in await approvals.instance_history(s, instance.id) if e.action == "resubmitted"
+        )
         assert resubmitted.data["changed_fields"] == ["anesthesia"]
 
 
-async def test_return_to_an_earlier_step_leaves_the_parallel_branch_standing(demo: Services) -> None:
+async def test_return_to_an_earlier_step_leaves_the_parallel_branch_standing(
+    demo: Services,
+) -> None:
     async with demo.db.transaction() as s:
         await approvals.publish_definition(s, THREE_STEPS)
         instance = await start(s, {}, key="test_three")
@@ -65,7 +88,9 @@ async def test_return_to_an_earlier_step_leaves_the_parallel_branch_standing(dem
             await decide(s, instance.id, who)
     async with demo.db.transaction() as s:
         assert await pending(s, instance.id) == [("vp", "vp.chen")]
-        await decide(s, instance.id, "vp.chen", "return", comment="医务处意见不完整", return_to="ma")
+        await decide(
+            s, instance.id, "vp.chen", "return", comment="医务处意见不完整", return_to="ma"
+        )
     async with demo.db.transaction() as s:
         # Back at medical affairs; the party branch's approval stands, the head's too.
         assert await pending(s, instance.id) == [("ma", "ma.zhao")]
@@ -98,7 +123,9 @@ async def test_return_needs_a_comment_and_a_valid_earlier_step(demo: Services) -
         assert await pending(s, instance.id) == [("ma", "ma.zhao")]
 
 
-async def test_return_targets_are_earlier_completed_steps_of_the_same_branch(demo: Services, gql) -> None:  # type: ignore[no-untyped-def]
+async def test_return_targets_are_earlier_completed_steps_of_the_same_branch(
+    demo: Services, gql
+) -> None:  # type: ignore[no-untyped-def]
     async with demo.db.transaction() as s:
         await approvals.publish_definition(s, REVIEW_V1)
         instance = await start(s, {"grade": 4})
@@ -108,5 +135,7 @@ async def test_return_targets_are_earlier_completed_steps_of_the_same_branch(dem
         await decide(s, instance.id, "ma.zhao")  # the other parallel branch is done
     query = "{ myTasks { id status step { id } returnTargets { id name } } }"
     vp = (await (await gql.as_user("vp.chen")).data(query))["myTasks"]
-    assert [(t["step"]["id"], [r["id"] for r in t["returnTargets"]]) for t in vp] == [("vp_sign", ["head"])]
+    assert [(t["step"]["id"], [r["id"] for r in t["returnTargets"]]) for t in vp] == [
+        ("vp_sign", ["head"])
+    ]
     assert vp[0]["returnTargets"][0]["name"] == "科主任审批"

@@ -58,5 +58,7 @@ async def settled_client(services: Services) -> AsyncIterator[httpx.AsyncClient]
 
     app = create_app(services.settings, services=services)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks={"response": [settle]}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks={"response": [settle]}
+    ) as client:
         yield client

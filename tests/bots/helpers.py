@@ -23,19 +23,39 @@ from tests.simulators.platforms import (
 
 async def start_grade4(services: Services, **data: Any) -> int:
     async with services.db.transaction() as session:
-        instance = await start(session, {"grade": 4, "emergency": False, "patient_id": 1, "procedure_name": "胰十二指肠切除术", **data})
+        instance = await start(
+            session,
+            {
+                "grade": 4,
+                "emergency": False,
+                "patient_id": 1,
+                "procedure_name": "胰十二指肠切除术",
+                **data,
+            },
+        )
         return instance.id or 0
 
 
-async def card_of(services: Services, instance_id: int, username: str, platform: str = "dingtalk") -> BotCard:
+async def card_of(
+    services: Services, instance_id: int, username: str, platform: str = "dingtalk"
+) -> BotCard:
     async with services.db.session() as session:
         return (
-            await session.execute(
-                sa.select(BotCard).join(User, User.id == BotCard.user_id).where(
-                    BotCard.instance_id == instance_id, User.username == username, BotCard.platform == platform
-                ).order_by(BotCard.id.desc())
+            (
+                await session.execute(
+                    sa.select(BotCard)
+                    .join(User, User.id == BotCard.user_id)
+                    .where(
+                        BotCard.instance_id == instance_id,
+                        User.username == username,
+                        BotCard.platform == platform,
+                    )
+                    .order_by(BotCard.id.desc())
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
 
 
 async def status_of(services: Services, instance_id: int) -> str:
@@ -46,13 +66,19 @@ async def status_of(services: Services, instance_id: int) -> str:
 async def task_statuses(services: Services, instance_id: int) -> list[tuple[str, str]]:
     async with services.db.session() as session:
         rows = await session.execute(
-            sa.select(ApprovalTask.step_id, ApprovalTask.status).where(ApprovalTask.instance_id == instance_id).order_by(ApprovalTask.id)
+            sa.select(ApprovalTask.step_id, ApprovalTask.status)
+            .where(ApprovalTask.instance_id == instance_id)
+            .order_by(ApprovalTask.id)
         )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
 
-async def dingtalk_tap(http: httpx.AsyncClient, out_track_id: str, userid: str, action: str = "approve", **kwargs: Any) -> httpx.Response:
-    params, body = dingtalk_callback(dingtalk_card_tap(out_track_id=out_track_id, userid=userid, action=action), **kwargs)
+async def dingtalk_tap(
+    http: httpx.AsyncClient, out_track_id: str, userid: str, action: str = "approve", **kwargs: Any
+) -> httpx.Response:
+    params, body = dingtalk_callback(
+        dingtalk_card_tap(out_track_id=out_track_id, userid=userid, action=action), **kwargs
+    )
     return await http.post("/bots/dingtalk/callback", params=params, json=body)
 
 
@@ -62,7 +88,14 @@ def assert_dingtalk_success(response: httpx.Response) -> None:
     assert platform_decrypt(answer["encrypt"], DINGTALK_AES_KEY)[0] == "success"
 
 
-async def wecom_tap(http: httpx.AsyncClient, task_id: str, userid: str, action: str = "approve", response_code: str = "rc-1", **kwargs: Any) -> httpx.Response:
+async def wecom_tap(
+    http: httpx.AsyncClient,
+    task_id: str,
+    userid: str,
+    action: str = "approve",
+    response_code: str = "rc-1",
+    **kwargs: Any,
+) -> httpx.Response:
     fields = {
         "ToUserName": "wwsimcorp0001",
         "FromUserName": userid,

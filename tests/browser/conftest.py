@@ -87,13 +87,26 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(browser_prerequisites: None, settings: Settings, database: Database) -> Iterator[str]:
+def live_server(
+    browser_prerequisites: None, settings: Settings, database: Database
+) -> Iterator[str]:
     """The real server on a free port, for the whole browser session."""
     port = _free_port()
     env = server_env(settings)
     env.pop("BEDSIDE_REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -186,4 +199,3 @@ async def wait_for_service_worker(page: Any) -> None:
     if not await page.evaluate("!!navigator.serviceWorker.controller"):
         await page.reload()
         await page.wait_for_function("!!navigator.serviceWorker.controller")
-

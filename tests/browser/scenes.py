@@ -10,17 +10,27 @@ import httpx
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
-async def graphql(base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+async def graphql(
+    base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
     """Set a scene through the public API, as another user of the hospital would."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        body = (await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)).json()
+        body = (
+            await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
+        ).json()
     assert not body.get("errors"), body["errors"]
     return dict(body["data"])
 
 
 async def token_for(base: str, username: str) -> str:
-    data = await graphql(base, "mutation($u: String!) { login(username: $u, password: \"bedside-demo\") { token } }", {"u": username})
+    data = await graphql(
+        base,
+        'mutation($u: String!) { login(username: $u, password: "bedside-demo") { token } }',
+        {"u": username},
+    )
     return str(data["login"]["token"])
 
 
@@ -29,7 +39,7 @@ async def physio_slots(base: str, token: str) -> list[dict[str, Any]]:
     return (
         await graphql(
             base,
-            "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id startsAt remaining } }",
+            'query($f: Date!, $t: Date!) { availableSlots(itemCode: "PHYSIO", from: $f, to: $t) { id startsAt remaining } }',
             {"f": today.isoformat(), "t": (today + dt.timedelta(days=10)).isoformat()},
             token,
         )
@@ -39,13 +49,18 @@ async def physio_slots(base: str, token: str) -> list[dict[str, Any]]:
 async def physio_order_for(base: str, token: str, patient_name: str) -> str:
     patients = (await graphql(base, "{ patients { id name } }", token=token))["patients"]
     patient = next(p for p in patients if p["name"] == patient_name)
-    existing = await graphql(base, "query($p: ID!) { treatmentOrders(patientId: $p) { id item { code } } }", {"p": patient["id"]}, token)
+    existing = await graphql(
+        base,
+        "query($p: ID!) { treatmentOrders(patientId: $p) { id item { code } } }",
+        {"p": patient["id"]},
+        token,
+    )
     for order in existing["treatmentOrders"]:
         if order["item"]["code"] == "PHYSIO":
             return str(order["id"])
     created = await graphql(
         base,
-        "mutation($p: ID!) { createTreatmentOrder(input: {patientId: $p, itemCode: \"PHYSIO\", sessions: 5, paid: true}) { id } }",
+        'mutation($p: ID!) { createTreatmentOrder(input: {patientId: $p, itemCode: "PHYSIO", sessions: 5, paid: true}) { id } }',
         {"p": patient["id"]},
         token,
     )
@@ -61,7 +76,12 @@ async def book_physio(base: str, patient_names: list[str]) -> tuple[str, str, li
     slot = next(s for s in await physio_slots(base, token) if s["remaining"] >= 2)
     ids = []
     for order_id in orders:
-        booked = await graphql(base, "mutation($s: ID!, $o: ID) { bookAppointment(slotId: $s, orderId: $o) { id } }", {"s": slot["id"], "o": order_id}, token)
+        booked = await graphql(
+            base,
+            "mutation($s: ID!, $o: ID) { bookAppointment(slotId: $s, orderId: $o) { id } }",
+            {"s": slot["id"], "o": order_id},
+            token,
+        )
         ids.append(str(booked["bookAppointment"]["id"]))
     day = dt.datetime.fromisoformat(slot["startsAt"]).astimezone(SHANGHAI).date().isoformat()
     return day, str(slot["id"]), ids

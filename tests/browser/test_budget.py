@@ -23,21 +23,30 @@ WORKLIST_FROM_CACHE_BUDGET_S = 1.0
 def initial_javascript() -> dict[str, int]:
     """Gzipped size of each script index.html loads before the first render."""
     html = (PWA_DIST / "index.html").read_text()
-    paths = re.findall(r'<script[^>]+src="(/[^"]+\.js)"', html) + re.findall(r'<link[^>]+rel="modulepreload"[^>]+href="(/[^"]+\.js)"', html)
+    paths = re.findall(r'<script[^>]+src="(/[^"]+\.js)"', html) + re.findall(
+        r'<link[^>]+rel="modulepreload"[^>]+href="(/[^"]+\.js)"', html
+    )
     assert paths, "index.html loads no script"
-    return {p: len(gzip.compress((PWA_DIST / p.lstrip("/")).read_bytes(), compresslevel=9)) for p in paths}
+    return {
+        p: len(gzip.compress((PWA_DIST / p.lstrip("/")).read_bytes(), compresslevel=9))
+        for p in paths
+    }
 
 
 def test_initial_javascript_is_under_budget(browser_prerequisites) -> None:
     sizes = initial_javascript()
     total = sum(sizes.values())
-    print(f"initial JS: {total / 1024:.1f} KB gzipped in {len(sizes)} files (budget {INITIAL_JS_BUDGET // 1024} KB)")
+    print(
+        f"initial JS: {total / 1024:.1f} KB gzipped in {len(sizes)} files (budget {INITIAL_JS_BUDGET // 1024} KB)"
+    )
     assert total < INITIAL_JS_BUDGET, sizes
     # Charts and the signature pad load with their screens, never up front.
     assert not any("EChart" in p or "SignaturePad" in p for p in sizes)
 
 
-async def test_manifest_service_worker_and_worklist_from_cache(hospital, live_server, new_context) -> None:
+async def test_manifest_service_worker_and_worklist_from_cache(
+    hospital, live_server, new_context
+) -> None:
     async with httpx.AsyncClient(base_url=live_server) as client:
         index = (await client.get("/")).text
         assert re.search(r'<link rel="manifest" href="/manifest.webmanifest"', index)
@@ -62,7 +71,10 @@ async def test_manifest_service_worker_and_worklist_from_cache(hospital, live_se
     page = await context.new_page()
     await sign_in(page, "pt.sun")
     await wait_for_service_worker(page)
-    assert await page.evaluate("navigator.serviceWorker.controller.scriptURL") == f"{live_server}/sw.js"
+    assert (
+        await page.evaluate("navigator.serviceWorker.controller.scriptURL")
+        == f"{live_server}/sw.js"
+    )
     await page.goto(f"/worklist?date={day}")
     await page.wait_for_selector(f"[data-testid=appointment-{ids[0]}]")
 
@@ -74,8 +86,12 @@ async def test_manifest_service_worker_and_worklist_from_cache(hospital, live_se
     await page.wait_for_selector(f"[data-testid=appointment-{ids[0]}]")
     wall = time.perf_counter() - started
     await page.wait_for_function("performance.getEntriesByName('worklist-rendered').length > 0")
-    rendered_ms = await page.evaluate("performance.getEntriesByName('worklist-rendered')[0].startTime")
-    print(f"worklist from cache, network off: first render {rendered_ms:.0f} ms after navigation start ({wall * 1000:.0f} ms wall clock incl. the driver); budget {WORKLIST_FROM_CACHE_BUDGET_S * 1000:.0f} ms")
+    rendered_ms = await page.evaluate(
+        "performance.getEntriesByName('worklist-rendered')[0].startTime"
+    )
+    print(
+        f"worklist from cache, network off: first render {rendered_ms:.0f} ms after navigation start ({wall * 1000:.0f} ms wall clock incl. the driver); budget {WORKLIST_FROM_CACHE_BUDGET_S * 1000:.0f} ms"
+    )
     assert await page.is_visible("[data-testid=from-cache]")
     assert rendered_ms < WORKLIST_FROM_CACHE_BUDGET_S * 1000
 
@@ -98,7 +114,9 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), t
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
-async def test_accessible_labels_targets_and_200_percent_zoom(hospital, live_server, new_context) -> None:
+async def test_accessible_labels_targets_and_200_percent_zoom(
+    hospital, live_server, new_context
+) -> None:
     page = await (await new_context(viewport=PHONE)).new_page()
     await page.goto("/login")
     await page.wait_for_selector("#login-username")
@@ -111,7 +129,12 @@ async def test_accessible_labels_targets_and_200_percent_zoom(hospital, live_ser
     assert await page.evaluate(SMALL_TARGETS) == []
 
     # 200% zoom on a phone: half the CSS pixels across, twice the device pixels each.
-    zoomed = await (await new_context(viewport={"width": PHONE["width"] // 2, "height": PHONE["height"] // 2}, device_scale_factor=2)).new_page()
+    zoomed = await (
+        await new_context(
+            viewport={"width": PHONE["width"] // 2, "height": PHONE["height"] // 2},
+            device_scale_factor=2,
+        )
+    ).new_page()
     await sign_in(zoomed, "pt.sun")
     assert await zoomed.evaluate(OVERFLOW) <= 0
     await zoomed.click("[data-testid=tile-worklist]")

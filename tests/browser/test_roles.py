@@ -17,7 +17,9 @@ from tests.browser.scenes import (
 pytestmark = pytest.mark.browser
 
 
-async def test_approver_approves_a_grade4_application_on_a_phone(hospital, live_server, new_context) -> None:
+async def test_approver_approves_a_grade4_application_on_a_phone(
+    hospital, live_server, new_context
+) -> None:
     instance = await submit_grade4_application(live_server)
     chief_task = next(t for t in instance["tasks"] if t["assignee"]["username"] == "chief.wang")
 
@@ -45,15 +47,21 @@ async def test_approver_approves_a_grade4_application_on_a_phone(hospital, live_
     assert after["approvalInstance"]["status"] == "running"
 
 
-async def test_medical_affairs_returns_an_application_to_the_department_head(hospital, live_server, new_context) -> None:
+async def test_medical_affairs_returns_an_application_to_the_department_head(
+    hospital, live_server, new_context
+) -> None:
     instance = await submit_grade4_application(live_server)
     chief_task = next(t for t in instance["tasks"] if t["assignee"]["username"] == "chief.wang")
     await graphql(
-        live_server, "mutation($id: ID!) { decideTask(taskId: $id, decision: APPROVE) { id } }",
-        {"id": chief_task["id"]}, await token_for(live_server, "chief.wang"),
+        live_server,
+        "mutation($id: ID!) { decideTask(taskId: $id, decision: APPROVE) { id } }",
+        {"id": chief_task["id"]},
+        await token_for(live_server, "chief.wang"),
     )
     ma_token = await token_for(live_server, "ma.zhao")
-    tasks = (await graphql(live_server, "{ myTasks { id instance { id } } }", None, ma_token))["myTasks"]
+    tasks = (await graphql(live_server, "{ myTasks { id instance { id } } }", None, ma_token))[
+        "myTasks"
+    ]
     ma_task = next(t for t in tasks if t["instance"]["id"] == instance["id"])
 
     page = await (await new_context(viewport=PHONE, is_mobile=True, has_touch=True)).new_page()
@@ -71,7 +79,8 @@ async def test_medical_affairs_returns_an_application_to_the_department_head(hos
     after = await graphql(
         live_server,
         "query($id: ID!) { approvalInstance(id: $id) { status tasks { status assignee { username } } history { action data } } }",
-        {"id": instance["id"]}, ma_token,
+        {"id": instance["id"]},
+        ma_token,
     )
     approval = after["approvalInstance"]
     returned = [e for e in approval["history"] if e["action"] == "returned"]
@@ -115,5 +124,7 @@ async def test_chief_marks_a_notice_read(hospital, live_server, new_context) -> 
     await page.wait_for_selector("[data-testid=read-receipt]")
 
     token = await token_for(live_server, "chief.wang")
-    notices = (await graphql(live_server, "{ myNotices { id readAt readVia } }", token=token))["myNotices"]
+    notices = (await graphql(live_server, "{ myNotices { id readAt readVia } }", token=token))[
+        "myNotices"
+    ]
     assert next(n for n in notices if n["id"] == notice_id)["readAt"]

@@ -15,12 +15,17 @@ from tests.treatments.helpers import png_bytes
 pytestmark = pytest.mark.browser
 
 
-async def record_at_bedside(page, appointment_id: str, pain: str, photo: bytes | None = None) -> None:  # type: ignore[no-untyped-def]
+async def record_at_bedside(
+    page, appointment_id: str, pain: str, photo: bytes | None = None
+) -> None:  # type: ignore[no-untyped-def]
     await page.click(f"[data-testid=record-{appointment_id}]")
     await page.wait_for_selector("[data-testid=consent-text]")
     assert "已缴费" in await page.inner_text("[data-testid=payment-check]")
     if photo is not None:
-        await page.set_input_files("[data-testid=photos-before] input[type=file]", {"name": "before.png", "mimeType": "image/png", "buffer": photo})
+        await page.set_input_files(
+            "[data-testid=photos-before] input[type=file]",
+            {"name": "before.png", "mimeType": "image/png", "buffer": photo},
+        )
         await page.wait_for_selector("[data-testid=photos-before] img.thumb")
     await page.get_by_role("radio", name="中频").click()
     await page.get_by_label("时长(分钟)").fill("30")
@@ -40,7 +45,9 @@ async def record_at_bedside(page, appointment_id: str, pain: str, photo: bytes |
     await page.wait_for_selector("[data-testid=worklist]")
 
 
-async def test_offline_records_reach_the_server_exactly_once(hospital, live_server, new_context) -> None:
+async def test_offline_records_reach_the_server_exactly_once(
+    hospital, live_server, new_context
+) -> None:
     day, _, ids = await book_physio(live_server, ["陈志强", "周建国"])
     context = await new_context(viewport=PAD)
     page = await context.new_page()
@@ -71,8 +78,21 @@ async def test_offline_records_reach_the_server_exactly_once(hospital, live_serv
         assert sorted(str(r.appointment_id) for r in records) == sorted(ids)
         assert {r.data.get("minutes") for r in records} == {30}
         assert await session.scalar(sa.select(sa.func.count()).select_from(ConsentSignature)) == 2
-        pains = sorted((a.data or {}).get("pain_score") for a in (await session.execute(sa.select(AssessmentRecord))).scalars())
+        pains = sorted(
+            (a.data or {}).get("pain_score")
+            for a in (await session.execute(sa.select(AssessmentRecord))).scalars()
+        )
         assert pains == [3, 5]
-        photos = (await session.execute(sa.select(Attachment).where(Attachment.purpose.in_(["before", "after"])))).scalars().all()
+        photos = (
+            (
+                await session.execute(
+                    sa.select(Attachment).where(Attachment.purpose.in_(["before", "after"]))
+                )
+            )
+            .scalars()
+            .all()
+        )
         first = next(r for r in records if str(r.appointment_id) == ids[0])
-        assert [(p.record_id, p.purpose, p.size) for p in photos] == [(first.id, "before", len(photo))]
+        assert [(p.record_id, p.purpose, p.size) for p in photos] == [
+            (first.id, "before", len(photo))
+        ]

@@ -17,7 +17,9 @@ MAPPING_FILE = Path(__file__).parent / "mapping.yaml"
 
 @pytest.fixture
 def hl7_config() -> HL7Config:
-    settings = HL7Settings(port=0, mapping_file=MAPPING_FILE, max_frame_bytes=64 * 1024, idle_timeout_seconds=30)
+    settings = HL7Settings(
+        port=0, mapping_file=MAPPING_FILE, max_frame_bytes=64 * 1024, idle_timeout_seconds=30
+    )
     return HL7Config(settings=settings, mapping=HL7Mapping.load(MAPPING_FILE))
 
 

@@ -14,10 +14,14 @@ from tests.hl7.messages import ack_fields, adt
 
 async def patient_by_mrn(services: Services, mrn: str) -> Patient | None:
     async with services.db.session() as session:
-        return (await session.execute(sa.select(Patient).where(Patient.mrn == mrn))).scalar_one_or_none()
+        return (
+            await session.execute(sa.select(Patient).where(Patient.mrn == mrn))
+        ).scalar_one_or_none()
 
 
-async def test_a01_utf8_creates_the_archive_with_repeated_identifiers(his: MLLPClient, demo: Services) -> None:
+async def test_a01_utf8_creates_the_archive_with_repeated_identifiers(
+    his: MLLPClient, demo: Services
+) -> None:
     reply = ack_fields(await his.send(adt("A01", "ADT0001").encode("utf-8")))
     assert reply["code"] == "AA" and reply["control_id"] == "ADT0001"
     patient = await patient_by_mrn(demo, "H100234")
@@ -29,7 +33,9 @@ async def test_a01_utf8_creates_the_archive_with_repeated_identifiers(his: MLLPC
     assert demo.cipher.decrypt(patient.phone_enc) == "13911112222"
     assert patient.allergies == ["青霉素", "磺胺类药物"]  # repeated AL1 segments
     async with demo.db.session() as session:
-        rehab = (await session.execute(sa.select(Department).where(Department.code == "REHAB"))).scalar_one()
+        rehab = (
+            await session.execute(sa.select(Department).where(Department.code == "REHAB"))
+        ).scalar_one()
     assert patient.department_id == rehab.id  # ward 0301 mapped by configuration
 
 
@@ -62,20 +68,28 @@ async def test_escape_sequences_are_unescaped(his: MLLPClient, demo: Services) -
 
 async def test_a08_updates_and_unknown_patient_is_refused(his: MLLPClient, demo: Services) -> None:
     assert ack_fields(await his.send(adt("A01", "ADT-UPD-1").encode()))["code"] == "AA"
-    assert ack_fields(await his.send(adt("A08", "ADT-UPD-2", given="秀英").encode()))["code"] == "AA"
+    assert (
+        ack_fields(await his.send(adt("A08", "ADT-UPD-2", given="秀英").encode()))["code"] == "AA"
+    )
     patient = await patient_by_mrn(demo, "H100234")
     assert patient is not None and patient.name == "欧阳秀英"
 
     reply = ack_fields(await his.send(adt("A08", "ADT-UPD-3", mrn="H999999").encode()))
     assert reply["code"] == "AE"
-    assert reply["err_code"] == "204" and "unknown patient" in reply["text"] and "unknown patient" in reply["err_text"]
+    assert (
+        reply["err_code"] == "204"
+        and "unknown patient" in reply["text"]
+        and "unknown patient" in reply["err_text"]
+    )
     assert await patient_by_mrn(demo, "H999999") is None
     async with demo.db.session() as session:
         keys = (await session.execute(sa.select(IdempotencyRecord.key))).scalars().all()
     assert "ADT-UPD-3" not in keys  # a refused message is not remembered: a resend is applied
 
 
-async def test_duplicate_control_id_applies_once_and_returns_the_same_ack(his: MLLPClient, demo: Services) -> None:
+async def test_duplicate_control_id_applies_once_and_returns_the_same_ack(
+    his: MLLPClient, demo: Services
+) -> None:
     first = await his.send(adt("A01", "ADT-DUP-1").encode())
     # The resend carries a changed name: if it were applied again the archive would change.
     second = await his.send(adt("A01", "ADT-DUP-1", given="改名").encode())
@@ -85,7 +99,9 @@ async def test_duplicate_control_id_applies_once_and_returns_the_same_ack(his: M
     assert patient is not None and patient.name == "欧阳秀兰"
 
 
-async def test_wrong_version_is_rejected_and_nothing_written(his: MLLPClient, demo: Services) -> None:
+async def test_wrong_version_is_rejected_and_nothing_written(
+    his: MLLPClient, demo: Services
+) -> None:
     reply = ack_fields(await his.send(adt("A01", "ADT-VER-1", version="3.0").encode()))
     assert reply["code"] == "AR" and reply["err_code"] == "203"
     assert "unsupported HL7 version" in reply["text"]

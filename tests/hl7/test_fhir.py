@@ -27,10 +27,16 @@ async def patient_id(services: Services, mrn: str) -> int:
 
 async def export_rows(services: Services) -> list[AccessLog]:
     async with services.db.session() as session:
-        return list((await session.execute(sa.select(AccessLog).where(AccessLog.action == "export"))).scalars())
+        return list(
+            (
+                await session.execute(sa.select(AccessLog).where(AccessLog.action == "export"))
+            ).scalars()
+        )
 
 
-async def test_patient_read_is_valid_fhir_masked_and_logged(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_patient_read_is_valid_fhir_masked_and_logged(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     pid = await patient_id(demo, "P0001")
     response = await http.get(f"/fhir/Patient/{pid}", headers=await token(gql, "pt.sun"))
     assert response.status_code == 200, response.text
@@ -45,7 +51,9 @@ async def test_patient_read_is_valid_fhir_masked_and_logged(http: httpx.AsyncCli
     assert [(r.resource, r.detail["patient_ids"]) for r in rows] == [("fhir.Patient", [pid])]
 
 
-async def test_patient_of_another_department_is_forbidden(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_patient_of_another_department_is_forbidden(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     pid = await patient_id(demo, "P0002")  # general surgery; pt.sun works in rehabilitation
     response = await http.get(f"/fhir/Patient/{pid}", headers=await token(gql, "pt.sun"))
     assert response.status_code == 403
@@ -53,7 +61,9 @@ async def test_patient_of_another_department_is_forbidden(http: httpx.AsyncClien
     assert await export_rows(demo) == []
 
 
-async def test_anonymous_and_bad_queries(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_anonymous_and_bad_queries(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     assert (await http.get("/fhir/Patient/1")).status_code == 401
     headers = await token(gql, "ma.zhao")
     response = await http.get("/fhir/$export", headers=headers)
@@ -64,7 +74,9 @@ async def test_anonymous_and_bad_queries(http: httpx.AsyncClient, gql: GraphQLCl
     assert response.status_code == 400
 
 
-async def test_patient_export_bundle(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_patient_export_bundle(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     pid = await patient_id(demo, "P0001")
     response = await http.get(f"/fhir/$export?patient={pid}", headers=await token(gql, "ma.zhao"))
     assert response.status_code == 200, response.text
@@ -77,18 +89,33 @@ async def test_patient_export_bundle(http: httpx.AsyncClient, gql: GraphQLClient
     assert len(rows) == 1 and rows[0].resource == "fhir" and rows[0].detail["patient_ids"] == [pid]
 
 
-async def test_treatment_history_exports_as_valid_fhir(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_treatment_history_exports_as_valid_fhir(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     from tests.treatments.helpers import ids, local_today
     from tests.treatments.test_flow import _complete
 
     known = await ids(demo)
     sun = await gql.as_user("pt.sun")
-    walk_in = (await sun.data("mutation($o: ID!) { registerWalkIn(orderId: $o) { id } }", {"o": str(known["order:zhou"])}))["registerWalkIn"]
-    record = (await sun.data("mutation($a: ID!) { startTreatment(appointmentId: $a) { id } }", {"a": walk_in["id"]}))["startTreatment"]
+    walk_in = (
+        await sun.data(
+            "mutation($o: ID!) { registerWalkIn(orderId: $o) { id } }",
+            {"o": str(known["order:zhou"])},
+        )
+    )["registerWalkIn"]
+    record = (
+        await sun.data(
+            "mutation($a: ID!) { startTreatment(appointmentId: $a) { id } }", {"a": walk_in["id"]}
+        )
+    )["startTreatment"]
     await _complete(demo, sun, record["id"])
     zhou = await gql.as_user("patient.zhou")
-    slots = (await zhou.data("query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id } }",
-                             {"f": local_today().isoformat(), "t": local_today().isoformat()}))["availableSlots"]
+    slots = (
+        await zhou.data(
+            'query($f: Date!, $t: Date!) { availableSlots(itemCode: "PHYSIO", from: $f, to: $t) { id } }',
+            {"f": local_today().isoformat(), "t": local_today().isoformat()},
+        )
+    )["availableSlots"]
     pid = known["patient:P0001"]
 
     response = await http.get(f"/fhir/$export?patient={pid}", headers=await token(gql, "pt.sun"))
@@ -109,20 +136,27 @@ async def test_treatment_history_exports_as_valid_fhir(http: httpx.AsyncClient, 
 
     # A day's export as the department sees it: the same appointment, and the day's slots.
     today = local_today().isoformat()
-    response = await http.get(f"/fhir/$export?from={today}&to={today}&_type=Appointment,Slot,Patient", headers=await token(gql, "pt.sun"))
+    response = await http.get(
+        f"/fhir/$export?from={today}&to={today}&_type=Appointment,Slot,Patient",
+        headers=await token(gql, "pt.sun"),
+    )
     assert response.status_code == 200, response.text
     day = Bundle.model_validate_json(response.text)
     types = {e.resource.get_resource_type() for e in day.entry}
     assert "Appointment" in types and "Patient" in types and "Procedure" not in types
     assert len([e for e in day.entry if e.resource.get_resource_type() == "Slot"]) >= len(slots)
     # General surgery's patients are not in rehabilitation's export.
-    exported_patients = {e.resource.id for e in day.entry if e.resource.get_resource_type() == "Patient"}
+    exported_patients = {
+        e.resource.id for e in day.entry if e.resource.get_resource_type() == "Patient"
+    }
     assert str(known["patient:P0002"]) not in exported_patients
     rows = await export_rows(demo)
     assert [r.detail["types"] for r in rows][-1] == ["Appointment", "Patient", "Slot"]
 
 
-async def test_approval_tasks_about_a_patient_export_as_fhir_tasks(http: httpx.AsyncClient, gql: GraphQLClient, demo: Services) -> None:
+async def test_approval_tasks_about_a_patient_export_as_fhir_tasks(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
     from fhir.resources.R4B.task import Task
 
     from api.domain import approvals
@@ -132,7 +166,9 @@ async def test_approval_tasks_about_a_patient_export_as_fhir_tasks(http: httpx.A
     async with demo.db.transaction() as session:
         await approvals.publish_definition(session, REVIEW_V1)
         instance = await start(session, {"grade": 2, "emergency": False, "patient_id": pid})
-    response = await http.get(f"/fhir/$export?patient={pid}&_type=Task,Patient", headers=await token(gql, "chief.wang"))
+    response = await http.get(
+        f"/fhir/$export?patient={pid}&_type=Task,Patient", headers=await token(gql, "chief.wang")
+    )
     assert response.status_code == 200, response.text
     bundle = Bundle.model_validate_json(response.text)
     tasks = [e.resource for e in bundle.entry if isinstance(e.resource, Task)]

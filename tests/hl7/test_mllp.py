@@ -21,7 +21,13 @@ from tests.hl7.messages import ack_fields, adt
 
 async def count_patients(services: Services, prefix: str) -> int:
     async with services.db.session() as session:
-        return (await session.execute(sa.select(sa.func.count()).select_from(Patient).where(Patient.mrn.startswith(prefix)))).scalar_one()
+        return (
+            await session.execute(
+                sa.select(sa.func.count())
+                .select_from(Patient)
+                .where(Patient.mrn.startswith(prefix))
+            )
+        ).scalar_one()
 
 
 async def test_a_frame_split_across_many_writes(listener: MLLPServer, demo: Services) -> None:
@@ -39,7 +45,9 @@ async def test_a_frame_split_across_many_writes(listener: MLLPServer, demo: Serv
     writer.close()
 
 
-async def test_several_frames_in_one_write_are_answered_in_order(his: MLLPClient, demo: Services) -> None:
+async def test_several_frames_in_one_write_are_answered_in_order(
+    his: MLLPClient, demo: Services
+) -> None:
     batch = b"".join(frame(adt("A04", f"BATCH-{n}", mrn=f"B{n}").encode()) for n in range(5))
     await his.send_raw(b"\r\n" + batch)  # noise between frames, as some senders keep-alive
     acks = [ack_fields(await his.read_frame()) for _ in range(5)]
@@ -48,7 +56,9 @@ async def test_several_frames_in_one_write_are_answered_in_order(his: MLLPClient
     assert await count_patients(demo, "B") == 5
 
 
-async def test_truncated_frame_is_dropped_and_the_connection_goes_on(his: MLLPClient, demo: Services) -> None:
+async def test_truncated_frame_is_dropped_and_the_connection_goes_on(
+    his: MLLPClient, demo: Services
+) -> None:
     truncated = START_BLOCK + adt("A04", "TRUNC-1", mrn="T1").encode()[:60]
     # The sender gave up mid-message and started over with a new frame.
     await his.send_raw(truncated)
@@ -57,18 +67,24 @@ async def test_truncated_frame_is_dropped_and_the_connection_goes_on(his: MLLPCl
     assert await count_patients(demo, "T") == 1
 
 
-async def test_connection_closed_inside_a_frame_does_not_hurt_the_listener(listener: MLLPServer, demo: Services) -> None:
+async def test_connection_closed_inside_a_frame_does_not_hurt_the_listener(
+    listener: MLLPServer, demo: Services
+) -> None:
     _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
     writer.write(START_BLOCK + adt("A04", "CLOSED-1", mrn="C1").encode()[:80])
     await writer.drain()
     writer.close()
     await writer.wait_closed()
     async with MLLPClient("127.0.0.1", listener.port, timeout=10) as client:
-        assert ack_fields(await client.send(adt("A04", "CLOSED-2", mrn="C2").encode()))["code"] == "AA"
+        assert (
+            ack_fields(await client.send(adt("A04", "CLOSED-2", mrn="C2").encode()))["code"] == "AA"
+        )
     assert await count_patients(demo, "C") == 1
 
 
-async def test_oversized_frame_closes_only_that_connection(listener: MLLPServer, his: MLLPClient, demo: Services) -> None:
+async def test_oversized_frame_closes_only_that_connection(
+    listener: MLLPServer, his: MLLPClient, demo: Services
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
     writer.write(START_BLOCK + b"MSH|" + b"x" * (listener.max_frame_bytes + 10) + END_BLOCK)
     await writer.drain()
@@ -80,7 +96,12 @@ async def test_oversized_frame_closes_only_that_connection(listener: MLLPServer,
 async def test_eight_connections_at_once(listener: MLLPServer, demo: Services) -> None:
     async def one_sender(n: int) -> list[str]:
         async with MLLPClient("127.0.0.1", listener.port, timeout=20) as client:
-            return [ack_fields(await client.send(adt("A04", f"CONN-{n}-{k}", mrn=f"K{n}-{k}").encode()))["code"] for k in range(3)]
+            return [
+                ack_fields(
+                    await client.send(adt("A04", f"CONN-{n}-{k}", mrn=f"K{n}-{k}").encode())
+                )["code"]
+                for k in range(3)
+            ]
 
     results = await asyncio.gather(*(one_sender(n) for n in range(8)))
     assert all(code == "AA" for codes in results for code in codes)
@@ -90,7 +111,9 @@ async def test_eight_connections_at_once(listener: MLLPServer, demo: Services) -
 async def test_garbage_frame_gets_a_reject_not_a_crash(his: MLLPClient) -> None:
     reply = ack_fields(await his.send(b"this is not hl7"))
     assert reply["code"] == "AR" and reply["err_code"] == "100"
-    assert ack_fields(await his.send(adt("A04", "AFTER-GARBAGE", mrn="AG1").encode()))["code"] == "AA"
+    assert (
+        ack_fields(await his.send(adt("A04", "AFTER-GARBAGE", mrn="AG1").encode()))["code"] == "AA"
+    )
 
 
 def test_decoder_end_block_without_carriage_return() -> None:

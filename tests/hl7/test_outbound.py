@@ -38,49 +38,89 @@ class FakeHIS:
 
     async def receive(self, frame: bytes) -> bytes:
         self.received.append(frame.decode("utf-8"))
-        return build_ack("AA", source=parse_frame(frame, self.mapping), application="HIS", facility="HOSP").encode()
+        return build_ack(
+            "AA", source=parse_frame(frame, self.mapping), application="HIS", facility="HOSP"
+        ).encode()
 
 
 async def first_physio_slot(services: Services) -> Slot:
     async with services.db.session() as session:
         return (
             await session.execute(
-                sa.select(Slot).join(TreatmentItem, TreatmentItem.id == Slot.item_id)
-                .where(TreatmentItem.code == "PHYSIO", Slot.remaining > 0, Slot.starts_at > datetime.now(UTC) + timedelta(days=1))
-                .order_by(Slot.starts_at).limit(1)
+                sa.select(Slot)
+                .join(TreatmentItem, TreatmentItem.id == Slot.item_id)
+                .where(
+                    TreatmentItem.code == "PHYSIO",
+                    Slot.remaining > 0,
+                    Slot.starts_at > datetime.now(UTC) + timedelta(days=1),
+                )
+                .order_by(Slot.starts_at)
+                .limit(1)
             )
         ).scalar_one()
 
 
 async def outbound_rows(services: Services, appointment_id: int) -> list[HL7Outbound]:
     async with services.db.session() as session:
-        return list((await session.execute(sa.select(HL7Outbound).where(HL7Outbound.subject_id == appointment_id).order_by(HL7Outbound.id))).scalars())
+        return list(
+            (
+                await session.execute(
+                    sa.select(HL7Outbound)
+                    .where(HL7Outbound.subject_id == appointment_id)
+                    .order_by(HL7Outbound.id)
+                )
+            ).scalars()
+        )
 
 
 def value(message: str, segment: str, field: int, component: int = 1) -> str:
     parsed = hl7.parse(message)
-    return parsed.unescape(str(parsed.segment(segment).extract_field(field_num=field, component_num=component)))
+    return parsed.unescape(
+        str(parsed.segment(segment).extract_field(field_num=field, component_num=component))
+    )
 
 
-async def test_appointments_reach_the_his_after_it_comes_back(gql: GraphQLClient, demo: Services) -> None:
+async def test_appointments_reach_the_his_after_it_comes_back(
+    gql: GraphQLClient, demo: Services
+) -> None:
     port = free_port()  # nothing listens here yet: the HIS is down
-    config = HL7Config(HL7Settings(his_host="127.0.0.1", his_port=port, send_timeout_seconds=2, mapping_file=MAPPING_FILE), HL7Mapping.load(MAPPING_FILE))
+    config = HL7Config(
+        HL7Settings(
+            his_host="127.0.0.1", his_port=port, send_timeout_seconds=2, mapping_file=MAPPING_FILE
+        ),
+        HL7Mapping.load(MAPPING_FILE),
+    )
     zhou = await gql.as_user("patient.zhou")
     slot = await first_physio_slot(demo)
-    booked = (await zhou.data("mutation($s: ID!) { bookAppointment(slotId: $s) { id } }", {"s": str(slot.id)}))["bookAppointment"]
+    booked = (
+        await zhou.data(
+            "mutation($s: ID!) { bookAppointment(slotId: $s) { id } }", {"s": str(slot.id)}
+        )
+    )["bookAppointment"]
     appointment_id = int(booked["id"])
 
     now = datetime.now(UTC)
     first = await sync_once(demo, config, now=now)
     assert first["sent"] == 0 and first["deferred"] == 1
     [row] = await outbound_rows(demo, appointment_id)
-    assert row.status == "pending" and row.attempts == 1 and row.message_type == "SIU^S12" and row.last_error
+    assert (
+        row.status == "pending"
+        and row.attempts == 1
+        and row.message_type == "SIU^S12"
+        and row.last_error
+    )
 
     # Cancelled while the HIS is still down: queued behind the booking, not sent before it.
-    await zhou.data("mutation($id: ID!) { cancelAppointment(id: $id) { id status } }", {"id": str(appointment_id)})
+    await zhou.data(
+        "mutation($id: ID!) { cancelAppointment(id: $id) { id status } }",
+        {"id": str(appointment_id)},
+    )
     later = now + timedelta(seconds=1)
     assert (await sync_once(demo, config, now=later))["sent"] == 0
-    assert [r.message_type for r in await outbound_rows(demo, appointment_id)] == ["SIU^S12", "SIU^S15"]
+    assert [r.message_type for r in await outbound_rows(demo, appointment_id)] == [
+        "SIU^S12",
+        "SIU^S15",
+    ]
 
     his = FakeHIS(port)
     async with his.server:

@@ -35,7 +35,9 @@ async def sink() -> AsyncIterator[Sink]:
 @pytest.fixture
 async def notify_services(demo: Services, redis_url: str, sink: Sink) -> Services:
     """The demo hospital with Redis and the webhook sink configured."""
-    settings = demo.settings.model_copy(update={"redis_url": redis_url, "notify_webhook_url": sink.url})
+    settings = demo.settings.model_copy(
+        update={"redis_url": redis_url, "notify_webhook_url": sink.url}
+    )
     return Services(settings=settings, db=demo.db, hashing=demo.hashing, cipher=demo.cipher)
 
 

@@ -37,7 +37,12 @@ class Sink:
             body = json.loads(await request.body())
             self.requests.append({"key": key, **body})
             first = self.messages.setdefault(key, {"key": key, **body})
-            return JSONResponse({"ok": True}, headers={"x-message-id": f"m-{list(self.messages).index(key)}-{first['recipient_id']}"})
+            return JSONResponse(
+                {"ok": True},
+                headers={
+                    "x-message-id": f"m-{list(self.messages).index(key)}-{first['recipient_id']}"
+                },
+            )
 
         return Starlette(routes=[Route("/hook", receive, methods=["POST"])])
 
@@ -50,7 +55,9 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on 127.0.0.1 (a free port); yield its base URL."""
     # Keep-alive longer than any test: tests inject time, so real seconds between two sends
     # must not decide whether a pooled connection is still open.
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_keep_alive=600)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_keep_alive=600
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event
@@ -86,7 +93,12 @@ class ArqHarness:
         settings = self.services.settings
         self.pool = await create_pool(redis_settings(settings.redis_url), default_queue_name=QUEUE)  # type: ignore[arg-type]
         await self.pool.flushdb()
-        self.worker = Worker(**{**worker_options(settings, dispatcher=self.dispatcher, cron_seconds=None), "poll_delay": 0.01})
+        self.worker = Worker(
+            **{
+                **worker_options(settings, dispatcher=self.dispatcher, cron_seconds=None),
+                "poll_delay": 0.01,
+            }
+        )
         self.task = asyncio.create_task(self.worker.async_run())
         return self
 

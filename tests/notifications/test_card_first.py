@@ -18,7 +18,11 @@ from tests.simulators.platforms import PlatformSimulator, simulated_services
 
 
 def _work_notices(sim: PlatformSimulator, username: str) -> list[str]:
-    return [str(m["body"]) for m in sim.messages_to("dingtalk", username) if m["kind"].startswith("work_notice")]
+    return [
+        str(m["body"])
+        for m in sim.messages_to("dingtalk", username)
+        if m["kind"].startswith("work_notice")
+    ]
 
 
 async def test_the_task_card_is_the_first_message_and_reminders_follow_as_text(
@@ -30,7 +34,13 @@ async def test_the_task_card_is_the_first_message_and_reminders_follow_as_text(
         session.add(NotificationPreference(user_id=chief.id, channels=["dingtalk"], digest=False))
         await approvals.publish_definition(session, REVIEW_V1)
         instance = await start(session, {"grade": 1})
-        await outbox.enqueue(session, recipient_id=chief.id, kind="info", title="科室例会通知", idempotency_key="meeting:1")
+        await outbox.enqueue(
+            session,
+            recipient_id=chief.id,
+            kind="info",
+            title="科室例会通知",
+            idempotency_key="meeting:1",
+        )
     t0 = local(2026, 12, 7, 9, 0)  # a Monday
     async with ArqHarness(services, build_dispatcher(services)) as h:
         first = await h.sweep(t0)

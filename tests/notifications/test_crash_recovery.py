@@ -44,7 +44,13 @@ async def _notice_for(services: Services, username: str, channel: str) -> int:
     async with services.db.transaction() as session:
         user = await user_by_username(session, username)
         session.add(NotificationPreference(user_id=user.id, channels=[channel]))
-        await outbox.enqueue(session, recipient_id=user.id, kind="penalty.issued", title="奖惩通知书", idempotency_key=f"crash:{username}")
+        await outbox.enqueue(
+            session,
+            recipient_id=user.id,
+            kind="penalty.issued",
+            title="奖惩通知书",
+            idempotency_key=f"crash:{username}",
+        )
         return user.id  # type: ignore[return-value]
 
 
@@ -58,7 +64,9 @@ async def _kill_mid_delivery(services: Services, channel_name: str, when) -> Non
     # leaving the block stops the worker with the job still inside channel.send
 
 
-async def test_killed_worker_does_not_duplicate_on_a_channel_honouring_the_key(notify_services: Services, sink: Sink) -> None:
+async def test_killed_worker_does_not_duplicate_on_a_channel_honouring_the_key(
+    notify_services: Services, sink: Sink
+) -> None:
     recipient = await _notice_for(notify_services, "chief.wang", "webhook")
     t0 = local(2026, 12, 7, 9, 0)
     await _kill_mid_delivery(notify_services, "webhook", t0)
@@ -83,15 +91,22 @@ async def test_killed_worker_does_not_duplicate_on_a_channel_honouring_the_key(n
 
 
 async def test_killed_worker_never_resends_to_a_channel_without_idempotency(
-    notify_services: Services, platform_sim: PlatformSimulator, gql  # type: ignore[no-untyped-def]
+    notify_services: Services,
+    platform_sim: PlatformSimulator,
+    gql,  # type: ignore[no-untyped-def]
 ) -> None:
     services = simulated_services(notify_services, platform_sim)
     async with services.db.transaction() as session:
         user = await user_by_username(session, "chief.wang")
         session.add(NotificationPreference(user_id=user.id, channels=["dingtalk"]))
         await outbox.enqueue(
-            session, recipient_id=user.id, kind="penalty.issued", title="奖惩通知书", idempotency_key="crash:ding",
-            subject_type="penalty", subject_id=7,
+            session,
+            recipient_id=user.id,
+            kind="penalty.issued",
+            title="奖惩通知书",
+            idempotency_key="crash:ding",
+            subject_type="penalty",
+            subject_id=7,
         )
     t0 = local(2026, 12, 7, 9, 0)
     await _kill_mid_delivery(services, "dingtalk", t0)

@@ -25,7 +25,16 @@ async def test_a_burst_beyond_the_per_minute_limit_waits_for_the_next_minute(
         chief = await user_by_username(session, "chief.wang")
         session.add(NotificationPreference(user_id=chief.id, channels=["wecom"], digest=False))
         await outbox.enqueue_many(
-            session, [{"recipient_id": chief.id, "kind": "info", "title": f"通知 {i}", "idempotency_key": f"burst:{i}"} for i in range(32)]
+            session,
+            [
+                {
+                    "recipient_id": chief.id,
+                    "kind": "info",
+                    "title": f"通知 {i}",
+                    "idempotency_key": f"burst:{i}",
+                }
+                for i in range(32)
+            ],
         )
     t0 = local(2026, 12, 7, 9, 0)
     async with ArqHarness(services, build_dispatcher(services)) as h:
@@ -38,5 +47,9 @@ async def test_a_burst_beyond_the_per_minute_limit_waits_for_the_next_minute(
         assert later["sent"] == 2
     assert len(platform_sim.messages_to("wecom", "chief.wang")) == 32
     async with services.db.session() as session:
-        statuses = (await session.execute(sa.select(NoticeDispatch.status, sa.func.count()).group_by(NoticeDispatch.status))).all()
+        statuses = (
+            await session.execute(
+                sa.select(NoticeDispatch.status, sa.func.count()).group_by(NoticeDispatch.status)
+            )
+        ).all()
     assert dict(statuses) == {"sent": 32}

@@ -60,7 +60,9 @@ def _half_hours(start: datetime, end: datetime) -> list[datetime]:
     return times
 
 
-async def _run(h: ArqHarness, sink: Sink, recipient: int, times: list[datetime]) -> dict[datetime, int]:
+async def _run(
+    h: ArqHarness, sink: Sink, recipient: int, times: list[datetime]
+) -> dict[datetime, int]:
     """Sweep at each time; return when each message to `recipient` arrived."""
     arrivals: dict[datetime, int] = {}
     for t in times:
@@ -71,7 +73,9 @@ async def _run(h: ArqHarness, sink: Sink, recipient: int, times: list[datetime])
     return arrivals
 
 
-async def test_a_chief_who_never_reads_gets_the_policys_reminders_then_the_superior_is_told(notify_services: Services, sink: Sink) -> None:
+async def test_a_chief_who_never_reads_gets_the_policys_reminders_then_the_superior_is_told(
+    notify_services: Services, sink: Sink
+) -> None:
     notice_id, chief, superior = await _penalty_notice_for_chief(notify_services)
     dispatcher = build_dispatcher(notify_services)
     async with ArqHarness(notify_services, dispatcher) as h:
@@ -88,35 +92,60 @@ async def test_a_chief_who_never_reads_gets_the_policys_reminders_then_the_super
     }, await _dispatch_log(notify_services, chief)
     texts = [m["title"] for m in sink.to(chief)]
     assert texts[0] == "奖惩通知书 / penalty notice"
-    assert [t.split("】")[0] for t in texts[1:]] == ["【第1次提醒 / reminder 1", "【第2次提醒 / reminder 2", "【第3次提醒 / reminder 3"]
+    assert [t.split("】")[0] for t in texts[1:]] == [
+        "【第1次提醒 / reminder 1",
+        "【第2次提醒 / reminder 2",
+        "【第3次提醒 / reminder 3",
+    ]
     assert len(set(m["body"] for m in sink.to(chief))) == 4  # every text differs
     escalations = sink.to(superior)
-    assert len(escalations) == 1 and "升级" in escalations[0]["title"] and "王" in escalations[0]["title"]
+    assert (
+        len(escalations) == 1
+        and "升级" in escalations[0]["title"]
+        and "王" in escalations[0]["title"]
+    )
     async with notify_services.db.session() as session:
-        row = (await session.execute(sa.text("SELECT reminders_sent, escalated_at, due_at FROM notice WHERE id = :i"), {"i": notice_id})).one()
+        row = (
+            await session.execute(
+                sa.text("SELECT reminders_sent, escalated_at, due_at FROM notice WHERE id = :i"),
+                {"i": notice_id},
+            )
+        ).one()
     assert row.reminders_sent == 3 and row.due_at is None
     assert row.escalated_at == local(2026, 12, 8, 9, 0)
 
 
-async def test_a_read_after_the_second_reminder_stops_the_third(notify_services: Services, sink: Sink, http) -> None:  # type: ignore[no-untyped-def]
+async def test_a_read_after_the_second_reminder_stops_the_third(
+    notify_services: Services, sink: Sink, http
+) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import GraphQLClient
 
     notice_id, chief, superior = await _penalty_notice_for_chief(notify_services)
     dispatcher = build_dispatcher(notify_services)
     async with ArqHarness(notify_services, dispatcher) as h:
-        first = await _run(h, sink, chief, _half_hours(local(2026, 12, 7, 9, 0), local(2026, 12, 7, 14, 30)))
-        assert list(first) == [local(2026, 12, 7, 9, 0), local(2026, 12, 7, 11, 0), local(2026, 12, 7, 14, 30)]
+        first = await _run(
+            h, sink, chief, _half_hours(local(2026, 12, 7, 9, 0), local(2026, 12, 7, 14, 30))
+        )
+        assert list(first) == [
+            local(2026, 12, 7, 9, 0),
+            local(2026, 12, 7, 11, 0),
+            local(2026, 12, 7, 14, 30),
+        ]
         client = await GraphQLClient(http).as_user("chief.wang")
         data = await client.data(MARK_READ, {"id": str(notice_id)})
         assert data["markNoticeRead"]["readAt"]
         again = await client.data(MARK_READ, {"id": str(notice_id)})  # idempotent
         assert again["markNoticeRead"]["readAt"] == data["markNoticeRead"]["readAt"]
-        later = await _run(h, sink, chief, _half_hours(local(2026, 12, 7, 15, 0), local(2026, 12, 9, 12, 0)))
+        later = await _run(
+            h, sink, chief, _half_hours(local(2026, 12, 7, 15, 0), local(2026, 12, 9, 12, 0))
+        )
     assert later == {}
     assert sink.to(superior) == []
 
 
-async def test_reminders_that_fell_due_during_an_outage_coalesce_into_one(notify_services: Services, sink: Sink) -> None:
+async def test_reminders_that_fell_due_during_an_outage_coalesce_into_one(
+    notify_services: Services, sink: Sink
+) -> None:
     notice_id, chief, _ = await _penalty_notice_for_chief(notify_services)
     dispatcher = build_dispatcher(notify_services)
     async with ArqHarness(notify_services, dispatcher) as h:
@@ -125,18 +154,40 @@ async def test_reminders_that_fell_due_during_an_outage_coalesce_into_one(notify
         report = await h.sweep(local(2026, 12, 7, 16, 0))
         assert report["reminders"] == 1
         # The next is counted from now (16:00 + 2 working hours = Tue 08:30), not a burst.
-        assert await _run(h, sink, chief, _half_hours(local(2026, 12, 7, 16, 30), local(2026, 12, 8, 8, 0))) == {}
-        assert await _run(h, sink, chief, [local(2026, 12, 8, 8, 30)]) == {local(2026, 12, 8, 8, 30): 1}
+        assert (
+            await _run(
+                h, sink, chief, _half_hours(local(2026, 12, 7, 16, 30), local(2026, 12, 8, 8, 0))
+            )
+            == {}
+        )
+        assert await _run(h, sink, chief, [local(2026, 12, 8, 8, 30)]) == {
+            local(2026, 12, 8, 8, 30): 1
+        }
     titles = [m["title"] for m in sink.to(chief)]
     assert titles[1].startswith("【第1次提醒") and titles[2].startswith("【第2次提醒")
 
 
-async def test_quiet_hours_defer_all_but_critical_notices(notify_services: Services, sink: Sink) -> None:
+async def test_quiet_hours_defer_all_but_critical_notices(
+    notify_services: Services, sink: Sink
+) -> None:
     async with notify_services.db.transaction() as session:
         doctor = await user_by_username(session, "dr.li")
-        session.add(NotificationPreference(user_id=doctor.id, channels=["webhook"], quiet_start="22:00", quiet_end="07:30"))
-        await outbox.enqueue(session, recipient_id=doctor.id, kind="info", title="普通通知", idempotency_key="q:1")
-        await outbox.enqueue(session, recipient_id=doctor.id, kind="approval.emergency", title="急诊手术审批", idempotency_key="q:2", critical=True)
+        session.add(
+            NotificationPreference(
+                user_id=doctor.id, channels=["webhook"], quiet_start="22:00", quiet_end="07:30"
+            )
+        )
+        await outbox.enqueue(
+            session, recipient_id=doctor.id, kind="info", title="普通通知", idempotency_key="q:1"
+        )
+        await outbox.enqueue(
+            session,
+            recipient_id=doctor.id,
+            kind="approval.emergency",
+            title="急诊手术审批",
+            idempotency_key="q:2",
+            critical=True,
+        )
     async with ArqHarness(notify_services, build_dispatcher(notify_services)) as h:
         await h.sweep(local(2026, 12, 7, 23, 0))
         assert [m["title"] for m in sink.to(doctor.id)] == ["急诊手术审批"]
@@ -146,12 +197,20 @@ async def test_quiet_hours_defer_all_but_critical_notices(notify_services: Servi
     assert [m["title"] for m in sink.to(doctor.id)] == ["急诊手术审批", "普通通知"]
 
 
-async def test_pending_items_for_one_person_are_digested(notify_services: Services, sink: Sink) -> None:
+async def test_pending_items_for_one_person_are_digested(
+    notify_services: Services, sink: Sink
+) -> None:
     async with notify_services.db.transaction() as session:
         doctor = await user_by_username(session, "dr.li")
         session.add(NotificationPreference(user_id=doctor.id, channels=["webhook"]))
         for i in range(4):
-            await outbox.enqueue(session, recipient_id=doctor.id, kind="info", title=f"通知 {i}", idempotency_key=f"dg:{i}")
+            await outbox.enqueue(
+                session,
+                recipient_id=doctor.id,
+                kind="info",
+                title=f"通知 {i}",
+                idempotency_key=f"dg:{i}",
+            )
     async with ArqHarness(notify_services, build_dispatcher(notify_services)) as h:
         await h.sweep(local(2026, 12, 7, 10, 0))
     messages = sink.to(doctor.id)

@@ -37,52 +37,109 @@ async def _prefer_webhook(services: Services, *usernames: str) -> dict[str, int]
     return ids
 
 
-async def test_redis_down_then_back_and_reminders_until_each_reads(notify_services: Services, sink: Sink) -> None:
+async def test_redis_down_then_back_and_reminders_until_each_reads(
+    notify_services: Services, sink: Sink
+) -> None:
     ids = await _prefer_webhook(notify_services, "dr.li", "chief.wang", "ma.zhao")
     # The API process believes Redis is at a port where nothing answers.
     down = notify_services.settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    api_services = Services(settings=down, db=notify_services.db, hashing=notify_services.hashing, cipher=notify_services.cipher)
+    api_services = Services(
+        settings=down,
+        db=notify_services.db,
+        hashing=notify_services.hashing,
+        cipher=notify_services.cipher,
+    )
     app = create_app(down, services=api_services)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             ma = await GraphQLClient(http).as_user("ma.zhao")
-            score = (await ma.data(RECORD, {"i": {"doctorUsername": "dr.li", "itemCode": "SS-01", "occurredAt": (datetime.now(UTC) - timedelta(days=1)).isoformat()}}))["recordPenaltyScore"]
+            score = (
+                await ma.data(
+                    RECORD,
+                    {
+                        "i": {
+                            "doctorUsername": "dr.li",
+                            "itemCode": "SS-01",
+                            "occurredAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                        }
+                    },
+                )
+            )["recordPenaltyScore"]
             await ma.data(CONFIRM, {"id": score["id"]})
-            penalty = next(p for p in (await ma.data(PENALTIES))["penalties"] if p["kind"] == "one_off")
-            assert (await ma.data(ISSUE, {"id": penalty["id"]}))["issuePenalty"]["status"] == "issued"
+            penalty = next(
+                p for p in (await ma.data(PENALTIES))["penalties"] if p["kind"] == "one_off"
+            )
+            assert (await ma.data(ISSUE, {"id": penalty["id"]}))["issuePenalty"][
+                "status"
+            ] == "issued"
             await asyncio.sleep(0)  # let the failing kick run; it must not break anything
             chief = await GraphQLClient(http).as_user("chief.wang")
-            chief_notice = (await chief.data("query { myNotices { id kind deliveries { channel } } }"))["myNotices"][0]
-            assert chief_notice["kind"] == "penalty.issued" and chief_notice["deliveries"] == []  # written, not yet delivered
+            chief_notice = (
+                await chief.data("query { myNotices { id kind deliveries { channel } } }")
+            )["myNotices"][0]
+            assert (
+                chief_notice["kind"] == "penalty.issued" and chief_notice["deliveries"] == []
+            )  # written, not yet delivered
     assert sink.requests == []
 
     # Redis is back: a worker's sweep drains the outbox, then the reminders run.
     async with ArqHarness(notify_services, build_dispatcher(notify_services)) as h:
         await h.sweep(local(2026, 12, 7, 9, 0))
         assert len(sink.to(ids["chief.wang"])) == 1
-        assert [m["title"] for m in sink.to(ids["dr.li"])] == ["不良执业记分通知 / bad-practice score: 越级开展手术 / surgery beyond authorised grade", "奖惩通知书 / penalty notice"]
+        assert [m["title"] for m in sink.to(ids["dr.li"])] == [
+            "不良执业记分通知 / bad-practice score: 越级开展手术 / surgery beyond authorised grade",
+            "奖惩通知书 / penalty notice",
+        ]
         for t in (local(2026, 12, 7, 11, 0), local(2026, 12, 7, 14, 30)):
             await h.sweep(t)
         assert len(sink.to(ids["chief.wang"])) == 3  # first delivery + 2 reminders
         # The chief opens the link of the second reminder (a read through any channel).
         link = sink.to(ids["chief.wang"])[-1]["url"]
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(notify_services.settings, services=notify_services)), base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(
+                app=create_app(notify_services.settings, services=notify_services)
+            ),
+            base_url="http://testserver",
+        ) as http:
             opened = await http.get(link.split("127.0.0.1:8000", 1)[1])
             assert opened.status_code == 303
-            for t in (local(2026, 12, 7, 16, 30), local(2026, 12, 8, 9, 0), local(2026, 12, 8, 11, 0)):
+            for t in (
+                local(2026, 12, 7, 16, 30),
+                local(2026, 12, 8, 9, 0),
+                local(2026, 12, 8, 11, 0),
+            ):
                 await h.sweep(t)
             # No third reminder for the chief; what reached them since are the escalations
             # about dr.li, who read neither the score notice nor the penalty notice.
             later = sink.to(ids["chief.wang"])[3:]
-            assert len(later) == 2 and all("升级" in m["title"] and "李医生" in m["title"] for m in later)
+            assert len(later) == 2 and all(
+                "升级" in m["title"] and "李医生" in m["title"] for m in later
+            )
             ma = await GraphQLClient(http).as_user("ma.zhao")
-            receipts = {r["recipient"]["username"]: r for r in (await ma.data(RECEIPTS, {"id": penalty["id"]}))["noticeReceipts"] if r["kind"] == "penalty.issued"}
+            receipts = {
+                r["recipient"]["username"]: r
+                for r in (await ma.data(RECEIPTS, {"id": penalty["id"]}))["noticeReceipts"]
+                if r["kind"] == "penalty.issued"
+            }
     chief_receipt = receipts["chief.wang"]
-    assert chief_receipt["readVia"] == "link" and chief_receipt["remindersSent"] == 2 and chief_receipt["escalatedAt"] is None
+    assert (
+        chief_receipt["readVia"] == "link"
+        and chief_receipt["remindersSent"] == 2
+        and chief_receipt["escalatedAt"] is None
+    )
     doctor = receipts["dr.li"]
     assert doctor["readAt"] is None and doctor["remindersSent"] == 3 and doctor["escalatedAt"]
-    assert [d["reminderNo"] for d in doctor["deliveries"] if d["channel"] == "webhook"] == [0, 1, 2, 3]
+    assert [d["reminderNo"] for d in doctor["deliveries"] if d["channel"] == "webhook"] == [
+        0,
+        1,
+        2,
+        3,
+    ]
     async with notify_services.db.session() as session:
-        pending = (await session.execute(sa.select(sa.func.count()).select_from(Notice).where(Notice.due_at.is_not(None)))).scalar_one()
+        pending = (
+            await session.execute(
+                sa.select(sa.func.count()).select_from(Notice).where(Notice.due_at.is_not(None))
+            )
+        ).scalar_one()
     assert pending == 0  # read, or reminded the policy's number of times and escalated

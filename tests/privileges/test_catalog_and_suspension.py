@@ -13,7 +13,7 @@ PRIVILEGES = """query($u: String!) { privileges(surgeonUsername: $u) {
   suspensions { id reason endsAt liftedAt }
   history { stream action actor { username } at hash } } }"""
 SUSPEND = """mutation($i: SuspendPrivilegeInput!) { suspendPrivilege(input: $i) { id reason startsAt endsAt } }"""
-LIFT = "mutation($id: ID!) { liftSuspension(suspensionId: $id, reason: \"进修提前结束\") { id liftedAt } }"
+LIFT = 'mutation($id: ID!) { liftSuspension(suspensionId: $id, reason: "进修提前结束") { id liftedAt } }'
 REVOKE = "mutation($id: ID!, $r: String!) { revokePrivilege(grantId: $id, reason: $r) { id status revokedAt } }"
 
 
@@ -35,7 +35,9 @@ async def test_demo_privileges_and_visibility(gql):
     assert (await ma.data(PRIVILEGES, {"u": "dr.qian"}))["privileges"]["maxGradeNow"] == 4
     # A surgeon sees their own privileges, not a colleague's.
     li = await gql.as_user("dr.li")
-    assert (await li.data(PRIVILEGES, {"u": "dr.li"}))["privileges"]["grants"][0]["status"] == "active"
+    assert (await li.data(PRIVILEGES, {"u": "dr.li"}))["privileges"]["grants"][0][
+        "status"
+    ] == "active"
     assert error_code(await li.error(PRIVILEGES, {"u": "dr.qian"})) == "FORBIDDEN"
     # The head of another department does not see general surgery's surgeons.
     he = await gql.as_user("chief.he")
@@ -45,7 +47,19 @@ async def test_demo_privileges_and_visibility(gql):
 async def test_suspend_and_lift_are_recorded(gql):
     ma = await gql.as_user("ma.zhao")
     now = datetime.now(UTC)
-    susp = (await ma.data(SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "外出进修", "startsAt": (now - timedelta(minutes=1)).isoformat(), "endsAt": (now + timedelta(days=90)).isoformat()}}))["suspendPrivilege"]
+    susp = (
+        await ma.data(
+            SUSPEND,
+            {
+                "i": {
+                    "surgeonUsername": "dr.li",
+                    "reason": "外出进修",
+                    "startsAt": (now - timedelta(minutes=1)).isoformat(),
+                    "endsAt": (now + timedelta(days=90)).isoformat(),
+                }
+            },
+        )
+    )["suspendPrivilege"]
     view = (await ma.data(PRIVILEGES, {"u": "dr.li"}))["privileges"]
     assert view["maxGradeNow"] is None
     assert [e["action"] for e in view["history"]][-1] == "suspended"
@@ -57,18 +71,34 @@ async def test_suspend_and_lift_are_recorded(gql):
     # Lifting twice is a conflict; a surgeon cannot suspend anyone.
     assert error_code(await ma.error(LIFT, {"id": susp["id"]})) == "CONFLICT"
     li = await gql.as_user("dr.li")
-    err = await li.error(SUSPEND, {"i": {"surgeonUsername": "dr.qian", "reason": "x", "startsAt": now.isoformat()}})
+    err = await li.error(
+        SUSPEND, {"i": {"surgeonUsername": "dr.qian", "reason": "x", "startsAt": now.isoformat()}}
+    )
     assert error_code(err) == "FORBIDDEN"
 
 
 async def test_bad_suspension_input_writes_nothing(gql):
     ma = await gql.as_user("ma.zhao")
     now = datetime.now(UTC)
-    err = await ma.error(SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "下乡", "startsAt": now.isoformat(), "endsAt": (now - timedelta(days=1)).isoformat()}})
+    err = await ma.error(
+        SUSPEND,
+        {
+            "i": {
+                "surgeonUsername": "dr.li",
+                "reason": "下乡",
+                "startsAt": now.isoformat(),
+                "endsAt": (now - timedelta(days=1)).isoformat(),
+            }
+        },
+    )
     assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "endsAt"
-    err = await ma.error(SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "", "startsAt": now.isoformat()}})
+    err = await ma.error(
+        SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "", "startsAt": now.isoformat()}}
+    )
     assert err["extensions"]["field"] == "reason"
-    err = await ma.error(SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "下乡", "startsAt": "next tuesday"}})
+    err = await ma.error(
+        SUSPEND, {"i": {"surgeonUsername": "dr.li", "reason": "下乡", "startsAt": "next tuesday"}}
+    )
     assert error_code(err) == "VALIDATION"
     assert (await ma.data(PRIVILEGES, {"u": "dr.li"}))["privileges"]["suspensions"] == []
 
@@ -83,7 +113,9 @@ async def test_revoke_only_active_grants(gql):
     chief = await gql.as_user("chief.wang")
     assert error_code(await chief.error(REVOKE, {"id": grant["id"], "r": "x"})) == "FORBIDDEN"
     # By surgeon and grade, as an operator names it.
-    by_grade = "mutation($u: String!, $g: Int) { revokePrivilege(surgeonUsername: $u, grade: $g, reason: \"调离临床\") { id status } }"
-    assert (await ma.data(by_grade, {"u": "dr.qian", "g": 4}))["revokePrivilege"]["status"] == "revoked"
+    by_grade = 'mutation($u: String!, $g: Int) { revokePrivilege(surgeonUsername: $u, grade: $g, reason: "调离临床") { id status } }'
+    assert (await ma.data(by_grade, {"u": "dr.qian", "g": 4}))["revokePrivilege"][
+        "status"
+    ] == "revoked"
     err = await ma.error(by_grade, {"u": "dr.qian", "g": 4})
     assert error_code(err) == "NOT_FOUND" and err["extensions"]["field"] == "grade"

@@ -43,7 +43,17 @@ def api_process(settings: Settings, *, log: Path, **extra_env: str) -> Iterator[
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             env=env_for(settings, **extra_env),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -47,7 +47,11 @@ def sample_value(type_: Any) -> Any:
     if isinstance(type_, GraphQLEnumType):
         return next(iter(type_.values))
     if isinstance(type_, GraphQLInputObjectType):
-        return {name: sample_value(field.type) for name, field in type_.fields.items() if _required(field)}
+        return {
+            name: sample_value(field.type)
+            for name, field in type_.fields.items()
+            if _required(field)
+        }
     if isinstance(type_, GraphQLScalarType):
         if type_.name not in SCALAR_SAMPLES:
             raise KeyError(f"no sample for scalar {type_.name}: add one to SCALAR_SAMPLES")
@@ -86,7 +90,9 @@ def root_field_calls() -> list[FieldCall]:
         if root_type is None:
             continue
         definitions = {f.name: f for f in strawberry_root.__strawberry_definition__.fields}
-        strawberry_by_graphql_name = {schema.config.name_converter.get_graphql_name(f): f for f in definitions.values()}
+        strawberry_by_graphql_name = {
+            schema.config.name_converter.get_graphql_name(f): f for f in definitions.values()
+        }
         for name, field in root_type.fields.items():
             strawberry_field = strawberry_by_graphql_name[name]
             variables: dict[str, Any] = {}
@@ -98,7 +104,11 @@ def root_field_calls() -> list[FieldCall]:
                 variables[arg_name] = sample_value(arg.type)
                 declarations.append(f"${arg_name}: {arg.type}")
                 arguments.append(f"{arg_name}: ${arg_name}")
-            header = f"{operation} Call({', '.join(declarations)})" if declarations else f"{operation} Call"
+            header = (
+                f"{operation} Call({', '.join(declarations)})"
+                if declarations
+                else f"{operation} Call"
+            )
             call = f"{name}({', '.join(arguments)})" if arguments else name
             calls.append(
                 FieldCall(

@@ -64,13 +64,21 @@ def _permission_errors(body: dict[str, Any], call: FieldCall) -> list[dict[str, 
         code = error_code(error)
         if code == "UNAUTHENTICATED":
             found.append(error)
-        elif code == "FORBIDDEN" and any(error["message"] == getattr(p, "message", None) for p in call.permission_classes):
+        elif code == "FORBIDDEN" and any(
+            error["message"] == getattr(p, "message", None) for p in call.permission_classes
+        ):
             found.append(error)
     return found
 
 
 def _ordered(calls: list[FieldCall]) -> list[FieldCall]:
-    return sorted(calls, key=lambda c: (c.operation != "query", any(s.lower() in c.name.lower() for s in SESSION_ENDING)))
+    return sorted(
+        calls,
+        key=lambda c: (
+            c.operation != "query",
+            any(s.lower() in c.name.lower() for s in SESSION_ENDING),
+        ),
+    )
 
 
 async def test_every_root_field_obeys_the_role_model(gql: GraphQLClient) -> None:
@@ -99,11 +107,15 @@ async def test_every_root_field_obeys_the_role_model(gql: GraphQLClient) -> None
                 body = await clients[label].execute(call.document, call.variables)
                 verdicts = _permission_errors(body, call)
             if allowed and verdicts:
-                mismatches.append(f"{label} ({username}) was refused {call.operation} {call.name}: {verdicts[0]['message']}")
+                mismatches.append(
+                    f"{label} ({username}) was refused {call.operation} {call.name}: {verdicts[0]['message']}"
+                )
             if not allowed:
                 wanted = "UNAUTHENTICATED" if username is None else "FORBIDDEN"
                 if not verdicts or error_code(verdicts[0]) != wanted:
-                    mismatches.append(f"{label} ({username}) was not refused {call.operation} {call.name} ({wanted}): {body}")
+                    mismatches.append(
+                        f"{label} ({username}) was not refused {call.operation} {call.name} ({wanted}): {body}"
+                    )
                 elif (body.get("data") or {}).get(call.name) is not None:
                     mismatches.append(f"{label} got data from refused {call.name}")
             for error in body.get("errors") or []:

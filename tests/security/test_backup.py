@@ -22,7 +22,10 @@ async def _counts(url: str) -> dict[str, int]:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            return {t: (await conn.execute(sa.text(f'SELECT count(*) FROM "{t}"'))).scalar_one() for t in TABLES}
+            return {
+                t: (await conn.execute(sa.text(f'SELECT count(*) FROM "{t}"'))).scalar_one()
+                for t in TABLES
+            }
     finally:
         await engine.dispose()
 
@@ -44,7 +47,9 @@ async def test_backup_and_restore_drill_postgres(demo: Services, tmp_path: Path)
     admin = create_async_engine(ADMIN_PG_URL, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    restored_url = sa.engine.make_url(source_url).set(database=name).render_as_string(hide_password=False)
+    restored_url = (
+        sa.engine.make_url(source_url).set(database=name).render_as_string(hide_password=False)
+    )
     try:
         code, out = await _run_cli(demo, "restore", str(dump), BEDSIDE_DATABASE_URL=restored_url)
         assert code == 0, out
@@ -59,7 +64,11 @@ async def test_backup_and_restore_drill_postgres(demo: Services, tmp_path: Path)
         # The drill proves the check can fail too: break one event in the restored copy.
         engine = create_async_engine(restored_url)
         async with engine.begin() as conn:
-            await conn.execute(sa.text("UPDATE audit_event SET data = '{\"tampered\": true}' WHERE id = (SELECT min(id) FROM audit_event)"))
+            await conn.execute(
+                sa.text(
+                    "UPDATE audit_event SET data = '{\"tampered\": true}' WHERE id = (SELECT min(id) FROM audit_event)"
+                )
+            )
         await engine.dispose()
         code, out = await _run_cli(demo, "audit", "verify", BEDSIDE_DATABASE_URL=restored_url)
         assert code == 1 and "BROKEN" in out

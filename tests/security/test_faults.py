@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from arq.constants import health_check_key_suffix
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.demo import seed_demo
@@ -43,7 +44,11 @@ async def _fleet_database(url: str, data_dir: Path) -> tuple[Services, dict[str,
 
 
 async def _token(http: httpx.AsyncClient, username: str) -> str:
-    body = (await http.post("/graphql", json={"query": LOGIN, "variables": {"u": username, "p": DEMO_PASSWORD}})).json()
+    body = (
+        await http.post(
+            "/graphql", json={"query": LOGIN, "variables": {"u": username, "p": DEMO_PASSWORD}}
+        )
+    ).json()
     return str(body["data"]["login"]["token"])
 
 
@@ -51,7 +56,12 @@ async def _token(http: httpx.AsyncClient, username: str) -> str:
 def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -68,10 +78,14 @@ async def test_postgres_restart_under_load(tmp_path: Path) -> None:
                 patients = []
                 for username, order_id, patient_id in data["patients"]:
                     patients.append((await _token(http, username), order_id, patient_id))
-                day = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400)))
+                day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
                 outcomes: dict[str, list[str]] = {"ok": [], "unavailable": [], "other": []}
-                acknowledged: dict[str, tuple[str, int]] = {}  # idempotency key -> (appointment, patient)
-                unanswered: list[tuple[str, str, str, int]] = []  # (key, token, slot, order) to retry
+                acknowledged: dict[
+                    str, tuple[str, int]
+                ] = {}  # idempotency key -> (appointment, patient)
+                unanswered: list[
+                    tuple[str, str, str, int]
+                ] = []  # (key, token, slot, order) to retry
                 stop = asyncio.Event()
 
                 async def patient_loop(token: str, order_id: int, patient_id: int) -> None:
@@ -79,30 +93,57 @@ async def test_postgres_restart_under_load(tmp_path: Path) -> None:
                     while not stop.is_set():
                         key = uuid.uuid4().hex
                         try:
-                            listing = await http.post("/graphql", json={"query": SLOTS, "variables": {"f": day, "t": day}}, headers=headers)
+                            listing = await http.post(
+                                "/graphql",
+                                json={"query": SLOTS, "variables": {"f": day, "t": day}},
+                                headers=headers,
+                            )
                             slots = listing.json()
-                            if listing.status_code == 503 or (slots.get("errors") and slots["errors"][0]["extensions"]["code"] == "TEMPORARILY_UNAVAILABLE"):
+                            if listing.status_code == 503 or (
+                                slots.get("errors")
+                                and slots["errors"][0]["extensions"]["code"]
+                                == "TEMPORARILY_UNAVAILABLE"
+                            ):
                                 outcomes["unavailable"].append("slots")
                                 await asyncio.sleep(0.05)
                                 continue
-                            free = [s for s in (slots.get("data") or {}).get("availableSlots") or [] if s["remaining"] > 0]
+                            free = [
+                                s
+                                for s in (slots.get("data") or {}).get("availableSlots") or []
+                                if s["remaining"] > 0
+                            ]
                             if not free:
                                 outcomes["unavailable"].append("slots")
                                 await asyncio.sleep(0.05)
                                 continue
                             slot = free[key.__hash__() % len(free)]["id"]
-                            response = await http.post("/graphql", json={"query": BOOK, "variables": {"s": slot, "o": str(order_id), "k": key}}, headers=headers)
-                        except httpx.HTTPError as exc:  # a dropped connection would be a failure to fail cleanly
+                            response = await http.post(
+                                "/graphql",
+                                json={
+                                    "query": BOOK,
+                                    "variables": {"s": slot, "o": str(order_id), "k": key},
+                                },
+                                headers=headers,
+                            )
+                        except (
+                            httpx.HTTPError
+                        ) as exc:  # a dropped connection would be a failure to fail cleanly
                             outcomes["other"].append(f"transport {type(exc).__name__}")
                             continue
                         body = response.json()
                         if response.status_code == 200 and not body.get("errors"):
                             acknowledged[key] = (body["data"]["bookAppointment"]["id"], patient_id)
                             outcomes["ok"].append(key)
-                        elif response.status_code in (200, 503) and body["errors"][0]["extensions"]["code"] == "TEMPORARILY_UNAVAILABLE":
+                        elif (
+                            response.status_code in (200, 503)
+                            and body["errors"][0]["extensions"]["code"] == "TEMPORARILY_UNAVAILABLE"
+                        ):
                             outcomes["unavailable"].append(key)
                             unanswered.append((key, token, slot, order_id))
-                        elif response.status_code == 200 and body["errors"][0]["extensions"]["code"] in REFUSALS:
+                        elif (
+                            response.status_code == 200
+                            and body["errors"][0]["extensions"]["code"] in REFUSALS
+                        ):
                             # A rule said no (this patient already holds the slot it drew, or
                             # the last seat went to someone else): a clean answer, not a fault.
                             outcomes["unavailable"].append(key)
@@ -122,12 +163,19 @@ async def test_postgres_restart_under_load(tmp_path: Path) -> None:
                 await asyncio.gather(*workers)
 
                 assert before_restart >= 5, outcomes
-                assert len(outcomes["ok"]) >= restarted_at + 5, "the API did not recover after the restart"
+                assert len(outcomes["ok"]) >= restarted_at + 5, (
+                    "the API did not recover after the restart"
+                )
                 assert outcomes["other"] == [], outcomes["other"][:5]
                 # The client retries what went unanswered with the same key: booked once.
                 for key, token, slot, order_id in unanswered:
                     response = await http.post(
-                        "/graphql", json={"query": BOOK, "variables": {"s": slot, "o": str(order_id), "k": key}}, headers={"authorization": f"Bearer {token}"}
+                        "/graphql",
+                        json={
+                            "query": BOOK,
+                            "variables": {"s": slot, "o": str(order_id), "k": key},
+                        },
+                        headers={"authorization": f"Bearer {token}"},
                     )
                     body = response.json()
                     if not body.get("errors"):
@@ -137,14 +185,29 @@ async def test_postgres_restart_under_load(tmp_path: Path) -> None:
 
         engine = create_async_engine(url)
         async with engine.connect() as conn:
-            rows = dict((await conn.execute(sa.text("SELECT id, patient_id FROM appointment WHERE NOT (id = ANY(:prepared))"), {"prepared": list(prepared)})).all())
+            rows = dict(
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT id, patient_id FROM appointment WHERE NOT (id = ANY(:prepared))"
+                        ),
+                        {"prepared": list(prepared)},
+                    )
+                ).all()
+            )
             for appointment_id, patient_id in acknowledged.values():
-                assert int(appointment_id) in rows and (patient_id == 0 or rows[int(appointment_id)] == patient_id)
+                assert int(appointment_id) in rows and (
+                    patient_id == 0 or rows[int(appointment_id)] == patient_id
+                )
             # Nothing half-written: every seat taken has its appointment, and no more.
-            mismatched = (await conn.execute(sa.text(
-                "SELECT count(*) FROM treatment_slot s WHERE s.capacity - s.remaining <>"
-                " (SELECT count(*) FROM appointment a WHERE a.slot_id = s.id AND a.status <> 'cancelled')"
-            ))).scalar_one()
+            mismatched = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM treatment_slot s WHERE s.capacity - s.remaining <>"
+                        " (SELECT count(*) FROM appointment a WHERE a.slot_id = s.id AND a.status <> 'cancelled')"
+                    )
+                )
+            ).scalar_one()
             assert mismatched == 0
             # Every appointment is one the clients were told about (or retried into): no orphans.
             assert set(rows) == {int(a) for a, _ in acknowledged.values()}
@@ -166,29 +229,58 @@ async def test_redis_down_api_serves_and_outbox_waits(demo: Services, tmp_path: 
                 redis.stop()
                 assert (await http.get("/healthz")).status_code == 200
                 ready = await http.get("/readyz")
-                assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("error")
-                slots = (await http.post("/graphql", json={"query": SLOTS, "variables": {"f": day, "t": day}}, headers=headers)).json()
+                assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith(
+                    "error"
+                )
+                slots = (
+                    await http.post(
+                        "/graphql",
+                        json={"query": SLOTS, "variables": {"f": day, "t": day}},
+                        headers=headers,
+                    )
+                ).json()
                 slot = slots["data"]["availableSlots"][0]["id"]
                 started = time.monotonic()
-                booked = (await http.post("/graphql", json={"query": BOOK, "variables": {"s": slot, "o": str(order_id), "k": "redis-down"}}, headers=headers)).json()
+                booked = (
+                    await http.post(
+                        "/graphql",
+                        json={
+                            "query": BOOK,
+                            "variables": {"s": slot, "o": str(order_id), "k": "redis-down"},
+                        },
+                        headers=headers,
+                    )
+                ).json()
                 assert not booked.get("errors"), booked
                 assert time.monotonic() - started < 10  # a dead Redis does not stall the request
                 appointment = int(booked["data"]["bookAppointment"]["id"])
 
                 async def pending() -> int:
                     async with demo.db.session() as session:
-                        return (await session.execute(sa.text(
-                            "SELECT count(*) FROM notice WHERE subject_type = 'appointment' AND subject_id = :a AND delivered_at IS NULL"
-                        ), {"a": appointment})).scalar_one()
+                        return (
+                            await session.execute(
+                                sa.text(
+                                    "SELECT count(*) FROM notice WHERE subject_type = 'appointment' AND subject_id = :a AND delivered_at IS NULL"
+                                ),
+                                {"a": appointment},
+                            )
+                        ).scalar_one()
 
                 waiting = await pending()
                 assert waiting > 0  # the confirmation waits in the outbox
                 redis.start()
                 worker = subprocess.Popen(  # noqa: ASYNC220 - a long-running worker process
-                    [str(Path(sys.executable).with_name("bedside")), "worker"], env=env_for(settings, **extra),
-                    stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT,
+                    [str(Path(sys.executable).with_name("bedside")), "worker"],
+                    env=env_for(settings, **extra),
+                    stdout=(tmp_path / "worker.log").open("wb"),
+                    stderr=subprocess.STDOUT,
                 )
                 try:
+                    # The outbox drains only once the worker runs. Wait for its own word that it
+                    # is up (arq writes its health-check key from inside its main loop, after
+                    # the signal handlers are in place), so the SIGTERM below always reaches a
+                    # running worker, never one still importing.
+                    await _wait_for_worker(redis.url, worker, tmp_path / "worker.log")
                     deadline = time.monotonic() + 60
                     while await pending() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a server's state
                         await asyncio.sleep(0.5)
@@ -202,13 +294,35 @@ async def test_redis_down_api_serves_and_outbox_waits(demo: Services, tmp_path: 
                 assert (await http.get("/readyz")).status_code == 200
 
 
+def _tail(log: Path) -> str:
+    return log.read_text()[-2000:]
+
+
+async def _wait_for_worker(redis_url: str, worker: subprocess.Popen[bytes], log: Path) -> None:
+    from redis.asyncio import Redis
+
+    from notifications.worker import QUEUE
+
+    client = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while not await client.exists(QUEUE + health_check_key_suffix):
+            assert worker.poll() is None, _tail(log)
+            assert time.monotonic() < deadline, "the worker did not start: " + _tail(log)
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
+
+
 async def test_disk_full_for_attachments_is_a_clear_error(demo: Services, tiny_disk: Path) -> None:
     from api.app import create_app
 
     settings = make_settings(demo.settings.database_url, tiny_disk)
     services = Services.build(settings, db=demo.db)
     app = create_app(settings, services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         token = await _token(http, "pt.sun")
         headers = {"authorization": f"Bearer {token}"}
         from tests.treatments.helpers import png_bytes
@@ -217,7 +331,11 @@ async def test_disk_full_for_attachments_is_a_clear_error(demo: Services, tiny_d
         for i in range(40):
             image = png_bytes(size=(120 + i, 90))  # distinct files, ~1-2 KB+ each
             image += bytes(range(256)) * 0  # keep a valid PNG
-            response = await http.post("/attachments", files={"file": (f"p{i}.png", image * 1, "image/png")}, headers=headers)
+            response = await http.post(
+                "/attachments",
+                files={"file": (f"p{i}.png", image * 1, "image/png")},
+                headers=headers,
+            )
             statuses.append(response.status_code)
             if response.status_code != 201:
                 break
@@ -225,5 +343,7 @@ async def test_disk_full_for_attachments_is_a_clear_error(demo: Services, tiny_d
         body = response.json()
         assert body["error"]["code"] == "STORAGE_FULL" and "/" in body["error"]["message"]
         async with demo.db.session() as session:
-            stored = (await session.execute(sa.text("SELECT count(*) FROM attachment"))).scalar_one()
+            stored = (
+                await session.execute(sa.text("SELECT count(*) FROM attachment"))
+            ).scalar_one()
         assert stored == statuses.count(201)  # the failed upload left no row

@@ -27,14 +27,27 @@ EXAMPLES_PER_OPERATION = 4
 # Written by requests that are refused, on purpose: failed-login counters, access logs.
 WRITTEN_WHEN_REFUSED = {"login_throttle", "access_log", "alembic_version"}
 
-schemathesis.graphql.scalar("DateTime", st.sampled_from(["2026-01-05T09:00:00+08:00", "2025-12-31T23:59:59Z", "bad"]).map(nodes.String))
-schemathesis.graphql.scalar("Date", st.one_of(st.dates().map(str), st.just("2026-13-45")).map(nodes.String))
+schemathesis.graphql.scalar(
+    "DateTime",
+    st.sampled_from(["2026-01-05T09:00:00+08:00", "2025-12-31T23:59:59Z", "bad"]).map(nodes.String),
+)
+schemathesis.graphql.scalar(
+    "Date", st.one_of(st.dates().map(str), st.just("2026-13-45")).map(nodes.String)
+)
 schemathesis.graphql.scalar("JSON", st.sampled_from(["{}", "x", ""]).map(nodes.String))
 
 
 async def row_counts(db: Database) -> dict[str, int]:
     async with db.session() as session:
-        tables = (await session.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
+        tables = (
+            (
+                await session.execute(
+                    sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                )
+            )
+            .scalars()
+            .all()
+        )
         tables = [t for t in tables if t not in WRITTEN_WHEN_REFUSED]
         sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
         return {name: count for name, count in (await session.execute(sa.text(sql))).all()}
@@ -44,7 +57,10 @@ async def test_graphql_fuzz(demo: Services, tmp_path: Path) -> None:
     if not demo.db.is_postgres:
         return
     loop = asyncio.get_running_loop()
-    operations = [result.ok() for result in schemathesis.graphql.from_file(bedside_schema.as_str()).get_all_operations()]
+    operations = [
+        result.ok()
+        for result in schemathesis.graphql.from_file(bedside_schema.as_str()).get_all_operations()
+    ]
     problems: list[str] = []
 
     with api_process(demo.settings, log=tmp_path / "api.log") as base:
@@ -52,7 +68,12 @@ async def test_graphql_fuzz(demo: Services, tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=base) as http:
             for username in ("admin", "pt.sun", "patient.zhou"):
                 login = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }"
-                body = (await http.post("/graphql", json={"query": login, "variables": {"u": username, "p": DEMO_PASSWORD}})).json()
+                body = (
+                    await http.post(
+                        "/graphql",
+                        json={"query": login, "variables": {"u": username, "p": DEMO_PASSWORD}},
+                    )
+                ).json()
                 tokens.append(body["data"]["login"]["token"])
 
         def counts() -> dict[str, int]:
@@ -61,8 +82,13 @@ async def test_graphql_fuzz(demo: Services, tmp_path: Path) -> None:
         def fuzz(operation: schemathesis.APIOperation) -> None:
             is_mutation = operation.label.startswith("Mutation.")
 
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(), token=st.sampled_from(tokens))
             def run(case: schemathesis.Case, token: str | None) -> None:
                 before = counts() if is_mutation else None
@@ -78,10 +104,14 @@ async def test_graphql_fuzz(demo: Services, tmp_path: Path) -> None:
                     code = (error.get("extensions") or {}).get("code")
                     if code is None or code == "INTERNAL":
                         problems.append(f"{where}: {code}: {error.get('message')} for {case.body}")
-                refused = errors and not any(v is not None for v in (payload.get("data") or {}).values())
+                refused = errors and not any(
+                    v is not None for v in (payload.get("data") or {}).values()
+                )
                 if is_mutation and refused:
                     after = counts()
-                    changed = {t: (before[t], after.get(t)) for t in before if before[t] != after.get(t)}
+                    changed = {
+                        t: (before[t], after.get(t)) for t in before if before[t] != after.get(t)
+                    }
                     if changed:
                         problems.append(f"{where}: refused but rows changed {changed}: {case.body}")
 

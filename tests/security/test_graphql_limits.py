@@ -18,7 +18,10 @@ NESTED = "tasks { instance { " * 6 + "id" + " } }" * 6
 async def _client_for(services: Services, **overrides: object) -> httpx.AsyncClient:
     settings = services.settings.model_copy(update=overrides)
     app = create_app(settings, services=Services.build(settings, db=services.db))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50001)), base_url="http://testserver")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50001)),
+        base_url="http://testserver",
+    )
 
 
 async def test_deep_query_is_refused_before_it_runs(gql: GraphQLClient) -> None:
@@ -35,7 +38,9 @@ async def test_costly_query_is_refused_and_a_normal_one_passes(gql: GraphQLClien
     error = await client.error(costly)
     assert error_code(error) == "QUERY_TOO_COMPLEX"
     assert error["extensions"]["cost"] > error["extensions"]["limit"]
-    data = await client.data("{ myTasks { id status instance { id kind status history { action } } } }")
+    data = await client.data(
+        "{ myTasks { id status instance { id kind status history { action } } } }"
+    )
     assert data["myTasks"] == [] or isinstance(data["myTasks"], list)
 
 
@@ -52,7 +57,9 @@ async def test_a_bound_given_as_a_variable_is_costed_per_request(gql: GraphQLCli
     # The same document, validated once and cached: the cost still follows each
     # request's own variables.
     client = await gql.as_user("dr.li")
-    query = "query($n: Int!) { myNotices(limit: $n) { id title body deliveries { channel status } } }"
+    query = (
+        "query($n: Int!) { myNotices(limit: $n) { id title body deliveries { channel status } } }"
+    )
     assert isinstance((await client.data(query, {"n": 5}))["myNotices"], list)
     assert error_code(await client.error(query, {"n": 100000})) == "QUERY_TOO_COMPLEX"
     assert isinstance((await client.data(query, {"n": 5}))["myNotices"], list)
@@ -85,10 +92,16 @@ async def test_introspection_is_off_in_production_and_on_in_development(demo: Se
     async with await _client_for(demo, environment="production") as prod:
         body = (await prod.post("/graphql", json=query)).json()
         assert body["errors"] and "introspection" in body["errors"][0]["message"].lower()
-        assert (await prod.post("/graphql", json={"query": "{ __typename }"})).json() == {"data": {"__typename": "Query"}}
-        assert (await prod.get("/graphql", headers={"accept": "text/html"})).status_code != 200  # no GraphiQL page
+        assert (await prod.post("/graphql", json={"query": "{ __typename }"})).json() == {
+            "data": {"__typename": "Query"}
+        }
+        assert (
+            await prod.get("/graphql", headers={"accept": "text/html"})
+        ).status_code != 200  # no GraphiQL page
     async with await _client_for(demo) as dev:
-        assert (await dev.post("/graphql", json=query)).json()["data"]["__schema"]["queryType"]["name"] == "Query"
+        assert (await dev.post("/graphql", json=query)).json()["data"]["__schema"]["queryType"][
+            "name"
+        ] == "Query"
 
 
 async def test_allow_listed_queries_only(demo: Services, tmp_path: Path) -> None:
@@ -97,10 +110,20 @@ async def test_allow_listed_queries_only(demo: Services, tmp_path: Path) -> None
     allowed = tmp_path / "allowed-queries.json"
     allowed.write_text(json.dumps({query_hash(login): login, query_hash(me): me}))
     async with await _client_for(demo, graphql_allowed_queries_file=allowed) as client:
-        token = (await client.post("/graphql", json={"query": login, "variables": {"u": "dr.li", "p": "bedside-demo"}})).json()["data"]["login"]["token"]
+        token = (
+            await client.post(
+                "/graphql", json={"query": login, "variables": {"u": "dr.li", "p": "bedside-demo"}}
+            )
+        ).json()["data"]["login"]["token"]
         headers = {"authorization": f"Bearer {token}"}
-        assert (await client.post("/graphql", json={"query": me}, headers=headers)).json() == {"data": {"me": {"username": "dr.li"}}}
-        refused = (await client.post("/graphql", json={"query": "{ me { username roles } }"}, headers=headers)).json()
+        assert (await client.post("/graphql", json={"query": me}, headers=headers)).json() == {
+            "data": {"me": {"username": "dr.li"}}
+        }
+        refused = (
+            await client.post(
+                "/graphql", json={"query": "{ me { username roles } }"}, headers=headers
+            )
+        ).json()
         assert refused["data"] is None and error_code(refused["errors"][0]) == "QUERY_NOT_ALLOWED"
 
 
@@ -115,9 +138,13 @@ async def test_request_body_limit_except_uploads(demo: Services) -> None:
             for _ in range(10):
                 yield b" " * 1000
 
-        streamed = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+        streamed = await client.post(
+            "/graphql", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert streamed.status_code == 413
         assert (await client.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
         # Attachment uploads are not cut by the GraphQL limit (they have their own).
-        upload = await client.post("/attachments", files={"file": ("a.png", b"\x89PNG" + b"0" * 6000, "image/png")})
+        upload = await client.post(
+            "/attachments", files={"file": ("a.png", b"\x89PNG" + b"0" * 6000, "image/png")}
+        )
         assert upload.status_code != 413

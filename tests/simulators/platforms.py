@@ -43,7 +43,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 # Credentials the simulator knows; `simulated_settings` puts them into Settings.
-DINGTALK = {"app_key": "dingsimappkey0001", "app_secret": "sim-dingtalk-secret", "agent_id": "3001", "corp_id": "dingsimcorp0001"}
+DINGTALK = {
+    "app_key": "dingsimappkey0001",
+    "app_secret": "sim-dingtalk-secret",
+    "agent_id": "3001",
+    "corp_id": "dingsimcorp0001",
+}
 WECOM = {"corp_id": "wwsimcorp0001", "secret": "sim-wecom-secret", "agent_id": "1000002"}
 OA = {"app_id": "wxsimapp00000001", "secret": "sim-oa-secret"}
 CALLBACK_TOKEN = "simCallbackToken"
@@ -84,18 +89,34 @@ def platform_signature(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
-def dingtalk_callback(payload: dict[str, Any], *, timestamp_ms: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], dict[str, str]]:
+def dingtalk_callback(
+    payload: dict[str, Any],
+    *,
+    timestamp_ms: int | None = None,
+    nonce: str | None = None,
+    token: str = CALLBACK_TOKEN,
+) -> tuple[dict[str, str], dict[str, str]]:
     """(query params, JSON body) of a DingTalk HTTP callback carrying `payload`."""
     timestamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
     nonce = nonce or secrets.token_hex(8)
-    encrypt = platform_encrypt(json.dumps(payload, ensure_ascii=False), DINGTALK_AES_KEY, DINGTALK["app_key"])
-    params = {"msg_signature": platform_signature(token, timestamp, nonce, encrypt), "timestamp": timestamp, "nonce": nonce}
+    encrypt = platform_encrypt(
+        json.dumps(payload, ensure_ascii=False), DINGTALK_AES_KEY, DINGTALK["app_key"]
+    )
+    params = {
+        "msg_signature": platform_signature(token, timestamp, nonce, encrypt),
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }
     return params, {"encrypt": encrypt}
 
 
-def dingtalk_card_tap(*, out_track_id: str, userid: str, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def dingtalk_card_tap(
+    *, out_track_id: str, userid: str, action: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The card callback DingTalk sends when a button with a 回传请求 action is tapped."""
-    content = {"cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}}
+    content = {
+        "cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}
+    }
     return {
         "outTrackId": out_track_id,
         "corpId": DINGTALK["corp_id"],
@@ -117,27 +138,50 @@ def wechat_xml(fields: dict[str, Any]) -> str:
     return "<xml>" + "".join(parts) + "</xml>"
 
 
-def wecom_callback(fields: dict[str, Any], *, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+def wecom_callback(
+    fields: dict[str, Any],
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    token: str = CALLBACK_TOKEN,
+) -> tuple[dict[str, str], str]:
     """(query params, XML body) of a WeCom callback with the event `fields` (safe mode)."""
     timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
     nonce = nonce or str(secrets.randbelow(10**10))
     encrypt = platform_encrypt(wechat_xml(fields), WECOM_AES_KEY, WECOM["corp_id"])
     body = f"<xml><ToUserName><![CDATA[{WECOM['corp_id']}]]></ToUserName><AgentID><![CDATA[{WECOM['agent_id']}]]></AgentID><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-    params = {"msg_signature": platform_signature(token, timestamp_s, nonce, encrypt), "timestamp": timestamp_s, "nonce": nonce}
+    params = {
+        "msg_signature": platform_signature(token, timestamp_s, nonce, encrypt),
+        "timestamp": timestamp_s,
+        "nonce": nonce,
+    }
     return params, body
 
 
-def wecom_echo(*, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+def wecom_echo(
+    *, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN
+) -> tuple[dict[str, str], str]:
     """The GET URL-verification request; returns (params, the plaintext echo expected back)."""
     timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
     nonce = nonce or str(secrets.randbelow(10**10))
     echo_plain = str(secrets.randbelow(10**18))
     echostr = platform_encrypt(echo_plain, WECOM_AES_KEY, WECOM["corp_id"])
-    params = {"msg_signature": platform_signature(token, timestamp_s, nonce, echostr), "timestamp": timestamp_s, "nonce": nonce, "echostr": echostr}
+    params = {
+        "msg_signature": platform_signature(token, timestamp_s, nonce, echostr),
+        "timestamp": timestamp_s,
+        "nonce": nonce,
+        "echostr": echostr,
+    }
     return params, echo_plain
 
 
-def oa_callback(fields: dict[str, Any], *, timestamp: int | None = None, nonce: str | None = None, token: str = CALLBACK_TOKEN) -> tuple[dict[str, str], str]:
+def oa_callback(
+    fields: dict[str, Any],
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    token: str = CALLBACK_TOKEN,
+) -> tuple[dict[str, str], str]:
     """(query params, XML body) of an Official Account message in safe mode."""
     timestamp_s = str(timestamp if timestamp is not None else int(time.time()))
     nonce = nonce or str(secrets.randbelow(10**10))
@@ -166,14 +210,20 @@ def read_wechat_reply(xml_text: str, encoding_aes_key: str) -> str:
 @dataclass
 class SimState:
     token_ttl: int = 7200
-    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (platform, expires_at)
+    tokens: dict[str, tuple[str, float]] = field(
+        default_factory=dict
+    )  # token -> (platform, expires_at)
     token_fetches: Counter[str] = field(default_factory=Counter)
     calls: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # DingTalk outTrackId -> card
     wecom_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # response_code -> card
-    auth_codes: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, code) -> user id / openid
-    mobiles: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, mobile) -> user id
+    auth_codes: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # (platform, code) -> user id / openid
+    mobiles: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # (platform, mobile) -> user id
     rate_limits: Counter[str] = field(default_factory=Counter)  # platform -> calls to refuse
     menus: list[Any] = field(default_factory=list)
 
@@ -235,19 +285,29 @@ class PlatformSimulator:
         return False
 
     def _record_call(self, platform: str, request: Request) -> None:
-        self.state.calls.append({"platform": platform, "method": request.method, "path": request.url.path})
+        self.state.calls.append(
+            {"platform": platform, "method": request.method, "path": request.url.path}
+        )
 
     def _routes(self) -> list[Route]:
         return [
             Route("/gettoken", self.dingtalk_gettoken, methods=["GET"]),
-            Route("/topapi/message/corpconversation/asyncsend_v2", self.dingtalk_work_notice, methods=["POST"]),
+            Route(
+                "/topapi/message/corpconversation/asyncsend_v2",
+                self.dingtalk_work_notice,
+                methods=["POST"],
+            ),
             Route("/topapi/v2/user/getuserinfo", self.dingtalk_getuserinfo, methods=["POST"]),
             Route("/topapi/v2/user/getbymobile", self.dingtalk_getbymobile, methods=["POST"]),
-            Route("/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]),
+            Route(
+                "/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]
+            ),
             Route("/v1.0/card/instances", self.dingtalk_card_update, methods=["PUT"]),
             Route("/cgi-bin/gettoken", self.wecom_gettoken, methods=["GET"]),
             Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
-            Route("/cgi-bin/message/update_template_card", self.wecom_update_card, methods=["POST"]),
+            Route(
+                "/cgi-bin/message/update_template_card", self.wecom_update_card, methods=["POST"]
+            ),
             Route("/cgi-bin/auth/getuserinfo", self.wecom_getuserinfo, methods=["GET"]),
             Route("/cgi-bin/user/getuserid", self.wecom_getuserid, methods=["POST"]),
             Route("/cgi-bin/token", self.oa_token, methods=["GET"]),
@@ -258,12 +318,16 @@ class PlatformSimulator:
         ]
 
     # -- DingTalk (old API: errcode; v1.0: HTTP status + code) -------------------------
-    async def _dingtalk_old(self, request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+    async def _dingtalk_old(
+        self, request: Request
+    ) -> tuple[dict[str, Any] | None, JSONResponse | None]:
         self._record_call("dingtalk", request)
         if not self._token_ok("dingtalk", request.query_params.get("access_token")):
             return None, JSONResponse({"errcode": 40014, "errmsg": "不合法的access_token"})
         if self._rate_limited("dingtalk"):
-            return None, JSONResponse({"errcode": 90018, "errmsg": "当前企业调用该接口的并发量超过上限"})
+            return None, JSONResponse(
+                {"errcode": 90018, "errmsg": "当前企业调用该接口的并发量超过上限"}
+            )
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -288,7 +352,9 @@ class PlatformSimulator:
         if not isinstance(body.get("userid_list"), str) or not body["userid_list"]:
             problems.append("userid_list")
         msgtype = msg.get("msgtype")
-        if msgtype not in {"text", "markdown", "action_card", "oa", "link"} or not isinstance(msg.get(msgtype), dict):
+        if msgtype not in {"text", "markdown", "action_card", "oa", "link"} or not isinstance(
+            msg.get(msgtype), dict
+        ):
             problems.append("msg")
         if msgtype == "markdown" and not ({"title", "text"} <= set(msg["markdown"])):
             problems.append("msg.markdown")
@@ -300,8 +366,18 @@ class PlatformSimulator:
         if len(users) > 100:
             return JSONResponse({"errcode": 40035, "errmsg": "userid_list 超过100"})
         task_id = secrets.randbelow(10**12)
-        self.state.messages.append({"platform": "dingtalk", "kind": f"work_notice.{msgtype}", "to": users, "body": msg, "task_id": task_id})
-        return JSONResponse({"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": secrets.token_hex(8)})
+        self.state.messages.append(
+            {
+                "platform": "dingtalk",
+                "kind": f"work_notice.{msgtype}",
+                "to": users,
+                "body": msg,
+                "task_id": task_id,
+            }
+        )
+        return JSONResponse(
+            {"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": secrets.token_hex(8)}
+        )
 
     async def dingtalk_getuserinfo(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
@@ -311,7 +387,13 @@ class PlatformSimulator:
         userid = self.state.auth_codes.pop(("dingtalk", str(body.get("code"))), None)
         if userid is None:
             return JSONResponse({"errcode": 40078, "errmsg": "不存在的临时授权码"})
-        return JSONResponse({"errcode": 0, "errmsg": "ok", "result": {"userid": userid, "name": userid, "sys": False}})
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "result": {"userid": userid, "name": userid, "sys": False},
+            }
+        )
 
     async def dingtalk_getbymobile(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
@@ -323,20 +405,34 @@ class PlatformSimulator:
             return JSONResponse({"errcode": 60121, "errmsg": "找不到该用户"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", "result": {"userid": userid}})
 
-    async def _dingtalk_v1(self, request: Request) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+    async def _dingtalk_v1(
+        self, request: Request
+    ) -> tuple[dict[str, Any] | None, JSONResponse | None]:
         self._record_call("dingtalk", request)
         if not self._token_ok("dingtalk", request.headers.get("x-acs-dingtalk-access-token")):
-            return None, JSONResponse({"code": "InvalidAuthentication", "message": "不合法的access_token"}, status_code=401)
+            return None, JSONResponse(
+                {"code": "InvalidAuthentication", "message": "不合法的access_token"},
+                status_code=401,
+            )
         if self._rate_limited("dingtalk"):
-            return None, JSONResponse({"code": "Forbidden.AccessDenied.QpsLimitForApi", "message": "QPS limit"}, status_code=403)
+            return None, JSONResponse(
+                {"code": "Forbidden.AccessDenied.QpsLimitForApi", "message": "QPS limit"},
+                status_code=403,
+            )
         try:
             return json.loads(await request.body()), None
         except ValueError:
-            return None, JSONResponse({"code": "param.empty", "message": "body is not JSON"}, status_code=400)
+            return None, JSONResponse(
+                {"code": "param.empty", "message": "body is not JSON"}, status_code=400
+            )
 
     @staticmethod
     def _param_map_ok(data: Any) -> bool:
-        return isinstance(data, dict) and isinstance(data.get("cardParamMap"), dict) and all(isinstance(v, str) for v in data["cardParamMap"].values())
+        return (
+            isinstance(data, dict)
+            and isinstance(data.get("cardParamMap"), dict)
+            and all(isinstance(v, str) for v in data["cardParamMap"].values())
+        )
 
     async def dingtalk_card_create(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_v1(request)
@@ -345,16 +441,34 @@ class PlatformSimulator:
         assert body is not None
         for name in ("cardTemplateId", "outTrackId", "openSpaceId"):
             if not body.get(name):
-                return JSONResponse({"code": f"param.{name}Empty", "message": name}, status_code=400)
+                return JSONResponse(
+                    {"code": f"param.{name}Empty", "message": name}, status_code=400
+                )
         if not self._param_map_ok(body.get("cardData")):
-            return JSONResponse({"code": "param.cardPublicDataEmpty", "message": "cardParamMap must map to strings"}, status_code=400)
+            return JSONResponse(
+                {
+                    "code": "param.cardPublicDataEmpty",
+                    "message": "cardParamMap must map to strings",
+                },
+                status_code=400,
+            )
         if body.get("callbackType") not in {"HTTP", "STREAM"}:
-            return JSONResponse({"code": "param.callbackTypeInvalid", "message": "callbackType"}, status_code=400)
+            return JSONResponse(
+                {"code": "param.callbackTypeInvalid", "message": "callbackType"}, status_code=400
+            )
         space = body["openSpaceId"]
-        if not space.startswith("dtv1.card//IM_ROBOT.") or (body.get("imRobotOpenDeliverModel") or {}).get("spaceType") != "IM_ROBOT":
-            return JSONResponse({"code": "param.openSpaceModelInvalid", "message": "openSpaceId"}, status_code=400)
+        if (
+            not space.startswith("dtv1.card//IM_ROBOT.")
+            or (body.get("imRobotOpenDeliverModel") or {}).get("spaceType") != "IM_ROBOT"
+        ):
+            return JSONResponse(
+                {"code": "param.openSpaceModelInvalid", "message": "openSpaceId"}, status_code=400
+            )
         if body["outTrackId"] in self.state.cards:
-            return JSONResponse({"code": "param.outTrackIdExist", "message": "outTrackId already used"}, status_code=400)
+            return JSONResponse(
+                {"code": "param.outTrackIdExist", "message": "outTrackId already used"},
+                status_code=400,
+            )
         userid = space.split("IM_ROBOT.", 1)[1]
         self.state.cards[body["outTrackId"]] = {
             "template_id": body["cardTemplateId"],
@@ -362,11 +476,25 @@ class PlatformSimulator:
             "callback_type": body["callbackType"],
             "route_key": body.get("callbackRouteKey"),
             "data": dict(body["cardData"]["cardParamMap"]),
-            "private": {uid: dict(v["cardParamMap"]) for uid, v in (body.get("privateData") or {}).items()},
+            "private": {
+                uid: dict(v["cardParamMap"]) for uid, v in (body.get("privateData") or {}).items()
+            },
             "updates": [],
         }
-        self.state.messages.append({"platform": "dingtalk", "kind": "card", "to": [userid], "body": body})
-        return JSONResponse({"success": True, "result": {"outTrackId": body["outTrackId"], "deliverResults": [{"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}]}})
+        self.state.messages.append(
+            {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
+        )
+        return JSONResponse(
+            {
+                "success": True,
+                "result": {
+                    "outTrackId": body["outTrackId"],
+                    "deliverResults": [
+                        {"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}
+                    ],
+                },
+            }
+        )
 
     async def dingtalk_card_update(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_v1(request)
@@ -375,9 +503,17 @@ class PlatformSimulator:
         assert body is not None
         card = self.state.cards.get(body.get("outTrackId", ""))
         if card is None:
-            return JSONResponse({"code": "param.cardNotExist", "message": "card not found"}, status_code=400)
+            return JSONResponse(
+                {"code": "param.cardNotExist", "message": "card not found"}, status_code=400
+            )
         if not self._param_map_ok(body.get("cardData")):
-            return JSONResponse({"code": "param.cardPublicDataEmpty", "message": "cardParamMap must map to strings"}, status_code=400)
+            return JSONResponse(
+                {
+                    "code": "param.cardPublicDataEmpty",
+                    "message": "cardParamMap must map to strings",
+                },
+                status_code=400,
+            )
         card["data"].update(body["cardData"]["cardParamMap"])
         for uid, value in (body.get("privateData") or {}).items():
             card["private"].setdefault(uid, {}).update(value["cardParamMap"])
@@ -385,10 +521,17 @@ class PlatformSimulator:
         return JSONResponse({"success": True, "result": True})
 
     # -- WeCom ---------------------------------------------------------------------
-    async def _wechat_style(self, platform: str, request: Request, *, with_body: bool = True) -> tuple[dict[str, Any] | None, JSONResponse | None]:
+    async def _wechat_style(
+        self, platform: str, request: Request, *, with_body: bool = True
+    ) -> tuple[dict[str, Any] | None, JSONResponse | None]:
         self._record_call(platform, request)
         if not self._token_ok(platform, request.query_params.get("access_token")):
-            return None, JSONResponse({"errcode": 40014 if platform == "wecom" else 40001, "errmsg": "invalid access_token"})
+            return None, JSONResponse(
+                {
+                    "errcode": 40014 if platform == "wecom" else 40001,
+                    "errmsg": "invalid access_token",
+                }
+            )
         if self._rate_limited(platform):
             return None, JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
         if not with_body:
@@ -410,25 +553,68 @@ class PlatformSimulator:
             return error
         assert body is not None
         msgtype = body.get("msgtype")
-        if str(body.get("agentid")) != WECOM["agent_id"] or not body.get("touser") or not isinstance(body.get(msgtype), dict):
-            return JSONResponse({"errcode": 40008, "errmsg": "invalid message type / agentid / touser"})
-        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": secrets.token_hex(8)}
+        if (
+            str(body.get("agentid")) != WECOM["agent_id"]
+            or not body.get("touser")
+            or not isinstance(body.get(msgtype), dict)
+        ):
+            return JSONResponse(
+                {"errcode": 40008, "errmsg": "invalid message type / agentid / touser"}
+            )
+        answer: dict[str, Any] = {
+            "errcode": 0,
+            "errmsg": "ok",
+            "invaliduser": "",
+            "msgid": secrets.token_hex(8),
+        }
         users = body["touser"].split("|")
         if msgtype == "template_card":
             card = body["template_card"]
             if card.get("card_type") == "button_interaction":
-                if not card.get("task_id") or not card.get("button_list") or not (card.get("main_title") or {}).get("title"):
-                    return JSONResponse({"errcode": 40058, "errmsg": "template_card: task_id, main_title.title and button_list are required"})
+                if (
+                    not card.get("task_id")
+                    or not card.get("button_list")
+                    or not (card.get("main_title") or {}).get("title")
+                ):
+                    return JSONResponse(
+                        {
+                            "errcode": 40058,
+                            "errmsg": "template_card: task_id, main_title.title and button_list are required",
+                        }
+                    )
                 for button in card["button_list"]:
                     url_button = button.get("type") == 1
-                    if not button.get("text") or (url_button and not button.get("url")) or (not url_button and not button.get("key")):
-                        return JSONResponse({"errcode": 40058, "errmsg": "button_list: text, and key (callback) or url (type 1), required"})
+                    if (
+                        not button.get("text")
+                        or (url_button and not button.get("url"))
+                        or (not url_button and not button.get("key"))
+                    ):
+                        return JSONResponse(
+                            {
+                                "errcode": 40058,
+                                "errmsg": "button_list: text, and key (callback) or url (type 1), required",
+                            }
+                        )
             code = secrets.token_hex(16)
             answer["response_code"] = code
-            self.state.wecom_cards[code] = {"users": users, "card": card, "task_id": card.get("task_id"), "used": False, "updates": []}
+            self.state.wecom_cards[code] = {
+                "users": users,
+                "card": card,
+                "task_id": card.get("task_id"),
+                "used": False,
+                "updates": [],
+            }
         elif msgtype in {"text", "markdown"} and "content" not in body[msgtype]:
             return JSONResponse({"errcode": 41009, "errmsg": "missing content"})
-        self.state.messages.append({"platform": "wecom", "kind": msgtype, "to": users, "body": body, "response_code": answer.get("response_code")})
+        self.state.messages.append(
+            {
+                "platform": "wecom",
+                "kind": msgtype,
+                "to": users,
+                "body": body,
+                "response_code": answer.get("response_code"),
+            }
+        )
         return JSONResponse(answer)
 
     async def wecom_update_card(self, request: Request) -> JSONResponse:
@@ -438,11 +624,19 @@ class PlatformSimulator:
         assert body is not None
         card = self.state.wecom_cards.get(str(body.get("response_code")))
         if card is None or card["used"]:
-            return JSONResponse({"errcode": 40135, "errmsg": "invalid response_code (unknown or already used)"})
-        if str(body.get("agentid")) != WECOM["agent_id"] or not isinstance(body.get("userids"), list):
+            return JSONResponse(
+                {"errcode": 40135, "errmsg": "invalid response_code (unknown or already used)"}
+            )
+        if str(body.get("agentid")) != WECOM["agent_id"] or not isinstance(
+            body.get("userids"), list
+        ):
             return JSONResponse({"errcode": 40058, "errmsg": "agentid / userids"})
-        if not (isinstance(body.get("button"), dict) and body["button"].get("replace_name")) and not isinstance(body.get("template_card"), dict):
-            return JSONResponse({"errcode": 40058, "errmsg": "button.replace_name or template_card required"})
+        if not (
+            isinstance(body.get("button"), dict) and body["button"].get("replace_name")
+        ) and not isinstance(body.get("template_card"), dict):
+            return JSONResponse(
+                {"errcode": 40058, "errmsg": "button.replace_name or template_card required"}
+            )
         card["used"] = True  # a response_code updates a card once
         card["updates"].append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "invaliduser": []})
@@ -469,7 +663,11 @@ class PlatformSimulator:
     # -- Official Account ----------------------------------------------------------
     async def oa_token(self, request: Request) -> JSONResponse:
         q = request.query_params
-        if q.get("grant_type") != "client_credential" or q.get("appid") != OA["app_id"] or q.get("secret") != OA["secret"]:
+        if (
+            q.get("grant_type") != "client_credential"
+            or q.get("appid") != OA["app_id"]
+            or q.get("secret") != OA["secret"]
+        ):
             return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
         return JSONResponse(self._issue("wechat_oa"))
 
@@ -479,10 +677,23 @@ class PlatformSimulator:
             return error
         assert body is not None
         data = body.get("data")
-        if not body.get("touser") or not body.get("template_id") or not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
+        if (
+            not body.get("touser")
+            or not body.get("template_id")
+            or not isinstance(data, dict)
+            or not all(isinstance(v, dict) and "value" in v for v in data.values())
+        ):
             return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
         msgid = secrets.randbelow(10**12)
-        self.state.messages.append({"platform": "wechat_oa", "kind": "template", "to": [body["touser"]], "body": body, "msgid": msgid})
+        self.state.messages.append(
+            {
+                "platform": "wechat_oa",
+                "kind": "template",
+                "to": [body["touser"]],
+                "body": body,
+                "msgid": msgid,
+            }
+        )
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def oa_custom_send(self, request: Request) -> JSONResponse:
@@ -490,9 +701,15 @@ class PlatformSimulator:
         if error:
             return error
         assert body is not None
-        if not body.get("touser") or body.get("msgtype") != "text" or "content" not in (body.get("text") or {}):
+        if (
+            not body.get("touser")
+            or body.get("msgtype") != "text"
+            or "content" not in (body.get("text") or {})
+        ):
             return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
-        self.state.messages.append({"platform": "wechat_oa", "kind": "custom.text", "to": [body["touser"]], "body": body})
+        self.state.messages.append(
+            {"platform": "wechat_oa", "kind": "custom.text", "to": [body["touser"]], "body": body}
+        )
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
     async def oa_menu_create(self, request: Request) -> JSONResponse:
@@ -509,12 +726,24 @@ class PlatformSimulator:
     async def oa_oauth(self, request: Request) -> JSONResponse:
         q = request.query_params
         self._record_call("wechat_oa", request)
-        if q.get("appid") != OA["app_id"] or q.get("secret") != OA["secret"] or q.get("grant_type") != "authorization_code":
+        if (
+            q.get("appid") != OA["app_id"]
+            or q.get("secret") != OA["secret"]
+            or q.get("grant_type") != "authorization_code"
+        ):
             return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
         openid = self.state.auth_codes.pop(("wechat_oa", q.get("code", "")), None)
         if openid is None:
             return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
-        return JSONResponse({"access_token": secrets.token_hex(16), "expires_in": 7200, "refresh_token": secrets.token_hex(16), "openid": openid, "scope": "snsapi_base"})
+        return JSONResponse(
+            {
+                "access_token": secrets.token_hex(16),
+                "expires_in": 7200,
+                "refresh_token": secrets.token_hex(16),
+                "openid": openid,
+                "scope": "snsapi_base",
+            }
+        )
 
 
 # -- running it ---------------------------------------------------------------------------
@@ -530,7 +759,11 @@ class SimulatorServer:
     def __init__(self, simulator: PlatformSimulator) -> None:
         self.simulator = simulator
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(simulator.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                simulator.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> None:
@@ -611,10 +844,18 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":  # `python -m tests.simulators.platforms PORT`: a standalone simulator (bench)
+if (
+    __name__ == "__main__"
+):  # `python -m tests.simulators.platforms PORT`: a standalone simulator (bench)
     import sys
 
-    uvicorn.run(PlatformSimulator().app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run(
+        PlatformSimulator().app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def simulated_services(services: Any, sim: PlatformSimulator, **overrides: Any) -> Any:
@@ -623,5 +864,7 @@ def simulated_services(services: Any, sim: PlatformSimulator, **overrides: Any) 
 
     return Services(
         settings=simulated_settings(services.settings, sim, **overrides),
-        db=services.db, hashing=services.hashing, cipher=services.cipher,
+        db=services.db,
+        hashing=services.hashing,
+        cipher=services.cipher,
     )

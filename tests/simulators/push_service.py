@@ -50,7 +50,11 @@ class BrowserSubscription:
 
     @property
     def p256dh(self) -> str:
-        return b64url(self.private_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+        return b64url(
+            self.private_key.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
 
     @property
     def auth_b64(self) -> str:
@@ -67,7 +71,12 @@ class PushService:
     def subscribe(self, application_server_key: str) -> BrowserSubscription:
         self.application_server_key = application_server_key
         sub_id = b64url(os.urandom(12))
-        sub = BrowserSubscription(sub_id, f"{self.base_url}/push/{sub_id}", ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+        sub = BrowserSubscription(
+            sub_id,
+            f"{self.base_url}/push/{sub_id}",
+            ec.generate_private_key(ec.SECP256R1()),
+            os.urandom(16),
+        )
         self.subscriptions[sub_id] = sub
         return sub
 
@@ -87,7 +96,12 @@ class PushService:
             return "k is not the key the subscription was made with"
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(key))
         try:
-            claims = jwt.decode(token, public, algorithms=["ES256"], audience=urlparse(self.base_url)._replace(path="").geturl())
+            claims = jwt.decode(
+                token,
+                public,
+                algorithms=["ES256"],
+                audience=urlparse(self.base_url)._replace(path="").geturl(),
+            )
         except jwt.PyJWTError as exc:
             return f"jwt rejected: {type(exc).__name__}"
         if claims["exp"] > time.time() + 24 * 3600:
@@ -111,14 +125,23 @@ class PushService:
             return self._reject(400, "TTL header missing")
         body = await request.body()
         try:
-            plain = http_ece.decrypt(body, private_key=sub.private_key, auth_secret=sub.auth, version="aes128gcm")
+            plain = http_ece.decrypt(
+                body, private_key=sub.private_key, auth_secret=sub.auth, version="aes128gcm"
+            )
         except Exception as exc:  # noqa: BLE001 - any failure is a bad message
             return self._reject(400, f"cannot decrypt: {type(exc).__name__}")
-        message = {"topic": request.headers.get("topic"), "urgency": request.headers.get("urgency"), **json.loads(plain)}
+        message = {
+            "topic": request.headers.get("topic"),
+            "urgency": request.headers.get("urgency"),
+            **json.loads(plain),
+        }
         if message["topic"]:
             sub.received[:] = [m for m in sub.received if m["topic"] != message["topic"]]
         sub.received.append(message)
-        return Response(status_code=201, headers={"location": f"{self.base_url}/message/{b64url(os.urandom(8))}"})
+        return Response(
+            status_code=201,
+            headers={"location": f"{self.base_url}/message/{b64url(os.urandom(8))}"},
+        )
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/push/{sub_id}", self.receive, methods=["POST"])])

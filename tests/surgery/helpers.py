@@ -50,14 +50,18 @@ def application(pid: str, code: str, **overrides: Any) -> dict[str, Any]:
 async def pending_for(client: GraphQLClient, instance_id: str) -> list[str]:
     """The caller's pending task ids on one instance."""
     tasks = (await client.data(MY_TASKS))["myTasks"]
-    return [t["id"] for t in tasks if t["instance"]["id"] == instance_id and t["status"] == "pending"]
+    return [
+        t["id"] for t in tasks if t["instance"]["id"] == instance_id and t["status"] == "pending"
+    ]
 
 
 async def approve(client: GraphQLClient, instance_id: str, comment: str = "同意") -> None:
     ids = await pending_for(client, instance_id)
     assert ids, "no pending task for this user"
     for task_id in ids:
-        assert (await client.data(DECIDE, {"id": task_id, "d": "APPROVE", "c": comment}))["decideTask"]["status"] == "approved"
+        assert (await client.data(DECIDE, {"id": task_id, "d": "APPROVE", "c": comment}))[
+            "decideTask"
+        ]["status"] == "approved"
 
 
 def pending_assignees(instance: dict[str, Any]) -> list[str]:

@@ -21,7 +21,9 @@ METRICS = """query($s: DateTime!, $u: DateTime!) { approvalMetrics(since: $s, un
 
 
 async def _actor(session, username: str) -> Actor:  # type: ignore[no-untyped-def]
-    return Actor.from_user((await session.execute(sa.select(User).where(User.username == username))).scalar_one())
+    return Actor.from_user(
+        (await session.execute(sa.select(User).where(User.username == username))).scalar_one()
+    )
 
 
 async def _submit(services: Services, *, at: datetime, emergency: bool) -> int:
@@ -29,8 +31,14 @@ async def _submit(services: Services, *, at: datetime, emergency: bool) -> int:
         li = await _actor(s, "dr.li")
         patient = (await s.execute(sa.select(Patient).where(Patient.mrn == "P0002"))).scalar_one()
         request = surgery.SurgeryRequest(
-            patient_id=patient.id, procedure_code="86.3", planned_at=at + timedelta(hours=6), emergency=emergency,
-            diagnosis="腹壁脂肪瘤", anesthesia="局部麻醉", preop_assessment="无手术禁忌", consent_signed=True,
+            patient_id=patient.id,
+            procedure_code="86.3",
+            planned_at=at + timedelta(hours=6),
+            emergency=emergency,
+            diagnosis="腹壁脂肪瘤",
+            anesthesia="局部麻醉",
+            preop_assessment="无手术禁忌",
+            consent_signed=True,
             surgeon=await s.get(User, li.user_id),
         )
         instance = await surgery.submit_surgery_application(s, request, actor=li, now=at)
@@ -41,7 +49,9 @@ async def _submit(services: Services, *, at: datetime, emergency: bool) -> int:
 async def _decide(services: Services, instance_id: int, decision: str, *, at: datetime) -> None:
     async with services.db.transaction() as s:
         [task] = await approvals.pending_tasks(s, instance_id)
-        await approvals.decide_task(s, task, actor=await _actor(s, "chief.wang"), decision=decision, comment="意见", now=at)
+        await approvals.decide_task(
+            s, task, actor=await _actor(s, "chief.wang"), decision=decision, comment="意见", now=at
+        )
 
 
 @pytest.fixture
@@ -58,7 +68,12 @@ async def known_set(demo: Services) -> Services:
     await _submit(demo, at=T0 + 4 * h, emergency=False)  # still running, long past due
     f = await _submit(demo, at=T0 + 5 * h, emergency=False)
     async with demo.db.transaction() as s:  # withdrawn: in no figure
-        await approvals.withdraw_instance(s, await approvals.access_instance(s, await _actor(s, "dr.li"), f), actor=await _actor(s, "dr.li"), now=T0 + 6 * h)
+        await approvals.withdraw_instance(
+            s,
+            await approvals.access_instance(s, await _actor(s, "dr.li"), f),
+            actor=await _actor(s, "dr.li"),
+            now=T0 + 6 * h,
+        )
     await _submit(demo, at=T0 + timedelta(days=40), emergency=False)  # outside the period
     return demo
 
@@ -79,9 +94,17 @@ async def test_metrics_on_a_known_set(gql: GraphQLClient, known_set: Services) -
         "overdueCount": 3,
     }
     # Nobody submitted in February: no rates rather than zero.
-    empty = (await ma.data(METRICS, {"s": "2025-02-01T00:00:00+08:00", "u": "2025-03-01T00:00:00+08:00"}))["approvalMetrics"]
-    assert empty["submitted"] == 0 and empty["completedWithin24hRate"] is None and empty["medianHoursToDecision"] is None
-    assert (await (await gql.as_user("vp.chen")).data(METRICS, period))["approvalMetrics"]["submitted"] == 5
+    empty = (
+        await ma.data(METRICS, {"s": "2025-02-01T00:00:00+08:00", "u": "2025-03-01T00:00:00+08:00"})
+    )["approvalMetrics"]
+    assert (
+        empty["submitted"] == 0
+        and empty["completedWithin24hRate"] is None
+        and empty["medianHoursToDecision"] is None
+    )
+    assert (await (await gql.as_user("vp.chen")).data(METRICS, period))["approvalMetrics"][
+        "submitted"
+    ] == 5
     assert error_code(await (await gql.as_user("dr.li")).error(METRICS, period)) == "FORBIDDEN"
     err = await ma.error(METRICS, {"s": period["u"], "u": period["s"]})
     assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "until"

@@ -12,15 +12,27 @@ import pytest
 from api.domain.surgery import notice
 
 CONTENT = notice.NoticeContent(
-    application_no="SS-20250303-000001", patient_name="张秀英", patient_mrn="P0002", procedure_code="50.3",
-    procedure_name="肝叶切除术", grade=4, level="national", surgeon="钱医生", department="普外科",
-    planned_at=datetime(2025, 3, 4, 1, tzinfo=UTC), emergency=False, anesthesia="全身麻醉", diagnosis="原发性肝癌",
+    application_no="SS-20250303-000001",
+    patient_name="张秀英",
+    patient_mrn="P0002",
+    procedure_code="50.3",
+    procedure_name="肝叶切除术",
+    grade=4,
+    level="national",
+    surgeon="钱医生",
+    department="普外科",
+    planned_at=datetime(2025, 3, 4, 1, tzinfo=UTC),
+    emergency=False,
+    anesthesia="全身麻醉",
+    diagnosis="原发性肝癌",
     approved_at=datetime(2025, 3, 3, 9, tzinfo=UTC),
 )
 
 
 async def _text(pdf: bytes) -> str:
-    proc = await asyncio.create_subprocess_exec("pdftotext", "-", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        "pdftotext", "-", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await proc.communicate(pdf)
     return out.decode()
 

@@ -26,7 +26,12 @@ NOTICE = "query($id: ID!) { surgeryNotice(instanceId: $id) { filename contentTyp
 async def pdf_text(pdf: bytes) -> str:
     """The text poppler's pdftotext extracts (fonts embedded right, or no CJK comes out)."""
     proc = await asyncio.create_subprocess_exec(
-        "pdftotext", "-", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        "pdftotext",
+        "-",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate(pdf)
     assert proc.returncode == 0, err
@@ -40,7 +45,9 @@ def hours_between(start: str, end: str) -> float:
 async def test_grade_1_goes_to_the_department_head_only(gql: GraphQLClient, demo: Services) -> None:
     li = await gql.as_user("dr.li")
     pid = await patient_id(demo, "P0002")
-    inst = (await li.data(SUBMIT, {"i": application(pid, "86.3", diagnosis="背部皮脂腺囊肿")}))["submitSurgeryApplication"]
+    inst = (await li.data(SUBMIT, {"i": application(pid, "86.3", diagnosis="背部皮脂腺囊肿")}))[
+        "submitSurgeryApplication"
+    ]
     assert inst["status"] == "running" and inst["precheck"] == {"passed": True, "findings": []}
     assert pending_assignees(inst) == ["chief.wang"]
     chief = await gql.as_user("chief.wang")
@@ -64,12 +71,22 @@ async def test_grade_3_head_then_medical_affairs(gql: GraphQLClient, demo: Servi
     assert (await ma.data(INSTANCE, {"id": inst["id"]}))["approvalInstance"]["status"] == "approved"
 
 
-async def test_grade_4_head_then_parallel_countersign_and_notice(gql: GraphQLClient, demo: Services) -> None:
+async def test_grade_4_head_then_parallel_countersign_and_notice(
+    gql: GraphQLClient, demo: Services
+) -> None:
     qian = await gql.as_user("dr.qian")
     pid = await patient_id(demo, "P0004")
-    inst = (await qian.data(SUBMIT, {"i": application(pid, "52.7", diagnosis="胰头癌", emergency=True)}))["submitSurgeryApplication"]
+    inst = (
+        await qian.data(SUBMIT, {"i": application(pid, "52.7", diagnosis="胰头癌", emergency=True)})
+    )["submitSurgeryApplication"]
     assert pending_assignees(inst) == ["chief.wang"]
-    assert hours_between((await qian.data(INSTANCE, {"id": inst["id"]}))["approvalInstance"]["createdAt"], inst["dueAt"]) == 2
+    assert (
+        hours_between(
+            (await qian.data(INSTANCE, {"id": inst["id"]}))["approvalInstance"]["createdAt"],
+            inst["dueAt"],
+        )
+        == 2
+    )
     await approve(await gql.as_user("chief.wang"), inst["id"])
     ma, vp = await gql.as_user("ma.zhao"), await gql.as_user("vp.chen")
     parallel = (await ma.data(INSTANCE, {"id": inst["id"]}))["approvalInstance"]
@@ -87,21 +104,45 @@ async def test_grade_4_head_then_parallel_countersign_and_notice(gql: GraphQLCli
     # Chinese text is really in the PDF (extracted with poppler's pdftotext).
     notice = (await qian.data(NOTICE, {"id": inst["id"]}))["surgeryNotice"]
     pdf = base64.b64decode(notice["contentBase64"])
-    assert notice["sha256"] == recorded and notice["contentType"] == "application/pdf" and pdf.startswith(b"%PDF")
+    assert (
+        notice["sha256"] == recorded
+        and notice["contentType"] == "application/pdf"
+        and pdf.startswith(b"%PDF")
+    )
     text = await pdf_text(pdf)
-    for expected in ("手术审批通知书", "胰十二指肠切除术", "李淑珍", "钱医生", "王主任", "陈副院长", "赵科长", "急诊手术"):
+    for expected in (
+        "手术审批通知书",
+        "胰十二指肠切除术",
+        "李淑珍",
+        "钱医生",
+        "王主任",
+        "陈副院长",
+        "赵科长",
+        "急诊手术",
+    ):
         assert expected in text, expected
     async with demo.db.session() as s:
-        exports = (await s.execute(sa.select(AccessLog).where(AccessLog.resource == "surgery_notice"))).scalars().all()
+        exports = (
+            (await s.execute(sa.select(AccessLog).where(AccessLog.resource == "surgery_notice")))
+            .scalars()
+            .all()
+        )
     assert [e.action for e in exports] == ["export"]
 
     # Someone with no part in it may not download it.
-    assert error_code(await (await gql.as_user("pt.sun")).error(NOTICE, {"id": inst["id"]})) == "FORBIDDEN"
+    assert (
+        error_code(await (await gql.as_user("pt.sun")).error(NOTICE, {"id": inst["id"]}))
+        == "FORBIDDEN"
+    )
 
 
 async def test_idempotent_submission(gql: GraphQLClient, demo: Services) -> None:
     li = await gql.as_user("dr.li")
     pid = await patient_id(demo, "P0002")
-    first = (await li.data(SUBMIT, {"i": application(pid, "47.09"), "k": "tap-1"}))["submitSurgeryApplication"]
-    again = (await li.data(SUBMIT, {"i": application(pid, "47.09"), "k": "tap-1"}))["submitSurgeryApplication"]
+    first = (await li.data(SUBMIT, {"i": application(pid, "47.09"), "k": "tap-1"}))[
+        "submitSurgeryApplication"
+    ]
+    again = (await li.data(SUBMIT, {"i": application(pid, "47.09"), "k": "tap-1"}))[
+        "submitSurgeryApplication"
+    ]
     assert first["id"] == again["id"]

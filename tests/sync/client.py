@@ -68,7 +68,9 @@ class Pad:
 
     async def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         if body.get("errors"):
@@ -82,17 +84,33 @@ class Pad:
 
     # -- the outbox -------------------------------------------------------------------
 
-    def mutate(self, name: str, args: dict[str, Any], *, client_time: datetime | None = None) -> int:
+    def mutate(
+        self, name: str, args: dict[str, Any], *, client_time: datetime | None = None
+    ) -> int:
         """Queue a mutation (made offline); returns its id."""
         mutation_id = self.next_id
         self.next_id += 1
-        self.outbox.append({"id": mutation_id, "name": name, "args": args, "clientTime": client_time.isoformat() if client_time else None})
+        self.outbox.append(
+            {
+                "id": mutation_id,
+                "name": name,
+                "args": args,
+                "clientTime": client_time.isoformat() if client_time else None,
+            }
+        )
         return mutation_id
 
     async def push_raw(self, mutations: list[dict[str, Any]]) -> dict[str, Any]:
         data = await self.graphql(
             PUSH,
-            {"input": {"clientGroupId": self.client_group_id, "clientId": self.client_id, "schemaVersion": self.schema_version, "mutations": mutations}},
+            {
+                "input": {
+                    "clientGroupId": self.client_group_id,
+                    "clientId": self.client_id,
+                    "schemaVersion": self.schema_version,
+                    "mutations": mutations,
+                }
+            },
         )
         return data["syncPush"]
 
@@ -114,7 +132,9 @@ class Pad:
     # -- the local store --------------------------------------------------------------
 
     async def pull(self) -> dict[str, Any]:
-        data = (await self.graphql(PULL, {"cookie": self.cookie, "group": self.client_group_id}))["syncPull"]
+        data = (await self.graphql(PULL, {"cookie": self.cookie, "group": self.client_group_id}))[
+            "syncPull"
+        ]
         if data["reset"]:
             self.store.clear()
         for put in data["puts"]:
@@ -139,11 +159,21 @@ class Pad:
         return (await self.graphql(CONFLICTS, {}))["syncConflicts"]
 
     async def resolve(self, conflict_id: str, resolution: str, value: Any = None) -> dict[str, Any]:
-        return (await self.graphql(RESOLVE, {"id": conflict_id, "r": resolution, "v": value}))["resolveSyncConflict"]
+        return (await self.graphql(RESOLVE, {"id": conflict_id, "r": resolution, "v": value}))[
+            "resolveSyncConflict"
+        ]
 
     def twin(self) -> Pad:
         """The same client on a second connection (the page and its service worker)."""
-        return Pad(self.http, self.username, client_group_id=self.client_group_id, client_id=self.client_id, token=self.token, outbox=list(self.outbox), next_id=self.next_id)
+        return Pad(
+            self.http,
+            self.username,
+            client_group_id=self.client_group_id,
+            client_id=self.client_id,
+            token=self.token,
+            outbox=list(self.outbox),
+            next_id=self.next_id,
+        )
 
 
 async def pad(http: httpx.AsyncClient, username: str, **kwargs: Any) -> Pad:

@@ -12,7 +12,14 @@ async def test_edits_to_different_fields_both_survive(http, demo, patient_ids):
     sun = await pad(http, "pt.sun")
     he = await pad(http, "chief.he")
     sun.mutate("updatePatient", edit(pid, {"gender": "M"}, {"gender": "U"}))
-    he.mutate("updatePatient", edit(pid, {"birthDate": "1990-01-30", "allergies": []}, {"birthDate": "1990-02-01", "allergies": ["青霉素"]}))
+    he.mutate(
+        "updatePatient",
+        edit(
+            pid,
+            {"birthDate": "1990-01-30", "allergies": []},
+            {"birthDate": "1990-02-01", "allergies": ["青霉素"]},
+        ),
+    )
     sun.mutate("updatePatient", edit(pid, {"allergies": []}, {"allergies": ["花粉"]}))
     await sun.push()
     answer = await he.push()
@@ -55,7 +62,12 @@ async def test_the_therapist_sees_and_resolves_the_conflict(http, demo, patient_
     await he.push()
     await sun.push()  # sun's F loses to U
     [conflict] = await sun.conflicts()
-    assert (conflict["field"], conflict["losingValue"], conflict["winningValue"], conflict["clientWon"]) == ("gender", "F", "U", False)
+    assert (
+        conflict["field"],
+        conflict["losingValue"],
+        conflict["winningValue"],
+        conflict["clientWon"],
+    ) == ("gender", "F", "U", False)
     resolved = await sun.resolve(conflict["id"], "USE_MINE")
     assert resolved["status"] == "resolved"
     await he.pull()

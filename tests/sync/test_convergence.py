@@ -29,8 +29,15 @@ change = st.one_of(
     st.builds(lambda v: {"birthDate": v}, st.sampled_from(DATES)),
     st.builds(lambda v: {"allergies": [v]}, st.sampled_from(ALLERGENS)),
 )
-queues = st.lists(st.lists(change, min_size=1, max_size=4), min_size=len(USERS), max_size=len(USERS))
-steps = st.lists(st.tuples(st.integers(0, len(USERS) - 1), st.sampled_from(["push", "push_one", "lost_ack", "pull"])), max_size=10)
+queues = st.lists(
+    st.lists(change, min_size=1, max_size=4), min_size=len(USERS), max_size=len(USERS)
+)
+steps = st.lists(
+    st.tuples(
+        st.integers(0, len(USERS) - 1), st.sampled_from(["push", "push_one", "lost_ack", "pull"])
+    ),
+    max_size=10,
+)
 
 
 def expected_state(all_changes: list[dict]) -> dict:
@@ -44,13 +51,24 @@ def expected_state(all_changes: list[dict]) -> dict:
     return state
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(queued=queues, interleaving=steps)
 async def test_any_interleaving_converges(http, demo, queued, interleaving):
     mrn = "H" + uuid.uuid4().hex[:8]
     async with demo.db.transaction() as session:
         patient, _ = await upsert_patient(
-            session, demo.cipher, PatientData(mrn=mrn, name="性质测试", gender="M", birth_date=date(1990, 1, 30), department_code="REHAB"), actor=SYSTEM_ACTOR
+            session,
+            demo.cipher,
+            PatientData(
+                mrn=mrn,
+                name="性质测试",
+                gender="M",
+                birth_date=date(1990, 1, 30),
+                department_code="REHAB",
+            ),
+            actor=SYSTEM_ACTOR,
         )
         pid = patient.id
     devices = [await pad(http, user) for user in USERS]
@@ -76,10 +94,18 @@ async def test_any_interleaving_converges(http, demo, queued, interleaving):
     want = expected_state([c for changes in queued for c in changes])
     for device in devices:
         mine = device.get("patient", pid)
-        got = {"gender": mine["gender"], "birthDate": mine["birthDate"], "allergies": sorted(mine["allergies"])}
+        got = {
+            "gender": mine["gender"],
+            "birthDate": mine["birthDate"],
+            "allergies": sorted(mine["allergies"]),
+        }
         assert got == want
     async with demo.db.session() as session:
         applied = (
-            await session.execute(sa.select(sa.func.count()).select_from(SyncMutation).where(SyncMutation.client_id.in_([d.client_id for d in devices])))
+            await session.execute(
+                sa.select(sa.func.count())
+                .select_from(SyncMutation)
+                .where(SyncMutation.client_id.in_([d.client_id for d in devices]))
+            )
         ).scalar_one()
     assert applied == sum(len(q) for q in queued)  # each exactly once

@@ -10,7 +10,9 @@ from tests.sync.client import Pad, pad
 from tests.sync.conftest import edit
 
 
-async def test_first_pull_is_the_department_view_and_next_pull_only_changes(http, demo, patient_ids):
+async def test_first_pull_is_the_department_view_and_next_pull_only_changes(
+    http, demo, patient_ids
+):
     sun = await pad(http, "pt.sun")
     held = {int(i) for (e, i) in sun.store if e == "patient"}
     assert held == {patient_ids["P0001"], patient_ids["P0005"]}  # rehabilitation only
@@ -20,16 +22,22 @@ async def test_first_pull_is_the_department_view_and_next_pull_only_changes(http
     assert again["reset"] is False and again["puts"] == [] and again["deletes"] == []
 
 
-async def test_cursor_never_skips_a_change_committed_by_a_concurrent_transaction(http, demo, patient_ids):
+async def test_cursor_never_skips_a_change_committed_by_a_concurrent_transaction(
+    http, demo, patient_ids
+):
     sun = await pad(http, "pt.sun")
     he = await pad(http, "chief.he")
     slow = demo.db.sessionmaker()
     await slow.begin()
     try:
         # A long transaction writes first (its change-log row comes first) ...
-        await slow.execute(sa.update(Patient).where(Patient.id == patient_ids["P0005"]).values(allergies=["碘"]))
+        await slow.execute(
+            sa.update(Patient).where(Patient.id == patient_ids["P0005"]).values(allergies=["碘"])
+        )
         # ... a later one commits before it.
-        he.mutate("updatePatient", edit(patient_ids["P0001"], {"allergies": []}, {"allergies": ["酒精"]}))
+        he.mutate(
+            "updatePatient", edit(patient_ids["P0001"], {"allergies": []}, {"allergies": ["酒精"]})
+        )
         await he.push()
         seen = await sun.pull()
         assert [p["id"] for p in seen["puts"]] == [str(patient_ids["P0001"])]
@@ -42,7 +50,9 @@ async def test_cursor_never_skips_a_change_committed_by_a_concurrent_transaction
     assert (await sun.pull())["puts"] == []  # and nothing twice
 
 
-async def test_retried_pull_with_an_old_cookie_diffs_against_what_the_device_holds(http, demo, patient_ids):
+async def test_retried_pull_with_an_old_cookie_diffs_against_what_the_device_holds(
+    http, demo, patient_ids
+):
     sun = await pad(http, "pt.sun")
     old_cookie = sun.cookie
     he = await pad(http, "chief.he")
@@ -62,8 +72,12 @@ async def test_permission_revoked_while_offline(http, demo, patient_ids):
     for allergy in ("青霉素", "花粉", "海鲜"):
         sun.mutate("updatePatient", edit(pid, {"allergies": []}, {"allergies": [allergy]}))
     async with demo.db.transaction() as session:  # transferred to general surgery meanwhile
-        gs = (await session.execute(sa.select(Department).where(Department.code == "GS"))).scalar_one()
-        user = (await session.execute(sa.select(User).where(User.username == "pt.sun"))).scalar_one()
+        gs = (
+            await session.execute(sa.select(Department).where(Department.code == "GS"))
+        ).scalar_one()
+        user = (
+            await session.execute(sa.select(User).where(User.username == "pt.sun"))
+        ).scalar_one()
         user.department_id = gs.id
     answer = await sun.push()
     assert [(r["status"], r["code"]) for r in answer["results"]] == [("REJECTED", "FORBIDDEN")] * 3
@@ -85,4 +99,8 @@ async def test_a_cookie_from_another_user_gets_a_reset(http, demo, patient_ids):
     li.cookie = sun.cookie
     data = await li.pull()
     assert data["reset"] is True
-    assert {int(i) for (_, i) in li.store} == {patient_ids["P0002"], patient_ids["P0003"], patient_ids["P0004"]}
+    assert {int(i) for (_, i) in li.store} == {
+        patient_ids["P0002"],
+        patient_ids["P0003"],
+        patient_ids["P0004"],
+    }

@@ -39,23 +39,34 @@ async def test_lost_acknowledgement_and_repush_applies_once(http, demo, patient_
 async def test_gap_stops_the_batch_and_out_of_order_ids_wait(http, demo, patient_ids):
     sun = await pad(http, "pt.sun")
     pid = patient_ids["P0005"]
-    m1 = {"id": 1, "name": "updatePatient", "args": edit(pid, {"allergies": []}, {"allergies": ["花粉"]})}
+    m1 = {
+        "id": 1,
+        "name": "updatePatient",
+        "args": edit(pid, {"allergies": []}, {"allergies": ["花粉"]}),
+    }
     m2 = {"id": 2, "name": "updatePatient", "args": edit(pid, {"gender": "M"}, {"gender": "U"})}
     m3 = {"id": 3, "name": "updatePatient", "args": edit(pid, {"gender": "U"}, {"gender": "M"})}
     answer = await sun.push_raw([m2, m1, m3])  # arrives shuffled
     assert [(r["id"], r["status"]) for r in answer["results"]] == [(2, "OUT_OF_ORDER")]
     assert answer["lastMutationId"] == 0
     answer = await sun.push_raw([m1, m3])  # a hole at 2
-    assert [(r["id"], r["status"]) for r in answer["results"]] == [(1, "APPLIED"), (3, "OUT_OF_ORDER")]
+    assert [(r["id"], r["status"]) for r in answer["results"]] == [
+        (1, "APPLIED"),
+        (3, "OUT_OF_ORDER"),
+    ]
     assert answer["results"][1]["code"] == "OUT_OF_ORDER"
     answer = await sun.push_raw([m1, m2, m3])
     assert [(r["id"], r["status"], r["replayed"]) for r in answer["results"]] == [
-        (1, "APPLIED", True), (2, "APPLIED", False), (3, "APPLIED", False)
+        (1, "APPLIED", True),
+        (2, "APPLIED", False),
+        (3, "APPLIED", False),
     ]
     assert answer["lastMutationId"] == 3
 
 
-async def test_poison_mutation_mid_batch_is_rejected_and_the_queue_moves_on(http, demo, patient_ids):
+async def test_poison_mutation_mid_batch_is_rejected_and_the_queue_moves_on(
+    http, demo, patient_ids
+):
     sun = await pad(http, "pt.sun")
     pid = patient_ids["P0005"]
     sun.mutate("updatePatient", edit(pid, {"allergies": []}, {"allergies": ["海鲜"]}))
@@ -89,7 +100,9 @@ async def test_same_client_pushing_from_two_connections_is_serialized(http, demo
     worker = sun.twin()  # the service worker holds the same outbox
     page_answer, worker_answer = await asyncio.gather(sun.push(), worker.push())
     assert page_answer["lastMutationId"] == worker_answer["lastMutationId"] == 30
-    fresh = [r["id"] for r in page_answer["results"] + worker_answer["results"] if not r["replayed"]]
+    fresh = [
+        r["id"] for r in page_answer["results"] + worker_answer["results"] if not r["replayed"]
+    ]
     assert sorted(fresh) == list(range(1, 31))  # each applied exactly once, by one of them
     async with demo.db.session() as session:
         patient = await session.get(Patient, pid)
@@ -100,8 +113,16 @@ async def test_device_clock_a_year_off_orders_nothing(http, demo, patient_ids):
     pid = patient_ids["P0005"]
     ahead = await pad(http, "pt.sun")
     behind = await pad(http, "chief.he")
-    ahead.mutate("updatePatient", edit(pid, {"gender": "M"}, {"gender": "U"}), client_time=utcnow() + timedelta(days=365))
-    behind.mutate("updatePatient", edit(pid, {"gender": "M"}, {"birthDate": "1990-01-31"}), client_time=utcnow() - timedelta(days=365))
+    ahead.mutate(
+        "updatePatient",
+        edit(pid, {"gender": "M"}, {"gender": "U"}),
+        client_time=utcnow() + timedelta(days=365),
+    )
+    behind.mutate(
+        "updatePatient",
+        edit(pid, {"gender": "M"}, {"birthDate": "1990-01-31"}),
+        client_time=utcnow() - timedelta(days=365),
+    )
     await ahead.push()
     await behind.push()
     async with demo.db.session() as session:
@@ -111,12 +132,16 @@ async def test_device_clock_a_year_off_orders_nothing(http, demo, patient_ids):
         assert abs((patient.updated_at - utcnow()).total_seconds()) < 60
 
 
-async def test_expired_token_applies_nothing_and_replay_after_login_loses_nothing(http, demo, patient_ids):
+async def test_expired_token_applies_nothing_and_replay_after_login_loses_nothing(
+    http, demo, patient_ids
+):
     sun = await pad(http, "pt.sun")
     pid = patient_ids["P0005"]
     sun.mutate("updatePatient", edit(pid, {"allergies": []}, {"allergies": ["乳胶"]}))
     async with demo.db.transaction() as session:  # the token dies while the PAD is offline
-        user = (await session.execute(sa.select(User).where(User.username == "pt.sun"))).scalar_one()
+        user = (
+            await session.execute(sa.select(User).where(User.username == "pt.sun"))
+        ).scalar_one()
         user.token_version += 1
     try:
         await sun.push()

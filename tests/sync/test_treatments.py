@@ -44,7 +44,10 @@ async def test_record_treatment_exactly_once_and_fields_merge_across_pads(http, 
     sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
     he = await pad(http, "chief.he")
     sun.mutate("checkIn", {"appointmentId": appointment_id})
-    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"modality": "中频 IF", "minutes": 20}})
+    sun.mutate(
+        "recordTreatment",
+        {"appointmentId": appointment_id, "changes": {"modality": "中频 IF", "minutes": 20}},
+    )
     await sun.push(lose_ack=True)
     await sun.push()
     assert await count(demo, TreatmentRecord) == 1
@@ -52,12 +55,34 @@ async def test_record_treatment_exactly_once_and_fields_merge_across_pads(http, 
     await he.pull()
     [record] = [v for (e, _), v in he.store.items() if e == "treatment_record"]
     base = {"minutes": 20, "reaction": None, "note": None}
-    he.mutate("recordTreatment", {"appointmentId": appointment_id, "baseVersion": record["version"], "base": base, "changes": {"minutes": 25}})
-    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "baseVersion": record["version"], "base": base, "changes": {"reaction": "无 none"}})
+    he.mutate(
+        "recordTreatment",
+        {
+            "appointmentId": appointment_id,
+            "baseVersion": record["version"],
+            "base": base,
+            "changes": {"minutes": 25},
+        },
+    )
+    sun.mutate(
+        "recordTreatment",
+        {
+            "appointmentId": appointment_id,
+            "baseVersion": record["version"],
+            "base": base,
+            "changes": {"reaction": "无 none"},
+        },
+    )
     assert (await he.push())["results"][0]["status"] == "APPLIED"
     assert (await sun.push())["results"][0]["status"] == "MERGED"
-    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "耐受良好"}})
-    he.mutate("recordTreatment", {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "轻度酸胀"}})
+    sun.mutate(
+        "recordTreatment",
+        {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "耐受良好"}},
+    )
+    he.mutate(
+        "recordTreatment",
+        {"appointmentId": appointment_id, "base": {"note": None}, "changes": {"note": "轻度酸胀"}},
+    )
     await sun.push()
     raced = (await he.push())["results"][0]
     assert raced["status"] == "CONFLICT"
@@ -70,7 +95,10 @@ async def test_record_treatment_exactly_once_and_fields_merge_across_pads(http, 
 
 async def test_edit_to_a_record_deleted_on_the_server_does_not_bring_it_back(http, demo):
     sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
-    sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"modality": "超声 ultrasound"}})
+    sun.mutate(
+        "recordTreatment",
+        {"appointmentId": appointment_id, "changes": {"modality": "超声 ultrasound"}},
+    )
     await sun.push()
     await sun.pull()
     assert any(e == "treatment_record" for (e, _) in sun.store)
@@ -78,7 +106,10 @@ async def test_edit_to_a_record_deleted_on_the_server_does_not_bring_it_back(htt
         await session.execute(sa.update(TreatmentRecord).values(deleted_at=utcnow()))
     sun.mutate("recordTreatment", {"appointmentId": appointment_id, "changes": {"minutes": 30}})
     answer = await sun.push()
-    assert (answer["results"][0]["status"], answer["results"][0]["code"]) == ("REJECTED", "RECORD_DELETED")
+    assert (answer["results"][0]["status"], answer["results"][0]["code"]) == (
+        "REJECTED",
+        "RECORD_DELETED",
+    )
     assert sun.outbox == []
     async with demo.db.session() as session:
         record = (await session.execute(sa.select(TreatmentRecord))).scalar_one()
@@ -91,23 +122,57 @@ async def test_signature_waits_for_its_resumable_upload(http, demo):
     sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
     async with demo.db.session() as session:
         appointment = await session.get(Appointment, appointment_id)
-        text = (await session.execute(sa.select(ConsentText).where(ConsentText.item_id == appointment.item_id, ConsentText.is_current.is_(True)))).scalar_one()
+        text = (
+            await session.execute(
+                sa.select(ConsentText).where(
+                    ConsentText.item_id == appointment.item_id, ConsentText.is_current.is_(True)
+                )
+            )
+        ).scalar_one()
     image = png_bytes("blue", (300, 200))
     digest = hashlib.sha256(image).hexdigest()
-    sun.mutate("signConsent", {"appointmentId": appointment_id, "consentTextId": text.id, "textSha256": text.sha256, "signatureSha256": digest, "signerName": "周建国"})
+    sun.mutate(
+        "signConsent",
+        {
+            "appointmentId": appointment_id,
+            "consentTextId": text.id,
+            "textSha256": text.sha256,
+            "signatureSha256": digest,
+            "signerName": "周建国",
+        },
+    )
     waiting = await sun.push()
-    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == ("PENDING", "ATTACHMENT_PENDING")
+    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == (
+        "PENDING",
+        "ATTACHMENT_PENDING",
+    )
     assert waiting["lastMutationId"] == 1 and len(sun.outbox) == 1  # the booking only
-    headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Content-Type": "image/png"}
+    headers = {
+        "Authorization": f"Bearer {sun.token}",
+        "Upload-Length": str(len(image)),
+        "Content-Type": "image/png",
+    }
     half = len(image) // 2
-    first = await http.put(f"/sync/attachments/{digest}", content=image[:half], headers={**headers, "Upload-Offset": "0"})
+    first = await http.put(
+        f"/sync/attachments/{digest}",
+        content=image[:half],
+        headers={**headers, "Upload-Offset": "0"},
+    )
     assert first.status_code == 200 and first.json()["offset"] == half
     # the connection drops; the PAD asks where to resume
     head = await http.head(f"/sync/attachments/{digest}", headers=headers)
     assert head.headers["Upload-Offset"] == str(half)
-    wrong = await http.put(f"/sync/attachments/{digest}", content=image[half:], headers={**headers, "Upload-Offset": "0"})
+    wrong = await http.put(
+        f"/sync/attachments/{digest}",
+        content=image[half:],
+        headers={**headers, "Upload-Offset": "0"},
+    )
     assert wrong.status_code == 409 and wrong.json()["offset"] == half
-    done = await http.put(f"/sync/attachments/{digest}", content=image[half:], headers={**headers, "Upload-Offset": str(half)})
+    done = await http.put(
+        f"/sync/attachments/{digest}",
+        content=image[half:],
+        headers={**headers, "Upload-Offset": str(half)},
+    )
     assert done.json()["complete"] is True
     signed = await sun.push()
     assert signed["results"][0]["status"] == "APPLIED" and sun.outbox == []
@@ -117,22 +182,55 @@ async def test_bedside_photos_join_the_record_once_uploaded(http, demo):
     sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
     before, after = png_bytes("red", (320, 240)), png_bytes("green", (320, 240))
     digests = [hashlib.sha256(image).hexdigest() for image in (before, after)]
-    sun.mutate("attachPhoto", {"appointmentId": appointment_id, "photoSha256": digests[0], "phase": "before"})
-    sun.mutate("attachPhoto", {"appointmentId": appointment_id, "photoSha256": digests[1], "phase": "after"})
+    sun.mutate(
+        "attachPhoto",
+        {"appointmentId": appointment_id, "photoSha256": digests[0], "phase": "before"},
+    )
+    sun.mutate(
+        "attachPhoto",
+        {"appointmentId": appointment_id, "photoSha256": digests[1], "phase": "after"},
+    )
     waiting = await sun.push()
-    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == ("PENDING", "ATTACHMENT_PENDING")
+    assert (waiting["results"][0]["status"], waiting["results"][0]["code"]) == (
+        "PENDING",
+        "ATTACHMENT_PENDING",
+    )
     assert len(sun.outbox) == 2  # nothing applied, nothing lost
     for image, digest in zip((before, after), digests, strict=True):
-        headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Upload-Offset": "0", "Content-Type": "image/png"}
-        assert (await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)).json()["complete"] is True
+        headers = {
+            "Authorization": f"Bearer {sun.token}",
+            "Upload-Length": str(len(image)),
+            "Upload-Offset": "0",
+            "Content-Type": "image/png",
+        }
+        assert (
+            await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)
+        ).json()["complete"] is True
     applied = await sun.push(lose_ack=True)  # the answer is lost: the PAD sends both again
     assert [r["status"] for r in applied["results"]] == ["APPLIED", "APPLIED"]
     again = await sun.push()
     assert all(r["replayed"] for r in again["results"]) and sun.outbox == []
     async with demo.db.session() as session:
-        record = (await session.execute(sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment_id))).scalar_one()
-        photos = (await session.execute(sa.select(Attachment).where(Attachment.record_id == record.id).order_by(Attachment.id))).scalars().all()
-    assert [(p.sha256, p.purpose) for p in photos] == [(digests[0], "before"), (digests[1], "after")]
+        record = (
+            await session.execute(
+                sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment_id)
+            )
+        ).scalar_one()
+        photos = (
+            (
+                await session.execute(
+                    sa.select(Attachment)
+                    .where(Attachment.record_id == record.id)
+                    .order_by(Attachment.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [(p.sha256, p.purpose) for p in photos] == [
+        (digests[0], "before"),
+        (digests[1], "after"),
+    ]
 
 
 async def test_a_photo_of_another_session_is_refused(http, demo):
@@ -140,7 +238,12 @@ async def test_a_photo_of_another_session_is_refused(http, demo):
     _, second = await _booked(http, demo, starts_in=timedelta(minutes=5))
     image = png_bytes("red", (200, 200))
     digest = hashlib.sha256(image).hexdigest()
-    headers = {"Authorization": f"Bearer {sun.token}", "Upload-Length": str(len(image)), "Upload-Offset": "0", "Content-Type": "image/png"}
+    headers = {
+        "Authorization": f"Bearer {sun.token}",
+        "Upload-Length": str(len(image)),
+        "Upload-Offset": "0",
+        "Content-Type": "image/png",
+    }
     await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)
     sun.mutate("attachPhoto", {"appointmentId": first, "photoSha256": digest})
     sun.mutate("attachPhoto", {"appointmentId": second, "photoSha256": digest})

@@ -37,14 +37,20 @@ async def _known_data_set(demo: Services) -> None:
     laser = await make_order(demo, "P0005", "LASER", sessions=1)
     acup = await make_order(demo, "P0001", "ACUP", sessions=2)
     for n in range(3):
-        await execute_session(demo, therapist="pt.sun", order_id=physio, at=D1 + timedelta(minutes=30 * n))
+        await execute_session(
+            demo, therapist="pt.sun", order_id=physio, at=D1 + timedelta(minutes=30 * n)
+        )
     await execute_session(demo, therapist="pt.sun", order_id=laser, at=D2)
     for n in range(2):
-        await execute_session(demo, therapist="chief.he", order_id=acup, at=D1 + timedelta(hours=1, minutes=30 * n))
+        await execute_session(
+            demo, therapist="chief.he", order_id=acup, at=D1 + timedelta(hours=1, minutes=30 * n)
+        )
     slot = await make_slot(demo, starts_at=D1.replace(hour=16))
     async with demo.db.transaction() as session:
         sun = (await session.execute(sa.select(User).where(User.username == "pt.sun"))).scalar_one()
-        await book_appointment(session, slot, actor=Actor.from_user(sun), order_id=physio, now=D1 - timedelta(days=1))
+        await book_appointment(
+            session, slot, actor=Actor.from_user(sun), order_id=physio, now=D1 - timedelta(days=1)
+        )
     async with demo.db.transaction() as session:
         assert len(await mark_no_shows(session, now=D1.replace(hour=20))) == 1
 
@@ -52,29 +58,84 @@ async def _known_data_set(demo: Services) -> None:
 async def test_statistics_on_a_known_data_set(gql: GraphQLClient, demo: Services) -> None:
     await _known_data_set(demo)
     head = await gql.as_user("chief.he")
-    by_therapist = (await head.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "THERAPIST"}))["treatmentStatistics"]
+    by_therapist = (
+        await head.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "THERAPIST"})
+    )["treatmentStatistics"]
     assert sorted(by_therapist, key=lambda r: (r["period"], r["label"])) == [
-        {"period": "2026-03-02", "label": "何主任", "sessions": 2, "revenueCents": 16000, "fulfilled": 2, "noShows": 0, "noShowRate": 0.0},
-        {"period": "2026-03-02", "label": "孙治疗师", "sessions": 3, "revenueCents": 18000, "fulfilled": 3, "noShows": 1, "noShowRate": 0.25},
-        {"period": "2026-03-03", "label": "孙治疗师", "sessions": 1, "revenueCents": 30000, "fulfilled": 1, "noShows": 0, "noShowRate": 0.0},
+        {
+            "period": "2026-03-02",
+            "label": "何主任",
+            "sessions": 2,
+            "revenueCents": 16000,
+            "fulfilled": 2,
+            "noShows": 0,
+            "noShowRate": 0.0,
+        },
+        {
+            "period": "2026-03-02",
+            "label": "孙治疗师",
+            "sessions": 3,
+            "revenueCents": 18000,
+            "fulfilled": 3,
+            "noShows": 1,
+            "noShowRate": 0.25,
+        },
+        {
+            "period": "2026-03-03",
+            "label": "孙治疗师",
+            "sessions": 1,
+            "revenueCents": 30000,
+            "fulfilled": 1,
+            "noShows": 0,
+            "noShowRate": 0.0,
+        },
     ]
-    by_item_month = (await head.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "MONTH", "g": "ITEM"}))["treatmentStatistics"]
-    assert {r["label"]: (r["sessions"], r["revenueCents"]) for r in by_item_month} == {"理疗": (3, 18000), "激光": (1, 30000), "针灸": (2, 16000)}
-    by_department_week = (await head.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "WEEK", "g": "DEPARTMENT"}))["treatmentStatistics"]
-    assert by_department_week == [{"period": "2026-W10", "label": "康复医学科", "sessions": 6, "revenueCents": 64000, "fulfilled": 6, "noShows": 1, "noShowRate": round(1 / 7, 4)}]
+    by_item_month = (
+        await head.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "MONTH", "g": "ITEM"})
+    )["treatmentStatistics"]
+    assert {r["label"]: (r["sessions"], r["revenueCents"]) for r in by_item_month} == {
+        "理疗": (3, 18000),
+        "激光": (1, 30000),
+        "针灸": (2, 16000),
+    }
+    by_department_week = (
+        await head.data(
+            STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "WEEK", "g": "DEPARTMENT"}
+        )
+    )["treatmentStatistics"]
+    assert by_department_week == [
+        {
+            "period": "2026-W10",
+            "label": "康复医学科",
+            "sessions": 6,
+            "revenueCents": 64000,
+            "fulfilled": 6,
+            "noShows": 1,
+            "noShowRate": round(1 / 7, 4),
+        }
+    ]
     # Another department's head sees none of it; a patient may not ask at all.
     wang = await gql.as_user("chief.wang")
-    assert (await wang.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "ITEM"}))["treatmentStatistics"] == []
+    assert (
+        await wang.data(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "ITEM"})
+    )["treatmentStatistics"] == []
     zhou = await gql.as_user("patient.zhou")
-    assert error_code(await zhou.error(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "ITEM"})) == "FORBIDDEN"
+    assert (
+        error_code(
+            await zhou.error(STATS, {"f": "2026-03-01", "t": "2026-03-31", "p": "DAY", "g": "ITEM"})
+        )
+        == "FORBIDDEN"
+    )
 
 
 async def test_excel_export_opens_and_is_logged(gql: GraphQLClient, demo: Services) -> None:
     await _known_data_set(demo)
     zhao = await gql.as_user("ma.zhao")
-    exported = (await zhao.data(
-        "mutation { exportTreatmentStatistics(from: \"2026-03-01\", to: \"2026-03-31\", period: DAY, groupBy: THERAPIST) { filename contentBase64 } }"
-    ))["exportTreatmentStatistics"]
+    exported = (
+        await zhao.data(
+            'mutation { exportTreatmentStatistics(from: "2026-03-01", to: "2026-03-31", period: DAY, groupBy: THERAPIST) { filename contentBase64 } }'
+        )
+    )["exportTreatmentStatistics"]
     assert exported["filename"].endswith(".xlsx")
     book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(exported["contentBase64"])))
     sheet = book.active
@@ -85,8 +146,14 @@ async def test_excel_export_opens_and_is_logged(gql: GraphQLClient, demo: Servic
         ("2026-03-03", "孙治疗师", 1, 300, 0),
     ]
     async with demo.db.session() as session:
-        log = (await session.execute(sa.select(AccessLog).where(AccessLog.action == "export"))).scalars().all()
-    assert len(log) == 1 and log[0].resource == "treatment_statistics" and log[0].detail["rows"] == 3
+        log = (
+            (await session.execute(sa.select(AccessLog).where(AccessLog.action == "export")))
+            .scalars()
+            .all()
+        )
+    assert (
+        len(log) == 1 and log[0].resource == "treatment_statistics" and log[0].detail["rows"] == 3
+    )
 
 
 @pytest.fixture
@@ -112,15 +179,23 @@ async def test_attachment_size_and_type_are_checked_and_nothing_is_left(
     for upload, status, code in cases:
         response = await http.post("/attachments", files={"file": upload}, headers=headers)
         assert response.status_code == status, response.text
-        assert response.json()["error"]["code"] == code and response.json()["error"]["field"] == "file"
+        assert (
+            response.json()["error"]["code"] == code and response.json()["error"]["field"] == "file"
+        )
     anonymous = await http.post("/attachments", files={"file": ("a.png", png_bytes(), "image/png")})
     assert anonymous.status_code == 401
     zhou = await gql.as_user("patient.zhou")
-    patient_upload = await http.post("/attachments", files={"file": ("a.png", png_bytes(), "image/png")}, headers={"Authorization": f"Bearer {zhou.token}"})
+    patient_upload = await http.post(
+        "/attachments",
+        files={"file": ("a.png", png_bytes(), "image/png")},
+        headers={"Authorization": f"Bearer {zhou.token}"},
+    )
     assert patient_upload.status_code == 403
     assert small_storage.keys() == [] and await count(demo, Attachment) == 0
 
-    ok = await http.post("/attachments", files={"file": ("ok.png", png_bytes(), "image/png")}, headers=headers)
+    ok = await http.post(
+        "/attachments", files={"file": ("ok.png", png_bytes(), "image/png")}, headers=headers
+    )
     assert ok.status_code == 201
     body = ok.json()
     assert small_storage.keys() == [body["key"]] and await count(demo, Attachment) == 1
@@ -147,8 +222,16 @@ async def test_storage_that_cannot_write_gives_a_clear_error_and_leaves_nothing(
     demo.extras["storage_settings"] = StorageSettings(max_bytes=1024 * 1024)
     demo.extras["storage"] = LocalStorage(blocker)
     sun = await gql.as_user("pt.sun")
-    response = await http.post("/attachments", files={"file": ("a.png", png_bytes(), "image/png")}, headers={"Authorization": f"Bearer {sun.token}"})
+    response = await http.post(
+        "/attachments",
+        files={"file": ("a.png", png_bytes(), "image/png")},
+        headers={"Authorization": f"Bearer {sun.token}"},
+    )
     assert response.status_code == 503
     error = response.json()["error"]
-    assert error["code"] == "STORAGE_UNAVAILABLE" and "附件存储不可用" in error["message"] and "unavailable" in error["message"]
+    assert (
+        error["code"] == "STORAGE_UNAVAILABLE"
+        and "附件存储不可用" in error["message"]
+        and "unavailable" in error["message"]
+    )
     assert await count(demo, Attachment) == 0 and blocker.read_text().startswith("a file")

@@ -17,14 +17,39 @@ async def test_national_day_week_has_no_slots_and_the_make_up_saturday_has(demo:
     tz = demo.settings.tz
     async with demo.db.transaction() as session:
         schedule = await create_schedule(
-            session, item_code="ACUP", start_time="09:00", end_time="11:00", slot_minutes=60, capacity=2,
-            valid_from=date(2026, 9, 1), actor=SYSTEM_ACTOR, room="针灸室2",
+            session,
+            item_code="ACUP",
+            start_time="09:00",
+            end_time="11:00",
+            slot_minutes=60,
+            capacity=2,
+            valid_from=date(2026, 9, 1),
+            actor=SYSTEM_ACTOR,
+            room="针灸室2",
         )
-        await add_exception(session, day=date(2026, 9, 29), schedule_id=schedule.id, reason="学术会议 conference", actor=SYSTEM_ACTOR)
-        created = await generate_slots(session, start=date(2026, 9, 28), days=14, tz=tz, schedule_ids=[schedule.id])  # type: ignore[list-item]
-        again = await generate_slots(session, start=date(2026, 9, 28), days=14, tz=tz, schedule_ids=[schedule.id])  # type: ignore[list-item]
+        await add_exception(
+            session,
+            day=date(2026, 9, 29),
+            schedule_id=schedule.id,
+            reason="学术会议 conference",
+            actor=SYSTEM_ACTOR,
+        )
+        created = await generate_slots(
+            session, start=date(2026, 9, 28), days=14, tz=tz, schedule_ids=[schedule.id]
+        )  # type: ignore[list-item]
+        again = await generate_slots(
+            session, start=date(2026, 9, 28), days=14, tz=tz, schedule_ids=[schedule.id]
+        )  # type: ignore[list-item]
     async with demo.db.session() as session:
-        starts = (await session.execute(sa.select(Slot.starts_at).where(Slot.schedule_id == schedule.id))).scalars().all()
+        starts = (
+            (
+                await session.execute(
+                    sa.select(Slot.starts_at).where(Slot.schedule_id == schedule.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     per_day = Counter(s.astimezone(tz).date() for s in starts)
     assert per_day == {
         date(2026, 9, 28): 2,  # Monday

@@ -25,21 +25,39 @@ async def test_patient_books_and_cancels_on_sqlite(tmp_path: Path) -> None:
         await seed_demo(session, services)
     app = create_app(settings, services=services)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as http:
             zhou = await GraphQLClient(http).as_user("patient.zhou")
             today = local_today()
-            slots = (await zhou.data(
-                "query($f: Date!, $t: Date!) { availableSlots(itemCode: \"PHYSIO\", from: $f, to: $t) { id remaining } }",
-                {"f": today.isoformat(), "t": (today + timedelta(days=14)).isoformat()},
-            ))["availableSlots"]
-            booked = (await zhou.data("mutation($s: ID!) { bookAppointment(slotId: $s) { id status receipt } }", {"s": slots[0]["id"]}))["bookAppointment"]
+            slots = (
+                await zhou.data(
+                    'query($f: Date!, $t: Date!) { availableSlots(itemCode: "PHYSIO", from: $f, to: $t) { id remaining } }',
+                    {"f": today.isoformat(), "t": (today + timedelta(days=14)).isoformat()},
+                )
+            )["availableSlots"]
+            booked = (
+                await zhou.data(
+                    "mutation($s: ID!) { bookAppointment(slotId: $s) { id status receipt } }",
+                    {"s": slots[0]["id"]},
+                )
+            )["bookAppointment"]
             assert booked["status"] == "booked" and booked["receipt"]["notes"]
-            cancelled = (await zhou.data("mutation($id: ID!) { cancelAppointment(id: $id) { status } }", {"id": booked["id"]}))["cancelAppointment"]
+            cancelled = (
+                await zhou.data(
+                    "mutation($id: ID!) { cancelAppointment(id: $id) { status } }",
+                    {"id": booked["id"]},
+                )
+            )["cancelAppointment"]
             assert cancelled["status"] == "cancelled"
-            orders = (await zhou.data("{ myOrders { remainingSessions paymentStatus } }"))["myOrders"]
+            orders = (await zhou.data("{ myOrders { remainingSessions paymentStatus } }"))[
+                "myOrders"
+            ]
             assert orders == [{"remainingSessions": 10, "paymentStatus": "PAID"}]
             sun = await GraphQLClient(http).as_user("pt.sun")
-            quiet_day = (await sun.data("query { myWorklist(date: \"2026-01-05\") { id } }"))["myWorklist"]
+            quiet_day = (await sun.data('query { myWorklist(date: "2026-01-05") { id } }'))[
+                "myWorklist"
+            ]
             assert quiet_day == []
     finally:
         await services.db.dispose()

@@ -30,13 +30,19 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-async def test_upload_to_s3_round_trip(gql: GraphQLClient, demo: Services, http: httpx.AsyncClient, s3_endpoint: str) -> None:
+async def test_upload_to_s3_round_trip(
+    gql: GraphQLClient, demo: Services, http: httpx.AsyncClient, s3_endpoint: str
+) -> None:
     storage = S3Storage(s3_endpoint, "bedside", "bedside-access", "bedside-secret")
     demo.extras["storage_settings"] = StorageSettings(backend="s3", max_bytes=1024 * 1024)
     demo.extras["storage"] = storage
     sun = await gql.as_user("pt.sun")
     image = png_bytes("green")
-    response = await http.post("/attachments", files={"file": ("g.png", image, "image/png")}, headers={"Authorization": f"Bearer {sun.token}"})
+    response = await http.post(
+        "/attachments",
+        files={"file": ("g.png", image, "image/png")},
+        headers={"Authorization": f"Bearer {sun.token}"},
+    )
     assert response.status_code == 201, response.text
     stored = response.json()
     assert stored["sha256"] == hashlib.sha256(image).hexdigest()

@@ -19,7 +19,9 @@ OVERSEERS = (Role.MEDICAL_AFFAIRS, Role.VICE_PRESIDENT, Role.ADMIN)
 PATIENT_KEY = "patient_id"
 
 
-async def access_task_for_decision(session: AsyncSession, actor: Actor, task_id: int) -> ApprovalTask:
+async def access_task_for_decision(
+    session: AsyncSession, actor: Actor, task_id: int
+) -> ApprovalTask:
     """The task, if it is the actor's: NOT_FOUND / FORBIDDEN otherwise."""
     task = await session.get(ApprovalTask, task_id)
     if task is None:
@@ -45,17 +47,26 @@ async def can_see_instance(session: AsyncSession, actor: Actor, instance: Approv
     if actor.has_role(*OVERSEERS) or instance.applicant_id == actor.user_id:
         return True
     assigned = await session.scalar(
-        sa.select(sa.literal(True)).where(ApprovalTask.instance_id == instance.id, ApprovalTask.assignee_id == actor.user_id).limit(1)
+        sa.select(sa.literal(True))
+        .where(ApprovalTask.instance_id == instance.id, ApprovalTask.assignee_id == actor.user_id)
+        .limit(1)
     )
     if assigned:
         return True
     copied = await session.scalar(
-        sa.select(sa.literal(True)).where(ApprovalCarbonCopy.instance_id == instance.id, ApprovalCarbonCopy.user_id == actor.user_id).limit(1)
+        sa.select(sa.literal(True))
+        .where(
+            ApprovalCarbonCopy.instance_id == instance.id,
+            ApprovalCarbonCopy.user_id == actor.user_id,
+        )
+        .limit(1)
     )
     return bool(copied)
 
 
-async def access_instance(session: AsyncSession, actor: Actor, instance_id: int) -> ApprovalInstance:
+async def access_instance(
+    session: AsyncSession, actor: Actor, instance_id: int
+) -> ApprovalInstance:
     instance = await session.get(ApprovalInstance, instance_id)
     if instance is None:
         raise not_found("审批单", "approval instance")
@@ -64,11 +75,22 @@ async def access_instance(session: AsyncSession, actor: Actor, instance_id: int)
     return instance
 
 
-async def record_instance_reads(session: AsyncSession, actor: Actor, instances: Sequence[ApprovalInstance], *, resource: str = "approval_instance") -> None:
+async def record_instance_reads(
+    session: AsyncSession,
+    actor: Actor,
+    instances: Sequence[ApprovalInstance],
+    *,
+    resource: str = "approval_instance",
+) -> None:
     """An access-log row when instances that concern a patient are returned to the actor."""
     with_patient = [i for i in instances if (i.data or {}).get(PATIENT_KEY) is not None]
     if with_patient:
         await record_access(
-            session, actor, resource,
-            detail={"instance_ids": [i.id for i in with_patient], "patient_ids": sorted({i.data[PATIENT_KEY] for i in with_patient}, key=str)},
+            session,
+            actor,
+            resource,
+            detail={
+                "instance_ids": [i.id for i in with_patient],
+                "patient_ids": sorted({i.data[PATIENT_KEY] for i in with_patient}, key=str),
+            },
         )

@@ -62,7 +62,10 @@ def check_comment(comment: str | None, *, required: bool = False) -> str | None:
     if comment is not None:
         comment = comment.strip() or None
     if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
-        raise invalid("comment", f"意见不能超过 {MAX_COMMENT_LENGTH} 字 / comment longer than {MAX_COMMENT_LENGTH} characters")
+        raise invalid(
+            "comment",
+            f"意见不能超过 {MAX_COMMENT_LENGTH} 字 / comment longer than {MAX_COMMENT_LENGTH} characters",
+        )
     if required and not comment:
         raise invalid("comment", "请填写意见 / a comment is required")
     return comment
@@ -127,9 +130,17 @@ async def start_instance(
     session.add(instance)
     await session.flush()
     await history.record(
-        session, instance, "submitted", actor=actor, at=now,
-        definition=definition.key, version=row.version, applicant=applicant.username,
-        subject_type=subject_type, subject_id=subject_id, new_status=InstanceStatus.RUNNING,
+        session,
+        instance,
+        "submitted",
+        actor=actor,
+        at=now,
+        definition=definition.key,
+        version=row.version,
+        applicant=applicant.username,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        new_status=InstanceStatus.RUNNING,
         due_at=instance.due_at.isoformat() if instance.due_at else None,
     )
     await advance(session, Flow(instance, definition, applicant), actor=actor, now=now, fresh=True)
@@ -162,7 +173,10 @@ async def decide_task(
         raise invalid("decision", "无效的审批决定 / decision must be approve, reject or return")
     comment = check_comment(comment, required=decision == "return")
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY):
-        raise invalid("idempotencyKey", f"幂等键长度须为 1-{MAX_IDEMPOTENCY_KEY} / idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+        raise invalid(
+            "idempotencyKey",
+            f"幂等键长度须为 1-{MAX_IDEMPOTENCY_KEY} / idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} characters",
+        )
 
     instance = await lock_instance(session, task.instance_id)
     task = await reload_task(session, task.id or 0)
@@ -190,52 +204,106 @@ async def decide_task(
         await _reject(session, flow, task, actor=actor, now=now)
     else:
         await _return(session, flow, task, actor=actor, target=return_to or APPLICANT, now=now)
-    await idempotency.remember(session, DECIDE_SCOPE, replay_key, {"task_id": task.id, "status": task.status})
+    await idempotency.remember(
+        session, DECIDE_SCOPE, replay_key, {"task_id": task.id, "status": task.status}
+    )
     return task
 
 
-async def _notify_decided(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, zh: str, en: str, kind: str) -> None:
+async def _notify_decided(
+    session: AsyncSession,
+    flow: Flow,
+    task: ApprovalTask,
+    *,
+    actor: Actor,
+    zh: str,
+    en: str,
+    kind: str,
+) -> None:
     await notify.notify(
-        session, flow.definition, flow.instance, recipient_id=flow.applicant.id or 0, kind=kind,
-        key=f"task:{task.id}:decided", zh=f"{actor.display_name or actor.username}{zh}", en=f"{en} by {actor.username}",
-        body=task.comment or "", task=task,
+        session,
+        flow.definition,
+        flow.instance,
+        recipient_id=flow.applicant.id or 0,
+        kind=kind,
+        key=f"task:{task.id}:decided",
+        zh=f"{actor.display_name or actor.username}{zh}",
+        en=f"{en} by {actor.username}",
+        body=task.comment or "",
+        task=task,
     )
 
 
-async def _approve(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, now: datetime) -> None:
+async def _approve(
+    session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, now: datetime
+) -> None:
     instance = flow.instance
     step = flow.definition.step(task.step_id)
     task.status = TaskStatus.APPROVED
     await session.flush()
     await history.record(
-        session, instance, "approved", actor=actor, at=now, task_id=task.id, step=task.step_id,
-        old_status=TaskStatus.PENDING, new_status=TaskStatus.APPROVED, comment=task.comment,
+        session,
+        instance,
+        "approved",
+        actor=actor,
+        at=now,
+        task_id=task.id,
+        step=task.step_id,
+        old_status=TaskStatus.PENDING,
+        new_status=TaskStatus.APPROVED,
+        comment=task.comment,
     )
     tasks = await live_tasks(session, instance, task.step_id)
     settled = [task.id or 0]
     if step.mode == "any" and task.kind == TaskKind.NORMAL:
         # 或签: the first regular approval settles the step for the other assignees.
-        siblings = [t for t in tasks if t.kind == TaskKind.NORMAL and t.status == TaskStatus.PENDING]
-        settled += await cancel_pending(session, instance, actor=actor, now=now, reason="any_sign_completed", tasks=siblings)
+        siblings = [
+            t for t in tasks if t.kind == TaskKind.NORMAL and t.status == TaskStatus.PENDING
+        ]
+        settled += await cancel_pending(
+            session, instance, actor=actor, now=now, reason="any_sign_completed", tasks=siblings
+        )
         tasks = [t for t in tasks if t.status != TaskStatus.CANCELLED]
     if step_complete(step, tasks):
         await complete_step(session, flow, step, actor=actor, now=now)
-    if instance.status == InstanceStatus.RUNNING:  # an ending sends its own notice and cancels every reminder
+    if (
+        instance.status == InstanceStatus.RUNNING
+    ):  # an ending sends its own notice and cancels every reminder
         await notify.end_task_reminders(session, instance, settled)
-        await _notify_decided(session, flow, task, actor=actor, zh="已同意", en="Approved", kind=notify.DECIDED)
+        await _notify_decided(
+            session, flow, task, actor=actor, zh="已同意", en="Approved", kind=notify.DECIDED
+        )
 
 
-async def _reject(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, now: datetime) -> None:
+async def _reject(
+    session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, now: datetime
+) -> None:
     instance = flow.instance
     task.status = TaskStatus.REJECTED
     old = await close(session, flow, InstanceStatus.REJECTED, actor=actor, now=now)
     await history.record(
-        session, instance, "rejected", actor=actor, at=now, task_id=task.id, step=task.step_id,
-        old_status=old, new_status=InstanceStatus.REJECTED, comment=task.comment,
+        session,
+        instance,
+        "rejected",
+        actor=actor,
+        at=now,
+        task_id=task.id,
+        step=task.step_id,
+        old_status=old,
+        new_status=InstanceStatus.REJECTED,
+        comment=task.comment,
     )
     await notify.notify(
-        session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.REJECTED,
-        key=f"instance:{instance.id}:rejected", zh="审批未通过", en="Rejected", body=task.comment or "", task=task,
+        session,
+        flow.definition,
+        instance,
+        recipient_id=flow.applicant.id or 0,
+        kind=notify.REJECTED,
+        key=f"instance:{instance.id}:rejected",
+        zh="审批未通过",
+        en="Rejected",
+        body=task.comment or "",
+        task=task,
     )
     await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)
@@ -250,16 +318,25 @@ def _steps_to_redo(flow: Flow, target: str, returning: str) -> set[str]:
     for step_id, p in placed.items():
         if t.stage_index < p.stage_index < s.stage_index:
             redo.add(step_id)
-        elif p.stage_index == t.stage_index and p.branch == t.branch and p.position >= t.position and (
-            p.stage_index < s.stage_index or p.position <= s.position
+        elif (
+            p.stage_index == t.stage_index
+            and p.branch == t.branch
+            and p.position >= t.position
+            and (p.stage_index < s.stage_index or p.position <= s.position)
         ):
             redo.add(step_id)
-        elif p.stage_index == s.stage_index > t.stage_index and p.branch == s.branch and p.position <= s.position:
+        elif (
+            p.stage_index == s.stage_index > t.stage_index
+            and p.branch == s.branch
+            and p.position <= s.position
+        ):
             redo.add(step_id)
     return redo
 
 
-def may_return_to(definition: Definition, instance: ApprovalInstance, task: ApprovalTask, target: str) -> bool:
+def may_return_to(
+    definition: Definition, instance: ApprovalInstance, task: ApprovalTask, target: str
+) -> bool:
     """退回 to a step: one completed in this pass, before the returning task's step (an
     earlier stage, or earlier in the same branch)."""
     placed = definition.placed
@@ -268,21 +345,40 @@ def may_return_to(definition: Definition, instance: ApprovalInstance, task: Appr
     t, s = placed[target], placed[task.step_id]
     if t.stage_index > s.stage_index:
         return False
-    return not (t.stage_index == s.stage_index and (t.branch != s.branch or t.position >= s.position))
+    return not (
+        t.stage_index == s.stage_index and (t.branch != s.branch or t.position >= s.position)
+    )
 
 
-def return_targets(definition: Definition, instance: ApprovalInstance, task: ApprovalTask) -> list[str]:
+def return_targets(
+    definition: Definition, instance: ApprovalInstance, task: ApprovalTask
+) -> list[str]:
     """The steps a return from `task` may go to, in the definition's order (besides the
     applicant, always allowed)."""
-    return [step_id for step_id in definition.placed if may_return_to(definition, instance, task, step_id)]
+    return [
+        step_id
+        for step_id in definition.placed
+        if may_return_to(definition, instance, task, step_id)
+    ]
 
 
 def _check_return_target(flow: Flow, task: ApprovalTask, target: str) -> None:
     if not may_return_to(flow.definition, flow.instance, task, target):
-        raise invalid("returnTo", "只能退回给申请人或之前已通过的步骤 / return to the applicant or an earlier, completed step")
+        raise invalid(
+            "returnTo",
+            "只能退回给申请人或之前已通过的步骤 / return to the applicant or an earlier, completed step",
+        )
 
 
-async def _return(session: AsyncSession, flow: Flow, task: ApprovalTask, *, actor: Actor, target: str, now: datetime) -> None:
+async def _return(
+    session: AsyncSession,
+    flow: Flow,
+    task: ApprovalTask,
+    *,
+    actor: Actor,
+    target: str,
+    now: datetime,
+) -> None:
     instance = flow.instance
     if target != APPLICANT:
         _check_return_target(flow, task, target)
@@ -297,20 +393,48 @@ async def _return(session: AsyncSession, flow: Flow, task: ApprovalTask, *, acto
         instance.status = InstanceStatus.RETURNED
         instance.returned_from = {"step": task.step_id, "task_id": task.id, "by": actor.user_id}
         await history.record(
-            session, instance, "returned", actor=actor, at=now, task_id=task.id, step=task.step_id, to=APPLICANT,
-            old_status=old, new_status=InstanceStatus.RETURNED, comment=task.comment, round=instance.round,
+            session,
+            instance,
+            "returned",
+            actor=actor,
+            at=now,
+            task_id=task.id,
+            step=task.step_id,
+            to=APPLICANT,
+            old_status=old,
+            new_status=InstanceStatus.RETURNED,
+            comment=task.comment,
+            round=instance.round,
         )
     else:
         redo = _steps_to_redo(flow, target, task.step_id)
         instance.completed_steps = [s for s in instance.completed_steps if s not in redo]
         instance.stage_index = flow.definition.placed[target].stage_index
         await history.record(
-            session, instance, "returned", actor=actor, at=now, task_id=task.id, step=task.step_id, to=target,
-            redo=sorted(redo), comment=task.comment, old_round=old_round, round=instance.round,
+            session,
+            instance,
+            "returned",
+            actor=actor,
+            at=now,
+            task_id=task.id,
+            step=task.step_id,
+            to=target,
+            redo=sorted(redo),
+            comment=task.comment,
+            old_round=old_round,
+            round=instance.round,
         )
     await notify.notify(
-        session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.RETURNED,
-        key=f"instance:{instance.id}:returned:{old_round}", zh="审批被退回", en="Returned", body=task.comment or "", task=task,
+        session,
+        flow.definition,
+        instance,
+        recipient_id=flow.applicant.id or 0,
+        kind=notify.RETURNED,
+        key=f"instance:{instance.id}:returned:{old_round}",
+        zh="审批被退回",
+        en="Returned",
+        body=task.comment or "",
+        task=task,
     )
     if target != APPLICANT:
         await advance(session, flow, actor=actor, now=now, fresh=True)
@@ -321,7 +445,12 @@ async def _return(session: AsyncSession, flow: Flow, task: ApprovalTask, *, acto
 
 @history.batched
 async def withdraw_instance(
-    session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, comment: str | None = None, now: datetime | None = None
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    *,
+    actor: Actor,
+    comment: str | None = None,
+    now: datetime | None = None,
 ) -> ApprovalInstance:
     """撤销: the applicant takes the application back before it ends."""
     now = now or utcnow()
@@ -331,7 +460,16 @@ async def withdraw_instance(
     _require_running(instance)
     flow = await load_flow(session, instance)
     old = await close(session, flow, InstanceStatus.WITHDRAWN, actor=actor, now=now)
-    await history.record(session, instance, "withdrawn", actor=actor, at=now, old_status=old, new_status=InstanceStatus.WITHDRAWN, comment=comment)
+    await history.record(
+        session,
+        instance,
+        "withdrawn",
+        actor=actor,
+        at=now,
+        old_status=old,
+        new_status=InstanceStatus.WITHDRAWN,
+        comment=comment,
+    )
     await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)
     return instance
@@ -358,9 +496,16 @@ async def resubmit_instance(
     _require_applicant(instance, actor)
     _require_running(instance)
     if instance.status != InstanceStatus.RETURNED:
-        raise DomainError(ErrorCode.CONFLICT, "只有被退回的申请可以重新提交 / only a returned application can be resubmitted")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "只有被退回的申请可以重新提交 / only a returned application can be resubmitted",
+        )
     flow = await load_flow(session, instance)
-    changed = sorted(k for k in set(instance.data) | set(data or {}) if data is not None and instance.data.get(k) != data.get(k))
+    changed = sorted(
+        k
+        for k in set(instance.data) | set(data or {})
+        if data is not None and instance.data.get(k) != data.get(k)
+    )
     if data is not None:
         instance.data = data
     if precheck is not None:
@@ -368,11 +513,20 @@ async def resubmit_instance(
     instance.status = InstanceStatus.RUNNING
     instance.returned_from = None
     working = bool(flow.definition.body.deadline and flow.definition.body.deadline.working_hours)
-    instance.due_at = due_after(now, flow.definition.deadline_hours(instance.data), working_hours=working)
+    instance.due_at = due_after(
+        now, flow.definition.deadline_hours(instance.data), working_hours=working
+    )
     instance.overdue = False
     await history.record(
-        session, instance, "resubmitted", actor=actor, at=now, old_status=InstanceStatus.RETURNED,
-        new_status=InstanceStatus.RUNNING, changed_fields=changed, comment=comment,
+        session,
+        instance,
+        "resubmitted",
+        actor=actor,
+        at=now,
+        old_status=InstanceStatus.RETURNED,
+        new_status=InstanceStatus.RUNNING,
+        changed_fields=changed,
+        comment=comment,
         due_at=instance.due_at.isoformat() if instance.due_at else None,
     )
     await advance(session, flow, actor=actor, now=now, fresh=True)
@@ -382,7 +536,9 @@ async def resubmit_instance(
 # --- handing on: transfer, add signer -------------------------------------------------------
 
 
-async def _own_pending_task(session: AsyncSession, task: ApprovalTask, actor: Actor) -> tuple[Flow, ApprovalTask]:
+async def _own_pending_task(
+    session: AsyncSession, task: ApprovalTask, actor: Actor
+) -> tuple[Flow, ApprovalTask]:
     instance = await lock_instance(session, task.instance_id)
     task = await reload_task(session, task.id or 0)
     if task.assignee_id != actor.user_id:
@@ -390,22 +546,38 @@ async def _own_pending_task(session: AsyncSession, task: ApprovalTask, actor: Ac
     if task.status != TaskStatus.PENDING:
         if instance.status in CLOSED_STATUSES:
             raise closed_error(instance)
-        raise DomainError(ErrorCode.ALREADY_DECIDED, "该任务已处理 / this task was already decided", details={"taskId": str(task.id)})
+        raise DomainError(
+            ErrorCode.ALREADY_DECIDED,
+            "该任务已处理 / this task was already decided",
+            details={"taskId": str(task.id)},
+        )
     _require_running(instance)
     return await load_flow(session, instance), task
 
 
-async def _check_new_assignee(session: AsyncSession, flow: Flow, task: ApprovalTask, user: User, field: str) -> None:
+async def _check_new_assignee(
+    session: AsyncSession, flow: Flow, task: ApprovalTask, user: User, field: str
+) -> None:
     if not user.is_active or user.id == flow.applicant.id:
         raise invalid(field, "不能指定该用户 / this user cannot take the task")
     step_tasks = await live_tasks(session, flow.instance, task.step_id)
     if any(t.assignee_id == user.id and t.status == TaskStatus.PENDING for t in step_tasks):
-        raise DomainError(ErrorCode.CONFLICT, "该用户已有此步骤的待办 / this user already has this step's task", field=field)
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "该用户已有此步骤的待办 / this user already has this step's task",
+            field=field,
+        )
 
 
 @history.batched
 async def transfer_task(
-    session: AsyncSession, task: ApprovalTask, *, actor: Actor, to: User, comment: str | None = None, now: datetime | None = None
+    session: AsyncSession,
+    task: ApprovalTask,
+    *,
+    actor: Actor,
+    to: User,
+    comment: str | None = None,
+    now: datetime | None = None,
 ) -> ApprovalTask:
     """转交: the task goes to another user with the same deadline. Returns the new task."""
     now = now or utcnow()
@@ -417,19 +589,42 @@ async def transfer_task(
     task.comment = comment
     await notify.end_task_reminders(session, flow.instance, [task.id or 0])
     new = await add_task(
-        session, flow, step_id=task.step_id, stage_index=task.stage_index, branch=task.branch, assignee=to,
-        due_at=task.due_at, actor=actor, now=now, kind=TaskKind(task.kind), transferred_from=task,
+        session,
+        flow,
+        step_id=task.step_id,
+        stage_index=task.stage_index,
+        branch=task.branch,
+        assignee=to,
+        due_at=task.due_at,
+        actor=actor,
+        now=now,
+        kind=TaskKind(task.kind),
+        transferred_from=task,
     )
     await history.record(
-        session, flow.instance, "transferred", actor=actor, at=now, task_id=task.id, new_task_id=new.id,
-        step=task.step_id, to=to.username, comment=comment,
+        session,
+        flow.instance,
+        "transferred",
+        actor=actor,
+        at=now,
+        task_id=task.id,
+        new_task_id=new.id,
+        step=task.step_id,
+        to=to.username,
+        comment=comment,
     )
     return new
 
 
 @history.batched
 async def add_signer(
-    session: AsyncSession, task: ApprovalTask, *, actor: Actor, user: User, comment: str | None = None, now: datetime | None = None
+    session: AsyncSession,
+    task: ApprovalTask,
+    *,
+    actor: Actor,
+    user: User,
+    comment: str | None = None,
+    now: datetime | None = None,
 ) -> ApprovalTask:
     """加签: one more person must approve this step, by the step's deadline. Returns their task."""
     now = now or utcnow()
@@ -437,12 +632,29 @@ async def add_signer(
     flow, task = await _own_pending_task(session, task, actor)
     await _check_new_assignee(session, flow, task, user, "user")
     new = await add_task(
-        session, flow, step_id=task.step_id, stage_index=task.stage_index, branch=task.branch, assignee=user,
-        due_at=task.due_at, actor=actor, now=now, kind=TaskKind.ADDED_SIGNER, added_by=actor,
+        session,
+        flow,
+        step_id=task.step_id,
+        stage_index=task.stage_index,
+        branch=task.branch,
+        assignee=user,
+        due_at=task.due_at,
+        actor=actor,
+        now=now,
+        kind=TaskKind.ADDED_SIGNER,
+        added_by=actor,
     )
     await history.record(
-        session, flow.instance, "signer_added", actor=actor, at=now, task_id=task.id, new_task_id=new.id,
-        step=task.step_id, user=user.username, comment=comment,
+        session,
+        flow.instance,
+        "signer_added",
+        actor=actor,
+        at=now,
+        task_id=task.id,
+        new_task_id=new.id,
+        step=task.step_id,
+        user=user.username,
+        comment=comment,
     )
     return new
 
@@ -452,7 +664,12 @@ async def add_signer(
 
 @history.batched
 async def carbon_copy(
-    session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, users: list[User], now: datetime | None = None
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    *,
+    actor: Actor,
+    users: list[User],
+    now: datetime | None = None,
 ) -> list[ApprovalCarbonCopy]:
     """抄送: let `users` read the instance, and tell them. Already copied users are skipped."""
     from api.domain.approvals.access import can_see_instance
@@ -465,54 +682,98 @@ async def carbon_copy(
         raise forbidden()
     flow = await load_flow(session, instance)
     existing = set(
-        (await session.execute(sa.select(ApprovalCarbonCopy.user_id).where(ApprovalCarbonCopy.instance_id == instance.id))).scalars()
+        (
+            await session.execute(
+                sa.select(ApprovalCarbonCopy.user_id).where(
+                    ApprovalCarbonCopy.instance_id == instance.id
+                )
+            )
+        ).scalars()
     )
     rows = []
     for user in users:
         if user.id in existing:
             continue
         assert user.id is not None and instance.id is not None
-        row = ApprovalCarbonCopy(instance_id=instance.id, user_id=user.id, by_id=actor.user_id, created_at=now)
+        row = ApprovalCarbonCopy(
+            instance_id=instance.id, user_id=user.id, by_id=actor.user_id, created_at=now
+        )
         session.add(row)
         existing.add(user.id)
         rows.append(row)
         await session.flush()
         await history.record(session, instance, "cc", actor=actor, at=now, user=user.username)
         await notify.notify(
-            session, flow.definition, instance, recipient_id=user.id, kind=notify.CARBON_COPY,
-            key=f"instance:{instance.id}:cc:{user.id}", zh="抄送给您", en="Copied to you",
+            session,
+            flow.definition,
+            instance,
+            recipient_id=user.id,
+            kind=notify.CARBON_COPY,
+            key=f"instance:{instance.id}:cc:{user.id}",
+            zh="抄送给您",
+            en="Copied to you",
         )
     return rows
 
 
 @history.batched
-async def urge_task(session: AsyncSession, task: ApprovalTask, *, actor: Actor, now: datetime | None = None) -> ApprovalTask:
+async def urge_task(
+    session: AsyncSession, task: ApprovalTask, *, actor: Actor, now: datetime | None = None
+) -> ApprovalTask:
     """催办: remind the assignee of a pending task; at most once per URGE_INTERVAL per task."""
     now = now or utcnow()
     instance = await lock_instance(session, task.instance_id)
     task = await reload_task(session, task.id or 0)
     if instance.applicant_id != actor.user_id and not actor.has_role(*OVERSEER_ROLES):
-        raise forbidden("只有申请人或医务处可以催办 / only the applicant or medical affairs may urge")
+        raise forbidden(
+            "只有申请人或医务处可以催办 / only the applicant or medical affairs may urge"
+        )
     _require_running(instance)
     if task.status != TaskStatus.PENDING:
-        raise DomainError(ErrorCode.ALREADY_DECIDED, "该任务已处理 / this task was already decided", details={"taskId": str(task.id)})
+        raise DomainError(
+            ErrorCode.ALREADY_DECIDED,
+            "该任务已处理 / this task was already decided",
+            details={"taskId": str(task.id)},
+        )
     if task.urged_at is not None and now - task.urged_at < URGE_INTERVAL:
         minutes = int(URGE_INTERVAL.total_seconds() // 60)
-        raise DomainError(ErrorCode.RATE_LIMITED, f"{minutes} 分钟内已催办过 / already urged within {minutes} minutes", details={"taskId": str(task.id)})
+        raise DomainError(
+            ErrorCode.RATE_LIMITED,
+            f"{minutes} 分钟内已催办过 / already urged within {minutes} minutes",
+            details={"taskId": str(task.id)},
+        )
     flow = await load_flow(session, instance)
     task.urge_count += 1
     task.urged_at = now
     await session.flush()
-    await history.record(session, instance, "urged", actor=actor, at=now, task_id=task.id, step=task.step_id, count=task.urge_count)
+    await history.record(
+        session,
+        instance,
+        "urged",
+        actor=actor,
+        at=now,
+        task_id=task.id,
+        step=task.step_id,
+        count=task.urge_count,
+    )
     await notify.notify(
-        session, flow.definition, instance, recipient_id=task.assignee_id, kind=notify.TASK_URGED,
-        key=f"task:{task.id}:urge:{task.urge_count}", zh="催办", en="Reminder", task=task,
+        session,
+        flow.definition,
+        instance,
+        recipient_id=task.assignee_id,
+        kind=notify.TASK_URGED,
+        key=f"task:{task.id}:urge:{task.urge_count}",
+        zh="催办",
+        en="Reminder",
+        task=task,
     )
     return task
 
 
 @history.batched
-async def urge_instance(session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, now: datetime | None = None) -> list[ApprovalTask]:
+async def urge_instance(
+    session: AsyncSession, instance: ApprovalInstance, *, actor: Actor, now: datetime | None = None
+) -> list[ApprovalTask]:
     """催办 every pending task of the instance that was not urged lately."""
     now = now or utcnow()
     await lock_instance(session, instance.id or 0)

@@ -40,7 +40,9 @@ def add_working_hours(start: datetime, hours: float) -> datetime:
     raise ValueError("deadline too far in the future")
 
 
-def due_after(start: datetime, hours: float | None, *, working_hours: bool = False) -> datetime | None:
+def due_after(
+    start: datetime, hours: float | None, *, working_hours: bool = False
+) -> datetime | None:
     if hours is None:
         return None
     if working_hours:

@@ -145,7 +145,10 @@ def _condition_tag(value: Any) -> str | None:
 
 
 Condition = Annotated[
-    Annotated[Compare, Tag("compare")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Not, Tag("not")],
+    Annotated[Compare, Tag("compare")]
+    | Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")],
     Discriminator(_condition_tag),
 ]
 AllOf.model_rebuild()
@@ -171,7 +174,9 @@ class AssigneeRule(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AssigneeRule:
-        given = [name for name in ("role", "department_head", "user") if getattr(self, name) is not None]
+        given = [
+            name for name in ("role", "department_head", "user") if getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise ValueError("an assignee rule needs exactly one of role, department_head, user")
         if self.scope != "hospital" and self.role is None:
@@ -209,7 +214,9 @@ def _stage_tag(value: Any) -> str | None:
     return None
 
 
-Stage = Annotated[Annotated[Step, Tag("step")] | Annotated[Parallel, Tag("parallel")], Discriminator(_stage_tag)]
+Stage = Annotated[
+    Annotated[Step, Tag("step")] | Annotated[Parallel, Tag("parallel")], Discriminator(_stage_tag)
+]
 
 
 class DeadlineOverride(_Strict):
@@ -325,10 +332,16 @@ def _describe(error: ValidationError) -> str:
 def parse_definition(body: dict[str, Any]) -> Definition:
     """Validate a definition; a bad one is a VALIDATION error on field `definition`."""
     if not isinstance(body, dict):
-        raise DomainError(ErrorCode.VALIDATION, "流程定义必须是对象 / a definition must be a mapping", field="definition")
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            "流程定义必须是对象 / a definition must be a mapping",
+            field="definition",
+        )
     try:
         return Definition(DefinitionBody.model_validate(body))
     except ValidationError as exc:
         raise DomainError(
-            ErrorCode.VALIDATION, f"流程定义无效 / invalid definition: {_describe(exc)}", field="definition"
+            ErrorCode.VALIDATION,
+            f"流程定义无效 / invalid definition: {_describe(exc)}",
+            field="definition",
         ) from None

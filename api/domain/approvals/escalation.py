@@ -40,7 +40,11 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime, batch: int =
     due_tasks = (
         await session.execute(
             sa.select(ApprovalTask.id, ApprovalTask.instance_id)
-            .where(ApprovalTask.status == TaskStatus.PENDING, ApprovalTask.escalated_at.is_(None), ApprovalTask.due_at <= now)
+            .where(
+                ApprovalTask.status == TaskStatus.PENDING,
+                ApprovalTask.escalated_at.is_(None),
+                ApprovalTask.due_at <= now,
+            )
             .order_by(ApprovalTask.due_at)
             .limit(batch)
         )
@@ -51,7 +55,11 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime, batch: int =
         if instance is None:
             continue
         task = (
-            await session.execute(sa.select(ApprovalTask).where(ApprovalTask.id == task_id).execution_options(populate_existing=True))
+            await session.execute(
+                sa.select(ApprovalTask)
+                .where(ApprovalTask.id == task_id)
+                .execution_options(populate_existing=True)
+            )
         ).scalar_one()
         if task.status != TaskStatus.PENDING or task.escalated_at is not None:
             continue  # decided or escalated meanwhile
@@ -62,33 +70,78 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime, batch: int =
         task.overdue = True
         task.escalated_at = now
         await session.flush()
-        await history.record(session, instance, "overdue", actor=SYSTEM_ACTOR, at=now, task_id=task.id, step=task.step_id, due_at=task.due_at.isoformat() if task.due_at else None)
+        await history.record(
+            session,
+            instance,
+            "overdue",
+            actor=SYSTEM_ACTOR,
+            at=now,
+            task_id=task.id,
+            step=task.step_id,
+            due_at=task.due_at.isoformat() if task.due_at else None,
+        )
         step_name = flow.definition.step(task.step_id).name
         await notify.notify(
-            session, flow.definition, instance, recipient_id=task.assignee_id, kind=notify.TASK_OVERDUE,
-            key=f"task:{task.id}:overdue", zh=f"审批已超时（{step_name.zh}）", en=f"Overdue ({step_name.en or task.step_id})", task=task,
+            session,
+            flow.definition,
+            instance,
+            recipient_id=task.assignee_id,
+            kind=notify.TASK_OVERDUE,
+            key=f"task:{task.id}:overdue",
+            zh=f"审批已超时（{step_name.zh}）",
+            en=f"Overdue ({step_name.en or task.step_id})",
+            task=task,
         )
         if superior is not None and superior.id is not None:
-            await history.record(session, instance, "escalated", actor=SYSTEM_ACTOR, at=now, task_id=task.id, to=superior.username)
+            await history.record(
+                session,
+                instance,
+                "escalated",
+                actor=SYSTEM_ACTOR,
+                at=now,
+                task_id=task.id,
+                to=superior.username,
+            )
             await notify.notify(
-                session, flow.definition, instance, recipient_id=superior.id, kind=notify.TASK_OVERDUE,
-                key=f"task:{task.id}:escalated", zh=f"下属审批超时（{assignee.display_name}，{step_name.zh}）",
-                en=f"Overdue at {assignee.username} ({step_name.en or task.step_id})", task=task,
+                session,
+                flow.definition,
+                instance,
+                recipient_id=superior.id,
+                kind=notify.TASK_OVERDUE,
+                key=f"task:{task.id}:escalated",
+                zh=f"下属审批超时（{assignee.display_name}，{step_name.zh}）",
+                en=f"Overdue at {assignee.username} ({step_name.en or task.step_id})",
+                task=task,
             )
         escalated += 1
 
     due_instances = (
-        await session.execute(
-            sa.select(ApprovalInstance.id)
-            .where(ApprovalInstance.status == InstanceStatus.RUNNING, ApprovalInstance.overdue.is_(False), ApprovalInstance.due_at <= now)
-            .limit(batch)
+        (
+            await session.execute(
+                sa.select(ApprovalInstance.id)
+                .where(
+                    ApprovalInstance.status == InstanceStatus.RUNNING,
+                    ApprovalInstance.overdue.is_(False),
+                    ApprovalInstance.due_at <= now,
+                )
+                .limit(batch)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for instance_id in due_instances:
         instance = await _lock_if_free(session, instance_id)
         if instance is None or instance.status != InstanceStatus.RUNNING or instance.overdue:
             continue
         instance.overdue = True
-        await history.record(session, instance, "overdue", actor=SYSTEM_ACTOR, at=now, due_at=instance.due_at.isoformat() if instance.due_at else None)
+        await history.record(
+            session,
+            instance,
+            "overdue",
+            actor=SYSTEM_ACTOR,
+            at=now,
+            due_at=instance.due_at.isoformat() if instance.due_at else None,
+        )
     await session.flush()
     return escalated

@@ -77,7 +77,11 @@ async def lock_instance(session: AsyncSession, instance_id: int) -> ApprovalInst
 
 
 async def reload_task(session: AsyncSession, task_id: int) -> ApprovalTask:
-    stmt = sa.select(ApprovalTask).where(ApprovalTask.id == task_id).execution_options(populate_existing=True)
+    stmt = (
+        sa.select(ApprovalTask)
+        .where(ApprovalTask.id == task_id)
+        .execution_options(populate_existing=True)
+    )
     task = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
         raise not_found("审批任务", "approval task")
@@ -111,13 +115,19 @@ def closed_error(instance: ApprovalInstance) -> DomainError:
 # --- assignees -----------------------------------------------------------------------
 
 
-async def resolve_assignees(session: AsyncSession, rule: AssigneeRule, applicant: User) -> list[User]:
+async def resolve_assignees(
+    session: AsyncSession, rule: AssigneeRule, applicant: User
+) -> list[User]:
     """The users a rule names, never the applicant (nobody approves their own request).
 
     A department head applying is routed to their own superior instead.
     """
     if rule.user is not None:
-        user = (await session.execute(sa.select(User).where(User.username == rule.user, User.is_active.is_(True)))).scalar_one_or_none()
+        user = (
+            await session.execute(
+                sa.select(User).where(User.username == rule.user, User.is_active.is_(True))
+            )
+        ).scalar_one_or_none()
         users = [user] if user else []
     elif rule.department_head is not None:
         head = await department_head(session, applicant.department_id)
@@ -207,7 +217,9 @@ async def add_task(
     return task
 
 
-async def live_tasks(session: AsyncSession, instance: ApprovalInstance, step_id: str | None = None) -> list[ApprovalTask]:
+async def live_tasks(
+    session: AsyncSession, instance: ApprovalInstance, step_id: str | None = None
+) -> list[ApprovalTask]:
     """Tasks of the current round that still count (not cancelled, not handed on)."""
     stmt = (
         sa.select(ApprovalTask)
@@ -224,14 +236,24 @@ async def live_tasks(session: AsyncSession, instance: ApprovalInstance, step_id:
     return list((await session.execute(stmt)).scalars())
 
 
-async def cancel_pending(session: AsyncSession, instance: ApprovalInstance, *, actor: Actor | None, now: datetime, reason: str, tasks: list[ApprovalTask] | None = None) -> list[int]:
+async def cancel_pending(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    reason: str,
+    tasks: list[ApprovalTask] | None = None,
+) -> list[int]:
     """Cancel pending tasks (all of the instance's, or the ones given) and say so in the history."""
     cancelled: list[int] = []
     if tasks is None:
         # One statement; the session's copies of these tasks are updated from RETURNING.
         result = await session.execute(
             sa.update(ApprovalTask)
-            .where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.PENDING)
+            .where(
+                ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.PENDING
+            )
             .values(status=TaskStatus.CANCELLED, decided_at=now)
             .returning(ApprovalTask.id)
             .execution_options(synchronize_session="fetch")
@@ -247,7 +269,15 @@ async def cancel_pending(session: AsyncSession, instance: ApprovalInstance, *, a
         if cancelled:
             await session.flush()
     if cancelled:
-        await history.record(session, instance, "tasks_cancelled", actor=actor, at=now, task_ids=cancelled, reason=reason)
+        await history.record(
+            session,
+            instance,
+            "tasks_cancelled",
+            actor=actor,
+            at=now,
+            task_ids=cancelled,
+            reason=reason,
+        )
     return cancelled
 
 
@@ -266,7 +296,9 @@ def step_complete(step: Step, tasks: list[ApprovalTask]) -> bool:
 # --- moving on -------------------------------------------------------------------------
 
 
-async def advance(session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime, fresh: bool = False) -> None:
+async def advance(
+    session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime, fresh: bool = False
+) -> None:
     """Open the tasks of the first stage with unfinished steps; approve when none is left.
 
     Within a stage every branch runs its first unfinished applicable step; branches that
@@ -282,23 +314,51 @@ async def advance(session: AsyncSession, flow: Flow, *, actor: Actor | None, now
         if definition.stage_applies(stage_index, data):
             open_steps: list[tuple[str | None, Step]] = []
             for branch, steps in definition.branches(stage_index):
-                step = next((s for s in steps if holds(s.when, data) and s.id not in instance.completed_steps), None)
+                step = next(
+                    (
+                        s
+                        for s in steps
+                        if holds(s.when, data) and s.id not in instance.completed_steps
+                    ),
+                    None,
+                )
                 if step is not None:
                     open_steps.append((branch, step))
             if open_steps:
                 if pending_steps is None and stage_index != entry_stage:
                     pending_steps = set()
                 if pending_steps is None:
-                    pending_steps = {t.step_id for t in await live_tasks(session, instance) if t.status == TaskStatus.PENDING}
+                    pending_steps = {
+                        t.step_id
+                        for t in await live_tasks(session, instance)
+                        if t.status == TaskStatus.PENDING
+                    }
                 for branch, step in open_steps:
                     if step.id not in pending_steps:
-                        await open_step(session, flow, step, stage_index=stage_index, branch=branch, actor=actor, now=now)
+                        await open_step(
+                            session,
+                            flow,
+                            step,
+                            stage_index=stage_index,
+                            branch=branch,
+                            actor=actor,
+                            now=now,
+                        )
                 return
         instance.stage_index += 1
     await finish_approved(session, flow, actor=actor, now=now)
 
 
-async def open_step(session: AsyncSession, flow: Flow, step: Step, *, stage_index: int, branch: str | None, actor: Actor | None, now: datetime) -> None:
+async def open_step(
+    session: AsyncSession,
+    flow: Flow,
+    step: Step,
+    *,
+    stage_index: int,
+    branch: str | None,
+    actor: Actor | None,
+    now: datetime,
+) -> None:
     assignees = await resolve_assignees(session, step.assignee, flow.applicant)
     if not assignees:
         raise DomainError(
@@ -308,10 +368,22 @@ async def open_step(session: AsyncSession, flow: Flow, step: Step, *, stage_inde
         )
     due = task_due(flow, step, now)
     for user in assignees:
-        await add_task(session, flow, step_id=step.id, stage_index=stage_index, branch=branch, assignee=user, due_at=due, actor=actor, now=now)
+        await add_task(
+            session,
+            flow,
+            step_id=step.id,
+            stage_index=stage_index,
+            branch=branch,
+            assignee=user,
+            due_at=due,
+            actor=actor,
+            now=now,
+        )
 
 
-async def complete_step(session: AsyncSession, flow: Flow, step: Step, *, actor: Actor, now: datetime) -> None:
+async def complete_step(
+    session: AsyncSession, flow: Flow, step: Step, *, actor: Actor, now: datetime
+) -> None:
     """A step is done: check policy, then move on (or block)."""
     instance = flow.instance
     instance.completed_steps = [*instance.completed_steps, step.id]
@@ -323,7 +395,15 @@ async def complete_step(session: AsyncSession, flow: Flow, step: Step, *, actor:
     await advance(session, flow, actor=actor, now=now)
 
 
-async def close(session: AsyncSession, flow: Flow, status: InstanceStatus, *, actor: Actor | None, now: datetime, nothing_pending: bool = False) -> str:
+async def close(
+    session: AsyncSession,
+    flow: Flow,
+    status: InstanceStatus,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    nothing_pending: bool = False,
+) -> str:
     """End the instance: cancel what is pending and the reminders that would chase it.
 
     `nothing_pending`: the caller knows no task is pending (every step just completed)."""
@@ -338,29 +418,62 @@ async def close(session: AsyncSession, flow: Flow, status: InstanceStatus, *, ac
     return old
 
 
-async def finish_approved(session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime) -> None:
+async def finish_approved(
+    session: AsyncSession, flow: Flow, *, actor: Actor | None, now: datetime
+) -> None:
     instance = flow.instance
-    old = await close(session, flow, InstanceStatus.APPROVED, actor=actor, now=now, nothing_pending=True)
-    await history.record(session, instance, "completed", actor=actor, at=now, old_status=old, new_status=InstanceStatus.APPROVED)
+    old = await close(
+        session, flow, InstanceStatus.APPROVED, actor=actor, now=now, nothing_pending=True
+    )
+    await history.record(
+        session,
+        instance,
+        "completed",
+        actor=actor,
+        at=now,
+        old_status=old,
+        new_status=InstanceStatus.APPROVED,
+    )
     await notify.notify(
-        session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.APPROVED,
-        key=f"instance:{instance.id}:approved", zh="审批已通过", en="Approved",
+        session,
+        flow.definition,
+        instance,
+        recipient_id=flow.applicant.id or 0,
+        kind=notify.APPROVED,
+        key=f"instance:{instance.id}:approved",
+        zh="审批已通过",
+        en="Approved",
     )
     await history.flush_history(session)  # hooks may append to the chain themselves
     await run_completion_hooks(session, instance, actor or SYSTEM_ACTOR, now)
 
 
-async def block(session: AsyncSession, flow: Flow, findings: list[Finding], *, actor: Actor, now: datetime) -> None:
+async def block(
+    session: AsyncSession, flow: Flow, findings: list[Finding], *, actor: Actor, now: datetime
+) -> None:
     instance = flow.instance
     instance.blocked_reason = "；".join(f.message for f in findings)[:1000]
     old = await close(session, flow, InstanceStatus.BLOCKED, actor=actor, now=now)
     await history.record(
-        session, instance, "blocked", actor=actor, at=now, old_status=old, new_status=InstanceStatus.BLOCKED,
+        session,
+        instance,
+        "blocked",
+        actor=actor,
+        at=now,
+        old_status=old,
+        new_status=InstanceStatus.BLOCKED,
         findings=[f.as_dict() for f in findings],
     )
     await notify.notify(
-        session, flow.definition, instance, recipient_id=flow.applicant.id or 0, kind=notify.BLOCKED,
-        key=f"instance:{instance.id}:blocked", zh="审批被拦截", en="Blocked", body=instance.blocked_reason,
+        session,
+        flow.definition,
+        instance,
+        recipient_id=flow.applicant.id or 0,
+        kind=notify.BLOCKED,
+        key=f"instance:{instance.id}:blocked",
+        zh="审批被拦截",
+        en="Blocked",
+        body=instance.blocked_reason,
     )
     await history.flush_history(session)
     await run_closing_hooks(session, instance, actor, now)

@@ -30,11 +30,21 @@ def stream_for(instance_id: int) -> str:
     return f"approval:{instance_id}"
 
 
-async def record(session: AsyncSession, instance: ApprovalInstance, action: str, *, actor: Actor | None, at: datetime, **data: Any) -> None:
+async def record(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    action: str,
+    *,
+    actor: Actor | None,
+    at: datetime,
+    **data: Any,
+) -> None:
     assert instance.id is not None
     buffer = session.info.get(_BUFFER)
     if buffer is None:
-        event = await append_event(session, stream_for(instance.id), action, actor=actor, data=data, at=at)
+        event = await append_event(
+            session, stream_for(instance.id), action, actor=actor, data=data, at=at
+        )
         _known_heads(session)[event.stream] = event.hash
     else:
         buffer.append((stream_for(instance.id), (action, actor, data, at)))

@@ -72,9 +72,13 @@ async def cancel_reminders(session: AsyncSession, instance: ApprovalInstance) ->
     return await outbox.cancel_for_subject(session, SUBJECT, instance.id, kinds=REMINDER_KINDS)
 
 
-async def end_task_reminders(session: AsyncSession, instance: ApprovalInstance, task_ids: list[int]) -> int:
+async def end_task_reminders(
+    session: AsyncSession, instance: ApprovalInstance, task_ids: list[int]
+) -> int:
     """A task that left the assignee's hands (decided, handed on, cancelled) stops chasing
     them: its unread "awaiting your decision", urge and overdue notices are cancelled, so
     no reminder about a task that is no longer theirs goes out while the instance runs on."""
     assert instance.id is not None
-    return await outbox.cancel_for_subject(session, SUBJECT, instance.id, kinds=REMINDER_KINDS, payload_ids=("task_id", task_ids))
+    return await outbox.cancel_for_subject(
+        session, SUBJECT, instance.id, kinds=REMINDER_KINDS, payload_ids=("task_id", task_ids)
+    )

@@ -70,18 +70,24 @@ def unregister(kind: str, fn: Any) -> None:
             registry[kind].remove(fn)
 
 
-async def run_guards(session: AsyncSession, instance: ApprovalInstance, now: datetime) -> list[Finding]:
+async def run_guards(
+    session: AsyncSession, instance: ApprovalInstance, now: datetime
+) -> list[Finding]:
     findings: list[Finding] = []
     for guard in _guards.get(instance.kind, []):
         findings.extend(await guard(session, instance, now))
     return findings
 
 
-async def run_completion_hooks(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def run_completion_hooks(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     for hook in _completion_hooks.get(instance.kind, []):
         await hook(session, instance, actor, now)
 
 
-async def run_closing_hooks(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def run_closing_hooks(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     for hook in _closing_hooks.get(instance.kind, []):
         await hook(session, instance, actor, now)

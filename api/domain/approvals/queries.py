@@ -9,28 +9,44 @@ from api.auth import Actor
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 
 
-async def my_tasks(session: AsyncSession, actor: Actor, *, pending_only: bool = True, limit: int = 200) -> list[ApprovalTask]:
+async def my_tasks(
+    session: AsyncSession, actor: Actor, *, pending_only: bool = True, limit: int = 200
+) -> list[ApprovalTask]:
     """The actor's tasks, most urgent first."""
     stmt = sa.select(ApprovalTask).where(ApprovalTask.assignee_id == actor.user_id)
     if pending_only:
-        stmt = stmt.where(ApprovalTask.status == TaskStatus.PENDING).order_by(ApprovalTask.due_at.asc().nulls_last(), ApprovalTask.id)
+        stmt = stmt.where(ApprovalTask.status == TaskStatus.PENDING).order_by(
+            ApprovalTask.due_at.asc().nulls_last(), ApprovalTask.id
+        )
     else:
         stmt = stmt.order_by(ApprovalTask.id.desc())
     return list((await session.execute(stmt.limit(limit))).scalars())
 
 
-async def my_applications(session: AsyncSession, actor: Actor, *, kind: str | None = None, limit: int = 200) -> list[ApprovalInstance]:
+async def my_applications(
+    session: AsyncSession, actor: Actor, *, kind: str | None = None, limit: int = 200
+) -> list[ApprovalInstance]:
     stmt = sa.select(ApprovalInstance).where(ApprovalInstance.applicant_id == actor.user_id)
     if kind:
         stmt = stmt.where(ApprovalInstance.kind == kind)
-    return list((await session.execute(stmt.order_by(ApprovalInstance.id.desc()).limit(limit))).scalars())
+    return list(
+        (await session.execute(stmt.order_by(ApprovalInstance.id.desc()).limit(limit))).scalars()
+    )
 
 
 async def instance_tasks(session: AsyncSession, instance_id: int) -> list[ApprovalTask]:
-    stmt = sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance_id).order_by(ApprovalTask.id)
+    stmt = (
+        sa.select(ApprovalTask)
+        .where(ApprovalTask.instance_id == instance_id)
+        .order_by(ApprovalTask.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
 async def pending_tasks(session: AsyncSession, instance_id: int) -> list[ApprovalTask]:
-    stmt = sa.select(ApprovalTask).where(ApprovalTask.instance_id == instance_id, ApprovalTask.status == TaskStatus.PENDING).order_by(ApprovalTask.id)
+    stmt = (
+        sa.select(ApprovalTask)
+        .where(ApprovalTask.instance_id == instance_id, ApprovalTask.status == TaskStatus.PENDING)
+        .order_by(ApprovalTask.id)
+    )
     return list((await session.execute(stmt)).scalars())

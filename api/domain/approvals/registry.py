@@ -32,9 +32,17 @@ def load_source(source: str) -> dict[str, Any]:
     try:
         body = yaml.safe_load(source)
     except yaml.YAMLError as exc:
-        raise DomainError(ErrorCode.VALIDATION, f"流程定义格式错误 / definition is not valid YAML or JSON: {exc}", field="definition") from None
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            f"流程定义格式错误 / definition is not valid YAML or JSON: {exc}",
+            field="definition",
+        ) from None
     if not isinstance(body, dict):
-        raise DomainError(ErrorCode.VALIDATION, "流程定义必须是对象 / a definition must be a mapping", field="definition")
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            "流程定义必须是对象 / a definition must be a mapping",
+            field="definition",
+        )
     return body
 
 
@@ -44,7 +52,10 @@ async def publish_definition(session: AsyncSession, body: dict[str, Any]) -> App
     stored_body = definition.body.model_dump(mode="json", by_alias=True, exclude_none=True)
     existing = (
         await session.execute(
-            sa.select(ApprovalDefinition).where(ApprovalDefinition.key == definition.key, ApprovalDefinition.version == definition.version)
+            sa.select(ApprovalDefinition).where(
+                ApprovalDefinition.key == definition.key,
+                ApprovalDefinition.version == definition.version,
+            )
         )
     ).scalar_one_or_none()
     if existing is not None:
@@ -56,7 +67,9 @@ async def publish_definition(session: AsyncSession, body: dict[str, Any]) -> App
                 field="definition",
             )
         return existing
-    row = ApprovalDefinition(key=definition.key, version=definition.version, body=stored_body, published_at=utcnow())
+    row = ApprovalDefinition(
+        key=definition.key, version=definition.version, body=stored_body, published_at=utcnow()
+    )
     session.add(row)
     await session.flush()
     _parsed[canonical_json(stored_body)] = definition
@@ -65,16 +78,24 @@ async def publish_definition(session: AsyncSession, body: dict[str, Any]) -> App
 
 def _definition_files(directory: Path) -> list[tuple[str, str]]:
     """(file name, text) of every definition file; a handful of small files read at startup."""
-    return [(path.name, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.yaml"))]
+    return [
+        (path.name, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.yaml"))
+    ]
 
 
-async def publish_definitions(session: AsyncSession, directory: Path = DEFINITIONS_DIR) -> list[ApprovalDefinition]:
+async def publish_definitions(
+    session: AsyncSession, directory: Path = DEFINITIONS_DIR
+) -> list[ApprovalDefinition]:
     """Publish every `<key>.v<N>.yaml` in `directory` (the repository's definitions)."""
     rows = []
     for name, text in _definition_files(directory):
         body = load_source(text)
         if name.removesuffix(".yaml") != f"{body.get('key')}.v{body.get('version')}":
-            raise DomainError(ErrorCode.VALIDATION, f"文件名与 key/version 不符 / {name} does not match its key and version", field="definition")
+            raise DomainError(
+                ErrorCode.VALIDATION,
+                f"文件名与 key/version 不符 / {name} does not match its key and version",
+                field="definition",
+            )
         rows.append(await publish_definition(session, body))
     return rows
 
@@ -86,20 +107,33 @@ def parse_stored(row: ApprovalDefinition) -> Definition:
     return _parsed[key]
 
 
-async def definition_by_id(session: AsyncSession, definition_id: int) -> tuple[ApprovalDefinition, Definition]:
+async def definition_by_id(
+    session: AsyncSession, definition_id: int
+) -> tuple[ApprovalDefinition, Definition]:
     row = await session.get(ApprovalDefinition, definition_id)
     if row is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "流程定义不存在 / definition not found", field="definitionId")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "流程定义不存在 / definition not found", field="definitionId"
+        )
     return row, parse_stored(row)
 
 
-async def latest_definition(session: AsyncSession, key: str) -> tuple[ApprovalDefinition, Definition]:
+async def latest_definition(
+    session: AsyncSession, key: str
+) -> tuple[ApprovalDefinition, Definition]:
     """The newest published version of `key` (what a new instance starts on)."""
     row = (
         await session.execute(
-            sa.select(ApprovalDefinition).where(ApprovalDefinition.key == key).order_by(ApprovalDefinition.version.desc()).limit(1)
+            sa.select(ApprovalDefinition)
+            .where(ApprovalDefinition.key == key)
+            .order_by(ApprovalDefinition.version.desc())
+            .limit(1)
         )
     ).scalar_one_or_none()
     if row is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"流程未发布 / no published definition: {key}", field="definitionKey")
+        raise DomainError(
+            ErrorCode.NOT_FOUND,
+            f"流程未发布 / no published definition: {key}",
+            field="definitionKey",
+        )
     return row, parse_stored(row)

@@ -13,4 +13,10 @@ from api.domain.surgery.applications import (
 )
 from api.domain.surgery.precheck import SurgeryRequest
 
-__all__ = ["SurgeryRequest", "access_application", "application_for_instance", "resolve_surgeon", "submit_surgery_application"]
+__all__ = [
+    "SurgeryRequest",
+    "access_application",
+    "application_for_instance",
+    "resolve_surgeon",
+    "submit_surgery_application",
+]

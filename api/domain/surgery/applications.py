@@ -32,7 +32,11 @@ SUBMIT_SCOPE = "surgery.submit"
 def may_submit_for(actor: Actor, surgeon: User) -> bool:
     if actor.user_id == surgeon.id:
         return True
-    return actor.has_role(Role.DEPT_HEAD) and actor.department_id is not None and actor.department_id == surgeon.department_id
+    return (
+        actor.has_role(Role.DEPT_HEAD)
+        and actor.department_id is not None
+        and actor.department_id == surgeon.department_id
+    )
 
 
 async def resolve_surgeon(session: AsyncSession, actor: Actor, username: str | None) -> User:
@@ -40,11 +44,17 @@ async def resolve_surgeon(session: AsyncSession, actor: Actor, username: str | N
     if username is None or username == actor.username:
         surgeon = await session.get(User, actor.user_id)
     else:
-        surgeon = (await session.execute(sa.select(User).where(User.username == username))).scalar_one_or_none()
+        surgeon = (
+            await session.execute(sa.select(User).where(User.username == username))
+        ).scalar_one_or_none()
     if surgeon is None or not surgeon.is_active:
-        raise DomainError(ErrorCode.NOT_FOUND, "术者不存在 / surgeon not found", field="surgeonUsername")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "术者不存在 / surgeon not found", field="surgeonUsername"
+        )
     if not may_submit_for(actor, surgeon):
-        raise forbidden("只能为自己或本科室医师申请手术 / you may apply only for yourself or your department's surgeons")
+        raise forbidden(
+            "只能为自己或本科室医师申请手术 / you may apply only for yourself or your department's surgeons"
+        )
     if Role.SURGEON not in (surgeon.roles or []):
         raise invalid("surgeonUsername", "该用户不是手术医师 / this user is not a surgeon")
     return surgeon
@@ -71,9 +81,14 @@ async def submit_surgery_application(
         return instance
 
     _, definition = await approvals.latest_definition(session, DEFINITION)
-    rules = list(definition.body.precheck if definition.body.precheck is not None else DEFAULT_RULES)
+    rules = list(
+        definition.body.precheck if definition.body.precheck is not None else DEFAULT_RULES
+    )
     if unknown := unknown_rules(rules):
-        raise DomainError(ErrorCode.INTERNAL, f"流程定义引用了未知的预审规则 / unknown pre-check rules: {', '.join(unknown)}")
+        raise DomainError(
+            ErrorCode.INTERNAL,
+            f"流程定义引用了未知的预审规则 / unknown pre-check rules: {', '.join(unknown)}",
+        )
     result, ctx = await run_precheck(session, actor, request, rules=rules, now=now)
     if not result.passed:
         raise DomainError(
@@ -98,7 +113,9 @@ async def submit_surgery_application(
         anesthesia=request.anesthesia.strip(),
         preop_assessment=(request.preop_assessment or "").strip() or None,
         consent_signed=request.consent_signed,
-        privilege_grant_id=ctx.privilege.grant.id if ctx.privilege and ctx.privilege.grant else None,
+        privilege_grant_id=ctx.privilege.grant.id
+        if ctx.privilege and ctx.privilege.grant
+        else None,
         emergency_override=override,
         override_reason=((request.override_reason or "").strip() or None) if override else None,
         submitted_at=now,
@@ -118,25 +135,47 @@ async def submit_surgery_application(
         "emergency_override": override,
     }
     instance = await approvals.start_instance(
-        session, definition_key=DEFINITION, applicant=surgeon, data=data, subject_type=SUBJECT,
-        subject_id=application.id, precheck=result.as_dict(), actor=actor, now=now,
+        session,
+        definition_key=DEFINITION,
+        applicant=surgeon,
+        data=data,
+        subject_type=SUBJECT,
+        subject_id=application.id,
+        precheck=result.as_dict(),
+        actor=actor,
+        now=now,
     )
     application.instance_id = instance.id
     if override:
-        await _start_override_confirmation(session, application, instance, surgeon, actor=actor, now=now)
+        await _start_override_confirmation(
+            session, application, instance, surgeon, actor=actor, now=now
+        )
     await session.flush()
     await idempotency.remember(session, SUBMIT_SCOPE, replay_key, {"instance_id": instance.id})
     return instance
 
 
 async def _start_override_confirmation(
-    session: AsyncSession, application: SurgeryApplication, instance: ApprovalInstance, surgeon: User, *, actor: Actor, now: datetime
+    session: AsyncSession,
+    application: SurgeryApplication,
+    instance: ApprovalInstance,
+    surgeon: User,
+    *,
+    actor: Actor,
+    now: datetime,
 ) -> None:
     """An emergency without the privilege: log it on the surgery's history and ask the
     surgeon's superior to confirm it afterwards (its own one-step approval)."""
     await history.record(
-        session, instance, "emergency_override", actor=actor, at=now,
-        surgeon=surgeon.username, reason=application.override_reason, procedure_code=application.procedure_code, grade=application.grade,
+        session,
+        instance,
+        "emergency_override",
+        actor=actor,
+        at=now,
+        surgeon=surgeon.username,
+        reason=application.override_reason,
+        procedure_code=application.procedure_code,
+        grade=application.grade,
     )
     confirmation = await approvals.start_instance(
         session,
@@ -158,13 +197,17 @@ async def _start_override_confirmation(
     application.override_instance_id = confirmation.id
 
 
-async def application_for_instance(session: AsyncSession, instance: ApprovalInstance) -> SurgeryApplication | None:
+async def application_for_instance(
+    session: AsyncSession, instance: ApprovalInstance
+) -> SurgeryApplication | None:
     if instance.subject_type != SUBJECT or instance.subject_id is None:
         return None
     return await session.get(SurgeryApplication, instance.subject_id)
 
 
-async def access_application(session: AsyncSession, actor: Actor, instance_id: int) -> tuple[ApprovalInstance, SurgeryApplication]:
+async def access_application(
+    session: AsyncSession, actor: Actor, instance_id: int
+) -> tuple[ApprovalInstance, SurgeryApplication]:
     """The application behind a surgery instance, for whoever may see the instance."""
     instance = await approvals.access_instance(session, actor, instance_id)
     application = await application_for_instance(session, instance)

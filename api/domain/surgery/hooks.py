@@ -90,7 +90,9 @@ class SurgeryFacts:
     department: Department | None  # the application's department
     grant: PrivilegeGrant | None  # a grant covering the procedure at the planned time
     suspension: PrivilegeSuspension | None
-    approved: list[tuple[ApprovalTask, User]]  # approved tasks with their approvers, in decision order
+    approved: list[
+        tuple[ApprovalTask, User]
+    ]  # approved tasks with their approvers, in decision order
     _superior: list[User | None] = field(default_factory=list)
 
 
@@ -101,7 +103,9 @@ def _facts_statement() -> sa.Select:  # type: ignore[type-arg]
     surgeon_dept, app_dept = aliased(Department), aliased(Department)
     app = SurgeryApplication
     return (
-        sa.select(app, Procedure, surgeon, head, Patient, app_dept, PrivilegeGrant, PrivilegeSuspension)
+        sa.select(
+            app, Procedure, surgeon, head, Patient, app_dept, PrivilegeGrant, PrivilegeSuspension
+        )
         .join(Procedure, Procedure.code == app.procedure_code)
         .join(surgeon, surgeon.id == app.surgeon_id)
         .join(Patient, Patient.id == app.patient_id)
@@ -109,7 +113,10 @@ def _facts_statement() -> sa.Select:  # type: ignore[type-arg]
         .outerjoin(head, head.id == surgeon_dept.head_user_id)
         .outerjoin(app_dept, app_dept.id == app.department_id)
         .outerjoin(PrivilegeGrant, grant_holds_clause(app.surgeon_id, app.planned_at))
-        .outerjoin(PrivilegeSuspension, PrivilegeSuspension.id == active_suspension_id(app.surgeon_id, app.planned_at))
+        .outerjoin(
+            PrivilegeSuspension,
+            PrivilegeSuspension.id == active_suspension_id(app.surgeon_id, app.planned_at),
+        )
         .where(app.id == sa.bindparam("application_id"))
         .order_by(PrivilegeGrant.id)
     )
@@ -124,22 +131,33 @@ async def load_facts(session: AsyncSession, instance: ApprovalInstance) -> Surge
     # Without autoflush: the engine flushed the decided task itself, and the instance's
     # pending changes go out once, with whatever else the action changes on it.
     with session.no_autoflush:
-        rows = (await session.execute(_facts_statement(), {"application_id": instance.subject_id})).all()
+        rows = (
+            await session.execute(_facts_statement(), {"application_id": instance.subject_id})
+        ).all()
         if not rows:
             return None
         approved = (
             await session.execute(
                 sa.select(ApprovalTask, User)
                 .join(User, User.id == ApprovalTask.assignee_id)
-                .where(ApprovalTask.instance_id == instance.id, ApprovalTask.status == TaskStatus.APPROVED)
+                .where(
+                    ApprovalTask.instance_id == instance.id,
+                    ApprovalTask.status == TaskStatus.APPROVED,
+                )
                 .order_by(ApprovalTask.decided_at, ApprovalTask.id)
             )
         ).all()
     application, procedure, surgeon_row, head_row, patient, department, _, suspension = rows[0]
     grants = [r[6] for r in rows if r[6] is not None]
     return SurgeryFacts(
-        application=application, procedure=procedure, surgeon=surgeon_row, surgeon_head=head_row, patient=patient,
-        department=department, grant=covering_grant(grants, procedure), suspension=suspension,
+        application=application,
+        procedure=procedure,
+        surgeon=surgeon_row,
+        surgeon_head=head_row,
+        patient=patient,
+        department=department,
+        grant=covering_grant(grants, procedure),
+        suspension=suspension,
         approved=[(t, u) for t, u in approved],
     )
 
@@ -165,15 +183,33 @@ async def levels_of(session: AsyncSession, decider: User, facts: SurgeryFacts) -
     return levels
 
 
-async def _record_over_authority(session: AsyncSession, instance: ApprovalInstance, *, decider: User | None, at: datetime, code: str, message: str, **data: object) -> None:
+async def _record_over_authority(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    *,
+    decider: User | None,
+    at: datetime,
+    code: str,
+    message: str,
+    **data: object,
+) -> None:
     actor = Actor.from_user(decider) if decider is not None else None
     await history.record(
-        session, instance, "over_authority", actor=actor, at=at,
-        code=code, message=message, approver=decider.username if decider else None, **data,
+        session,
+        instance,
+        "over_authority",
+        actor=actor,
+        at=at,
+        code=code,
+        message=message,
+        approver=decider.username if decider else None,
+        **data,
     )
 
 
-async def _check_step_approvers(session: AsyncSession, instance: ApprovalInstance, facts: SurgeryFacts, now: datetime) -> None:
+async def _check_step_approvers(
+    session: AsyncSession, instance: ApprovalInstance, facts: SurgeryFacts, now: datetime
+) -> None:
     """Every approver of the step just completed must hold a level the grade requires."""
     if not instance.completed_steps:
         return
@@ -185,13 +221,21 @@ async def _check_step_approvers(session: AsyncSession, instance: ApprovalInstanc
             continue
         if not (await levels_of(session, decider, facts)) & required:
             await _record_over_authority(
-                session, instance, decider=decider, at=task.decided_at or now, code="APPROVER_NOT_ENTITLED",
+                session,
+                instance,
+                decider=decider,
+                at=task.decided_at or now,
+                code="APPROVER_NOT_ENTITLED",
                 message=f"越权审批：审批人无{application.grade}级手术审批权限 / approver not entitled for grade-{application.grade} surgery",
-                task_id=task.id, step=step_id, grade=application.grade,
+                task_id=task.id,
+                step=step_id,
+                grade=application.grade,
             )
 
 
-async def surgery_guard(session: AsyncSession, instance: ApprovalInstance, now: datetime) -> list[approvals.Finding]:
+async def surgery_guard(
+    session: AsyncSession, instance: ApprovalInstance, now: datetime
+) -> list[approvals.Finding]:
     facts = await load_facts(session, instance)
     if facts is None:
         return []
@@ -201,9 +245,17 @@ async def surgery_guard(session: AsyncSession, instance: ApprovalInstance, now: 
     check = PrivilegeCheck(facts.grant, facts.suspension)
     procedure = facts.procedure
     if check.suspension is not None:
-        return [approvals.Finding("PRIVILEGE_SUSPENDED", check.message(procedure), "surgeonUsername")]
+        return [
+            approvals.Finding("PRIVILEGE_SUSPENDED", check.message(procedure), "surgeonUsername")
+        ]
     if check.grant is None and not facts.application.emergency_override:
-        return [approvals.Finding("NO_PRIVILEGE", check.message(procedure) + "（授权已撤销或过期 / revoked or expired）", "surgeonUsername")]
+        return [
+            approvals.Finding(
+                "NO_PRIVILEGE",
+                check.message(procedure) + "（授权已撤销或过期 / revoked or expired）",
+                "surgeonUsername",
+            )
+        ]
     return []
 
 
@@ -212,13 +264,21 @@ def _facts_key(instance: ApprovalInstance) -> tuple[int | None, int, tuple[str, 
     return instance.id, instance.round, tuple(instance.completed_steps or ())
 
 
-async def _facts_for_completion(session: AsyncSession, instance: ApprovalInstance) -> SurgeryFacts | None:
+async def _facts_for_completion(
+    session: AsyncSession, instance: ApprovalInstance
+) -> SurgeryFacts | None:
     """The facts the guard just read in this action, or read now."""
     facts = session.info.get(_FACTS, {}).pop(_facts_key(instance), None)
     return facts if facts is not None else await load_facts(session, instance)
 
 
-async def _check_required_levels(session: AsyncSession, instance: ApprovalInstance, facts: SurgeryFacts, actor: Actor, now: datetime) -> None:
+async def _check_required_levels(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    facts: SurgeryFacts,
+    actor: Actor,
+    now: datetime,
+) -> None:
     """Final approval: every level the grade requires must be among the approvers."""
     application = facts.application
     covered: set[str] = set()
@@ -229,9 +289,14 @@ async def _check_required_levels(session: AsyncSession, instance: ApprovalInstan
         final = await session.get(User, actor.user_id) if actor.user_id else None
         names = "、".join(LEVEL_NAMES[m] for m in missing)
         await _record_over_authority(
-            session, instance, decider=final, at=now, code="MISSING_REQUIRED_LEVELS",
+            session,
+            instance,
+            decider=final,
+            at=now,
+            code="MISSING_REQUIRED_LEVELS",
             message=f"越权审批：{application.grade}级手术未经{names}审批即通过 / grade-{application.grade} surgery approved without: {', '.join(missing)}",
-            grade=application.grade, missing=missing,
+            grade=application.grade,
+            missing=missing,
         )
 
 
@@ -242,14 +307,31 @@ def notice_relative_path(instance_id: int) -> str:
     return f"attachments/surgery/{instance_id}/surgery-approval-{instance_id}.pdf"
 
 
-async def generate_notice(session: AsyncSession, instance: ApprovalInstance, facts: SurgeryFacts, *, actor: Actor, now: datetime) -> str:
+async def generate_notice(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    facts: SurgeryFacts,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> str:
     """Render, store and record the 手术审批通知书; returns its sha256."""
     assert instance.id is not None
     settings = settings_of(session)
-    application, procedure, surgeon, department = facts.application, facts.procedure, facts.surgeon, facts.department
+    application, procedure, surgeon, department = (
+        facts.application,
+        facts.procedure,
+        facts.surgeon,
+        facts.department,
+    )
     definition = (await load_flow(session, instance)).definition
     signatures = [
-        NoticeSignature(step=definition.step(task.step_id).name.zh, approver=decider.display_name, decision="approve", at=task.decided_at or now)
+        NoticeSignature(
+            step=definition.step(task.step_id).name.zh,
+            approver=decider.display_name,
+            decision="approve",
+            at=task.decided_at or now,
+        )
         for task, decider in facts.approved
     ]
     chain_hash = await history.head_hash(session, instance.id)  # must include "completed"
@@ -281,8 +363,15 @@ async def generate_notice(session: AsyncSession, instance: ApprovalInstance, fac
     application.notice_generated_at = now
     instance.pdf_path = relative
     await history.record(
-        session, instance, "notice_generated", actor=actor, at=now,
-        document="手术审批通知书", path=relative, sha256=digest, bytes=len(pdf),
+        session,
+        instance,
+        "notice_generated",
+        actor=actor,
+        at=now,
+        document="手术审批通知书",
+        path=relative,
+        sha256=digest,
+        bytes=len(pdf),
     )
     return digest
 
@@ -298,7 +387,9 @@ def notice_file(settings: Settings, application: SurgeryApplication) -> bytes | 
     return data if hashlib.sha256(data).hexdigest() == application.notice_sha256 else None
 
 
-async def on_surgery_approved(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def on_surgery_approved(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     facts = await _facts_for_completion(session, instance)
     if facts is None:
         return
@@ -309,7 +400,14 @@ async def on_surgery_approved(session: AsyncSession, instance: ApprovalInstance,
 # --- the emergency override's confirmation -------------------------------------------------
 
 
-async def _override_outcome(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime, *, confirmed: bool) -> None:
+async def _override_outcome(
+    session: AsyncSession,
+    instance: ApprovalInstance,
+    actor: Actor,
+    now: datetime,
+    *,
+    confirmed: bool,
+) -> None:
     application = await application_for_instance(session, instance)
     if application is None or application.instance_id is None:
         return
@@ -320,16 +418,25 @@ async def _override_outcome(session: AsyncSession, instance: ApprovalInstance, a
     surgery_instance = await session.get(ApprovalInstance, application.instance_id)
     assert surgery_instance is not None
     await history.record(
-        session, surgery_instance, "override_confirmed" if confirmed else "override_not_confirmed",
-        actor=actor, at=now, confirmation_instance_id=instance.id, status=instance.status,
+        session,
+        surgery_instance,
+        "override_confirmed" if confirmed else "override_not_confirmed",
+        actor=actor,
+        at=now,
+        confirmation_instance_id=instance.id,
+        status=instance.status,
     )
 
 
-async def on_override_confirmed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def on_override_confirmed(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     await _override_outcome(session, instance, actor, now, confirmed=True)
 
 
-async def on_override_closed(session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime) -> None:
+async def on_override_closed(
+    session: AsyncSession, instance: ApprovalInstance, actor: Actor, now: datetime
+) -> None:
     await _override_outcome(session, instance, actor, now, confirmed=False)
 
 

@@ -48,12 +48,20 @@ class ApprovalMetrics:
 
     @property
     def emergency_within_2h_rate(self) -> float | None:
-        return self.emergency_within_2h / self.emergency_submitted if self.emergency_submitted else None
+        return (
+            self.emergency_within_2h / self.emergency_submitted
+            if self.emergency_submitted
+            else None
+        )
 
 
-async def approval_metrics(session: AsyncSession, actor: Actor, *, since: datetime, until: datetime, now: datetime) -> ApprovalMetrics:
+async def approval_metrics(
+    session: AsyncSession, actor: Actor, *, since: datetime, until: datetime, now: datetime
+) -> ApprovalMetrics:
     if not actor.has_role(*VIEWERS):
-        raise forbidden("仅医务处与院领导可查看审批统计 / only medical affairs and hospital leaders see approval metrics")
+        raise forbidden(
+            "仅医务处与院领导可查看审批统计 / only medical affairs and hospital leaders see approval metrics"
+        )
     if until <= since:
         raise invalid("until", "统计截止时间应晚于起始时间 / until must be after since")
     i, a = ApprovalInstance, SurgeryApplication
@@ -105,7 +113,13 @@ async def _metrics_sql(session: AsyncSession, joined: sa.Select, now: datetime) 
 
 async def _metrics_rows(session: AsyncSession, joined: sa.Select, now: datetime) -> ApprovalMetrics:  # type: ignore[type-arg]
     i, a = ApprovalInstance, SurgeryApplication
-    rows = (await session.execute(joined.add_columns(i.status, i.created_at, i.closed_at, i.due_at, i.overdue, a.emergency))).all()
+    rows = (
+        await session.execute(
+            joined.add_columns(
+                i.status, i.created_at, i.closed_at, i.due_at, i.overdue, a.emergency
+            )
+        )
+    ).all()
     result = ApprovalMetrics(0, 0, 0, 0, 0, 0, None)
     hours_list = []
     for status, created, closed, due, overdue, emergency in rows:
@@ -117,15 +131,21 @@ async def _metrics_rows(session: AsyncSession, joined: sa.Select, now: datetime)
             hours_list.append(hours)
             result.completed_within_24h += hours <= 24
             result.emergency_within_2h += bool(emergency) and hours <= 2
-        result.overdue_count += bool(overdue or (closed and due and closed > due) or (closed is None and due and due < now))
+        result.overdue_count += bool(
+            overdue or (closed and due and closed > due) or (closed is None and due and due < now)
+        )
     result.median_hours_to_decision = statistics.median(hours_list) if hours_list else None
     return result
 
 
-async def over_authority_records(session: AsyncSession, actor: Actor, *, since: datetime, until: datetime, limit: int = 500) -> list[AuditEvent]:
+async def over_authority_records(
+    session: AsyncSession, actor: Actor, *, since: datetime, until: datetime, limit: int = 500
+) -> list[AuditEvent]:
     """越权行为: every over-authority approval recorded in the period, newest first."""
     if not actor.has_role(*VIEWERS):
-        raise forbidden("仅医务处与院领导可查看越权记录 / only medical affairs and hospital leaders see over-authority records")
+        raise forbidden(
+            "仅医务处与院领导可查看越权记录 / only medical affairs and hospital leaders see over-authority records"
+        )
     if until <= since:
         raise invalid("until", "统计截止时间应晚于起始时间 / until must be after since")
     stmt = (

@@ -78,14 +78,20 @@ class NoticeContent:
     hospital: str = "Bedside 医院"
 
 
-LEVELS = {"national": "国家级 National", "provincial": "省级 Provincial", "hospital": "院级 Hospital"}
+LEVELS = {
+    "national": "国家级 National",
+    "provincial": "省级 Provincial",
+    "hospital": "院级 Hospital",
+}
 DECISIONS = {"approve": "同意 Approved", "approved": "同意 Approved"}
 
 
 def render_notice(content: NoticeContent, *, tz: ZoneInfo) -> bytes:
     font = cjk_font_name()
     title = ParagraphStyle("title", fontName=font, fontSize=18, leading=24, alignment=1)
-    sub = ParagraphStyle("sub", fontName=font, fontSize=10, leading=14, alignment=1, textColor=colors.grey)
+    sub = ParagraphStyle(
+        "sub", fontName=font, fontSize=10, leading=14, alignment=1, textColor=colors.grey
+    )
     body = ParagraphStyle("body", fontName=font, fontSize=10.5, leading=15)
 
     def local(value: datetime) -> str:
@@ -107,14 +113,33 @@ def render_notice(content: NoticeContent, *, tz: ZoneInfo) -> bytes:
         ("批准时间 Approved", local(content.approved_at)),
     ]
     if content.override_reason:
-        rows.append(("紧急授权例外 Override", f"术者无该级别授权，紧急情况下例外放行，待上级确认：{content.override_reason}"))
+        rows.append(
+            (
+                "紧急授权例外 Override",
+                f"术者无该级别授权，紧急情况下例外放行，待上级确认：{content.override_reason}",
+            )
+        )
     info = Table([[p(k), p(v)] for k, v in rows], colWidths=[42 * mm, 128 * mm])
-    info.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    info.setStyle(
+        TableStyle(
+            [("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+        )
+    )
 
     sign_rows = [[p("审批环节 Step"), p("审批人 Approver"), p("意见 Decision"), p("时间 Time")]]
-    sign_rows += [[p(s.step), p(s.approver), p(DECISIONS.get(s.decision, s.decision)), p(local(s.at))] for s in content.signatures]
+    sign_rows += [
+        [p(s.step), p(s.approver), p(DECISIONS.get(s.decision, s.decision)), p(local(s.at))]
+        for s in content.signatures
+    ]
     signs = Table(sign_rows, colWidths=[50 * mm, 40 * mm, 35 * mm, 45 * mm])
-    signs.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)]))
+    signs.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+            ]
+        )
+    )
 
     story = [
         Paragraph(content.hospital, sub),
@@ -132,8 +157,15 @@ def render_notice(content: NoticeContent, *, tz: ZoneInfo) -> bytes:
     ]
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
-        buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm, bottomMargin=18 * mm,
-        title="手术审批通知书", author=content.hospital, subject=content.application_no,
+        buffer,
+        pagesize=A4,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title="手术审批通知书",
+        author=content.hospital,
+        subject=content.application_no,
     )
     doc.build(story)
     return buffer.getvalue()
@@ -156,7 +188,9 @@ def _pool() -> ProcessPoolExecutor:
     global _render_pool
     if _render_pool is None:
         # forkserver: a clean child, not a fork of a process holding database sockets.
-        _render_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        _render_pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("forkserver")
+        )
     return _render_pool
 
 
@@ -166,7 +200,9 @@ async def render_notice_off_loop(content: NoticeContent, *, tz: ZoneInfo) -> byt
     either way; if the worker process dies, the next render runs here."""
     global _render_pool
     try:
-        return await asyncio.get_running_loop().run_in_executor(_pool(), partial(render_notice, content, tz=tz))
+        return await asyncio.get_running_loop().run_in_executor(
+            _pool(), partial(render_notice, content, tz=tz)
+        )
     except BrokenProcessPool:
         _render_pool = None
         return render_notice(content, tz=tz)

@@ -102,32 +102,77 @@ async def materials_complete(ctx: PrecheckContext) -> list[Finding]:
     req = ctx.request
     found = []
     if not req.diagnosis.strip():
-        found.append(Finding("MISSING_DIAGNOSIS", "缺少术前诊断 / the diagnosis is missing", "diagnosis"))
+        found.append(
+            Finding("MISSING_DIAGNOSIS", "缺少术前诊断 / the diagnosis is missing", "diagnosis")
+        )
     if not req.anesthesia.strip():
-        found.append(Finding("MISSING_ANESTHESIA", "缺少麻醉方式 / the anesthesia plan is missing", "anesthesia"))
+        found.append(
+            Finding(
+                "MISSING_ANESTHESIA", "缺少麻醉方式 / the anesthesia plan is missing", "anesthesia"
+            )
+        )
     if not (req.preop_assessment or "").strip():
-        found.append(Finding("MISSING_PREOP_ASSESSMENT", "缺少术前评估 / the pre-operative assessment is missing", "preopAssessment"))
+        found.append(
+            Finding(
+                "MISSING_PREOP_ASSESSMENT",
+                "缺少术前评估 / the pre-operative assessment is missing",
+                "preopAssessment",
+            )
+        )
     if not req.consent_signed:
-        found.append(Finding("CONSENT_NOT_SIGNED", "手术知情同意书未签署 / the informed consent is not signed", "consentSigned"))
-    for name, value in (("diagnosis", req.diagnosis), ("anesthesia", req.anesthesia), ("preopAssessment", req.preop_assessment), ("overrideReason", req.override_reason)):
+        found.append(
+            Finding(
+                "CONSENT_NOT_SIGNED",
+                "手术知情同意书未签署 / the informed consent is not signed",
+                "consentSigned",
+            )
+        )
+    for name, value in (
+        ("diagnosis", req.diagnosis),
+        ("anesthesia", req.anesthesia),
+        ("preopAssessment", req.preop_assessment),
+        ("overrideReason", req.override_reason),
+    ):
         if value and len(value) > MAX_TEXT[name]:
-            found.append(Finding("TEXT_TOO_LONG", f"内容过长（最多{MAX_TEXT[name]}字）/ too long (at most {MAX_TEXT[name]} characters)", name))
+            found.append(
+                Finding(
+                    "TEXT_TOO_LONG",
+                    f"内容过长（最多{MAX_TEXT[name]}字）/ too long (at most {MAX_TEXT[name]} characters)",
+                    name,
+                )
+            )
     return found
 
 
 @rule("procedure_in_catalog")
 async def procedure_in_catalog(ctx: PrecheckContext) -> list[Finding]:
     if not ctx.request.procedure_code.strip():
-        return [Finding("MISSING_PROCEDURE", "未填写拟施手术 / the planned procedure is missing", "procedureCode")]
+        return [
+            Finding(
+                "MISSING_PROCEDURE",
+                "未填写拟施手术 / the planned procedure is missing",
+                "procedureCode",
+            )
+        ]
     if ctx.procedure is None:
-        return [Finding("UNKNOWN_PROCEDURE", f"手术目录中无此手术 / procedure not in the catalog: {ctx.request.procedure_code[:40]}", "procedureCode")]
+        return [
+            Finding(
+                "UNKNOWN_PROCEDURE",
+                f"手术目录中无此手术 / procedure not in the catalog: {ctx.request.procedure_code[:40]}",
+                "procedureCode",
+            )
+        ]
     return []
 
 
 @rule("planned_not_in_past")
 async def planned_not_in_past(ctx: PrecheckContext) -> list[Finding]:
     if ctx.request.planned_at < ctx.now - PAST_GRACE:
-        return [Finding("PLANNED_IN_PAST", "拟手术时间已过 / the planned time is in the past", "plannedAt")]
+        return [
+            Finding(
+                "PLANNED_IN_PAST", "拟手术时间已过 / the planned time is in the past", "plannedAt"
+            )
+        ]
     return []
 
 
@@ -136,7 +181,13 @@ async def patient_visible(ctx: PrecheckContext) -> list[Finding]:
     if ctx.patient is None:
         return [Finding("PATIENT_NOT_FOUND", "患者不存在 / patient not found", "patientId")]
     if not can_see_patient(ctx.actor, ctx.patient):
-        return [Finding("PATIENT_NOT_VISIBLE", "无权为该患者申请手术 / you may not apply for this patient", "patientId")]
+        return [
+            Finding(
+                "PATIENT_NOT_VISIBLE",
+                "无权为该患者申请手术 / you may not apply for this patient",
+                "patientId",
+            )
+        ]
     return []
 
 
@@ -151,9 +202,23 @@ async def surgeon_privileged(ctx: PrecheckContext) -> list[Finding]:
     # surgeon's superior confirms afterwards; a suspension cannot be overridden.
     if req.emergency_override and code == "NO_PRIVILEGE":
         if not req.emergency:
-            return [finding, Finding("OVERRIDE_NOT_EMERGENCY", "仅急诊手术可申请授权例外 / an override is only for emergencies", "emergencyOverride")]
+            return [
+                finding,
+                Finding(
+                    "OVERRIDE_NOT_EMERGENCY",
+                    "仅急诊手术可申请授权例外 / an override is only for emergencies",
+                    "emergencyOverride",
+                ),
+            ]
         if not (req.override_reason or "").strip():
-            return [finding, Finding("OVERRIDE_REASON_REQUIRED", "请填写紧急例外理由 / give the reason for the override", "overrideReason")]
+            return [
+                finding,
+                Finding(
+                    "OVERRIDE_REASON_REQUIRED",
+                    "请填写紧急例外理由 / give the reason for the override",
+                    "overrideReason",
+                ),
+            ]
         return []
     return [finding]
 
@@ -165,7 +230,11 @@ async def no_contraindication(ctx: PrecheckContext) -> list[Finding]:
         return []
     assert ctx.patient.id is not None
     return [
-        Finding("CONTRAINDICATION", f"患者存在未关闭的手术禁忌标记（{flag.code}）/ open contraindication flag: {flag.code}", "patientId")
+        Finding(
+            "CONTRAINDICATION",
+            f"患者存在未关闭的手术禁忌标记（{flag.code}）/ open contraindication flag: {flag.code}",
+            "patientId",
+        )
         for flag in await open_contraindications(ctx.session, ctx.patient.id)
     ]
 
@@ -174,13 +243,17 @@ def unknown_rules(names: list[str]) -> list[str]:
     return [n for n in names if n not in RULES]
 
 
-async def run_precheck(session: AsyncSession, actor: Actor, request: SurgeryRequest, *, rules: list[str], now: datetime) -> tuple[PrecheckResult, PrecheckContext]:
+async def run_precheck(
+    session: AsyncSession, actor: Actor, request: SurgeryRequest, *, rules: list[str], now: datetime
+) -> tuple[PrecheckResult, PrecheckContext]:
     ctx = PrecheckContext(session=session, actor=actor, request=request, now=now)
     ctx.patient = await session.get(Patient, request.patient_id)
     ctx.procedure = await privileges.procedure_by_code(session, request.procedure_code)
     if ctx.procedure is not None:
         assert request.surgeon.id is not None
-        ctx.privilege = await privileges.check_privilege(session, request.surgeon.id, ctx.procedure, request.planned_at)
+        ctx.privilege = await privileges.check_privilege(
+            session, request.surgeon.id, ctx.procedure, request.planned_at
+        )
     result = PrecheckResult(rules=list(rules))
     for name in rules:
         result.findings.extend(await RULES[name](ctx))
@@ -192,5 +265,11 @@ async def run_precheck(session: AsyncSession, actor: Actor, request: SurgeryRequ
         and not any(f.field == "surgeonUsername" for f in result.findings)
     ):
         assert ctx.procedure is not None
-        result.warnings.append(Finding("EMERGENCY_OVERRIDE", ctx.privilege.message(ctx.procedure) + "（紧急例外 / emergency override）", "surgeonUsername"))
+        result.warnings.append(
+            Finding(
+                "EMERGENCY_OVERRIDE",
+                ctx.privilege.message(ctx.procedure) + "（紧急例外 / emergency override）",
+                "surgeonUsername",
+            )
+        )
     return result, ctx

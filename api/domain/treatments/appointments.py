@@ -64,8 +64,12 @@ def _channel(value: BookingChannel | str) -> BookingChannel:
         raise invalid("channel", "预约渠道无效 / unknown booking channel") from None
 
 
-async def access_appointment(session: AsyncSession, actor: Actor, appointment_id: int, *, lock: bool = False) -> Appointment:
-    stmt = sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.deleted_at.is_(None))
+async def access_appointment(
+    session: AsyncSession, actor: Actor, appointment_id: int, *, lock: bool = False
+) -> Appointment:
+    stmt = sa.select(Appointment).where(
+        Appointment.id == appointment_id, Appointment.deleted_at.is_(None)
+    )
     if lock:
         stmt = stmt.with_for_update()
     appointment = (await session.execute(stmt)).scalar_one_or_none()
@@ -75,7 +79,9 @@ async def access_appointment(session: AsyncSession, actor: Actor, appointment_id
     return appointment
 
 
-async def _order_for_booking(session: AsyncSession, actor: Actor, slot_id: int, order_id: int | None) -> TreatmentOrder:
+async def _order_for_booking(
+    session: AsyncSession, actor: Actor, slot_id: int, order_id: int | None
+) -> TreatmentOrder:
     if order_id is None:
         slot = await session.get(Slot, slot_id)
         if slot is None:
@@ -85,44 +91,68 @@ async def _order_for_booking(session: AsyncSession, actor: Actor, slot_id: int, 
         # A patient booking from the Official Account: their open order for this item.
         patient = await patient_of_actor(session, actor)
         candidates = (
-            await session.execute(
-                sa.select(TreatmentOrder)
-                .where(
-                    TreatmentOrder.patient_id == patient.id,
-                    TreatmentOrder.item_id == slot.item_id,
-                    TreatmentOrder.cancelled_at.is_(None),
-                    TreatmentOrder.used_sessions < TreatmentOrder.sessions,
+            (
+                await session.execute(
+                    sa.select(TreatmentOrder)
+                    .where(
+                        TreatmentOrder.patient_id == patient.id,
+                        TreatmentOrder.item_id == slot.item_id,
+                        TreatmentOrder.cancelled_at.is_(None),
+                        TreatmentOrder.used_sessions < TreatmentOrder.sessions,
+                    )
+                    .order_by(TreatmentOrder.id)
                 )
-                .order_by(TreatmentOrder.id)
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         for candidate in candidates:
             if await bookable_sessions(session, candidate) > 0:
                 order_id = candidate.id
                 break
         if order_id is None:
-            raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "没有可预约的治疗医嘱 / no open order for this treatment", field="orderId")
+            raise DomainError(
+                TreatmentErrorCode.NO_SESSIONS_LEFT,
+                "没有可预约的治疗医嘱 / no open order for this treatment",
+                field="orderId",
+            )
     order = await access_order(session, actor, order_id, lock=True)
     if actor.has_role(Role.PATIENT) and not is_staff(actor):
         patient = await session.get(Patient, order.patient_id)
         if patient is None or patient.user_id != actor.user_id:
             raise forbidden("只能预约本人的医嘱 / you can book only your own orders")
     if order.cancelled_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId")
+        raise DomainError(
+            ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId"
+        )
     if order.payment_status == PaymentStatus.REFUNDED:
-        raise DomainError(ErrorCode.NOT_PAID, "医嘱已退费，不能预约 / the order was refunded", field="orderId")
+        raise DomainError(
+            ErrorCode.NOT_PAID, "医嘱已退费，不能预约 / the order was refunded", field="orderId"
+        )
     if await bookable_sessions(session, order) <= 0:
-        raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱的次数已全部预约 / all sessions of this order are booked", field="orderId")
+        raise DomainError(
+            TreatmentErrorCode.NO_SESSIONS_LEFT,
+            "该医嘱的次数已全部预约 / all sessions of this order are booked",
+            field="orderId",
+        )
     return order
 
 
-async def _take_seat(session: AsyncSession, slot_id: int, item_id: int, now: datetime) -> sa.Row[Any]:
+async def _take_seat(
+    session: AsyncSession, slot_id: int, item_id: int, now: datetime
+) -> sa.Row[Any]:
     """The one statement that decides who gets the last seat; returns what the booking
     needs of the slot (id, times, therapist, room) without another round trip. Why it
     failed is looked up only when it did."""
     result = await session.execute(
         sa.update(Slot)
-        .where(Slot.id == slot_id, Slot.item_id == item_id, Slot.remaining > 0, Slot.cancelled_at.is_(None), Slot.starts_at > now)
+        .where(
+            Slot.id == slot_id,
+            Slot.item_id == item_id,
+            Slot.remaining > 0,
+            Slot.cancelled_at.is_(None),
+            Slot.starts_at > now,
+        )
         .values(remaining=Slot.remaining - 1)
         .returning(Slot.id, Slot.starts_at, Slot.ends_at, Slot.therapist_id, Slot.room)
         .execution_options(synchronize_session=False)
@@ -135,10 +165,16 @@ async def _take_seat(session: AsyncSession, slot_id: int, item_id: int, now: dat
         if slot.item_id != item_id:
             raise invalid("slotId", "时段与医嘱的治疗项目不符 / the slot is for another treatment")
         if slot.cancelled_at is not None:
-            raise DomainError(ErrorCode.CONFLICT, "该时段已停诊 / the slot was withdrawn", field="slotId")
+            raise DomainError(
+                ErrorCode.CONFLICT, "该时段已停诊 / the slot was withdrawn", field="slotId"
+            )
         if slot.starts_at <= now:
-            raise DomainError(TreatmentErrorCode.SLOT_PASSED, "该时段已过 / the slot has passed", field="slotId")
-        raise DomainError(ErrorCode.FULLY_BOOKED, "该时段已约满 / the slot is fully booked", field="slotId")
+            raise DomainError(
+                TreatmentErrorCode.SLOT_PASSED, "该时段已过 / the slot has passed", field="slotId"
+            )
+        raise DomainError(
+            ErrorCode.FULLY_BOOKED, "该时段已约满 / the slot is fully booked", field="slotId"
+        )
     return taken
 
 
@@ -146,11 +182,15 @@ async def _release_seat(session: AsyncSession, slot_id: int | None) -> None:
     if slot_id is None:
         return
     await session.execute(
-        sa.update(Slot).where(Slot.id == slot_id, Slot.remaining < Slot.capacity).values(remaining=Slot.remaining + 1)
+        sa.update(Slot)
+        .where(Slot.id == slot_id, Slot.remaining < Slot.capacity)
+        .values(remaining=Slot.remaining + 1)
     )
 
 
-def _receipt(appointment: Appointment, item: TreatmentItem, order: TreatmentOrder, tz: ZoneInfo) -> dict[str, Any]:
+def _receipt(
+    appointment: Appointment, item: TreatmentItem, order: TreatmentOrder, tz: ZoneInfo
+) -> dict[str, Any]:
     lines = [
         f"治疗项目 / Treatment: {item.name} {item.name_en}".strip(),
         f"时间 / Time: {fmt_local(appointment.starts_at, tz)}",
@@ -194,13 +234,24 @@ async def _notify(
         title=title,
         body=body,
         idempotency_key=f"{kind}:{appointment.id}:v{appointment.version}",
-        payload={"appointment_id": appointment.id, "item": item.code, "starts_at": appointment.starts_at.isoformat(), **(extra or {})},
+        payload={
+            "appointment_id": appointment.id,
+            "item": item.code,
+            "starts_at": appointment.starts_at.isoformat(),
+            **(extra or {}),
+        },
         subject_type="appointment",
         subject_id=appointment.id,
     )
 
 
-async def _schedule_reminder(session: AsyncSession, appointment: Appointment, item: TreatmentItem, tz: ZoneInfo, now: datetime) -> None:
+async def _schedule_reminder(
+    session: AsyncSession,
+    appointment: Appointment,
+    item: TreatmentItem,
+    tz: ZoneInfo,
+    now: datetime,
+) -> None:
     """A day-before reminder, written now as data; the worker delivers after `deliver_after`."""
     deliver_after = appointment.starts_at - REMINDER_LEAD
     if deliver_after <= now:
@@ -214,7 +265,8 @@ async def _schedule_reminder(session: AsyncSession, appointment: Appointment, it
         recipient_id=patient.user_id,
         kind="appointment.reminder",
         title="治疗预约提醒 / treatment reminder",
-        body=f"{item.name} {fmt_local(appointment.starts_at, tz)}" + (f"\n注意事项 / Notes: {item.notes}" if item.notes else ""),
+        body=f"{item.name} {fmt_local(appointment.starts_at, tz)}"
+        + (f"\n注意事项 / Notes: {item.notes}" if item.notes else ""),
         idempotency_key=f"appointment.reminder:{appointment.id}:{appointment.starts_at.isoformat()}",
         payload={"appointment_id": appointment.id, "starts_at": appointment.starts_at.isoformat()},
         subject_type="appointment",
@@ -246,7 +298,11 @@ async def _place(
         )
     ).first()
     if duplicate:
-        raise DomainError(ErrorCode.CONFLICT, "该患者已预约此时段 / the patient already holds this slot", field="slotId")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "该患者已预约此时段 / the patient already holds this slot",
+            field="slotId",
+        )
     slot = await _take_seat(session, slot_id, order.item_id, now)
     item = await session.get(TreatmentItem, order.item_id)
     assert item is not None
@@ -274,7 +330,15 @@ async def _place(
     appointment.receipt = _receipt(appointment, item, order, tz)
     await session.flush()
     if notify:
-        await _notify(session, appointment, "appointment.booked", "治疗预约成功 / treatment booked", item=item, tz=tz, extra={"receipt_no": appointment.receipt_no})
+        await _notify(
+            session,
+            appointment,
+            "appointment.booked",
+            "治疗预约成功 / treatment booked",
+            item=item,
+            tz=tz,
+            extra={"receipt_no": appointment.receipt_no},
+        )
     await _schedule_reminder(session, appointment, item, tz, now)
     return appointment
 
@@ -296,7 +360,11 @@ async def book_appointment(
         return await access_appointment(session, actor, int(first["appointment_id"]))
     now = now_or(now)
     if channel is None:
-        channel = BookingChannel.OFFICIAL_ACCOUNT if (actor.has_role(Role.PATIENT) and not is_staff(actor)) else BookingChannel.ADMIN
+        channel = (
+            BookingChannel.OFFICIAL_ACCOUNT
+            if (actor.has_role(Role.PATIENT) and not is_staff(actor))
+            else BookingChannel.ADMIN
+        )
     chosen = _channel(channel)
     order = await _order_for_booking(session, actor, slot_id, order_id)
     appointment = await _place(session, order, slot_id, actor=actor, channel=chosen, now=now, tz=tz)
@@ -329,12 +397,24 @@ async def cancel_appointment(
     patient = await session.get(Patient, appointment.patient_id)
     assert patient is not None
     _may_change(actor, appointment, patient)
-    if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.PROPOSED, AppointmentStatus.WAITLIST):
-        raise DomainError(ErrorCode.CONFLICT, "该预约已到诊或已结束，不能取消 / the appointment has started or ended", field="id")
+    if appointment.status not in (
+        AppointmentStatus.BOOKED,
+        AppointmentStatus.PROPOSED,
+        AppointmentStatus.WAITLIST,
+    ):
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "该预约已到诊或已结束，不能取消 / the appointment has started or ended",
+            field="id",
+        )
     now = now_or(now)
     if appointment.starts_at <= now and not is_staff(actor):
         # After the start only the desk can cancel (the patient may be on the way in).
-        raise DomainError(ErrorCode.CONFLICT, "预约时间已到，请联系治疗室取消 / the appointment has begun; ask the desk to cancel", field="id")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "预约时间已到，请联系治疗室取消 / the appointment has begun; ask the desk to cancel",
+            field="id",
+        )
     was_booked = appointment.status == AppointmentStatus.BOOKED
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = (reason or "")[:200] or None
@@ -347,12 +427,23 @@ async def cancel_appointment(
 
         await promote_from_waitlist(session, appointment.slot_id, now=now, tz=tz)
     assert appointment.id is not None
-    await outbox.cancel_for_subject(session, "appointment", appointment.id, kinds=["appointment.reminder"])
+    await outbox.cancel_for_subject(
+        session, "appointment", appointment.id, kinds=["appointment.reminder"]
+    )
     if notify:
         item = await session.get(TreatmentItem, appointment.item_id)
         assert item is not None
-        await _notify(session, appointment, "appointment.cancelled", "治疗预约已取消 / appointment cancelled", item=item, tz=tz)
-    await remember(session, "treatments.cancel", idempotency_key, {"appointment_id": appointment.id})
+        await _notify(
+            session,
+            appointment,
+            "appointment.cancelled",
+            "治疗预约已取消 / appointment cancelled",
+            item=item,
+            tz=tz,
+        )
+    await remember(
+        session, "treatments.cancel", idempotency_key, {"appointment_id": appointment.id}
+    )
     return appointment
 
 
@@ -372,7 +463,11 @@ async def reschedule_appointment(
     if first:
         return await access_appointment(session, actor, int(first["appointment_id"]))
     if appointment.status != AppointmentStatus.BOOKED or appointment.order_id is None:
-        raise DomainError(ErrorCode.CONFLICT, "只有已预约状态可改约 / only booked appointments can be moved", field="id")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "只有已预约状态可改约 / only booked appointments can be moved",
+            field="id",
+        )
     patient = await session.get(Patient, appointment.patient_id)
     assert patient is not None
     _may_change(actor, appointment, patient)
@@ -384,14 +479,28 @@ async def reschedule_appointment(
     now = now_or(now)
     order = await access_order(session, actor, appointment.order_id, lock=True)
     new = await _place(
-        session, order, new_slot_id, actor=actor, channel=_channel(appointment.channel), now=now, tz=tz,
-        rescheduled_from_id=appointment.id, notify=False,
+        session,
+        order,
+        new_slot_id,
+        actor=actor,
+        channel=_channel(appointment.channel),
+        now=now,
+        tz=tz,
+        rescheduled_from_id=appointment.id,
+        notify=False,
     )
-    await cancel_appointment(session, appointment, actor=actor, reason="改约 / rescheduled", now=now, tz=tz, notify=False)
+    await cancel_appointment(
+        session, appointment, actor=actor, reason="改约 / rescheduled", now=now, tz=tz, notify=False
+    )
     item = await session.get(TreatmentItem, new.item_id)
     assert item is not None
     await _notify(
-        session, new, "appointment.rescheduled", "治疗预约已改期 / appointment rescheduled", item=item, tz=tz,
+        session,
+        new,
+        "appointment.rescheduled",
+        "治疗预约已改期 / appointment rescheduled",
+        item=item,
+        tz=tz,
         extra={"from": appointment.starts_at.isoformat(), "receipt_no": new.receipt_no},
     )
     await remember(session, "treatments.reschedule", idempotency_key, {"appointment_id": new.id})
@@ -458,7 +567,12 @@ async def book_series(
     placed: list[Appointment] = []
     unplaced: list[dict[str, Any]] = []
     if available < sessions:
-        unplaced.append({"date": None, "reason": f"医嘱仅剩 {max(available, 0)} 次可预约 / only {max(available, 0)} sessions left on the order"})
+        unplaced.append(
+            {
+                "date": None,
+                "reason": f"医嘱仅剩 {max(available, 0)} 次可预约 / only {max(available, 0)} sessions left on the order",
+            }
+        )
     target = min(sessions, max(available, 0))
     day = start
     while len(placed) < target and (day - start).days < max_days:
@@ -467,7 +581,12 @@ async def book_series(
             slot_id = (
                 await session.execute(
                     sa.select(Slot.id)
-                    .where(Slot.item_id == order.item_id, Slot.starts_at == starts_at, Slot.cancelled_at.is_(None), Slot.remaining > 0)
+                    .where(
+                        Slot.item_id == order.item_id,
+                        Slot.starts_at == starts_at,
+                        Slot.cancelled_at.is_(None),
+                        Slot.remaining > 0,
+                    )
                     .order_by(Slot.id)
                     .limit(1)
                 )
@@ -476,11 +595,25 @@ async def book_series(
             if starts_at <= now:
                 reason = "时间已过 / in the past"
             elif slot_id is None:
-                reason = "无可用时段（休息日、停诊或已约满）/ no open slot (day off, withdrawn or full)"
+                reason = (
+                    "无可用时段（休息日、停诊或已约满）/ no open slot (day off, withdrawn or full)"
+                )
             else:
                 try:
                     async with session.begin_nested():
-                        placed.append(await _place(session, order, slot_id, actor=actor, channel=chosen, now=now, tz=tz, series_id=series.id, notify=False))
+                        placed.append(
+                            await _place(
+                                session,
+                                order,
+                                slot_id,
+                                actor=actor,
+                                channel=chosen,
+                                now=now,
+                                tz=tz,
+                                series_id=series.id,
+                                notify=False,
+                            )
+                        )
                 except DomainError as exc:
                     reason = exc.message
             if reason:
@@ -488,7 +621,12 @@ async def book_series(
         day += timedelta(days=1)
     missing = target - len(placed)
     if missing > 0:
-        unplaced.append({"date": None, "reason": f"{max_days} 天内还有 {missing} 次未能安排 / {missing} sessions not placed within {max_days} days"})
+        unplaced.append(
+            {
+                "date": None,
+                "reason": f"{max_days} 天内还有 {missing} 次未能安排 / {missing} sessions not placed within {max_days} days",
+            }
+        )
     for appointment in placed:
         appointment.series_id = series.id
     series.placed = len(placed)
@@ -498,7 +636,12 @@ async def book_series(
         item = await session.get(TreatmentItem, order.item_id)
         assert item is not None
         await _notify(
-            session, placed[0], "appointment.booked", "治疗疗程预约成功 / treatment course booked", item=item, tz=tz,
+            session,
+            placed[0],
+            "appointment.booked",
+            "治疗疗程预约成功 / treatment course booked",
+            item=item,
+            tz=tz,
             extra={"series_id": series.id, "sessions": [a.starts_at.isoformat() for a in placed]},
         )
     await remember(session, "treatments.book_series", idempotency_key, {"series_id": series.id})
@@ -509,8 +652,16 @@ async def _series_result(session: AsyncSession, series_id: int) -> SeriesResult:
     series = await session.get(AppointmentSeries, series_id)
     assert series is not None
     placed = (
-        await session.execute(sa.select(Appointment).where(Appointment.series_id == series_id).order_by(Appointment.starts_at))
-    ).scalars().all()
+        (
+            await session.execute(
+                sa.select(Appointment)
+                .where(Appointment.series_id == series_id)
+                .order_by(Appointment.starts_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
     return SeriesResult(series, list(placed), list(series.unplaced))
 
 
@@ -536,9 +687,15 @@ async def register_walk_in(
     assert order.id is not None
     order = await access_order(session, actor, order.id, lock=True)
     if order.cancelled_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId")
+        raise DomainError(
+            ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId"
+        )
     if await bookable_sessions(session, order) <= 0:
-        raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱没有剩余次数 / no sessions left on this order", field="orderId")
+        raise DomainError(
+            TreatmentErrorCode.NO_SESSIONS_LEFT,
+            "该医嘱没有剩余次数 / no sessions left on this order",
+            field="orderId",
+        )
     item = await session.get(TreatmentItem, order.item_id)
     assert item is not None
     appointment = Appointment(
@@ -562,7 +719,9 @@ async def register_walk_in(
     appointment.receipt_no = receipt_number(appointment.id, now, tz)
     appointment.receipt = _receipt(appointment, item, order, tz)
     await enqueue_arrival(session, appointment, now=now, tz=tz)
-    await remember(session, "treatments.walk_in", idempotency_key, {"appointment_id": appointment.id})
+    await remember(
+        session, "treatments.walk_in", idempotency_key, {"appointment_id": appointment.id}
+    )
     return appointment
 
 
@@ -582,22 +741,40 @@ async def mark_no_shows(
     now = now_or(now)
     await session.execute(
         sa.update(Appointment)
-        .where(Appointment.status == AppointmentStatus.WAITLIST, Appointment.starts_at <= now, Appointment.deleted_at.is_(None))
-        .values(status=AppointmentStatus.CANCELLED.value, cancel_reason="候补未成功 / waitlist expired",
-                version=Appointment.version + 1, updated_at=now)
+        .where(
+            Appointment.status == AppointmentStatus.WAITLIST,
+            Appointment.starts_at <= now,
+            Appointment.deleted_at.is_(None),
+        )
+        .values(
+            status=AppointmentStatus.CANCELLED.value,
+            cancel_reason="候补未成功 / waitlist expired",
+            version=Appointment.version + 1,
+            updated_at=now,
+        )
     )
     rows = (
-        await session.execute(
-            sa.select(Appointment)
-            .where(Appointment.status == AppointmentStatus.BOOKED, Appointment.ends_at < now - grace, Appointment.deleted_at.is_(None))
-            .with_for_update(skip_locked=True)
+        (
+            await session.execute(
+                sa.select(Appointment)
+                .where(
+                    Appointment.status == AppointmentStatus.BOOKED,
+                    Appointment.ends_at < now - grace,
+                    Appointment.deleted_at.is_(None),
+                )
+                .with_for_update(skip_locked=True)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for appointment in rows:
         appointment.status = AppointmentStatus.NOSHOW
         touch(appointment, now)
         assert appointment.id is not None
-        await outbox.cancel_for_subject(session, "appointment", appointment.id, kinds=["appointment.reminder"])
+        await outbox.cancel_for_subject(
+            session, "appointment", appointment.id, kinds=["appointment.reminder"]
+        )
     await session.flush()
     return list(rows)
 
@@ -642,10 +819,17 @@ async def worklist(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> list[Appointment]:
     """A therapist's appointments of one local day (their own unless a head or admin asks)."""
-    return [a for a, _, _ in await worklist_entries(session, actor, day=day, therapist_id=therapist_id, tz=tz)]
+    return [
+        a
+        for a, _, _ in await worklist_entries(
+            session, actor, day=day, therapist_id=therapist_id, tz=tz
+        )
+    ]
 
 
-async def appointments_for_patient(session: AsyncSession, patient_id: int, *, limit: int = 200) -> list[Appointment]:
+async def appointments_for_patient(
+    session: AsyncSession, patient_id: int, *, limit: int = 200
+) -> list[Appointment]:
     stmt = (
         sa.select(Appointment)
         .where(Appointment.patient_id == patient_id, Appointment.deleted_at.is_(None))

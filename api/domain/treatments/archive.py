@@ -49,28 +49,45 @@ async def patient_archive(session: AsyncSession, actor: Actor, patient_id: int) 
     )
 
 
-async def set_allergies(session: AsyncSession, patient: Patient, allergies: list[str], *, actor: Actor) -> Patient:
+async def set_allergies(
+    session: AsyncSession, patient: Patient, allergies: list[str], *, actor: Actor
+) -> Patient:
     require_treatment_staff(actor)
     cleaned = list(dict.fromkeys(a.strip() for a in allergies if a and a.strip()))
     if len(cleaned) > MAX_ALLERGIES or any(len(a) > 100 for a in cleaned):
-        raise invalid("allergies", f"过敏史最多 {MAX_ALLERGIES} 条、每条 100 字 / at most {MAX_ALLERGIES} entries of 100 characters")
+        raise invalid(
+            "allergies",
+            f"过敏史最多 {MAX_ALLERGIES} 条、每条 100 字 / at most {MAX_ALLERGIES} entries of 100 characters",
+        )
     patient.allergies = cleaned
     patient.updated_at = now_or(None)
     await session.flush()
     return patient
 
 
-async def ensure_patient(session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor) -> tuple[Patient, bool]:
+async def ensure_patient(
+    session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor
+) -> tuple[Patient, bool]:
     """Create the archive on first treatment (a patient the HIS has not sent yet), or update
     it. A new archive belongs to the actor's department unless one is named; an existing
     one may be updated only by someone who may see it. Returns the patient and whether it
     was created."""
     require_treatment_staff(actor)
-    existing = (await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn))).scalar_one_or_none()
-    if existing is not None and not actor.has_role("system") and not can_see_patient(actor, existing):
-        raise forbidden("该病历号属于您无权查看的患者 / this record number belongs to a patient you may not see")
+    existing = (
+        await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn))
+    ).scalar_one_or_none()
+    if (
+        existing is not None
+        and not actor.has_role("system")
+        and not can_see_patient(actor, existing)
+    ):
+        raise forbidden(
+            "该病历号属于您无权查看的患者 / this record number belongs to a patient you may not see"
+        )
     if existing is None and data.department_code is None and actor.department_id is not None:
         data.department_code = (
-            await session.execute(sa.select(Department.code).where(Department.id == actor.department_id))
+            await session.execute(
+                sa.select(Department.code).where(Department.id == actor.department_id)
+            )
         ).scalar_one_or_none()
     return await upsert_patient(session, cipher, data, actor=actor)

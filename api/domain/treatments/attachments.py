@@ -36,7 +36,10 @@ def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, acto
             "仅支持 JPEG、PNG、WebP 图片 / only JPEG, PNG or WebP images are accepted",
             field="file",
         )
-    if declared_type and declared_type.split(";")[0].strip() not in (real, "application/octet-stream"):
+    if declared_type and declared_type.split(";")[0].strip() not in (
+        real,
+        "application/octet-stream",
+    ):
         raise DomainError(
             TreatmentErrorCode.UNSUPPORTED_TYPE,
             "文件内容与声明的类型不符 / the file's content does not match its declared type",
@@ -45,7 +48,9 @@ def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, acto
     return real
 
 
-async def record_attachment(session: AsyncSession, stored: StoredObject, *, actor: Actor) -> Attachment:
+async def record_attachment(
+    session: AsyncSession, stored: StoredObject, *, actor: Actor
+) -> Attachment:
     attachment = Attachment(
         key=stored.key,
         sha256=stored.sha256,

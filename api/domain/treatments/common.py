@@ -88,10 +88,16 @@ def require_treatment_staff(actor: Actor) -> None:
         raise forbidden("仅治疗科室人员可执行此操作 / only treatment staff may do this")
 
 
-async def item_by_code(session: AsyncSession, code: str, *, field: str = "itemCode") -> TreatmentItem:
-    item = (await session.execute(sa.select(TreatmentItem).where(TreatmentItem.code == code))).scalar_one_or_none()
+async def item_by_code(
+    session: AsyncSession, code: str, *, field: str = "itemCode"
+) -> TreatmentItem:
+    item = (
+        await session.execute(sa.select(TreatmentItem).where(TreatmentItem.code == code))
+    ).scalar_one_or_none()
     if item is None or not item.is_active:
-        raise DomainError(ErrorCode.NOT_FOUND, "治疗项目不存在 / treatment item not found", field=field)
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "治疗项目不存在 / treatment item not found", field=field
+        )
     return item
 
 
@@ -107,9 +113,13 @@ async def load_patient(session: AsyncSession, actor: Actor, patient_id: int) -> 
 
 async def patient_of_actor(session: AsyncSession, actor: Actor) -> Patient:
     """The archive of the signed-in patient."""
-    patient = (await session.execute(sa.select(Patient).where(Patient.user_id == actor.user_id))).scalar_one_or_none()
+    patient = (
+        await session.execute(sa.select(Patient).where(Patient.user_id == actor.user_id))
+    ).scalar_one_or_none()
     if patient is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "未找到您的患者档案 / no patient archive is linked to your account")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "未找到您的患者档案 / no patient archive is linked to your account"
+        )
     return patient
 
 

@@ -47,7 +47,9 @@ async def create_follow_ups(
     patient = await session.get(Patient, record.patient_id)
     for days in rule.get("offset_days") or [7]:
         key = f"{source}:d{int(days)}"
-        if (await session.execute(sa.select(FollowUp.id).where(FollowUp.source_key == key))).first():
+        if (
+            await session.execute(sa.select(FollowUp.id).where(FollowUp.source_key == key))
+        ).first():
             continue
         task = FollowUp(
             patient_id=record.patient_id,
@@ -99,12 +101,16 @@ async def answer_follow_up(
     """The patient (or staff on the phone) answers; answering twice is refused."""
     patient = await session.get(Patient, task.patient_id)
     assert patient is not None
-    if not is_staff(actor) and not (actor.has_role(Role.PATIENT) and patient.user_id == actor.user_id):
+    if not is_staff(actor) and not (
+        actor.has_role(Role.PATIENT) and patient.user_id == actor.user_id
+    ):
         raise forbidden("只能填写本人的随访 / only your own follow-up")
     if task.status == "answered":
         if idempotency_key:
             return task
-        raise DomainError(ErrorCode.ALREADY_DECIDED, "随访已填写 / the follow-up was already answered", field="id")
+        raise DomainError(
+            ErrorCode.ALREADY_DECIDED, "随访已填写 / the follow-up was already answered", field="id"
+        )
     if task.status != "open":
         raise DomainError(ErrorCode.CONFLICT, "随访已关闭 / the follow-up is closed", field="id")
     task.answers = templates.validate(task.questionnaire, answers, prefix="answers")
@@ -116,7 +122,9 @@ async def answer_follow_up(
     return task
 
 
-async def follow_ups_for_patient(session: AsyncSession, patient_id: int, *, status: str | None = None) -> list[FollowUp]:
+async def follow_ups_for_patient(
+    session: AsyncSession, patient_id: int, *, status: str | None = None
+) -> list[FollowUp]:
     stmt = sa.select(FollowUp).where(FollowUp.patient_id == patient_id).order_by(FollowUp.due_at)
     if status:
         stmt = stmt.where(FollowUp.status == status)

@@ -19,7 +19,9 @@ from notifications import outbox
 OUTBOX_DELAYS = "due_at" in inspect.signature(outbox.enqueue).parameters
 
 
-async def enqueue_later(session: AsyncSession, *, deliver_after: datetime, payload: dict[str, Any], **notice: Any) -> Notice:
+async def enqueue_later(
+    session: AsyncSession, *, deliver_after: datetime, payload: dict[str, Any], **notice: Any
+) -> Notice:
     payload = {**payload, "deliver_after": deliver_after.isoformat()}
     if OUTBOX_DELAYS:
         notice["due_at"] = deliver_after

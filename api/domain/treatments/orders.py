@@ -80,7 +80,9 @@ async def create_order(
         if not his_order_no or len(his_order_no) > 64:
             raise invalid("hisOrderNo", "HIS 医嘱号无效 / invalid HIS order number")
         existing = (
-            await session.execute(sa.select(TreatmentOrder).where(TreatmentOrder.his_order_no == his_order_no))
+            await session.execute(
+                sa.select(TreatmentOrder).where(TreatmentOrder.his_order_no == his_order_no)
+            )
         ).scalar_one_or_none()
         if existing is not None:
             return existing
@@ -88,7 +90,9 @@ async def create_order(
     if first:
         return await _get(session, int(first["order_id"]))
     if not isinstance(sessions, int) or not 1 <= sessions <= MAX_SESSIONS:
-        raise invalid("sessions", f"次数须在 1-{MAX_SESSIONS} 之间 / sessions must be 1-{MAX_SESSIONS}")
+        raise invalid(
+            "sessions", f"次数须在 1-{MAX_SESSIONS} 之间 / sessions must be 1-{MAX_SESSIONS}"
+        )
     status = _payment_status(payment_status)
     item = await item_by_code(session, item_code)
     patient = await load_patient(session, actor, patient_id)
@@ -115,7 +119,13 @@ async def create_order(
         "created",
         actor=actor,
         at=now,
-        data={"item": item.code, "sessions": sessions, "payment_status": status, "source": source, "his_order_no": his_order_no},
+        data={
+            "item": item.code,
+            "sessions": sessions,
+            "payment_status": status,
+            "source": source,
+            "his_order_no": his_order_no,
+        },
     )
     await remember(session, "treatments.create_order", idempotency_key, {"order_id": order.id})
     return order
@@ -125,7 +135,10 @@ def _payment_status(value: PaymentStatus | str) -> PaymentStatus:
     try:
         return PaymentStatus(str(value).lower())
     except ValueError:
-        raise invalid("paymentStatus", "缴费状态须为 paid/unpaid/refunded / payment status must be paid, unpaid or refunded") from None
+        raise invalid(
+            "paymentStatus",
+            "缴费状态须为 paid/unpaid/refunded / payment status must be paid, unpaid or refunded",
+        ) from None
 
 
 async def _get(session: AsyncSession, order_id: int, *, lock: bool = False) -> TreatmentOrder:
@@ -134,11 +147,15 @@ async def _get(session: AsyncSession, order_id: int, *, lock: bool = False) -> T
         stmt = stmt.with_for_update()
     order = (await session.execute(stmt)).scalar_one_or_none()
     if order is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "治疗医嘱不存在 / treatment order not found", field="orderId")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "治疗医嘱不存在 / treatment order not found", field="orderId"
+        )
     return order
 
 
-async def access_order(session: AsyncSession, actor: Actor, order_id: int, *, lock: bool = False) -> TreatmentOrder:
+async def access_order(
+    session: AsyncSession, actor: Actor, order_id: int, *, lock: bool = False
+) -> TreatmentOrder:
     """The order if the actor may see its patient (NOT_FOUND / FORBIDDEN otherwise)."""
     order = await _get(session, order_id, lock=lock)
     await load_patient(session, actor, order.patient_id)
@@ -170,7 +187,14 @@ async def set_payment_status(
     order.updated_at = now
     await session.flush()
     assert order.id is not None
-    await append_event(session, order_stream(order.id), "payment_status", actor=actor, at=now, data={"from": old, "to": new, "source": source})
+    await append_event(
+        session,
+        order_stream(order.id),
+        "payment_status",
+        actor=actor,
+        at=now,
+        data={"from": old, "to": new, "source": source},
+    )
     return order
 
 
@@ -190,25 +214,40 @@ async def cancel_order(
         return order
     now = now_or(now)
     upcoming = (
-        await session.execute(
-            sa.select(Appointment).where(
-                Appointment.order_id == order.id,
-                Appointment.status == "booked",
-                Appointment.deleted_at.is_(None),
+        (
+            await session.execute(
+                sa.select(Appointment).where(
+                    Appointment.order_id == order.id,
+                    Appointment.status == "booked",
+                    Appointment.deleted_at.is_(None),
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for appointment in upcoming:
-        await cancel_appointment(session, appointment, actor=actor, reason="医嘱已撤销 / order cancelled", now=now)
+        await cancel_appointment(
+            session, appointment, actor=actor, reason="医嘱已撤销 / order cancelled", now=now
+        )
     order.cancelled_at = now
     order.updated_at = now
     await session.flush()
     assert order.id is not None
-    await append_event(session, order_stream(order.id), "cancelled", actor=actor, at=now, data={"reason": (reason or "")[:200]})
+    await append_event(
+        session,
+        order_stream(order.id),
+        "cancelled",
+        actor=actor,
+        at=now,
+        data={"reason": (reason or "")[:200]},
+    )
     return order
 
 
-async def merge_orders(session: AsyncSession, order_ids: Sequence[int], *, actor: Actor, now: datetime | None = None) -> TreatmentCourse:
+async def merge_orders(
+    session: AsyncSession, order_ids: Sequence[int], *, actor: Actor, now: datetime | None = None
+) -> TreatmentCourse:
     """Merge orders of one patient and one item into a course (合并预约)."""
     require_treatment_staff(actor)
     ids = sorted(set(order_ids))
@@ -218,27 +257,48 @@ async def merge_orders(session: AsyncSession, order_ids: Sequence[int], *, actor
     first = orders[0]
     for order in orders:
         if order.patient_id != first.patient_id or order.item_id != first.item_id:
-            raise invalid("orderIds", "只能合并同一患者同一项目的医嘱 / only orders of one patient and one item can be merged")
+            raise invalid(
+                "orderIds",
+                "只能合并同一患者同一项目的医嘱 / only orders of one patient and one item can be merged",
+            )
         if order.cancelled_at is not None:
-            raise DomainError(ErrorCode.CONFLICT, "已撤销的医嘱不能合并 / a cancelled order cannot be merged", field="orderIds")
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                "已撤销的医嘱不能合并 / a cancelled order cannot be merged",
+                field="orderIds",
+            )
     now = now_or(now)
     course_ids = {o.course_id for o in orders if o.course_id}
     course: TreatmentCourse | None = None
     if course_ids:
         course = await session.get(TreatmentCourse, min(course_ids))
     if course is None:
-        course = TreatmentCourse(patient_id=first.patient_id, item_id=first.item_id, created_by_id=actor.user_id or None, created_at=now)
+        course = TreatmentCourse(
+            patient_id=first.patient_id,
+            item_id=first.item_id,
+            created_by_id=actor.user_id or None,
+            created_at=now,
+        )
         session.add(course)
         await session.flush()
     # Orders of other courses being merged in move with their whole course.
     if len(course_ids) > 1:
         await session.execute(
-            sa.update(TreatmentOrder).where(TreatmentOrder.course_id.in_(course_ids)).values(course_id=course.id)
+            sa.update(TreatmentOrder)
+            .where(TreatmentOrder.course_id.in_(course_ids))
+            .values(course_id=course.id)
         )
     for order in orders:
         order.course_id = course.id
         order.updated_at = now
-        await append_event(session, order_stream(order.id), "merged", actor=actor, at=now, data={"course_id": course.id})  # type: ignore[arg-type]
+        await append_event(
+            session,
+            order_stream(order.id),
+            "merged",
+            actor=actor,
+            at=now,
+            data={"course_id": course.id},
+        )  # type: ignore[arg-type]
     course.completed_at = None
     await session.flush()
     return course
@@ -248,18 +308,30 @@ async def course_orders(session: AsyncSession, order: TreatmentOrder) -> list[Tr
     """The order itself, or every order of its course."""
     if order.course_id is None:
         return [order]
-    stmt = sa.select(TreatmentOrder).where(TreatmentOrder.course_id == order.course_id).order_by(TreatmentOrder.id)
+    stmt = (
+        sa.select(TreatmentOrder)
+        .where(TreatmentOrder.course_id == order.course_id)
+        .order_by(TreatmentOrder.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
-async def orders_for_patient(session: AsyncSession, patient_id: int, *, include_cancelled: bool = False) -> list[TreatmentOrder]:
-    stmt = sa.select(TreatmentOrder).where(TreatmentOrder.patient_id == patient_id).order_by(TreatmentOrder.id.desc())
+async def orders_for_patient(
+    session: AsyncSession, patient_id: int, *, include_cancelled: bool = False
+) -> list[TreatmentOrder]:
+    stmt = (
+        sa.select(TreatmentOrder)
+        .where(TreatmentOrder.patient_id == patient_id)
+        .order_by(TreatmentOrder.id.desc())
+    )
     if not include_cancelled:
         stmt = stmt.where(TreatmentOrder.cancelled_at.is_(None))
     return list((await session.execute(stmt)).scalars())
 
 
-async def consume_session(session: AsyncSession, order: TreatmentOrder, *, now: datetime) -> TreatmentOrder:
+async def consume_session(
+    session: AsyncSession, order: TreatmentOrder, *, now: datetime
+) -> TreatmentOrder:
     """Count one archived session against the order (or, if used up, its course).
 
     A conditional UPDATE: two archives racing for the last session cannot both count.
@@ -268,7 +340,10 @@ async def consume_session(session: AsyncSession, order: TreatmentOrder, *, now: 
     for candidate in candidates:
         result = await session.execute(
             sa.update(TreatmentOrder)
-            .where(TreatmentOrder.id == candidate.id, TreatmentOrder.used_sessions < TreatmentOrder.sessions)
+            .where(
+                TreatmentOrder.id == candidate.id,
+                TreatmentOrder.used_sessions < TreatmentOrder.sessions,
+            )
             .values(used_sessions=TreatmentOrder.used_sessions + 1, updated_at=now)
             .returning(TreatmentOrder.used_sessions)
         )
@@ -276,7 +351,10 @@ async def consume_session(session: AsyncSession, order: TreatmentOrder, *, now: 
         if used is not None:
             await session.refresh(candidate)
             return candidate
-    raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱的治疗次数已用完 / no sessions left on this order")
+    raise DomainError(
+        TreatmentErrorCode.NO_SESSIONS_LEFT,
+        "该医嘱的治疗次数已用完 / no sessions left on this order",
+    )
 
 
 async def get_course(session: AsyncSession, course_id: int) -> TreatmentCourse:
@@ -291,7 +369,11 @@ async def _expected_streams(session: AsyncSession) -> list[str]:
     from api.models.treatments import TreatmentRecord
 
     orders = (await session.execute(sa.select(TreatmentOrder.id))).scalars()
-    archived = (await session.execute(sa.select(TreatmentRecord.id).where(TreatmentRecord.status == "archived"))).scalars()
+    archived = (
+        await session.execute(
+            sa.select(TreatmentRecord.id).where(TreatmentRecord.status == "archived")
+        )
+    ).scalars()
     return [order_stream(i) for i in orders] + [f"treatment_record:{i}" for i in archived]
 
 

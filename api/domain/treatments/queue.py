@@ -39,13 +39,19 @@ async def _lock_queue(session: AsyncSession, day: date, key: str) -> None:
     moment would read the same maximum: on PostgreSQL a transaction lock on the queue orders
     them (SQLite has a single writer anyway); the unique constraint stays as the guard."""
     if session.bind.dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode()))))
+        await session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(f"queue:{day}:{key}".encode())))
+        )
 
 
-async def enqueue_arrival(session: AsyncSession, appointment: Appointment, *, now: datetime, tz: ZoneInfo = HOSPITAL_TZ) -> QueueEntry:
+async def enqueue_arrival(
+    session: AsyncSession, appointment: Appointment, *, now: datetime, tz: ZoneInfo = HOSPITAL_TZ
+) -> QueueEntry:
     """Put an arrived appointment at the end of its queue (one entry per appointment)."""
     existing = (
-        await session.execute(sa.select(QueueEntry).where(QueueEntry.appointment_id == appointment.id))
+        await session.execute(
+            sa.select(QueueEntry).where(QueueEntry.appointment_id == appointment.id)
+        )
     ).scalar_one_or_none()
     if existing is not None:
         return existing
@@ -94,9 +100,17 @@ async def check_in(
     if appointment.status == AppointmentStatus.ARRIVED:
         return await enqueue_arrival(session, appointment, now=now, tz=tz)
     if appointment.status != AppointmentStatus.BOOKED:
-        raise DomainError(ErrorCode.CONFLICT, f"当前状态不能签到 / cannot check in from status {appointment.status}", field="id")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            f"当前状态不能签到 / cannot check in from status {appointment.status}",
+            field="id",
+        )
     if local_day(appointment.starts_at, tz) != local_day(now, tz):
-        raise DomainError(ErrorCode.CONFLICT, "只能签到当天的预约 / only today's appointments can check in", field="id")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "只能签到当天的预约 / only today's appointments can check in",
+            field="id",
+        )
     appointment.status = AppointmentStatus.ARRIVED
     touch(appointment, now)
     entry = await enqueue_arrival(session, appointment, now=now, tz=tz)
@@ -104,13 +118,19 @@ async def check_in(
     return entry
 
 
-async def day_queue(session: AsyncSession, actor: Actor, *, day: date, queue_key: str, include_done: bool = False) -> list[QueueEntry]:
+async def day_queue(
+    session: AsyncSession, actor: Actor, *, day: date, queue_key: str, include_done: bool = False
+) -> list[QueueEntry]:
     require_treatment_staff(actor)
     if not queue_key or len(queue_key) > 80:
         raise invalid("queueKey", "队列无效 / invalid queue")
     stmt = (
         sa.select(QueueEntry)
-        .where(QueueEntry.queue_day == day, QueueEntry.queue_key == queue_key, QueueEntry.deleted_at.is_(None))
+        .where(
+            QueueEntry.queue_day == day,
+            QueueEntry.queue_key == queue_key,
+            QueueEntry.deleted_at.is_(None),
+        )
         .order_by(QueueEntry.position)
     )
     if not include_done:
@@ -132,13 +152,20 @@ async def call_next(
     require_treatment_staff(actor)
     first = await recall(session, "treatments.call_next", idempotency_key)
     if first:
-        return await session.get(QueueEntry, int(first["entry_id"])) if first.get("entry_id") else None
+        return (
+            await session.get(QueueEntry, int(first["entry_id"])) if first.get("entry_id") else None
+        )
     now = now_or(now)
     day = day or local_day(now, tz)
     entry = (
         await session.execute(
             sa.select(QueueEntry)
-            .where(QueueEntry.queue_day == day, QueueEntry.queue_key == queue_key, QueueEntry.status == "waiting", QueueEntry.deleted_at.is_(None))
+            .where(
+                QueueEntry.queue_day == day,
+                QueueEntry.queue_key == queue_key,
+                QueueEntry.status == "waiting",
+                QueueEntry.deleted_at.is_(None),
+            )
             .order_by(QueueEntry.position)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -155,7 +182,9 @@ async def call_next(
                 appointment.therapist_id = actor.user_id
             touch(appointment, now)
         await session.flush()
-    await remember(session, "treatments.call_next", idempotency_key, {"entry_id": entry.id if entry else None})
+    await remember(
+        session, "treatments.call_next", idempotency_key, {"entry_id": entry.id if entry else None}
+    )
     return entry
 
 
@@ -179,7 +208,9 @@ async def skip_entry(
     await _lock_queue(session, entry.queue_day, entry.queue_key)
     last = (
         await session.execute(
-            sa.select(sa.func.max(QueueEntry.position)).where(QueueEntry.queue_day == entry.queue_day, QueueEntry.queue_key == entry.queue_key)
+            sa.select(sa.func.max(QueueEntry.position)).where(
+                QueueEntry.queue_day == entry.queue_day, QueueEntry.queue_key == entry.queue_key
+            )
         )
     ).scalar_one()
     entry.position = (last or 0) + 1
@@ -191,7 +222,12 @@ async def skip_entry(
         appointment.status = AppointmentStatus.ARRIVED
         touch(appointment, now)
     await session.flush()
-    await remember(session, "treatments.skip", idempotency_key, {"entry_id": entry.id, "version": entry.version})
+    await remember(
+        session,
+        "treatments.skip",
+        idempotency_key,
+        {"entry_id": entry.id, "version": entry.version},
+    )
     return entry
 
 
@@ -204,7 +240,11 @@ async def access_queue_entry(session: AsyncSession, actor: Actor, entry_id: int)
 
 
 async def finish_entry(session: AsyncSession, appointment_id: int, *, now: datetime) -> None:
-    entry = (await session.execute(sa.select(QueueEntry).where(QueueEntry.appointment_id == appointment_id))).scalar_one_or_none()
+    entry = (
+        await session.execute(
+            sa.select(QueueEntry).where(QueueEntry.appointment_id == appointment_id)
+        )
+    ).scalar_one_or_none()
     if entry is not None and entry.status != "done":
         entry.status = "done"
         touch(entry, now)

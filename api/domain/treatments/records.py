@@ -53,13 +53,19 @@ def record_stream(record_id: int) -> str:
     return f"treatment_record:{record_id}"
 
 
-async def access_record(session: AsyncSession, actor: Actor, record_id: int, *, lock: bool = False) -> TreatmentRecord:
-    stmt = sa.select(TreatmentRecord).where(TreatmentRecord.id == record_id, TreatmentRecord.deleted_at.is_(None))
+async def access_record(
+    session: AsyncSession, actor: Actor, record_id: int, *, lock: bool = False
+) -> TreatmentRecord:
+    stmt = sa.select(TreatmentRecord).where(
+        TreatmentRecord.id == record_id, TreatmentRecord.deleted_at.is_(None)
+    )
     if lock:
         stmt = stmt.with_for_update()
     record = (await session.execute(stmt)).scalar_one_or_none()
     if record is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "治疗记录不存在 / treatment record not found", field="recordId")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "治疗记录不存在 / treatment record not found", field="recordId"
+        )
     await load_patient(session, actor, record.patient_id)
     return record
 
@@ -91,22 +97,38 @@ async def start_treatment(
     if first:
         return await access_record(session, actor, int(first["record_id"]))
     existing = (
-        await session.execute(sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment.id))
+        await session.execute(
+            sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment.id)
+        )
     ).scalar_one_or_none()
     if existing is not None:
         return existing
     if appointment.status not in STARTABLE:
-        raise DomainError(ErrorCode.CONFLICT, f"预约状态为 {appointment.status}，不能治疗 / cannot treat from status {appointment.status}", field="appointmentId")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            f"预约状态为 {appointment.status}，不能治疗 / cannot treat from status {appointment.status}",
+            field="appointmentId",
+        )
     if appointment.order_id is None:
         raise invalid("appointmentId", "该预约没有关联医嘱 / the appointment has no order")
     order = (
-        await session.execute(sa.select(TreatmentOrder).where(TreatmentOrder.id == appointment.order_id).with_for_update())
+        await session.execute(
+            sa.select(TreatmentOrder)
+            .where(TreatmentOrder.id == appointment.order_id)
+            .with_for_update()
+        )
     ).scalar_one()
     if order.cancelled_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId")
+        raise DomainError(
+            ErrorCode.CONFLICT, "医嘱已撤销 / the order was cancelled", field="orderId"
+        )
     _confirm_paid(order)
     if sum(remaining_sessions(o) for o in await course_orders(session, order)) <= 0:
-        raise DomainError(TreatmentErrorCode.NO_SESSIONS_LEFT, "该医嘱的治疗次数已用完 / no sessions left on this order", field="orderId")
+        raise DomainError(
+            TreatmentErrorCode.NO_SESSIONS_LEFT,
+            "该医嘱的治疗次数已用完 / no sessions left on this order",
+            field="orderId",
+        )
     item = await session.get(TreatmentItem, appointment.item_id)
     assert item is not None
     now = now_or(now)
@@ -135,7 +157,11 @@ async def start_treatment(
 
 def _require_draft(record: TreatmentRecord) -> None:
     if record.status != "draft":
-        raise DomainError(ErrorCode.CONFLICT, "记录已归档，不能修改 / the record is archived and cannot change", field="recordId")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "记录已归档，不能修改 / the record is archived and cannot change",
+            field="recordId",
+        )
 
 
 async def save_treatment_record(
@@ -159,7 +185,12 @@ async def save_treatment_record(
     record.data = templates.validate(item.record_template, data, prefix="data", partial=True)
     touch(record, now_or(now))
     await session.flush()
-    await remember(session, "treatments.save_record", idempotency_key, {"record_id": record.id, "version": record.version})
+    await remember(
+        session,
+        "treatments.save_record",
+        idempotency_key,
+        {"record_id": record.id, "version": record.version},
+    )
     return record
 
 
@@ -178,10 +209,14 @@ async def save_assessment(
     now = now_or(now)
     existing = (
         await session.execute(
-            sa.select(AssessmentRecord).where(AssessmentRecord.record_id == record.id).with_for_update()
+            sa.select(AssessmentRecord)
+            .where(AssessmentRecord.record_id == record.id)
+            .with_for_update()
         )
     ).scalar_one_or_none()
-    if existing is not None and await recall(session, "treatments.save_assessment", idempotency_key):
+    if existing is not None and await recall(
+        session, "treatments.save_assessment", idempotency_key
+    ):
         return existing
     _require_draft(record)
     item = await session.get(TreatmentItem, record.item_id)
@@ -205,7 +240,9 @@ async def save_assessment(
         existing.assessed_by_id = actor.user_id or None
         touch(existing, now)
     await session.flush()
-    await remember(session, "treatments.save_assessment", idempotency_key, {"assessment_id": existing.id})
+    await remember(
+        session, "treatments.save_assessment", idempotency_key, {"assessment_id": existing.id}
+    )
     return existing
 
 
@@ -218,24 +255,44 @@ class _Missing:
 async def uploads_of(session: AsyncSession, sha256: str) -> list[Attachment]:
     """The stored uploads with these bytes (a PAD names its photos and signatures by hash),
     oldest first; empty while the upload has not finished."""
-    stmt = sa.select(Attachment).where(Attachment.sha256 == sha256.lower(), Attachment.deleted_at.is_(None)).order_by(Attachment.id)
+    stmt = (
+        sa.select(Attachment)
+        .where(Attachment.sha256 == sha256.lower(), Attachment.deleted_at.is_(None))
+        .order_by(Attachment.id)
+    )
     return list((await session.execute(stmt)).scalars())
 
 
 def upload_for(record: TreatmentRecord, uploads: list[Attachment]) -> Attachment:
     """Which of the same bytes' uploads a record takes: its own copy, else a free one; one
     bound to another record is refused by `attach_photo` / `sign_consent` (CONFLICT)."""
-    return next((a for a in uploads if a.record_id == record.id), None) or next((a for a in uploads if a.record_id is None), uploads[0])
+    return next((a for a in uploads if a.record_id == record.id), None) or next(
+        (a for a in uploads if a.record_id is None), uploads[0]
+    )
 
 
-async def _unbound_attachment(session: AsyncSession, attachment_key: str, record: TreatmentRecord) -> Attachment:
+async def _unbound_attachment(
+    session: AsyncSession, attachment_key: str, record: TreatmentRecord
+) -> Attachment:
     attachment = (
-        await session.execute(sa.select(Attachment).where(Attachment.key == attachment_key, Attachment.deleted_at.is_(None)).with_for_update())
+        await session.execute(
+            sa.select(Attachment)
+            .where(Attachment.key == attachment_key, Attachment.deleted_at.is_(None))
+            .with_for_update()
+        )
     ).scalar_one_or_none()
     if attachment is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "附件不存在，请先上传 / attachment not found, upload it first", field="attachmentKey")
+        raise DomainError(
+            ErrorCode.NOT_FOUND,
+            "附件不存在，请先上传 / attachment not found, upload it first",
+            field="attachmentKey",
+        )
     if attachment.record_id is not None and attachment.record_id != record.id:
-        raise DomainError(ErrorCode.CONFLICT, "附件已属于其他记录 / the attachment belongs to another record", field="attachmentKey")
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "附件已属于其他记录 / the attachment belongs to another record",
+            field="attachmentKey",
+        )
     return attachment
 
 
@@ -275,15 +332,21 @@ async def current_consent_text(session: AsyncSession, item_id: int) -> ConsentTe
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def publish_consent_text(session: AsyncSession, item: TreatmentItem, *, title: str, body: str, actor: Actor) -> ConsentText:
+async def publish_consent_text(
+    session: AsyncSession, item: TreatmentItem, *, title: str, body: str, actor: Actor
+) -> ConsentText:
     """A new version of the item's consent form; earlier versions stop being signable."""
     require_treatment_staff(actor)
     if not body.strip():
         raise invalid("body", "同意书内容不能为空 / the consent text is empty")
     latest = (
-        await session.execute(sa.select(sa.func.max(ConsentText.version)).where(ConsentText.item_id == item.id))
+        await session.execute(
+            sa.select(sa.func.max(ConsentText.version)).where(ConsentText.item_id == item.id)
+        )
     ).scalar_one()
-    await session.execute(sa.update(ConsentText).where(ConsentText.item_id == item.id).values(is_current=False))
+    await session.execute(
+        sa.update(ConsentText).where(ConsentText.item_id == item.id).values(is_current=False)
+    )
     text = ConsentText(
         item_id=item.id,  # type: ignore[arg-type]
         version=(latest or 0) + 1,
@@ -327,9 +390,13 @@ async def sign_consent(
     _require_draft(record)
     text = await session.get(ConsentText, consent_text_id)
     if text is None or text.item_id != record.item_id:
-        raise DomainError(ErrorCode.NOT_FOUND, "同意书不存在 / consent text not found", field="consentTextId")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "同意书不存在 / consent text not found", field="consentTextId"
+        )
     if text.sha256 != text_sha256:
-        raise invalid("textSha256", "同意书内容摘要不符 / the consent text hash does not match the text")
+        raise invalid(
+            "textSha256", "同意书内容摘要不符 / the consent text hash does not match the text"
+        )
     current = await current_consent_text(session, record.item_id)
     if current is None or current.id != text.id:
         raise DomainError(
@@ -345,10 +412,16 @@ async def sign_consent(
     attachment = await _unbound_attachment(session, signature_key, record)
     now = now_or(now)
     previous = (
-        await session.execute(
-            sa.select(ConsentSignature).where(ConsentSignature.record_id == record.id, ConsentSignature.deleted_at.is_(None))
+        (
+            await session.execute(
+                sa.select(ConsentSignature).where(
+                    ConsentSignature.record_id == record.id, ConsentSignature.deleted_at.is_(None)
+                )
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for old in previous:  # re-signing replaces the earlier signature, kept soft-deleted
         old.deleted_at = now
         touch(old, now)
@@ -361,7 +434,9 @@ async def sign_consent(
         text_sha256=text.sha256,
         signature_attachment_id=attachment.id,  # type: ignore[arg-type]
         signature_sha256=attachment.sha256,
-        binding_sha256=hashlib.sha256(f"{text.sha256}:{attachment.sha256}:{record.id}".encode()).hexdigest(),
+        binding_sha256=hashlib.sha256(
+            f"{text.sha256}:{attachment.sha256}:{record.id}".encode()
+        ).hexdigest(),
         signer_name=signer_name[:100],
         signed_at=now,
         created_at=now,
@@ -369,12 +444,16 @@ async def sign_consent(
     )
     session.add(signature)
     await session.flush()
-    await remember(session, "treatments.sign_consent", idempotency_key, {"signature_id": signature.id})
+    await remember(
+        session, "treatments.sign_consent", idempotency_key, {"signature_id": signature.id}
+    )
     return signature
 
 
 async def active_signature(session: AsyncSession, record_id: int) -> ConsentSignature | None:
-    stmt = sa.select(ConsentSignature).where(ConsentSignature.record_id == record_id, ConsentSignature.deleted_at.is_(None))
+    stmt = sa.select(ConsentSignature).where(
+        ConsentSignature.record_id == record_id, ConsentSignature.deleted_at.is_(None)
+    )
     return (await session.execute(stmt)).scalars().first()
 
 
@@ -398,26 +477,38 @@ async def archive_session(
     now = now_or(now)
     item = await session.get(TreatmentItem, record.item_id)
     order = (
-        await session.execute(sa.select(TreatmentOrder).where(TreatmentOrder.id == record.order_id).with_for_update())
+        await session.execute(
+            sa.select(TreatmentOrder).where(TreatmentOrder.id == record.order_id).with_for_update()
+        )
     ).scalar_one()
     assert item is not None
     _confirm_paid(order)
     templates.validate(item.record_template, record.data, prefix="data")
     if item.assessment_template:
         assessment = (
-            await session.execute(sa.select(AssessmentRecord).where(AssessmentRecord.record_id == record.id, AssessmentRecord.deleted_at.is_(None)))
+            await session.execute(
+                sa.select(AssessmentRecord).where(
+                    AssessmentRecord.record_id == record.id, AssessmentRecord.deleted_at.is_(None)
+                )
+            )
         ).scalar_one_or_none()
         if assessment is None:
             raise invalid("assessment", "请先填写评估记录 / fill in the assessment first")
         templates.validate(item.assessment_template, assessment.data, prefix="assessment")
     if item.requires_consent and await active_signature(session, record.id) is None:  # type: ignore[arg-type]
-        raise DomainError(TreatmentErrorCode.CONSENT_REQUIRED, "患者尚未签署知情同意书 / the patient has not signed the consent form", field="consent")
+        raise DomainError(
+            TreatmentErrorCode.CONSENT_REQUIRED,
+            "患者尚未签署知情同意书 / the patient has not signed the consent form",
+            field="consent",
+        )
     # The draft -> archived transition is one conditional UPDATE: of two racing archives
     # only one moves the row, so only one session is counted.
     moved = await session.execute(
         sa.update(TreatmentRecord)
         .where(TreatmentRecord.id == record.id, TreatmentRecord.status == "draft")
-        .values(status="archived", archived_at=now, version=TreatmentRecord.version + 1, updated_at=now)
+        .values(
+            status="archived", archived_at=now, version=TreatmentRecord.version + 1, updated_at=now
+        )
         .returning(TreatmentRecord.id)
     )
     if moved.scalar_one_or_none() is None:
@@ -449,13 +540,17 @@ async def archive_session(
         course = await session.get(TreatmentCourse, order.course_id)
         if course is not None:
             course.completed_at = now
-    await create_follow_ups(session, item=item, record=record, order=order, course_done=course_done, now=now)
+    await create_follow_ups(
+        session, item=item, record=record, order=order, course_done=course_done, now=now
+    )
     await remember(session, "treatments.archive", idempotency_key, {"record_id": record.id})
     await session.flush()
     return record
 
 
-async def records_for_patient(session: AsyncSession, patient_id: int, *, limit: int = 200) -> list[TreatmentRecord]:
+async def records_for_patient(
+    session: AsyncSession, patient_id: int, *, limit: int = 200
+) -> list[TreatmentRecord]:
     stmt = (
         sa.select(TreatmentRecord)
         .where(TreatmentRecord.patient_id == patient_id, TreatmentRecord.deleted_at.is_(None))
@@ -466,5 +561,9 @@ async def records_for_patient(session: AsyncSession, patient_id: int, *, limit: 
 
 
 async def record_photos(session: AsyncSession, record_id: int) -> list[Attachment]:
-    stmt = sa.select(Attachment).where(Attachment.record_id == record_id, Attachment.deleted_at.is_(None)).order_by(Attachment.id)
+    stmt = (
+        sa.select(Attachment)
+        .where(Attachment.record_id == record_id, Attachment.deleted_at.is_(None))
+        .order_by(Attachment.id)
+    )
     return list((await session.execute(stmt)).scalars())

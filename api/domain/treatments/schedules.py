@@ -118,11 +118,15 @@ def _runs_on(schedule: Schedule, day: date, away: set[tuple[str, int]]) -> bool:
         if not is_working_day(day):
             return False  # a public holiday, even on a scheduled weekday
         # A make-up working day (调休) on a weekend runs the weekday pattern.
-        if day.weekday() not in schedule.weekdays and not (day.weekday() >= 5 and any(d < 5 for d in schedule.weekdays)):
+        if day.weekday() not in schedule.weekdays and not (
+            day.weekday() >= 5 and any(d < 5 for d in schedule.weekdays)
+        ):
             return False
     elif day.weekday() not in schedule.weekdays:
         return False
-    if ("schedule", schedule.id) in away or (schedule.therapist_id and ("therapist", schedule.therapist_id) in away):  # type: ignore[operator]
+    if ("schedule", schedule.id) in away or (
+        schedule.therapist_id and ("therapist", schedule.therapist_id) in away
+    ):  # type: ignore[operator]
         return False
     return True
 
@@ -144,8 +148,16 @@ async def generate_slots(
         return 0
     end = start + timedelta(days=days)
     exceptions = (
-        await session.execute(sa.select(ScheduleException).where(ScheduleException.day >= start, ScheduleException.day < end))
-    ).scalars().all()
+        (
+            await session.execute(
+                sa.select(ScheduleException).where(
+                    ScheduleException.day >= start, ScheduleException.day < end
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
     away_by_day: dict[date, set[tuple[str, int]]] = {}
     for exc in exceptions:
         marks = away_by_day.setdefault(exc.day, set())
@@ -160,7 +172,9 @@ async def generate_slots(
         for sid, at in (
             await session.execute(
                 sa.select(Slot.schedule_id, Slot.starts_at).where(
-                    Slot.schedule_id.in_([s.id for s in schedules]), Slot.starts_at >= range_start, Slot.starts_at < range_end
+                    Slot.schedule_id.in_([s.id for s in schedules]),
+                    Slot.starts_at >= range_start,
+                    Slot.starts_at < range_end,
                 )
             )
         ).all()
@@ -211,7 +225,9 @@ async def add_exception(
     require_treatment_staff(actor)
     if schedule_id is None and therapist_id is None:
         raise invalid("scheduleId", "须指定排班或治疗师 / a schedule or a therapist is required")
-    exception = ScheduleException(schedule_id=schedule_id, therapist_id=therapist_id, day=day, reason=reason[:200])
+    exception = ScheduleException(
+        schedule_id=schedule_id, therapist_id=therapist_id, day=day, reason=reason[:200]
+    )
     session.add(exception)
     begins, ends = local_day_bounds(day, tz)
     clause = Slot.schedule_id == schedule_id if schedule_id else Slot.therapist_id == therapist_id
@@ -245,7 +261,12 @@ async def available_slots(
     begins = max(begins, now_or(now))
     stmt = (
         sa.select(Slot)
-        .where(Slot.item_id == item.id, Slot.starts_at >= begins, Slot.starts_at < ends, Slot.cancelled_at.is_(None))
+        .where(
+            Slot.item_id == item.id,
+            Slot.starts_at >= begins,
+            Slot.starts_at < ends,
+            Slot.cancelled_at.is_(None),
+        )
         .order_by(Slot.starts_at, Slot.id)
     )
     if not include_full:
@@ -254,5 +275,7 @@ async def available_slots(
 
 
 async def slot_bookings(session: AsyncSession, slot_id: int) -> list[Appointment]:
-    stmt = sa.select(Appointment).where(Appointment.slot_id == slot_id, Appointment.deleted_at.is_(None))
+    stmt = sa.select(Appointment).where(
+        Appointment.slot_id == slot_id, Appointment.deleted_at.is_(None)
+    )
     return list((await session.execute(stmt)).scalars())

@@ -73,28 +73,44 @@ async def treatment_statistics(
     if period not in PERIODS:
         raise invalid("period", "统计周期须为 day/week/month / period must be day, week or month")
     if group_by not in GROUPS:
-        raise invalid("groupBy", "分组须为 therapist/item/department / group by therapist, item or department")
+        raise invalid(
+            "groupBy", "分组须为 therapist/item/department / group by therapist, item or department"
+        )
     if end < start or (end - start).days > 366:
         raise invalid("to", "日期范围无效（最长一年）/ invalid range (at most a year)")
     begins, _ = local_day_bounds(start, tz)
     _, ends = local_day_bounds(end, tz)
     scoped = not actor.has_role(*OVERSIGHT)
 
-    record_key = {"therapist": TreatmentRecord.therapist_id, "item": TreatmentRecord.item_id, "department": TreatmentRecord.department_id}[group_by]
+    record_key = {
+        "therapist": TreatmentRecord.therapist_id,
+        "item": TreatmentRecord.item_id,
+        "department": TreatmentRecord.department_id,
+    }[group_by]
     records = sa.select(TreatmentRecord.archived_at, record_key, TreatmentRecord.price_cents).where(
-        TreatmentRecord.status == "archived", TreatmentRecord.archived_at >= begins, TreatmentRecord.archived_at < ends,
+        TreatmentRecord.status == "archived",
+        TreatmentRecord.archived_at >= begins,
+        TreatmentRecord.archived_at < ends,
         TreatmentRecord.deleted_at.is_(None),
     )
     if scoped:
         records = records.where(TreatmentRecord.department_id == actor.department_id)
 
-    appointment_key = {"therapist": Appointment.therapist_id, "item": Appointment.item_id, "department": TreatmentItem.department_id}[group_by]
+    appointment_key = {
+        "therapist": Appointment.therapist_id,
+        "item": Appointment.item_id,
+        "department": TreatmentItem.department_id,
+    }[group_by]
     due = (
         sa.select(Appointment.starts_at, appointment_key, Appointment.status)
         .join(TreatmentItem, TreatmentItem.id == Appointment.item_id)
         .where(
-            Appointment.starts_at >= begins, Appointment.starts_at < ends, Appointment.deleted_at.is_(None),
-            Appointment.status.in_([AppointmentStatus.FULFILLED.value, AppointmentStatus.NOSHOW.value]),
+            Appointment.starts_at >= begins,
+            Appointment.starts_at < ends,
+            Appointment.deleted_at.is_(None),
+            Appointment.status.in_(
+                [AppointmentStatus.FULFILLED.value, AppointmentStatus.NOSHOW.value]
+            ),
         )
     )
     if scoped:
@@ -127,12 +143,25 @@ async def treatment_statistics(
 async def _labels(session: AsyncSession, group_by: str, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    model, column = {"therapist": (User, User.display_name), "item": (TreatmentItem, TreatmentItem.name), "department": (Department, Department.name)}[group_by]
+    model, column = {
+        "therapist": (User, User.display_name),
+        "item": (TreatmentItem, TreatmentItem.name),
+        "department": (Department, Department.name),
+    }[group_by]
     result = await session.execute(sa.select(model.id, column).where(model.id.in_(ids)))  # type: ignore[attr-defined]
     return {i: name for i, name in result.all()}
 
 
-HEADERS = ["周期 Period", "分组 Group", "名称 Name", "治疗人次 Sessions", "收入(元) Revenue (CNY)", "完成预约 Fulfilled", "爽约 No-shows", "爽约率 No-show rate"]
+HEADERS = [
+    "周期 Period",
+    "分组 Group",
+    "名称 Name",
+    "治疗人次 Sessions",
+    "收入(元) Revenue (CNY)",
+    "完成预约 Fulfilled",
+    "爽约 No-shows",
+    "爽约率 No-show rate",
+]
 
 
 def statistics_workbook(rows: list[StatRow], *, title: str) -> bytes:
@@ -146,7 +175,18 @@ def statistics_workbook(rows: list[StatRow], *, title: str) -> bytes:
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for r in rows:
-        sheet.append([r.period, r.key, r.label, r.sessions, r.revenue_cents / 100, r.fulfilled, r.no_shows, r.no_show_rate])
+        sheet.append(
+            [
+                r.period,
+                r.key,
+                r.label,
+                r.sessions,
+                r.revenue_cents / 100,
+                r.fulfilled,
+                r.no_shows,
+                r.no_show_rate,
+            ]
+        )
     for column, width in zip("ABCDEFGH", (14, 8, 18, 16, 20, 16, 14, 16), strict=True):
         sheet.column_dimensions[column].width = width
     for cell in sheet["H"][2:]:
@@ -167,12 +207,23 @@ async def export_statistics(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> tuple[str, bytes]:
     """The Excel file and its name; the export is written to the access log."""
-    rows = await treatment_statistics(session, actor, start=start, end=end, period=period, group_by=group_by, tz=tz)
+    rows = await treatment_statistics(
+        session, actor, start=start, end=end, period=period, group_by=group_by, tz=tz
+    )
     title = f"治疗统计 Treatment statistics {start.isoformat()} ~ {end.isoformat()} ({period}, {group_by})"
     data = statistics_workbook(rows, title=title)
     await record_access(
-        session, actor, "treatment_statistics", action="export",
-        detail={"from": start.isoformat(), "to": end.isoformat(), "period": period, "group_by": group_by, "rows": len(rows)},
+        session,
+        actor,
+        "treatment_statistics",
+        action="export",
+        detail={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "period": period,
+            "group_by": group_by,
+            "rows": len(rows),
+        },
     )
     return f"treatment-statistics-{start:%Y%m%d}-{end:%Y%m%d}-{group_by}-{period}.xlsx", data
 

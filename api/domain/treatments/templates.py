@@ -26,12 +26,18 @@ def check_template(template: list[dict[str, Any]], *, field: str = "template") -
     for spec in template:
         name = spec.get("name")
         if not isinstance(name, str) or not name.isidentifier() or name in names:
-            raise DomainError(ErrorCode.VALIDATION, f"模板字段名无效 / bad field name: {name!r}", field=field)
+            raise DomainError(
+                ErrorCode.VALIDATION, f"模板字段名无效 / bad field name: {name!r}", field=field
+            )
         names.add(name)
         if spec.get("type") not in FIELD_TYPES:
-            raise DomainError(ErrorCode.VALIDATION, f"模板字段类型无效 / bad field type for {name}", field=field)
+            raise DomainError(
+                ErrorCode.VALIDATION, f"模板字段类型无效 / bad field type for {name}", field=field
+            )
         if spec["type"] in ("choice", "multi") and not spec.get("options"):
-            raise DomainError(ErrorCode.VALIDATION, f"选择题缺少选项 / options missing for {name}", field=field)
+            raise DomainError(
+                ErrorCode.VALIDATION, f"选择题缺少选项 / options missing for {name}", field=field
+            )
 
 
 def _one(spec: dict[str, Any], value: Any) -> tuple[Any, str | None]:
@@ -74,10 +80,14 @@ def _one(spec: dict[str, Any], value: Any) -> tuple[Any, str | None]:
     return None, "未知类型 / unknown type"
 
 
-def validate(template: list[dict[str, Any]], data: Any, *, prefix: str = "data", partial: bool = False) -> dict[str, Any]:
+def validate(
+    template: list[dict[str, Any]], data: Any, *, prefix: str = "data", partial: bool = False
+) -> dict[str, Any]:
     """The cleaned data, or a VALIDATION error naming each bad field (`data.pain_score`)."""
     if not isinstance(data, dict):
-        raise DomainError(ErrorCode.VALIDATION, "记录内容应为对象 / record data must be an object", field=prefix)
+        raise DomainError(
+            ErrorCode.VALIDATION, "记录内容应为对象 / record data must be an object", field=prefix
+        )
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     known = {spec["name"]: spec for spec in template}

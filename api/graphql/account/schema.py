@@ -20,18 +20,28 @@ class Mutation:
         description="Change the password (policy: length, 3 character classes, not the username); "
         "signs out every other device and returns a new token.",
     )
-    async def change_password(self, info: Info, current_password: str, new_password: str) -> LoginResult:
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> LoginResult:
         actor = info.context.require_actor()
         services = info.context.services
         async with info.context.transaction() as session:
             user = await people.get_user(session, actor.user_id)
             token = await security.change_password(
-                session, services.settings, services.hashing, user, current_password=current_password, new_password=new_password, actor=actor
+                session,
+                services.settings,
+                services.hashing,
+                user,
+                current_password=current_password,
+                new_password=new_password,
+                actor=actor,
             )
             ref = UserRef.from_row(user)
         return LoginResult(token=token, user=ref)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out this token only.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Sign out this token only."
+    )
     async def logout(self, info: Info) -> bool:
         actor = info.context.require_actor()
         claims = token_claims(info.context.settings, info.context.bearer_token() or "")

@@ -54,7 +54,9 @@ class Precheck:
         if not isinstance(value, dict):
             return None
         findings = [
-            Finding(code=str(f.get("code", "")), message=str(f.get("message", "")), field=f.get("field"))
+            Finding(
+                code=str(f.get("code", "")), message=str(f.get("message", "")), field=f.get("field")
+            )
             for f in value.get("findings") or []
             if isinstance(f, dict)
         ]
@@ -70,7 +72,9 @@ class ApprovalStep:
 
 
 async def _step(info: Info, definition_id: int, step_id: str) -> ApprovalStep:
-    definition = await info.context.loader("approval_definition", definition_loader).load(definition_id)
+    definition = await info.context.loader("approval_definition", definition_loader).load(
+        definition_id
+    )
     if definition is None or step_id not in definition.placed:
         return ApprovalStep(id=step_id, name=step_id, name_en=step_id, mode="all")
     step = definition.step(step_id)
@@ -100,25 +104,38 @@ class ApprovalTask:
 
     @strawberry.field
     async def instance(self, info: Info) -> ApprovalInstance | None:
-        row = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        row = await info.context.loader("approval_instance", instance_loader).load(
+            self.row.instance_id
+        )
         return ApprovalInstance.from_row(row) if row else None
 
     @strawberry.field
     async def step(self, info: Info) -> ApprovalStep:
-        instance = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        instance = await info.context.loader("approval_instance", instance_loader).load(
+            self.row.instance_id
+        )
         return await _step(info, instance.definition_id if instance else 0, self.row.step_id)
 
-    @strawberry.field(description="退回: the earlier steps a return from this task may go to (the applicant always may).")
+    @strawberry.field(
+        description="退回: the earlier steps a return from this task may go to (the applicant always may)."
+    )
     async def return_targets(self, info: Info) -> list[ApprovalStep]:
         if self.row.status != "pending":
             return []
-        instance = await info.context.loader("approval_instance", instance_loader).load(self.row.instance_id)
+        instance = await info.context.loader("approval_instance", instance_loader).load(
+            self.row.instance_id
+        )
         if instance is None:
             return []
-        definition = await info.context.loader("approval_definition", definition_loader).load(instance.definition_id)
+        definition = await info.context.loader("approval_definition", definition_loader).load(
+            instance.definition_id
+        )
         if definition is None:
             return []
-        return [await _step(info, instance.definition_id, step_id) for step_id in approvals.return_targets(definition, instance, self.row)]
+        return [
+            await _step(info, instance.definition_id, step_id)
+            for step_id in approvals.return_targets(definition, instance, self.row)
+        ]
 
 
 @strawberry.type(description="One event of an instance's hash-chained history.")
@@ -161,7 +178,9 @@ class ApprovalInstance:
     def from_row(cls, row: InstanceRow) -> ApprovalInstance:
         return from_row(cls, row, has_pdf=bool(row.pdf_path))
 
-    @strawberry.field(description="The application's data; reading it is access-logged when it concerns a patient.")
+    @strawberry.field(
+        description="The application's data; reading it is access-logged when it concerns a patient."
+    )
     async def data(self, info: Info) -> JSON:
         await info.context.loader("approval_data_reads", data_read_logger).load(self.row.id)
         return self.row.data or {}
@@ -177,12 +196,16 @@ class ApprovalInstance:
 
     @strawberry.field
     async def tasks(self, info: Info) -> list[ApprovalTask]:
-        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(self.row.id)
+        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(
+            self.row.id
+        )
         return [ApprovalTask.from_row(r) for r in rows]
 
     @strawberry.field(description="Steps with a pending task right now.")
     async def current_steps(self, info: Info) -> list[ApprovalStep]:
-        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(self.row.id)
+        rows = await info.context.loader("approval_tasks", tasks_by_instance_loader).load(
+            self.row.id
+        )
         step_ids = list(dict.fromkeys(r.step_id for r in rows if r.status == "pending"))
         return [await _step(info, self.row.definition_id, s) for s in step_ids]
 

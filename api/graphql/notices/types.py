@@ -15,7 +15,9 @@ class Delivery:
     at: datetime
     status: str
     attempts: int
-    possibly_dropped: bool = strawberry.field(description="The platform answered success but may have dropped it")
+    possibly_dropped: bool = strawberry.field(
+        description="The platform answered success but may have dropped it"
+    )
     drop_reason: str | None
     error: str | None
 

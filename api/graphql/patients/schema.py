@@ -14,13 +14,21 @@ from api.graphql.scalars import parse_id
 
 @strawberry.type
 class Query:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Patients the caller may see, identifiers masked.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Patients the caller may see, identifiers masked.",
+    )
     async def patients(self, info: Info, search: str | None = None) -> list[Patient]:
         actor = info.context.require_actor()
         cipher = info.context.services.cipher
         async with info.context.transaction() as session:
             rows = await patients.search_patients(session, actor, cipher, search)
-            await record_access(session, actor, "patients", detail={"search": bool(search), "ids": [r.id for r in rows]})
+            await record_access(
+                session,
+                actor,
+                "patients",
+                detail={"search": bool(search), "ids": [r.id for r in rows]},
+            )
         return [Patient.from_row(r, cipher) for r in rows]
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="One patient's archive.")

@@ -46,9 +46,20 @@ class PenaltyRule:
     @classmethod
     def from_row(cls, r: RuleRow) -> PenaltyRule:
         suspend = (r.action or {}).get("suspend") or {}
-        return cls(id=strawberry.ID(str(r.id)), code=r.code, version=r.version, name=r.name, kind=r.kind, threshold=r.threshold,
-                   period=r.period, measure=r.measure, suspend_scope=suspend.get("scope"), suspend_days=suspend.get("days"),
-                   effective_from=r.effective_from, effective_to=r.effective_to)
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            code=r.code,
+            version=r.version,
+            name=r.name,
+            kind=r.kind,
+            threshold=r.threshold,
+            period=r.period,
+            measure=r.measure,
+            suspend_scope=suspend.get("scope"),
+            suspend_days=suspend.get("days"),
+            effective_from=r.effective_from,
+            effective_to=r.effective_to,
+        )
 
 
 @strawberry.type
@@ -68,11 +79,26 @@ class PenaltyScore:
     confirmed_at: datetime | None
 
     @classmethod
-    def build(cls, r: ScoreRow, doctor: UserRef, department_name: str, item: ItemRow) -> PenaltyScore:
-        return cls(id=strawberry.ID(str(r.id)), doctor=doctor, department_name=department_name, item=PenaltyItem.from_row(item),
-                   points=r.points, occurred_at=r.occurred_at, description=r.description, recorder_unit=r.recorder_unit, status=r.status,
-                   appeal_reason=r.appeal_reason, appeal_instance_id=strawberry.ID(str(r.appeal_instance_id)) if r.appeal_instance_id else None,
-                   created_at=r.created_at, confirmed_at=r.confirmed_at)
+    def build(
+        cls, r: ScoreRow, doctor: UserRef, department_name: str, item: ItemRow
+    ) -> PenaltyScore:
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            doctor=doctor,
+            department_name=department_name,
+            item=PenaltyItem.from_row(item),
+            points=r.points,
+            occurred_at=r.occurred_at,
+            description=r.description,
+            recorder_unit=r.recorder_unit,
+            status=r.status,
+            appeal_reason=r.appeal_reason,
+            appeal_instance_id=strawberry.ID(str(r.appeal_instance_id))
+            if r.appeal_instance_id
+            else None,
+            created_at=r.created_at,
+            confirmed_at=r.confirmed_at,
+        )
 
 
 @strawberry.type
@@ -95,14 +121,34 @@ class Penalty:
     suspension_id: strawberry.ID | None
 
     @classmethod
-    def build(cls, r: PenaltyRow, rule: RuleRow, doctor: UserRef, department_name: str, score_ids: list[int]) -> Penalty:
+    def build(
+        cls,
+        r: PenaltyRow,
+        rule: RuleRow,
+        doctor: UserRef,
+        department_name: str,
+        score_ids: list[int],
+    ) -> Penalty:
         from api.domain.penalties import STATUS_ZH
 
-        return cls(id=strawberry.ID(str(r.id)), kind=r.kind, status=r.status, status_zh=STATUS_ZH[r.status], rule=PenaltyRule.from_row(rule),
-                   doctor=doctor, department_name=department_name, period_start=r.period_start, period_end=r.period_end,
-                   total_points=r.total_points, measure=r.measure, score_ids=[strawberry.ID(str(i)) for i in score_ids],
-                   issued_at=r.issued_at, ended_at=r.ended_at, end_reason=r.end_reason,
-                   suspension_id=strawberry.ID(str(r.suspension_id)) if r.suspension_id else None)
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            kind=r.kind,
+            status=r.status,
+            status_zh=STATUS_ZH[r.status],
+            rule=PenaltyRule.from_row(rule),
+            doctor=doctor,
+            department_name=department_name,
+            period_start=r.period_start,
+            period_end=r.period_end,
+            total_points=r.total_points,
+            measure=r.measure,
+            score_ids=[strawberry.ID(str(i)) for i in score_ids],
+            issued_at=r.issued_at,
+            ended_at=r.ended_at,
+            end_reason=r.end_reason,
+            suspension_id=strawberry.ID(str(r.suspension_id)) if r.suspension_id else None,
+        )
 
 
 @strawberry.input

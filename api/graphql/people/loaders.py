@@ -12,7 +12,10 @@ from api.models.people import User
 def user_loader(ctx: Context) -> DataLoader[int, User | None]:
     async def load(ids: Sequence[int]) -> list[User | None]:
         async with ctx.read() as session:
-            rows = {u.id: u for u in (await session.execute(sa.select(User).where(User.id.in_(ids)))).scalars()}
+            rows = {
+                u.id: u
+                for u in (await session.execute(sa.select(User).where(User.id.in_(ids)))).scalars()
+            }
         return [rows.get(i) for i in ids]
 
     return DataLoader(load_fn=load)

@@ -18,7 +18,9 @@ class Query:
         actor = info.context.require_actor()
         async with info.context.read() as session:
             user = await people.get_user(session, actor.user_id)
-            dept = await session.get(DepartmentRow, user.department_id) if user.department_id else None
+            dept = (
+                await session.get(DepartmentRow, user.department_id) if user.department_id else None
+            )
         return Me(
             id=strawberry.ID(str(user.id)),
             username=user.username,
@@ -30,18 +32,32 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(permission_classes=[Public], description="Password login; returns a bearer token.")
+    @strawberry.mutation(
+        permission_classes=[Public], description="Password login; returns a bearer token."
+    )
     async def login(self, info: Info, username: str, password: str) -> LoginResult:
         services = info.context.services
         async with info.context.transaction() as session:
             address = info.context.actor_address()
-            outcome = await people.login(session, services.settings, services.hashing, username=username, password=password, address=address)
+            outcome = await people.login(
+                session,
+                services.settings,
+                services.hashing,
+                username=username,
+                password=password,
+                address=address,
+            )
         # Raised after the commit, so the failed-login counter sticks.
         if outcome.error is not None or outcome.token is None or outcome.user is None:
-            raise outcome.error or people.DomainError(people.ErrorCode.UNAUTHENTICATED, people.BAD_LOGIN)
+            raise outcome.error or people.DomainError(
+                people.ErrorCode.UNAUTHENTICATED, people.BAD_LOGIN
+            )
         return LoginResult(token=outcome.token, user=UserRef.from_row(outcome.user))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Revoke every token of the signed-in user.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Revoke every token of the signed-in user.",
+    )
     async def logout_everywhere(self, info: Info) -> bool:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:

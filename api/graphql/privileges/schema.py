@@ -65,13 +65,19 @@ async def _surgeon_privileges(info: Info, actor: Actor, username: str) -> Surgeo
 
 @strawberry.type
 class Query:
-    @strawberry.field(permission_classes=[IsStaff], description="The surgery catalog (手术目录), optionally one grade.")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="The surgery catalog (手术目录), optionally one grade.",
+    )
     async def surgery_catalog(self, info: Info, grade: int | None = None) -> list[Procedure]:
         async with info.context.read() as session:
             rows = await privileges.catalog(session, grade=grade)
         return [Procedure.from_row(r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsStaff], description="A surgeon's grants, suspensions and their history.")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="A surgeon's grants, suspensions and their history.",
+    )
     async def privileges(self, info: Info, surgeon_username: str) -> SurgeonPrivileges:
         actor = info.context.require_actor()
         return await _surgeon_privileges(info, actor, surgeon_username)
@@ -80,19 +86,28 @@ class Query:
         permission_classes=[IsStaff],
         description="The grant under which the surgeon could do the procedure at `at` (null: none held).",
     )
-    async def privilege_held(self, info: Info, surgeon_username: str, procedure_code: str, at: datetime) -> PrivilegeGrant | None:
+    async def privilege_held(
+        self, info: Info, surgeon_username: str, procedure_code: str, at: datetime
+    ) -> PrivilegeGrant | None:
         actor = info.context.require_actor()
         async with info.context.read() as session:
             surgeon = await privileges.access_surgeon(session, actor, surgeon_username)
             assert surgeon.id is not None
-            grant = await privileges.privilege_held(session, surgeon.id, procedure_code, aware(at, info.context.settings.tz))
+            grant = await privileges.privilege_held(
+                session, surgeon.id, procedure_code, aware(at, info.context.settings.tz)
+            )
         return PrivilegeGrant.from_row(grant) if grant else None
 
 
 @strawberry.type
 class _SuspensionMutation:
-    @strawberry.mutation(permission_classes=[Managers], description="Suspend privileges for a period; the suspension is hash-chained.")
-    async def suspend_privilege(self, info: Info, input: SuspendPrivilegeInput) -> PrivilegeSuspension:
+    @strawberry.mutation(
+        permission_classes=[Managers],
+        description="Suspend privileges for a period; the suspension is hash-chained.",
+    )
+    async def suspend_privilege(
+        self, info: Info, input: SuspendPrivilegeInput
+    ) -> PrivilegeSuspension:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             surgeon = await privileges.access_surgeon(session, actor, input.surgeon_username)
@@ -110,10 +125,14 @@ class _SuspensionMutation:
         return PrivilegeSuspension.from_row(row)
 
     @strawberry.mutation(permission_classes=[Managers], description="End a suspension early.")
-    async def lift_suspension(self, info: Info, suspension_id: strawberry.ID, reason: str = "") -> PrivilegeSuspension:
+    async def lift_suspension(
+        self, info: Info, suspension_id: strawberry.ID, reason: str = ""
+    ) -> PrivilegeSuspension:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            row = await privileges.lift_suspension(session, parse_id(suspension_id, "suspensionId"), actor=actor, reason=reason)
+            row = await privileges.lift_suspension(
+                session, parse_id(suspension_id, "suspensionId"), actor=actor, reason=reason
+            )
         return PrivilegeSuspension.from_row(row)
 
     @strawberry.mutation(
@@ -135,15 +154,22 @@ class _SuspensionMutation:
                 target = parse_id(grant_id, "grantId")
             else:
                 if surgeon_username is None:
-                    raise invalid("grantId", "请指定授权或医师 / give a grant id, or a surgeon with a grade or procedure code")
+                    raise invalid(
+                        "grantId",
+                        "请指定授权或医师 / give a grant id, or a surgeon with a grade or procedure code",
+                    )
                 surgeon = await privileges.access_surgeon(session, actor, surgeon_username)
                 assert surgeon.id is not None
-                target = await privileges.active_grant_id(session, surgeon.id, max_grade=grade, procedure_code=procedure_code)
+                target = await privileges.active_grant_id(
+                    session, surgeon.id, max_grade=grade, procedure_code=procedure_code
+                )
             row = await privileges.revoke_grant(session, target, actor=actor, reason=reason)
         return PrivilegeGrant.from_row(row)
 
 
-@strawberry.input(description="Request a privilege: up to a grade, or one procedure code; runs the privilege_grant approval.")
+@strawberry.input(
+    description="Request a privilege: up to a grade, or one procedure code; runs the privilege_grant approval."
+)
 class GrantPrivilegeInput:
     surgeon_username: str
     valid_from: datetime
@@ -151,7 +177,9 @@ class GrantPrivilegeInput:
     grade: int | None = None
     procedure_code: str | None = None
     valid_until: datetime | None = None
-    replaces_grant_id: strawberry.ID | None = strawberry.field(default=None, description="The grant this one succeeds (revoke it separately).")
+    replaces_grant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The grant this one succeeds (revoke it separately)."
+    )
 
 
 @strawberry.type
@@ -174,7 +202,9 @@ class GrantMutation:
                 valid_until=aware(input.valid_until, tz) if input.valid_until else None,
                 reason=input.reason,
                 actor=actor,
-                replaces_id=parse_id(input.replaces_grant_id, "replacesGrantId") if input.replaces_grant_id else None,
+                replaces_id=parse_id(input.replaces_grant_id, "replacesGrantId")
+                if input.replaces_grant_id
+                else None,
             )
         return ApprovalInstance.from_row(instance)
 

@@ -19,7 +19,9 @@ class Procedure:
     name: str
     name_en: str
     grade: int
-    level: str = strawberry.field(description="national | provincial | hospital (国家级 / 省级 / 院级)")
+    level: str = strawberry.field(
+        description="national | provincial | hospital (国家级 / 省级 / 院级)"
+    )
     active: bool
 
     @classmethod
@@ -27,7 +29,9 @@ class Procedure:
         return from_row(cls, row)
 
 
-@strawberry.type(description="A privilege grant; its terms never change (revoked and granted anew).")
+@strawberry.type(
+    description="A privilege grant; its terms never change (revoked and granted anew)."
+)
 class PrivilegeGrant:
     id: strawberry.ID
     scope: str
@@ -77,7 +81,15 @@ class PrivilegeEvent:
 
     @classmethod
     def from_row(cls, row: AuditEvent, actor: UserRef | None) -> PrivilegeEvent:
-        return cls(stream=row.stream, seq=row.seq, action=row.action, actor=actor, at=row.at, data=row.data, hash=row.hash)
+        return cls(
+            stream=row.stream,
+            seq=row.seq,
+            action=row.action,
+            actor=actor,
+            at=row.at,
+            data=row.data,
+            hash=row.hash,
+        )
 
 
 @strawberry.type(description="A surgeon's privileges with their whole history.")
@@ -86,4 +98,6 @@ class SurgeonPrivileges:
     grants: list[PrivilegeGrant]
     suspensions: list[PrivilegeSuspension]
     history: list[PrivilegeEvent]
-    max_grade_now: int | None = strawberry.field(description="The highest grade held right now (suspensions applied).")
+    max_grade_now: int | None = strawberry.field(
+        description="The highest grade held right now (suspensions applied)."
+    )

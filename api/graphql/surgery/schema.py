@@ -38,25 +38,53 @@ def aware(value: datetime, tz: ZoneInfo) -> datetime:
 
 @strawberry.type
 class Query:
-    @strawberry.field(permission_classes=[IsStaff], description="The clinical part of a surgery approval (access-logged).")
-    async def surgery_application(self, info: Info, instance_id: strawberry.ID) -> SurgeryApplication:
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="The clinical part of a surgery approval (access-logged).",
+    )
+    async def surgery_application(
+        self, info: Info, instance_id: strawberry.ID
+    ) -> SurgeryApplication:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            _, row = await surgery.access_application(session, actor, parse_id(instance_id, "instanceId"))
-            await record_access(session, actor, "surgery_application", detail={"instance_id": row.instance_id, "patient_id": row.patient_id})
+            _, row = await surgery.access_application(
+                session, actor, parse_id(instance_id, "instanceId")
+            )
+            await record_access(
+                session,
+                actor,
+                "surgery_application",
+                detail={"instance_id": row.instance_id, "patient_id": row.patient_id},
+            )
         return SurgeryApplication.from_row(row)
 
-    @strawberry.field(permission_classes=[IsStaff], description="Download the 手术审批通知书 PDF (access-logged as an export).")
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Download the 手术审批通知书 PDF (access-logged as an export).",
+    )
     async def surgery_notice(self, info: Info, instance_id: strawberry.ID) -> SurgeryNotice:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            instance, row = await surgery.access_application(session, actor, parse_id(instance_id, "instanceId"))
+            instance, row = await surgery.access_application(
+                session, actor, parse_id(instance_id, "instanceId")
+            )
             content = notice_file(info.context.settings, row)
             if content is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "审批通知书尚未生成或已损坏 / no approval notice (not generated, or altered)", field="instanceId")
+                raise DomainError(
+                    ErrorCode.NOT_FOUND,
+                    "审批通知书尚未生成或已损坏 / no approval notice (not generated, or altered)",
+                    field="instanceId",
+                )
             await record_access(
-                session, actor, "surgery_notice", action="export",
-                detail={"instance_id": instance.id, "patient_id": row.patient_id, "sha256": row.notice_sha256},
+                session,
+                actor,
+                "surgery_notice",
+                action="export",
+                detail={
+                    "instance_id": instance.id,
+                    "patient_id": row.patient_id,
+                    "sha256": row.notice_sha256,
+                },
             )
         assert row.notice_sha256 is not None
         return SurgeryNotice(
@@ -67,12 +95,19 @@ class Query:
             content_base64=base64.b64encode(content).decode(),
         )
 
-    @strawberry.field(permission_classes=[MetricsViewers], description="越权行为: over-authority approvals recorded in the period.")
-    async def over_authority_records(self, info: Info, since: datetime, until: datetime) -> list[OverAuthorityRecord]:
+    @strawberry.field(
+        permission_classes=[MetricsViewers],
+        description="越权行为: over-authority approvals recorded in the period.",
+    )
+    async def over_authority_records(
+        self, info: Info, since: datetime, until: datetime
+    ) -> list[OverAuthorityRecord]:
         actor = info.context.require_actor()
         tz = info.context.settings.tz
         async with info.context.read() as session:
-            rows = await over_authority_records(session, actor, since=aware(since, tz), until=aware(until, tz))
+            rows = await over_authority_records(
+                session, actor, since=aware(since, tz), until=aware(until, tz)
+            )
         return [
             OverAuthorityRecord(
                 instance_id=strawberry.ID(r.stream.removeprefix("approval:")),
@@ -86,12 +121,19 @@ class Query:
             for r in rows
         ]
 
-    @strawberry.field(permission_classes=[MetricsViewers], description="24-hour completion, emergency 2-hour rate, median hours, overdue.")
-    async def approval_metrics(self, info: Info, since: datetime, until: datetime) -> ApprovalMetrics:
+    @strawberry.field(
+        permission_classes=[MetricsViewers],
+        description="24-hour completion, emergency 2-hour rate, median hours, overdue.",
+    )
+    async def approval_metrics(
+        self, info: Info, since: datetime, until: datetime
+    ) -> ApprovalMetrics:
         actor = info.context.require_actor()
         tz = info.context.settings.tz
         async with info.context.read() as session:
-            row = await approval_metrics(session, actor, since=aware(since, tz), until=aware(until, tz), now=utcnow())
+            row = await approval_metrics(
+                session, actor, since=aware(since, tz), until=aware(until, tz), now=utcnow()
+            )
         return ApprovalMetrics.from_row(row)
 
 
@@ -101,10 +143,15 @@ class Mutation:
         permission_classes=[HasRole(Role.SURGEON, Role.DEPT_HEAD)],
         description="Pre-check (智能预审), then route the surgery approval. PRECHECK_FAILED carries every finding.",
     )
-    async def submit_surgery_application(self, info: Info, input: SurgeryApplicationInput, idempotency_key: str | None = None) -> ApprovalInstance:
+    async def submit_surgery_application(
+        self, info: Info, input: SurgeryApplicationInput, idempotency_key: str | None = None
+    ) -> ApprovalInstance:
         actor = info.context.require_actor()
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY:
-            raise invalid("idempotencyKey", f"幂等键长度须为 1-{MAX_KEY} / idempotency key must be 1-{MAX_KEY} characters")
+            raise invalid(
+                "idempotencyKey",
+                f"幂等键长度须为 1-{MAX_KEY} / idempotency key must be 1-{MAX_KEY} characters",
+            )
         async with info.context.transaction() as session:
             surgeon = await surgery.resolve_surgeon(session, actor, input.surgeon_username)
             request = surgery.SurgeryRequest(
@@ -120,5 +167,7 @@ class Mutation:
                 emergency_override=input.emergency_override,
                 override_reason=input.override_reason,
             )
-            instance = await surgery.submit_surgery_application(session, request, actor=actor, idempotency_key=idempotency_key)
+            instance = await surgery.submit_surgery_application(
+                session, request, actor=actor, idempotency_key=idempotency_key
+            )
         return ApprovalInstance.from_row(instance)

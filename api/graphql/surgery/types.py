@@ -9,19 +9,26 @@ from api.graphql.rows import from_row
 from api.models.surgery import SurgeryApplication as ApplicationRow
 
 
-@strawberry.input(description="手术申请. A missing material is a pre-check finding, not a schema error.")
+@strawberry.input(
+    description="手术申请. A missing material is a pre-check finding, not a schema error."
+)
 class SurgeryApplicationInput:
     patient_id: strawberry.ID
     procedure_code: str
-    planned_at: datetime = strawberry.field(description="Without a zone: hospital local time (Asia/Shanghai).")
+    planned_at: datetime = strawberry.field(
+        description="Without a zone: hospital local time (Asia/Shanghai)."
+    )
     emergency: bool
     diagnosis: str
     anesthesia: str
     consent_signed: bool
     preop_assessment: str | None = None
-    surgeon_username: str | None = strawberry.field(default=None, description="Defaults to the caller.")
+    surgeon_username: str | None = strawberry.field(
+        default=None, description="Defaults to the caller."
+    )
     emergency_override: bool = strawberry.field(
-        default=False, description="Emergency only: go ahead without the privilege; the superior confirms afterwards."
+        default=False,
+        description="Emergency only: go ahead without the privilege; the superior confirms afterwards.",
     )
     override_reason: str | None = None
 
@@ -77,7 +84,9 @@ class ApprovalMetrics:
         return from_row(cls, row)
 
 
-@strawberry.type(description="越权: an approval beyond the approver's authority, as recorded in an instance's history.")
+@strawberry.type(
+    description="越权: an approval beyond the approver's authority, as recorded in an instance's history."
+)
 class OverAuthorityRecord:
     instance_id: strawberry.ID
     at: datetime

@@ -27,7 +27,9 @@ class SyncMutationInput:
     id: int
     name: str
     args: JSON
-    client_time: datetime | None = strawberry.field(default=None, description="Device clock; informational only.")
+    client_time: datetime | None = strawberry.field(
+        default=None, description="Device clock; informational only."
+    )
 
 
 @strawberry.input
@@ -75,7 +77,10 @@ class SyncPushResult:
 
     @classmethod
     def from_result(cls, r: PushResult) -> SyncPushResult:
-        return cls(last_mutation_id=r.last_mutation_id, results=[SyncMutationResult.from_result(x) for x in r.results])
+        return cls(
+            last_mutation_id=r.last_mutation_id,
+            results=[SyncMutationResult.from_result(x) for x in r.results],
+        )
 
 
 @strawberry.type
@@ -110,9 +115,17 @@ class SyncPullResult:
         return cls(
             cookie=r.cookie,
             reset=r.reset,
-            puts=[SyncPut(entity=p["entity"], id=strawberry.ID(str(p["id"])), data=p["data"]) for p in r.puts],
-            deletes=[SyncDelete(entity=d["entity"], id=strawberry.ID(str(d["id"]))) for d in r.deletes],
-            last_mutation_id_changes=[SyncClientState(client_id=k, last_mutation_id=v) for k, v in sorted(r.last_mutation_ids.items())],
+            puts=[
+                SyncPut(entity=p["entity"], id=strawberry.ID(str(p["id"])), data=p["data"])
+                for p in r.puts
+            ],
+            deletes=[
+                SyncDelete(entity=d["entity"], id=strawberry.ID(str(d["id"]))) for d in r.deletes
+            ],
+            last_mutation_id_changes=[
+                SyncClientState(client_id=k, last_mutation_id=v)
+                for k, v in sorted(r.last_mutation_ids.items())
+            ],
         )
 
 
@@ -132,7 +145,9 @@ class SyncConflict:
     base_value: JSON | None
     losing_value: JSON | None
     winning_value: JSON | None
-    client_won: bool = strawberry.field(description="True when the device's value replaced the server's.")
+    client_won: bool = strawberry.field(
+        description="True when the device's value replaced the server's."
+    )
     status: str
     resolution: str | None
     created_at: datetime

@@ -17,7 +17,12 @@ def _by_id(model: Any):  # type: ignore[no-untyped-def]
     def factory(ctx: Context) -> DataLoader[int, Any]:
         async def load(ids: Sequence[int]) -> list[Any]:
             async with ctx.read() as session:
-                rows = {r.id: r for r in (await session.execute(sa.select(model).where(model.id.in_(ids)))).scalars()}
+                rows = {
+                    r.id: r
+                    for r in (
+                        await session.execute(sa.select(model).where(model.id.in_(ids)))
+                    ).scalars()
+                }
             return [rows.get(i) for i in ids]
 
         return DataLoader(load_fn=load)
@@ -40,7 +45,6 @@ async def load_patient_row(ctx: Context, patient_id: int) -> Patient:
 
 async def load_order(ctx: Context, order_id: int) -> TreatmentOrder | None:
     return await ctx.loader("treatment_order", order_loader).load(order_id)  # type: ignore[no-any-return]
-
 
 
 def prime_related(ctx: Context, entries: Sequence[tuple[Any, Patient, TreatmentItem]]) -> None:

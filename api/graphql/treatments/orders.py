@@ -31,36 +31,59 @@ class CreateTreatmentOrderInput:
 
 @strawberry.type
 class Query:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="治疗项目 / treatment items")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="治疗项目 / treatment items"
+    )
     async def treatment_items(self, info: Info) -> list[TreatmentItem]:
         info.context.require_actor()
         async with info.context.read() as session:
-            rows = (await session.execute(sa.select(ItemRow).where(ItemRow.is_active.is_(True)).order_by(ItemRow.code))).scalars()
+            rows = (
+                await session.execute(
+                    sa.select(ItemRow).where(ItemRow.is_active.is_(True)).order_by(ItemRow.code)
+                )
+            ).scalars()
             return [TreatmentItem.from_row(r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsPatient], description="我的治疗医嘱 / the signed-in patient's orders")
+    @strawberry.field(
+        permission_classes=[IsPatient], description="我的治疗医嘱 / the signed-in patient's orders"
+    )
     async def my_orders(self, info: Info) -> list[TreatmentOrder]:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             patient = await patient_of_actor(session, actor)
             rows = await orders.orders_for_patient(session, patient.id)  # type: ignore[arg-type]
-            await record_access(session, actor, "treatment_orders", detail={"patient_id": patient.id})
+            await record_access(
+                session, actor, "treatment_orders", detail={"patient_id": patient.id}
+            )
         return [TreatmentOrder.from_row(r) for r in rows]
 
-    @strawberry.field(permission_classes=[TreatmentStaff], description="某患者的治疗医嘱 / a patient's orders")
-    async def treatment_orders(self, info: Info, patient_id: strawberry.ID, include_cancelled: bool = False) -> list[TreatmentOrder]:
+    @strawberry.field(
+        permission_classes=[TreatmentStaff], description="某患者的治疗医嘱 / a patient's orders"
+    )
+    async def treatment_orders(
+        self, info: Info, patient_id: strawberry.ID, include_cancelled: bool = False
+    ) -> list[TreatmentOrder]:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             patient = await load_patient(session, actor, parse_id(patient_id, "patientId"))
-            rows = await orders.orders_for_patient(session, patient.id, include_cancelled=include_cancelled)  # type: ignore[arg-type]
-            await record_access(session, actor, "treatment_orders", detail={"patient_id": patient.id})
+            rows = await orders.orders_for_patient(
+                session, patient.id, include_cancelled=include_cancelled
+            )  # type: ignore[arg-type]
+            await record_access(
+                session, actor, "treatment_orders", detail={"patient_id": patient.id}
+            )
         return [TreatmentOrder.from_row(r) for r in rows]
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(permission_classes=[TreatmentStaff], description="新建治疗医嘱（HIS 接口走同一服务）/ create a treatment order")
-    async def create_treatment_order(self, info: Info, input: CreateTreatmentOrderInput) -> TreatmentOrder:
+    @strawberry.mutation(
+        permission_classes=[TreatmentStaff],
+        description="新建治疗医嘱（HIS 接口走同一服务）/ create a treatment order",
+    )
+    async def create_treatment_order(
+        self, info: Info, input: CreateTreatmentOrderInput
+    ) -> TreatmentOrder:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             row = await orders.create_order(
@@ -76,24 +99,43 @@ class Mutation:
             )
         return TreatmentOrder.from_row(row)
 
-    @strawberry.mutation(permission_classes=[TreatmentStaff], description="设置缴费状态 / set payment status")
-    async def set_order_payment_status(self, info: Info, order_id: strawberry.ID, status: PaymentStatus) -> TreatmentOrder:
+    @strawberry.mutation(
+        permission_classes=[TreatmentStaff], description="设置缴费状态 / set payment status"
+    )
+    async def set_order_payment_status(
+        self, info: Info, order_id: strawberry.ID, status: PaymentStatus
+    ) -> TreatmentOrder:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            order = await orders.access_order(session, actor, parse_id(order_id, "orderId"), lock=True)
-            row = await orders.set_payment_status(session, order, status.value, actor=actor, source="admin")
+            order = await orders.access_order(
+                session, actor, parse_id(order_id, "orderId"), lock=True
+            )
+            row = await orders.set_payment_status(
+                session, order, status.value, actor=actor, source="admin"
+            )
         return TreatmentOrder.from_row(row)
 
-    @strawberry.mutation(permission_classes=[TreatmentStaff], description="撤销医嘱 / cancel an order")
-    async def cancel_treatment_order(self, info: Info, order_id: strawberry.ID, reason: str | None = None) -> TreatmentOrder:
+    @strawberry.mutation(
+        permission_classes=[TreatmentStaff], description="撤销医嘱 / cancel an order"
+    )
+    async def cancel_treatment_order(
+        self, info: Info, order_id: strawberry.ID, reason: str | None = None
+    ) -> TreatmentOrder:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            order = await orders.access_order(session, actor, parse_id(order_id, "orderId"), lock=True)
+            order = await orders.access_order(
+                session, actor, parse_id(order_id, "orderId"), lock=True
+            )
             row = await orders.cancel_order(session, order, actor=actor, reason=reason)
         return TreatmentOrder.from_row(row)
 
-    @strawberry.mutation(permission_classes=[TreatmentStaff], description="合并医嘱为一个疗程 / merge orders into a course")
-    async def merge_treatment_orders(self, info: Info, order_ids: list[strawberry.ID]) -> list[TreatmentOrder]:
+    @strawberry.mutation(
+        permission_classes=[TreatmentStaff],
+        description="合并医嘱为一个疗程 / merge orders into a course",
+    )
+    async def merge_treatment_orders(
+        self, info: Info, order_ids: list[strawberry.ID]
+    ) -> list[TreatmentOrder]:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             ids = [parse_id(i, "orderIds") for i in order_ids]

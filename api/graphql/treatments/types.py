@@ -62,7 +62,13 @@ class TreatmentItem:
 
     @classmethod
     def from_row(cls, row: m.TreatmentItem) -> TreatmentItem:
-        return from_row(cls, row, followup_rule=row.followup_rule or {}, record_template=row.record_template or [], assessment_template=row.assessment_template or [])
+        return from_row(
+            cls,
+            row,
+            followup_rule=row.followup_rule or {},
+            record_template=row.record_template or [],
+            assessment_template=row.assessment_template or [],
+        )
 
     @strawberry.field(description="当前可签署的同意书 / the consent text to sign now")
     async def current_consent(self, info: Info) -> ConsentText | None:
@@ -74,7 +80,9 @@ class TreatmentItem:
 
 
 async def _patient(info: Info, patient_id: int) -> Patient:
-    return Patient.from_row(await load_patient_row(info.context, patient_id), info.context.services.cipher)
+    return Patient.from_row(
+        await load_patient_row(info.context, patient_id), info.context.services.cipher
+    )
 
 
 async def _user(info: Info, user_id: int | None) -> UserRef | None:
@@ -98,7 +106,12 @@ class TreatmentOrder:
 
     @classmethod
     def from_row(cls, row: m.TreatmentOrder) -> TreatmentOrder:
-        return from_row(cls, row, remaining_sessions=remaining_sessions(row), payment_status=PaymentStatus(row.payment_status))
+        return from_row(
+            cls,
+            row,
+            remaining_sessions=remaining_sessions(row),
+            payment_status=PaymentStatus(row.payment_status),
+        )
 
     @strawberry.field
     async def item(self, info: Info) -> TreatmentItem:
@@ -132,11 +145,15 @@ class Slot:
         return TreatmentItem.from_row(await load_item(info.context, self.row.item_id))
 
 
-@strawberry.type(description="预约；status 为 FHIR R4 AppointmentStatus 代码 / appointment, FHIR status codes")
+@strawberry.type(
+    description="预约；status 为 FHIR R4 AppointmentStatus 代码 / appointment, FHIR status codes"
+)
 class Appointment:
     row: strawberry.Private[m.Appointment]
     id: strawberry.ID
-    status: str = strawberry.field(description="proposed | booked | arrived | checked-in | fulfilled | cancelled | noshow | waitlist")
+    status: str = strawberry.field(
+        description="proposed | booked | arrived | checked-in | fulfilled | cancelled | noshow | waitlist"
+    )
     starts_at: datetime
     ends_at: datetime
     room: str
@@ -152,7 +169,9 @@ class Appointment:
     def from_row(cls, row: m.Appointment) -> Appointment:
         return from_row(cls, row, receipt=row.receipt or {})
 
-    @strawberry.field(description="当日队列 / the queue this appointment joins at check-in (dayQueue's queueKey)")
+    @strawberry.field(
+        description="当日队列 / the queue this appointment joins at check-in (dayQueue's queueKey)"
+    )
     def queue_key(self) -> str:
         from api.domain.treatments.queue import queue_key_for
 
@@ -288,7 +307,11 @@ class TreatmentRecord:
         import sqlalchemy as sa
 
         async with info.context.read() as session:
-            row = (await session.execute(sa.select(m.AssessmentRecord).where(m.AssessmentRecord.record_id == self.row.id))).scalar_one_or_none()
+            row = (
+                await session.execute(
+                    sa.select(m.AssessmentRecord).where(m.AssessmentRecord.record_id == self.row.id)
+                )
+            ).scalar_one_or_none()
         return AssessmentRecord.from_row(row) if row else None
 
     @strawberry.field

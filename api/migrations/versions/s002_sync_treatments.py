@@ -15,7 +15,13 @@ down_revision: str | Sequence[str] | None = ("s001", "t001")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ("appointment", "queue_entry", "treatment_record", "assessment_record", "consent_signature")
+TABLES = (
+    "appointment",
+    "queue_entry",
+    "treatment_record",
+    "assessment_record",
+    "consent_signature",
+)
 
 
 def upgrade() -> None:

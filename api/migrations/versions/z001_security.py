@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("jti"),
     )
     op.create_index(op.f("ix_revoked_token_user_id"), "revoked_token", ["user_id"], unique=False)
-    op.create_index(op.f("ix_revoked_token_expires_at"), "revoked_token", ["expires_at"], unique=False)
+    op.create_index(
+        op.f("ix_revoked_token_expires_at"), "revoked_token", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:

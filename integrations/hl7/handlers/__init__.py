@@ -20,13 +20,22 @@ from integrations.hl7.config import HL7Config
 from integrations.hl7.parse import InboundMessage
 
 # Who the HIS acts as: no user row, recognisable in audit data by `via`.
-HIS_ACTOR = Actor(user_id=0, username="his", roles=frozenset({"system"}), department_id=None, display_name="HIS", via="hl7")
+HIS_ACTOR = Actor(
+    user_id=0,
+    username="his",
+    roles=frozenset({"system"}),
+    department_id=None,
+    display_name="HIS",
+    via="hl7",
+)
 
 
 class MessageError(Exception):
     """The message is well formed but cannot be applied (answered AE)."""
 
-    def __init__(self, code: str, text: str, *, segment: str = "", field: int | None = None) -> None:
+    def __init__(
+        self, code: str, text: str, *, segment: str = "", field: int | None = None
+    ) -> None:
         super().__init__(text)
         self.code = code
         self.text = text

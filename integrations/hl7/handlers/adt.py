@@ -61,13 +61,17 @@ def patient_name(msg: InboundMessage) -> str:
 async def find_patient(session: AsyncSession, msg: InboundMessage, ctx: HandlerContext) -> Patient:
     """The archived patient the message is about (AE 204 when the archive has none)."""
     mrn, _ = patient_identifiers(msg, ctx)
-    patient = (await session.execute(sa.select(Patient).where(Patient.mrn == mrn))).scalar_one_or_none()
+    patient = (
+        await session.execute(sa.select(Patient).where(Patient.mrn == mrn))
+    ).scalar_one_or_none()
     if patient is None:
         raise unknown_key("患者不存在，请先发送 ADT / unknown patient; send ADT first", "PID", 3)
     return patient
 
 
-async def department_code(session: AsyncSession, msg: InboundMessage, ctx: HandlerContext) -> str | None:
+async def department_code(
+    session: AsyncSession, msg: InboundMessage, ctx: HandlerContext
+) -> str | None:
     """Our department for PV1-3 (ward) or PV1-10 (service); None leaves it as it is."""
     pv1 = msg.segment("PV1")
     for code in (msg.value(pv1, 3, 1), msg.value(pv1, 10, 1)):
@@ -76,7 +80,9 @@ async def department_code(session: AsyncSession, msg: InboundMessage, ctx: Handl
         mapped = ctx.config.mapping.departments.get(code, code)
         if mapped in ctx.known_departments:
             return mapped
-        exists = (await session.execute(sa.select(Department.id).where(Department.code == mapped))).scalar_one_or_none()
+        exists = (
+            await session.execute(sa.select(Department.id).where(Department.code == mapped))
+        ).scalar_one_or_none()
         if exists is not None:
             ctx.known_departments.add(mapped)
             return mapped
@@ -89,14 +95,20 @@ def patient_data(msg: InboundMessage, ctx: HandlerContext) -> PatientData:
     try:
         birth_date = parse_hl7_date(msg.value(pid, 7))
     except ValueError:
-        raise MessageError("102", "出生日期格式错误 / PID-7 birth date is not YYYYMMDD", segment="PID", field=7) from None
+        raise MessageError(
+            "102", "出生日期格式错误 / PID-7 birth date is not YYYYMMDD", segment="PID", field=7
+        ) from None
     phone = None
     for rep in range(1, msg.repetitions(pid, 13) + 1):
         # XTN-12 (unformatted number) in v2.5, XTN-1 in older feeds.
         phone = msg.value(pid, 13, 12, rep) or msg.value(pid, 13, 1, rep)
         if phone:
             break
-    allergies = [text for al1 in msg.segments("AL1") if (text := msg.value(al1, 3, 2) or msg.value(al1, 3, 1))]
+    allergies = [
+        text
+        for al1 in msg.segments("AL1")
+        if (text := msg.value(al1, 3, 2) or msg.value(al1, 3, 1))
+    ]
     return PatientData(
         mrn=mrn,
         name=patient_name(msg),
@@ -109,7 +121,9 @@ def patient_data(msg: InboundMessage, ctx: HandlerContext) -> PatientData:
 
 
 @handles(("ADT", "A01"), ("ADT", "A04"), ("ADT", "A08"))
-async def apply_adt(session: AsyncSession, ctx: HandlerContext, msg: InboundMessage) -> dict[str, Any]:
+async def apply_adt(
+    session: AsyncSession, ctx: HandlerContext, msg: InboundMessage
+) -> dict[str, Any]:
     if msg.segment("PID") is None:
         raise missing("缺少 PID 段 / PID segment is required", "PID", 0)
     data = patient_data(msg, ctx)

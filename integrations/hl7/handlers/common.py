@@ -15,7 +15,9 @@ from integrations.hl7.parse import InboundMessage
 def item_code(ctx: HandlerContext, his_code: str, segment: str, field: int) -> str:
     """Our treatment item for an HIS order/charge code (configuration, else the code itself)."""
     if not his_code:
-        raise MessageError("101", "缺少项目代码 / the item code is required", segment=segment, field=field)
+        raise MessageError(
+            "101", "缺少项目代码 / the item code is required", segment=segment, field=field
+        )
     return ctx.config.mapping.item_codes.get(his_code, his_code)
 
 
@@ -24,12 +26,18 @@ async def ordering_doctor(session: AsyncSession, ctx: HandlerContext, his_id: st
     if not his_id:
         return None
     username = ctx.config.mapping.doctors.get(his_id, his_id)
-    return (await session.execute(sa.select(User.id).where(User.username == username))).scalar_one_or_none()
+    return (
+        await session.execute(sa.select(User.id).where(User.username == username))
+    ).scalar_one_or_none()
 
 
 def doctor_name(msg: InboundMessage, segment: object, field: int) -> str | None:
     family, given = msg.value(segment, field, 2), msg.value(segment, field, 3)  # type: ignore[arg-type]
-    name = family + given if not (family.isascii() and given.isascii()) else " ".join(p for p in (given, family) if p)
+    name = (
+        family + given
+        if not (family.isascii() and given.isascii())
+        else " ".join(p for p in (given, family) if p)
+    )
     return name[:100] or None
 
 
@@ -39,11 +47,15 @@ def payment_value(ctx: HandlerContext, raw: str) -> str | None:
         return None
     status = ctx.config.mapping.payment.values.get(raw.strip().upper())
     if status is None:
-        raise MessageError("103", "无法识别的缴费状态 / unknown payment status value", segment="", field=None)
+        raise MessageError(
+            "103", "无法识别的缴费状态 / unknown payment status value", segment="", field=None
+        )
     return status
 
 
-async def order_for_number(session: AsyncSession, number: str, segment: str, field: int) -> TreatmentOrder:
+async def order_for_number(
+    session: AsyncSession, number: str, segment: str, field: int
+) -> TreatmentOrder:
     order = await order_by_his_no(session, number) if number else None
     if order is None:
         raise unknown_key("医嘱不存在 / unknown order number", segment, field)

@@ -30,7 +30,9 @@ def payment_changes(ctx: HandlerContext, msg: InboundMessage) -> list[tuple[str,
         name = str(segment[0])
         if name == "ORC":
             current_order = msg.value(segment, 2)
-            if payment.source == "orc25" and (status := payment_value(ctx, msg.value(segment, 25, 1))):
+            if payment.source == "orc25" and (
+                status := payment_value(ctx, msg.value(segment, 25, 1))
+            ):
                 changes.append((current_order, status, "ORC", 2))
         elif name == "FT1" and payment.source == "ft1":
             kind = msg.value(segment, 6).upper()
@@ -47,17 +49,26 @@ def payment_changes(ctx: HandlerContext, msg: InboundMessage) -> list[tuple[str,
 
 
 @handles(("DFT", "P03"))
-async def apply_charges(session: AsyncSession, ctx: HandlerContext, msg: InboundMessage) -> dict[str, Any]:
+async def apply_charges(
+    session: AsyncSession, ctx: HandlerContext, msg: InboundMessage
+) -> dict[str, Any]:
     patient = await find_patient(session, msg, ctx)
     if not msg.segments("FT1"):
         raise missing("缺少 FT1 段 / at least one FT1 segment is required", "FT1", 1)
     changed = []
     for number, status, segment, field in payment_changes(ctx, msg):
         if not number:
-            raise missing("缺少医嘱号 / the order number is required (FT1-23 or ORC-2)", segment, field)
+            raise missing(
+                "缺少医嘱号 / the order number is required (FT1-23 or ORC-2)", segment, field
+            )
         order = await order_for_number(session, number, segment, field)
         if order.patient_id != patient.id:
-            raise MessageError("204", "医嘱不属于该患者 / the order belongs to another patient", segment=segment, field=field)
+            raise MessageError(
+                "204",
+                "医嘱不属于该患者 / the order belongs to another patient",
+                segment=segment,
+                field=field,
+            )
         await set_payment_status(session, order, status, actor=ctx.actor, source="his")
         changed.append(f"{order.id}:{status}")
     return {"payments": ",".join(changed), "charges": len(msg.segments("FT1"))}

@@ -49,11 +49,23 @@ def quantity(msg: InboundMessage, group: dict[str, Any]) -> int:
             try:
                 value = float(raw)
             except ValueError:
-                raise MessageError("102", "数量格式错误 / the quantity is not a number", segment="TQ1" if field == 2 else "ORC", field=field) from None
+                raise MessageError(
+                    "102",
+                    "数量格式错误 / the quantity is not a number",
+                    segment="TQ1" if field == 2 else "ORC",
+                    field=field,
+                ) from None
             if value != int(value) or value < 1:
-                raise MessageError("102", "数量须为正整数 / the quantity must be a whole number of sessions", segment="ORC", field=7)
+                raise MessageError(
+                    "102",
+                    "数量须为正整数 / the quantity must be a whole number of sessions",
+                    segment="ORC",
+                    field=7,
+                )
             return int(value)
-    raise missing("缺少治疗次数 / the quantity (sessions) is required: TQ1-2, ORC-7 or OBR-27", "ORC", 7)
+    raise missing(
+        "缺少治疗次数 / the quantity (sessions) is required: TQ1-2, ORC-7 or OBR-27", "ORC", 7
+    )
 
 
 def order_payment(ctx: HandlerContext, msg: InboundMessage, group: dict[str, Any]) -> str | None:
@@ -68,7 +80,9 @@ def order_payment(ctx: HandlerContext, msg: InboundMessage, group: dict[str, Any
 
 
 @handles(("ORM", "O01"), ("OMG", "O19"))
-async def apply_order(session: AsyncSession, ctx: HandlerContext, msg: InboundMessage) -> dict[str, Any]:
+async def apply_order(
+    session: AsyncSession, ctx: HandlerContext, msg: InboundMessage
+) -> dict[str, Any]:
     patient = await find_patient(session, msg, ctx)
     groups = order_groups(msg)
     if not groups:
@@ -83,13 +97,22 @@ async def apply_order(session: AsyncSession, ctx: HandlerContext, msg: InboundMe
         if control in CANCEL:
             order = await order_for_number(session, number, "ORC", 2)
             if order.patient_id != patient.id:
-                raise MessageError("204", "医嘱不属于该患者 / the order belongs to another patient", segment="ORC", field=2)
-            await cancel_order(session, order, actor=ctx.actor, reason=msg.value(orc, 16, 2) or "HIS")
+                raise MessageError(
+                    "204",
+                    "医嘱不属于该患者 / the order belongs to another patient",
+                    segment="ORC",
+                    field=2,
+                )
+            await cancel_order(
+                session, order, actor=ctx.actor, reason=msg.value(orc, 16, 2) or "HIS"
+            )
             cancelled.append(order.id)
         elif control in NEW:
             if obr is None:
                 raise missing("缺少 OBR 段 / an OBR segment is required for a new order", "OBR", 4)
-            doctor_id = await ordering_doctor(session, ctx, msg.value(orc, 12) or msg.value(obr, 16))
+            doctor_id = await ordering_doctor(
+                session, ctx, msg.value(orc, 12) or msg.value(obr, 16)
+            )
             doctor = doctor_name(msg, orc, 12) or doctor_name(msg, obr, 16)
             status = order_payment(ctx, msg, group) or "unpaid"
             order = await create_order(
@@ -106,5 +129,10 @@ async def apply_order(session: AsyncSession, ctx: HandlerContext, msg: InboundMe
             )
             created.append(order.id)
         else:
-            raise MessageError("103", f"不支持的医嘱控制码 / unsupported order control {control[:2]!r}", segment="ORC", field=1)
+            raise MessageError(
+                "103",
+                f"不支持的医嘱控制码 / unsupported order control {control[:2]!r}",
+                segment="ORC",
+                field=1,
+            )
     return {"created": ",".join(map(str, created)), "cancelled": ",".join(map(str, cancelled))}

@@ -33,22 +33,37 @@ def his_appointment_id(msg: InboundMessage) -> str:
 
 
 def start_time(msg: InboundMessage, ctx: HandlerContext) -> Any:
-    candidates = ((msg.segment("AIS"), 4, 1), (msg.segment("TQ1"), 7, 1), (msg.segment("SCH"), 11, 4))
+    candidates = (
+        (msg.segment("AIS"), 4, 1),
+        (msg.segment("TQ1"), 7, 1),
+        (msg.segment("SCH"), 11, 4),
+    )
     for segment, field, component in candidates:
         raw = msg.value(segment, field, component)
         if raw:
             try:
                 return parse_hl7_datetime(raw, ctx.services.settings.tz)
             except ValueError:
-                raise MessageError("102", "预约时间格式错误 / the start time is not an HL7 timestamp", segment="AIS", field=4) from None
+                raise MessageError(
+                    "102",
+                    "预约时间格式错误 / the start time is not an HL7 timestamp",
+                    segment="AIS",
+                    field=4,
+                ) from None
     raise missing("缺少预约时间 / the start time is required (AIS-4)", "AIS", 4)
 
 
 async def link_for(session: AsyncSession, his_id: str) -> HL7AppointmentLink | None:
-    return (await session.execute(sa.select(HL7AppointmentLink).where(HL7AppointmentLink.his_appointment_id == his_id))).scalar_one_or_none()
+    return (
+        await session.execute(
+            sa.select(HL7AppointmentLink).where(HL7AppointmentLink.his_appointment_id == his_id)
+        )
+    ).scalar_one_or_none()
 
 
-async def mark_reported(session: AsyncSession, appointment: Appointment, his_id: str | None = None) -> None:
+async def mark_reported(
+    session: AsyncSession, appointment: Appointment, his_id: str | None = None
+) -> None:
     """What the HIS told us, the HIS knows: the sender skips this version."""
     assert appointment.id is not None
     link = await session.get(HL7AppointmentLink, appointment.id)
@@ -64,27 +79,46 @@ async def mark_reported(session: AsyncSession, appointment: Appointment, his_id:
     await session.flush()
 
 
-async def choose_order(session: AsyncSession, msg: InboundMessage, patient_id: int, item_id: int) -> TreatmentOrder:
+async def choose_order(
+    session: AsyncSession, msg: InboundMessage, patient_id: int, item_id: int
+) -> TreatmentOrder:
     number = msg.value(msg.segment("SCH"), 26)
     if number:
         order = await order_for_number(session, number, "SCH", 26)
         if order.patient_id != patient_id:
-            raise MessageError("204", "医嘱不属于该患者 / the order belongs to another patient", segment="SCH", field=26)
+            raise MessageError(
+                "204",
+                "医嘱不属于该患者 / the order belongs to another patient",
+                segment="SCH",
+                field=26,
+            )
         return order
     order = (
-        await session.execute(
-            sa.select(TreatmentOrder)
-            .where(TreatmentOrder.patient_id == patient_id, TreatmentOrder.item_id == item_id, TreatmentOrder.cancelled_at.is_(None))
-            .order_by(TreatmentOrder.id)
+        (
+            await session.execute(
+                sa.select(TreatmentOrder)
+                .where(
+                    TreatmentOrder.patient_id == patient_id,
+                    TreatmentOrder.item_id == item_id,
+                    TreatmentOrder.cancelled_at.is_(None),
+                )
+                .order_by(TreatmentOrder.id)
+            )
         )
-    ).scalars().first()
+        .scalars()
+        .first()
+    )
     if order is None:
-        raise unknown_key("该患者没有此项目的医嘱 / no order of this patient for the item", "SCH", 26)
+        raise unknown_key(
+            "该患者没有此项目的医嘱 / no order of this patient for the item", "SCH", 26
+        )
     return order
 
 
 @handles(("SIU", "S12"))
-async def apply_booking(session: AsyncSession, ctx: HandlerContext, msg: InboundMessage) -> dict[str, Any]:
+async def apply_booking(
+    session: AsyncSession, ctx: HandlerContext, msg: InboundMessage
+) -> dict[str, Any]:
     his_id = his_appointment_id(msg)
     existing = await link_for(session, his_id)
     if existing is not None:
@@ -93,7 +127,9 @@ async def apply_booking(session: AsyncSession, ctx: HandlerContext, msg: Inbound
     ais = msg.segment("AIS")
     item = await item_by_code(session, item_code(ctx, msg.value(ais, 3), "AIS", 3), field="AIS-3")
     starts_at = start_time(msg, ctx)
-    stmt = sa.select(Slot).where(Slot.item_id == item.id, Slot.starts_at == starts_at, Slot.cancelled_at.is_(None))
+    stmt = sa.select(Slot).where(
+        Slot.item_id == item.id, Slot.starts_at == starts_at, Slot.cancelled_at.is_(None)
+    )
     therapist_id = await ordering_doctor(session, ctx, msg.value(msg.segment("AIP"), 3))
     if therapist_id is not None:
         stmt = stmt.where(Slot.therapist_id == therapist_id)
@@ -101,13 +137,17 @@ async def apply_booking(session: AsyncSession, ctx: HandlerContext, msg: Inbound
     if not slots:
         raise unknown_key("该时间没有此项目的排班 / no slot of the item at that time", "AIS", 4)
     order = await choose_order(session, msg, patient.id, item.id)  # type: ignore[arg-type]
-    appointment = await book_appointment(session, slots[0].id, actor=ctx.actor, order_id=order.id, channel=BookingChannel.HIS)  # type: ignore[arg-type]
+    appointment = await book_appointment(
+        session, slots[0].id, actor=ctx.actor, order_id=order.id, channel=BookingChannel.HIS
+    )  # type: ignore[arg-type]
     await mark_reported(session, appointment, his_id)
     return {"appointment_id": appointment.id}
 
 
 @handles(("SIU", "S15"))
-async def apply_cancellation(session: AsyncSession, ctx: HandlerContext, msg: InboundMessage) -> dict[str, Any]:
+async def apply_cancellation(
+    session: AsyncSession, ctx: HandlerContext, msg: InboundMessage
+) -> dict[str, Any]:
     his_id = his_appointment_id(msg)
     link = await link_for(session, his_id)
     if link is None:
