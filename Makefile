@@ -4,15 +4,34 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install pwa system-deps lint bench clean
+.PHONY: run test install install-test lock pwa system-deps lint bench clean
 
-$(STAMP): pyproject.toml
+TEST_STAMP := $(VENV)/.test-installed-stamp
+
+# Serving needs the package only; the test tools (Playwright, moto, schemathesis, mypy)
+# come with `make test`. Both install the versions pinned in requirements.lock.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -c requirements.lock -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c requirements.lock -e ".[test]"
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
+
+# Re-pin requirements.lock from a fresh environment of pyproject.toml's ranges.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e ".[test]"
+	{ echo "# Python dependencies as tested: pip installs with these as constraints (make run, make test)."; \
+	  echo "# Refresh after changing pyproject.toml: make lock"; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
+	rm -rf .lock-venv
 
 # System packages the tests need: a CJK font for the approval PDF, Chromium for browser
 # tests. Installed only when missing and only where apt-get can run (CI, a fresh machine).
@@ -41,10 +60,10 @@ run: install pwa
 	$(BIN)/bedside seed-demo
 	$(BIN)/bedside serve --host 127.0.0.1 --port 8000
 
-test: install system-deps pwa
+test: install-test system-deps pwa
 	$(BIN)/pytest -q
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check api bots notifications sync integrations tests bench
 	$(BIN)/mypy api/domain
 

@@ -13,8 +13,50 @@ from api.domain import import_all_domain_modules
 from api.settings import load_settings
 
 
+# Exit code for "a service this command needs does not answer" (1 is kept for a broken
+# hash chain, 2 for a command refused for its configuration).
+EXIT_SERVICE_UNREACHABLE = 3
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """The operator's sentence for a database or Redis that does not answer, else None."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    settings = load_settings()
+    if isinstance(exc, RedisConnectionError):
+        return (
+            f"Redis 无法连接 / Redis does not answer at {_safe_url(settings.redis_url)} "
+            f"(BEDSIDE_REDIS_URL): {exc}"
+        )
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionRefusedError | TimeoutError):
+        return (
+            f"数据库无法连接 / the database does not answer at {_safe_url(settings.database_url)} "
+            f"(BEDSIDE_DATABASE_URL): {getattr(exc, 'orig', None) or exc}"
+        )
+    return None
+
+
+def _safe_url(url: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        return "(unset)"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a redis:// URL SQLAlchemy cannot parse
+        return url.split("@")[-1]
+
+
 def _run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(coro)
+    try:
+        return asyncio.run(coro)
+    except Exception as exc:
+        message = _unreachable(exc)
+        if message is None:
+            raise
+        click.echo(message, err=True)
+        sys.exit(EXIT_SERVICE_UNREACHABLE)
 
 
 @click.group()

@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import api.models.base
-from sync.changelog import (
+from api.migrations.change_triggers import (
     create_change_function,
     create_change_trigger,
     drop_change_function,

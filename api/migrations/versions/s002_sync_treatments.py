@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from sync.changelog import create_change_trigger, drop_change_trigger
+from api.migrations.change_triggers import create_change_trigger, drop_change_trigger
 
 revision: str = "s002"
 down_revision: str | Sequence[str] | None = ("s001", "t001")

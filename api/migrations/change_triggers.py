@@ -4,6 +4,10 @@ insert, update or delete, stamped with the writing transaction's id.
 Triggers rather than ORM hooks, so a change made by any path (GraphQL, a bot callback,
 an HL7 message, a bulk UPDATE, a hand-run SQL fix) reaches the devices.
 Migrations call `create_change_trigger(op, table, entity)` for each synced table.
+
+Frozen: this module belongs to the migrations that use it (s001, s002), so a migration
+means the same thing whenever it runs. A different trigger is a new module and a new
+migration, never an edit here.
 """
 
 from __future__ import annotations
