@@ -12,7 +12,6 @@ import click
 from api.domain import import_all_domain_modules
 from api.settings import load_settings
 
-
 # Exit code for "a service this command needs does not answer" (1 is kept for a broken
 # hash chain, 2 for a command refused for its configuration).
 EXIT_SERVICE_UNREACHABLE = 3
