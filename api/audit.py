@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from api.auth import Actor
 from api.models.audit import AccessLog, AuditEvent, AuditStream
-from api.models.base import utcnow
+from api.models.base import UTCDateTime, utcnow
 
 GENESIS = "0" * 64
 
@@ -68,6 +69,10 @@ async def append_event(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to `stream` inside the caller's transaction."""
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        return (
+            await append_events(session, stream, [(action, actor, data or {}, at or utcnow())])
+        )[0]
     insert = _insert(session)
     await session.execute(
         insert(AuditStream)
@@ -119,24 +124,17 @@ async def append_events(
     its head once: the same chain as calling `append_event` for each, fewer round trips."""
     if not events:
         return []
-    insert = _insert(session)
-    # Create-or-lock the head and read it in one statement: DO UPDATE takes the row lock
-    # and RETURNING gives the latest committed values.
-    upsert = insert(AuditStream).values(
-        stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow()
-    )
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[AuditStream.stream], set_={"stream": upsert.excluded.stream}
-    )
-    head = (
-        await session.execute(
-            sa.select(AuditStream)
-            .from_statement(upsert.returning(AuditStream))
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    postgres = session.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
+    if postgres:
+        last_seq, last_hash = (
+            await session.execute(
+                _LOCK_HEAD, {"stream": stream, "genesis": GENESIS, "now": utcnow()}
+            )
+        ).one()
+    else:
+        head = await _lock_head_orm(session, stream)
+        last_seq, last_hash = head.last_seq, head.last_hash
     rows = []
-    last_seq, last_hash = head.last_seq, head.last_hash
     for action, actor, data, at in events:
         payload = json.loads(canonical_json(data or {}))
         seq = last_seq + 1
@@ -157,11 +155,13 @@ async def append_events(
             )
         )
         last_seq, last_hash = seq, digest
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+    if postgres:
         await _write_events_and_head(session, stream, rows)
-        # The session's copy of the head now says what the row says (no UPDATE of its own).
-        set_committed_value(head, "last_seq", last_seq)
-        set_committed_value(head, "last_hash", last_hash)
+        # A head row this session already holds now says what the table says.
+        held = session.sync_session.identity_map.get(identity_key(AuditStream, (stream,)))
+        if held is not None:
+            set_committed_value(held, "last_seq", last_seq)
+            set_committed_value(held, "last_hash", last_hash)
     else:
         head.last_seq, head.last_hash = last_seq, last_hash
         session.add_all(rows)
@@ -169,26 +169,75 @@ async def append_events(
     return rows
 
 
+async def _lock_head_orm(session: AsyncSession, stream: str) -> AuditStream:
+    """SQLite: create-or-lock the head and read it (DO UPDATE takes the row lock)."""
+    upsert = sqlite.insert(AuditStream).values(
+        stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow()
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[AuditStream.stream], set_={"stream": upsert.excluded.stream}
+    )
+    return (
+        await session.execute(
+            sa.select(AuditStream)
+            .from_statement(upsert.returning(AuditStream))
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+
+
+# PostgreSQL: two fixed statements per append, whatever the number of events, so both
+# are prepared once per connection and never compiled again. The first creates or locks
+# the head (DO UPDATE takes the row lock; RETURNING gives the latest committed values).
+_LOCK_HEAD = sa.text(
+    "INSERT INTO audit_stream (stream, last_seq, last_hash, created_at)"
+    " VALUES (:stream, 0, :genesis, :now)"
+    " ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream"
+    " RETURNING last_seq, last_hash"
+).bindparams(sa.bindparam("now", type_=UTCDateTime()))
+
+# The second writes the events (as arrays, one row each) and moves the head, in one
+# statement: the insert is a data-modifying CTE of the head's update.
+_APPEND = sa.text(
+    "WITH appended AS ("
+    " INSERT INTO audit_event (stream, seq, action, actor_id, at, data, prev_hash, hash)"
+    " SELECT :stream, e.seq, e.action, e.actor_id, e.at, e.data::jsonb, e.prev_hash, e.hash"
+    " FROM unnest(CAST(:seqs AS integer[]), CAST(:actions AS text[]),"
+    " CAST(:actor_ids AS integer[]), CAST(:ats AS timestamptz[]), CAST(:datas AS text[]),"
+    " CAST(:prev_hashes AS text[]), CAST(:hashes AS text[]))"
+    " AS e(seq, action, actor_id, at, data, prev_hash, hash)"
+    " RETURNING 1)"
+    " UPDATE audit_stream SET last_seq = :last_seq, last_hash = :last_hash WHERE stream = :stream"
+)
+
+
 async def _write_events_and_head(
     session: AsyncSession, stream: str, rows: list[AuditEvent]
 ) -> None:
-    """PostgreSQL: the events and the head's new position in one statement (the insert
-    as a data-modifying CTE of the head's update). The events are not added to the
-    session; what is stored is exactly what was hashed."""
-    columns = ("stream", "seq", "action", "actor_id", "at", "data", "prev_hash", "hash")
-    appended = (
-        sa.insert(AuditEvent.__table__)
-        .values([{c: getattr(r, c) for c in columns} for r in rows])
-        .cte("appended")
-    )  # type: ignore[attr-defined]
-    table = AuditStream.__table__  # type: ignore[attr-defined]
+    """The events are not added to the session; what is stored is exactly what was
+    hashed (the data as its JSON text)."""
     last = rows[-1]
     await session.execute(
-        sa.update(table)
-        .where(table.c.stream == stream)
-        .values(last_seq=last.seq, last_hash=last.hash)
-        .add_cte(appended)
+        _APPEND,
+        {
+            "stream": stream,
+            "seqs": [r.seq for r in rows],
+            "actions": [r.action for r in rows],
+            "actor_ids": [r.actor_id for r in rows],
+            "ats": [_aware(r.at) for r in rows],
+            "datas": [json.dumps(r.data, ensure_ascii=False) for r in rows],
+            "prev_hashes": [r.prev_hash for r in rows],
+            "hashes": [r.hash for r in rows],
+            "last_seq": last.seq,
+            "last_hash": last.hash,
+        },
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given; Bedside stores aware UTC times only")
+    return moment
 
 
 async def stream_events(session: AsyncSession, stream: str) -> list[AuditEvent]:

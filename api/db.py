@@ -7,11 +7,13 @@ command does, its audit events and its outbox rows, commits together or not at a
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -41,11 +43,40 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,  # a restarted PostgreSQL costs one failed checkout, not an outage
         pool_recycle=1800,
     )
     event.listen(engine.sync_engine, "handle_error", _treat_protocol_confusion_as_disconnect)
+    _ping_connections_left_idle(engine, settings.db_ping_after_idle_seconds)
     return engine
+
+
+def _ping_connections_left_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for a while.
+
+    A ping on every checkout (`pool_pre_ping`) costs a round trip per transaction. A busy
+    server reuses its connections within milliseconds, and a connection used that
+    recently is alive; one that sat idle may have been cut (PostgreSQL restarted, a
+    firewall dropped it). That one is pinged, and a failed ping makes the pool discard it
+    and check out another (SQLAlchemy's documented custom pessimistic handling). A
+    connection that dies mid-use is marked a disconnect (`handle_error`), which
+    invalidates every older connection of the pool at once, so a restart costs the
+    requests in flight at that moment, not one failure per pooled connection.
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection failed its ping: {exc}") from exc
 
 
 def _treat_protocol_confusion_as_disconnect(context: ExceptionContext) -> None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 60.0
+    # A pooled connection idle longer than this is pinged before use (one that was used
+    # a moment ago is not: a busy process pays no ping per transaction).
+    db_ping_after_idle_seconds: float = 2.0
 
     # Authentication
     token_ttl_seconds: int = 12 * 3600

@@ -1,6 +1,6 @@
 """Surgery approvals through the service layer vs. bare single-row transactions.
 
-    .venv/bin/python bench/approvals.py [--n 10000] [--concurrency 4]
+    .venv/bin/python bench/approvals.py [--n 10000] [--concurrency 4] [--staff 5000]
 
 Creates its own PostgreSQL database, migrates, loads the demo hospital, submits N surgery
 applications (grades 1-4 in turn, so 1, 1, 2 or 3 decisions each; every final approval
@@ -67,7 +67,31 @@ async def run_pool(items: list, worker, concurrency: int) -> None:  # type: igno
     await asyncio.gather(*(loop() for _ in range(concurrency)))
 
 
-async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str, float]:
+async def add_staff(db, count: int) -> None:  # type: ignore[no-untyped-def]
+    """A hospital's size: `count` more active staff across the departments, holding
+    roles no approval step asks for (surgeons, therapists, nurses), so the work per
+    decision is the same and only the size of the user table changes."""
+    roles = [["surgeon"], ["therapist"], ["nurse"], ["surgeon", "nurse"]]
+    async with db.transaction() as s:
+        departments = list((await s.execute(sa.text("SELECT id FROM department"))).scalars())
+        await s.execute(
+            sa.insert(User),
+            [
+                {
+                    "username": f"staff.{i:05d}",
+                    "display_name": f"职工{i:05d}",
+                    "department_id": departments[i % len(departments)],
+                    "roles": roles[i % len(roles)],
+                    "is_active": True,
+                }
+                for i in range(count)
+            ],
+        )
+
+
+async def bench(
+    n: int, concurrency: int, url: str, data_dir: Path, staff: int = 0
+) -> dict[str, float]:
     settings = Settings(
         database_url=url,
         data_dir=data_dir,
@@ -82,8 +106,15 @@ async def bench(n: int, concurrency: int, url: str, data_dir: Path) -> dict[str,
     await upgrade(db.engine)
     async with db.transaction() as s:
         await seed_demo(s, services)
+    if staff:
+        await add_staff(db, staff)
     async with db.session() as s:
-        users = {u.username: u for u in (await s.execute(sa.select(User))).scalars()}
+        users = {
+            u.username: u
+            for u in (
+                await s.execute(sa.select(User).where(sa.not_(User.username.startswith("staff."))))
+            ).scalars()
+        }
         patients = [
             p.id
             for p in (
@@ -218,6 +249,9 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="applications to submit and decide")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument(
+        "--staff", type=int, default=0, help="extra active staff in the hospital (e.g. 5000)"
+    )
     args = parser.parse_args()
 
     name = f"bedside_bench_approvals_{uuid.uuid4().hex[:8]}"
@@ -229,7 +263,7 @@ async def main() -> None:
     )
     try:
         with tempfile.TemporaryDirectory(prefix="bedside-bench-") as data_dir:
-            r = await bench(args.n, args.concurrency, url, Path(data_dir))
+            r = await bench(args.n, args.concurrency, url, Path(data_dir), staff=args.staff)
     finally:
         async with admin.connect() as conn:
             await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -237,7 +271,7 @@ async def main() -> None:
 
     ratio = r["decisions_per_s"] / r["floor_per_s"]
     print(
-        f"applications submitted and approved: {r['applications']} (concurrency {args.concurrency})"
+        f"applications submitted and approved: {r['applications']} (concurrency {args.concurrency}, {args.staff} extra staff)"
     )
     print(
         f"submissions (pre-check + routing):  {r['submit_per_s']:8.1f} /s   p95 {r['submit_p95_ms']:7.2f} ms"
