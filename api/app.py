@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from strawberry.asgi import GraphQL
 
 from api import periodic
@@ -129,13 +131,29 @@ def pwa_routes() -> list[Any]:
         return FileResponse(PWA_DIST / "index.html", headers={"cache-control": "no-cache"})
 
     return [
-        Mount(
-            "/assets",
-            app=StaticFiles(directory=PWA_DIST / "assets", check_dir=False),
-            name="assets",
-        ),
+        Mount("/assets", app=hashed_assets(PWA_DIST / "assets"), name="assets"),
         Route("/{path:path}", spa_fallback),
     ]
+
+
+class _ImmutableStaticFiles(StaticFiles):
+    """Vite names every asset by its content hash: a name never changes meaning, so the
+    browser may keep it for a year without asking again."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        if response.status_code == 200:
+            response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def hashed_assets(directory: Path) -> ASGIApp:
+    """The app's scripts and styles, gzipped on the wire (about a third of their size on
+    a slow ward Wi-Fi). Only these static files are compressed, never API responses, so
+    nothing secret is ever compressed beside text an attacker chose."""
+    return GZipMiddleware(
+        _ImmutableStaticFiles(directory=directory, check_dir=False), minimum_size=1024
+    )
 
 
 def create_app(

@@ -7,8 +7,21 @@ import { VitePWA } from 'vite-plugin-pwa'
 
 // The service worker is our own (src/sw.ts): it precaches the app shell Workbox lists,
 // and also handles web push, notification taps and Background Sync of the outbox.
+// Vant's icon font is embedded in its CSS as woff2; the same rule also names a copy on a
+// public CDN as a fallback. Hospitals' networks and the app's own CSP reach no third
+// party, so the fallback is cut out and the app never names a host outside itself.
+const noThirdPartyFonts = {
+  name: 'bedside-no-third-party-fonts',
+  enforce: 'pre' as const,
+  transform(code: string, id: string) {
+    if (!id.endsWith('.css') || !code.includes('alicdn.com')) return null
+    return code.replace(/,\s*url\(\/\/at\.alicdn\.com[^)]*\)\s*format\("woff"\)/g, '')
+  },
+}
+
 export default defineConfig({
   plugins: [
+    noThirdPartyFonts,
     vue(),
     // Vant components are imported per use (with their CSS) so unused ones never ship.
     Components({ resolvers: [VantResolver()], dts: false }),
