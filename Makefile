@@ -63,8 +63,11 @@ run: install pwa
 test: install-test system-deps pwa
 	$(BIN)/pytest -q
 
+# Style, the import contracts (pyproject.toml [tool.importlinter]) and types; run by CI.
 lint: install-test
 	$(BIN)/ruff check api bots notifications sync integrations tests bench
+	$(BIN)/ruff format --check api bots notifications sync integrations tests bench
+	$(BIN)/lint-imports
 	$(BIN)/mypy api/domain
 
 bench: install

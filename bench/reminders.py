@@ -138,7 +138,7 @@ async def main() -> None:
         from api.services import Services
         from api.settings import Settings
         from notifications.dispatcher import Dispatcher
-        from notifications.runtime import settle_heap
+        from notifications.heap import settle_heap
 
         settings = Settings(
             database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False

@@ -12,7 +12,7 @@ from datetime import datetime
 from api.models.base import utcnow
 from notifications import wakeup
 from notifications.dispatcher import Dispatcher
-from notifications.runtime import settle_heap
+from notifications.heap import settle_heap
 from notifications.scheduled import run_scheduled
 
 log = logging.getLogger("bedside.notifications")

@@ -1,8 +1,9 @@
-"""What the app's lifespan starts: the arq kicker (fleet) or the in-process runner."""
+"""What the app's lifespan starts: the arq kicker (fleet) or the in-process runner.
+
+Imports go one way: this module knows the runner and the worker; neither knows it."""
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from api.services import Services
@@ -23,19 +24,3 @@ async def start_delivery(services: Services) -> Any:
     await handle.start()
     services.extras["notification_delivery"] = handle
     return handle
-
-
-def settle_heap() -> None:
-    """Move what lives as long as the process (modules, mappers, settings, services) out
-    of the garbage collector's way. A sweep allocates tens of thousands of short-lived
-    objects; without this each full collection it triggers walks the whole heap again
-    (a quarter of a 10,000-reminder sweep's time). Called when delivery starts; only the
-    first call in a process does anything."""
-    if _settled:
-        return
-    _settled.append(True)
-    gc.collect()
-    gc.freeze()
-
-
-_settled: list[bool] = []

@@ -22,7 +22,7 @@ from api.services import Services
 from api.settings import Settings, load_settings
 from notifications import wakeup
 from notifications.dispatcher import Dispatcher
-from notifications.runtime import settle_heap
+from notifications.heap import settle_heap
 from notifications.scheduled import run_scheduled
 from notifications.setup import build_dispatcher
 
