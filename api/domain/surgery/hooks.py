@@ -38,6 +38,7 @@ from api.domain.privileges import (
     covering_grant,
     grant_holds_clause,
 )
+from api.domain.settings_of import settings_of
 from api.domain.surgery.applications import (
     DEFINITION,
     OVERRIDE_DEFINITION,
@@ -55,7 +56,7 @@ from api.models.patients import Patient
 from api.models.people import Department, Role, User
 from api.models.privileges import PrivilegeGrant, PrivilegeSuspension, Procedure
 from api.models.surgery import SurgeryApplication
-from api.settings import Settings, load_settings
+from api.settings import Settings
 
 # The levels that must approve a surgery of each grade (手术分级审批权限).
 REQUIRED_LEVELS: dict[int, tuple[str, ...]] = {
@@ -66,12 +67,6 @@ REQUIRED_LEVELS: dict[int, tuple[str, ...]] = {
 }
 _FACTS = "surgery_facts"
 LEVEL_NAMES = {"dept_head": "科主任", "medical_affairs": "医务处", "vice_president": "分管副院长"}
-
-
-def settings_of(session: AsyncSession) -> Settings:
-    """The process settings (the database puts them on every session)."""
-    settings = session.info.get("settings")
-    return settings if isinstance(settings, Settings) else load_settings()
 
 
 # --- policy: privilege re-check and over-authority ---------------------------------------

@@ -31,10 +31,11 @@ from api.models.penalties import PenaltyItem as ItemRow
 from api.models.penalties import PenaltyRule as RuleRow
 from api.models.penalties import PenaltyScore as ScoreRow
 from api.models.penalties import PenaltyScoreLink
-from api.models.people import Role, User
+from api.models.people import User
 
-Scorers = HasRole(Role.MEDICAL_AFFAIRS, Role.QUALITY)
-Issuers = HasRole(Role.MEDICAL_AFFAIRS)
+# Who may score and issue is the domain's rule; the permissions only say it first.
+Scorers = HasRole(*penalties.SCORERS)
+Issuers = HasRole(*penalties.ISSUERS)
 
 
 async def _user_ref(session: AsyncSession, user_id: int) -> UserRef:

@@ -1,0 +1,145 @@
+"""下发 and 结束: a penalty goes 未下发 pending → 已下发 issued → 已结束 ended, each change
+told point to point to the doctor and the department chief, repeating until read
+(notification policy `penalty`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.auth import Actor
+from api.domain.penalties import history
+from api.domain.penalties.access import ISSUERS
+from api.domain.penalties.states import STATUS_ZH, PenaltyStatus
+from api.domain.people import department_head
+from api.errors import DomainError, ErrorCode, forbidden, invalid
+from api.models.base import utcnow
+from api.models.penalties import Penalty, PenaltyRule, PenaltyScoreLink
+from api.models.people import User
+from notifications import outbox
+
+TITLES = {
+    "issued": "奖惩通知书 / penalty notice",
+    "updated": "奖惩更新通知 / penalty updated",
+    "ended": "奖惩已结束 / penalty ended",
+}
+
+
+async def notify(
+    session: AsyncSession, penalty: Penalty, event: str, actor: Actor, now: datetime
+) -> None:
+    """点对点通知当事人 (and the department chief), repeating until each has read it."""
+    doctor = await session.get(User, penalty.doctor_id)
+    assert doctor is not None
+    rule = await session.get(PenaltyRule, penalty.rule_id)
+    chief = await department_head(session, penalty.department_id)
+    body = (
+        f"{doctor.display_name}：{rule.name if rule else ''}，累计 {penalty.total_points:g} 分；处理：{penalty.measure or '—'}；"
+        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]} / {penalty.total_points:g} points; measure: {penalty.measure or '-'}; status: {penalty.status}"
+    )
+    version = int(
+        (
+            await session.execute(
+                sa.select(sa.func.count())
+                .select_from(PenaltyScoreLink)
+                .where(col(PenaltyScoreLink.penalty_id) == penalty.id)
+            )
+        ).scalar_one()
+    )
+    recipients = [doctor] + ([chief] if chief is not None and chief.id != doctor.id else [])
+    for person in recipients:
+        assert person.id is not None
+        await outbox.enqueue(
+            session,
+            recipient_id=person.id,
+            kind=f"penalty.{event}",
+            title=TITLES[event],
+            body=body[:2000],
+            idempotency_key=f"penalty:{penalty.id}:{event}:{version}:{person.id}",
+            subject_type="penalty",
+            subject_id=penalty.id,
+            sender_id=actor.user_id or None,
+            policy="penalty" if event != "ended" else "once",
+        )
+
+
+async def issue_penalty(
+    session: AsyncSession, penalty: Penalty, *, actor: Actor, now: datetime | None = None
+) -> Penalty:
+    """下发: pending → issued; suspends privileges when the rule says so."""
+    if not actor.has_role(*ISSUERS):
+        raise forbidden("仅医务处可下发奖惩 / only medical affairs issue penalties")
+    if penalty.status == PenaltyStatus.ISSUED:
+        return penalty
+    if penalty.status != PenaltyStatus.PENDING:
+        raise DomainError(
+            ErrorCode.CONFLICT, "奖惩已结束，不能下发 / the penalty has ended", field="id"
+        )
+    now = now or utcnow()
+    penalty.status, penalty.issued_at, penalty.issued_by_id, penalty.updated_at = (
+        PenaltyStatus.ISSUED,
+        now,
+        actor.user_id,
+        now,
+    )
+    rule = await session.get(PenaltyRule, penalty.rule_id)
+    suspend = (rule.action or {}).get("suspend") if rule else None
+    data: dict[str, Any] = {}
+    if rule is not None and suspend:
+        from api.domain.privileges import suspend_privileges
+
+        suspension = await suspend_privileges(
+            session,
+            penalty.doctor_id,
+            scope=suspend["scope"],
+            reason=f"不良执业奖惩 / penalty: {rule.name}"[:200],
+            starts_at=now,
+            ends_at=now + timedelta(days=int(suspend["days"])),
+            actor=actor,
+            source=f"penalty:{penalty.id}",
+        )
+        penalty.suspension_id = suspension.id
+        data = {
+            "suspension_id": suspension.id,
+            "scope": suspend["scope"],
+            "days": int(suspend["days"]),
+        }
+    await session.flush()
+    await history.record(session, penalty, "issued", actor, now, **data)
+    await notify(session, penalty, "issued", actor, now)
+    return penalty
+
+
+async def end_penalty(
+    session: AsyncSession,
+    penalty: Penalty,
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime | None = None,
+) -> Penalty:
+    """已结束: served, or cannot be issued for a special reason (其他处理)."""
+    if not actor.has_role(*ISSUERS):
+        raise forbidden("仅医务处可结束奖惩 / only medical affairs end penalties")
+    if penalty.status == PenaltyStatus.ENDED:
+        return penalty
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise invalid("reason", "请填写结束原因 / give a reason (up to 500 characters)")
+    now = now or utcnow()
+    was = penalty.status
+    penalty.status, penalty.ended_at, penalty.end_reason, penalty.updated_at = (
+        PenaltyStatus.ENDED,
+        now,
+        reason,
+        now,
+    )
+    await session.flush()
+    await history.record(session, penalty, "ended", actor, now, reason=reason, was=was)
+    if was == PenaltyStatus.ISSUED:
+        await notify(session, penalty, "ended", actor, now)
+    return penalty
