@@ -172,6 +172,7 @@ def _apply_identity(
     cipher: FieldCipher, patient: Patient, field: str, value: str
 ) -> tuple[str | None, str | None]:
     """Set one identity field; (old, new) in clear for the history."""
+    old: str | None
     if field == "name":
         old, patient.name = patient.name, value
         return old, value

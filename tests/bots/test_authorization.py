@@ -115,6 +115,12 @@ async def test_a_card_tap_applies_the_staff_rule_of_graphql(
     assert await task_statuses(bots, instance_id) == [("head", "pending")]
     zhou = await GraphQLClient(bot_http).as_user("patient.zhou")
     assert error_code(await zhou.error(DECIDE, {"t": str(head_card.task_id)})) == "FORBIDDEN"
+    # Nor does the patient read it: no task in the list, the approval "not there".
+    assert (await zhou.data("{ myTasks { id } }"))["myTasks"] == []
+    instance = await zhou.error(
+        "query($i: ID!) { approvalInstance(id: $i) { id } }", {"i": str(instance_id)}
+    )
+    assert error_code(instance) == "NOT_FOUND"
     assert await task_statuses(bots, instance_id) == [("head", "pending")]
     assert await _count(bots, AuditEvent, AuditEvent.stream == f"approval:{instance_id}") == history
 

@@ -70,7 +70,10 @@ async def access_task_for_urging(session: AsyncSession, actor: Actor, task_id: i
 
 
 async def can_see_instance(session: AsyncSession, actor: Actor, instance: ApprovalInstance) -> bool:
-    """The applicant, anyone who ever held a task on it, anyone copied, and overseers."""
+    """The applicant, anyone who ever held a task on it, anyone copied, and overseers —
+    staff only: a patient sees no approval, even one a task or copy reached before."""
+    if not actor_is_staff(actor):
+        return False
     if actor.has_role(*OVERSEERS) or instance.applicant_id == actor.user_id:
         return True
     if await has_held_task(session, actor.user_id, instance):
