@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.audit import append_event
 from api.auth import Actor
 from api.crypto import FieldCipher
-from api.domain.patients import CORRECTORS, history_stream
+from api.domain.patients import CORRECTORS, check_reason, history_stream
 from api.domain.people import bind_external_identity, external_id_for, user_for_external_id
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.models.base import utcnow
@@ -117,11 +117,7 @@ async def unbind_patient_openid(
     patient's history. Returns how many bindings were removed."""
     if not actor.has_role(*CORRECTORS) or actor.has_role(Role.PATIENT):
         raise forbidden("只有医务处或管理员可以解绑 / only medical affairs or an admin may unbind")
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 500:
-        raise invalid(
-            "reason", "请填写解绑原因（500 字以内） / a reason is required (at most 500 characters)"
-        )
+    reason = check_reason(reason)
     if patient.user_id is None:
         return 0
     rows = list(

@@ -103,6 +103,30 @@ IDENTITY_FROM_HIS = (
 )
 
 
+def plain_text(field: str, value: str | None, max_length: int) -> str | None:
+    """A stripped one-line value (None when empty): VALIDATION for control characters,
+    lone surrogates or too many characters, which the database would refuse."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > max_length:
+        raise invalid(field, f"最多 {max_length} 个字符 / at most {max_length} characters")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise invalid(field, "含有无效字符 / contains invalid characters")
+    return value
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason a privileged change of the archive gives (kept in the patient's history)."""
+    text = (reason or "").replace("\n", " ")
+    checked = plain_text("reason", text, 500)
+    if checked is None:
+        raise invalid(
+            "reason", "请填写原因（500 字以内） / a reason is required (at most 500 characters)"
+        )
+    return checked
+
+
 def history_stream(patient_id: int) -> str:
     """The patient's hash-chained history (api.audit): identity changes, unbinding."""
     return f"patient:{patient_id}"
@@ -276,19 +300,12 @@ async def correct_patient_identity(
         raise forbidden(
             "只有医务处或管理员可以更正患者身份信息 / only medical affairs or an admin may correct a patient's identity"
         )
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 500:
-        raise invalid(
-            "reason", "请填写更正原因（500 字以内） / a reason is required (at most 500 characters)"
-        )
+    reason = check_reason(reason)
     given = {
-        "name": (name or "").strip() or None,
-        "id_number": (id_number or "").strip() or None,
-        "phone": (phone or "").strip() or None,
+        "name": plain_text("name", name, 100),
+        "id_number": plain_text("idNumber", id_number, 64),
+        "phone": plain_text("phone", phone, 64),
     }
-    for field, value in given.items():
-        if value is not None and len(value) > (100 if field == "name" else 64):
-            raise invalid({"id_number": "idNumber"}.get(field, field), "过长 / too long")
     fields = identity_changes(cipher, patient, **given)
     if not fields:
         raise invalid("name", "没有需要更正的内容 / nothing to correct")

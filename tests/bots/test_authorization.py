@@ -5,6 +5,7 @@ identity cannot be taken over through a therapist's registration or a second bin
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -261,8 +262,22 @@ async def test_identity_is_corrected_by_medical_affairs_into_the_patients_histor
     zhou = await GraphQLClient(bot_http).as_user("patient.zhou")
     assert error_code(await zhou.error(CORRECT, variables)) == "FORBIDDEN"
     ma = await GraphQLClient(bot_http).as_user("ma.zhao")
-    err = await ma.error(CORRECT, {**variables, "r": "  "})
-    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "reason"
+    for bad, field in (
+        ({"r": "  "}, "reason"),
+        ({"r": "核验\x00"}, "reason"),
+        ({"phone": "1" * 65}, "phone"),
+        ({"phone": "13805531234"}, "name"),  # the phone it already has: nothing to correct
+    ):
+        err = await ma.error(CORRECT, {**variables, **bad})
+        assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == field, bad
+    # A lone surrogate, as a client's JSON escape (\ud800) can carry it.
+    lone = await bot_http.post(
+        "/graphql",
+        content=json.dumps({"query": CORRECT, "variables": {**variables, "phone": "139\ud800"}}),
+        headers={"content-type": "application/json", "authorization": f"Bearer {ma.token}"},
+    )
+    [err] = lone.json()["errors"]
+    assert error_code(err) == "VALIDATION" and err["extensions"]["field"] == "phone"
     assert await _zhou_archive(bots) == before
     assert await _count(bots, AuditEvent, AuditEvent.stream == f"patient:{pid}") == 0
 
