@@ -298,3 +298,32 @@ async def test_identity_is_corrected_by_medical_affairs_into_the_patients_histor
     assert change["old"]["masked"] == "138****1234" and change["new"]["masked"] == "139****2222"
     assert "13805531234" not in str(event.data) and "13911112222" not in str(event.data)
     assert event.actor_id == await _user_id(bots, "ma.zhao")
+
+
+async def test_the_desk_unbinds_and_the_old_sessions_end(bots: Services, bot_http) -> None:
+    pid = (await _zhou_archive(bots))[0]
+    unbind = "mutation($p: ID!, $r: String!) { unbindPatientWechat(patientId: $p, reason: $r) }"
+    variables = {"p": str(pid), "r": "本人持身份证到服务台，旧手机遗失"}
+    zhou = await GraphQLClient(bot_http).as_user("patient.zhou")
+    identities = await _identities(bots)
+    for username in ("pt.sun", "chief.he", "patient.zhou"):
+        client = await GraphQLClient(bot_http).as_user(username)
+        assert error_code(await client.error(unbind, variables)) == "FORBIDDEN", username
+    assert await _identities(bots) == identities
+    assert (await zhou.data("{ me { username } }"))["me"]["username"] == "patient.zhou"
+
+    ma = await GraphQLClient(bot_http).as_user("ma.zhao")
+    assert (await ma.data(unbind, variables))["unbindPatientWechat"] == 1
+    zhou_id = await _user_id(bots, "patient.zhou")
+    assert [i for i in await _identities(bots) if i[0] == zhou_id] == []
+    assert error_code(await zhou.error("{ me { username } }")) == "UNAUTHENTICATED"
+    async with bots.db.session() as s:
+        [event] = (
+            (await s.execute(sa.select(AuditEvent).where(AuditEvent.stream == f"patient:{pid}")))
+            .scalars()
+            .all()
+        )
+        assert await verify_chains(s) == []
+    assert event.action == "wechat_unbound" and event.data["reason"] == variables["r"]
+    assert "demo-openid-zhou" not in str(event.data)
+    assert (await ma.data(unbind, variables))["unbindPatientWechat"] == 0  # nothing left

@@ -1,6 +1,7 @@
 """Who may see, decide, be handed or be copied what, checked before an action or a read.
 
-The rules, in one place (GraphQL, the DingTalk / WeCom cards and sync all come here):
+The rules, in one place (GraphQL, the DingTalk / WeCom cards, and any sync mutator or
+other adapter of approvals come here; the actions call the same checks):
 
 - Only staff (`people.user_is_staff`: active, a staff role, no patient role) ever hold,
   sign or copy an approval. A patient is never an assignee, a signer or a copy target.
@@ -41,7 +42,8 @@ PATIENT_KEY = "patient_id"
 async def access_task_for_decision(
     session: AsyncSession, actor: Actor, task_id: int
 ) -> ApprovalTask:
-    """The task, if it is the actor's: NOT_FOUND / FORBIDDEN otherwise."""
+    """The task, if it is the actor's: NOT_FOUND when it is missing or someone else's alike;
+    FORBIDDEN (whatever the id) for an actor who is not staff."""
     require_staff(actor, "只有医院职工可以审批 / only hospital staff may decide approvals")
     task = await session.get(ApprovalTask, task_id)
     if task is None or task.assignee_id != actor.user_id:
