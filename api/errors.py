@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     PRIVILEGE_BLOCKED = "PRIVILEGE_BLOCKED"
     NO_ASSIGNEE = "NO_ASSIGNEE"  # an approval step's rule names nobody (org data to fix)
     RATE_LIMITED = "RATE_LIMITED"
+    IDENTITY_MISMATCH = "IDENTITY_MISMATCH"  # a bedside path tried to change HIS identity fields
+    ALREADY_BOUND = "ALREADY_BOUND"  # the patient's archive is bound to another WeChat openid
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
     NOT_PAID = "NOT_PAID"
     FULLY_BOOKED = "FULLY_BOOKED"

@@ -50,7 +50,8 @@ async def redeem(request: Request) -> Response:
         async with services.db.transaction() as session:
             platform, external_id = await identity.redeem_binding_link(session, token, actor=actor)
     except DomainError as exc:
-        return error(exc, 404 if exc.code == "NOT_FOUND" else 409)
+        status = {"NOT_FOUND": 404, "FORBIDDEN": 403}.get(exc.code, 409)
+        return error(exc, status)
     return JSONResponse({"platform": platform, "externalId": external_id})
 
 

@@ -510,9 +510,11 @@ async def decide_tap(
     ).scalar_one_or_none()
     if card is None:
         return TapResult("unknown_card", "卡片已失效 / this card is no longer valid")
-    if response_code:
-        card.response_code = response_code  # WeCom: the newest code updates this user's card
     actor = await identity.actor_for(session, platform, external_id)
+    if response_code and actor is not None and actor.user_id == card.user_id:
+        # WeCom: the newest code updates this user's card. Only the holder's own tap may
+        # replace it; anyone else's code would point the holder's update at their card.
+        card.response_code = response_code
     if actor is None:
         link = await identity.create_binding_link(session, services, platform, external_id)
         return TapResult(
@@ -541,7 +543,9 @@ async def decide_tap(
             task_status=task.status,
         )
     except DomainError as exc:
-        if exc.code == ErrorCode.FORBIDDEN:
+        # The card exists, so NOT_FOUND from the access rule means "not yours" (a task is
+        # never deleted); FORBIDDEN means the tapper is not staff at all.
+        if exc.code in (ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND):
             notes[card.id or 0] = (
                 "您不是该任务的审批人，未做任何更改 / not your task: nothing changed"
             )
@@ -552,8 +556,6 @@ async def decide_tap(
         elif exc.code in (ErrorCode.INSTANCE_CLOSED, ErrorCode.PRIVILEGE_BLOCKED):
             notes[card.id or 0] = "审批已结束 / the approval has ended"
             result = TapResult("closed", notes[card.id or 0])
-        elif exc.code == ErrorCode.NOT_FOUND:
-            result = TapResult("unknown_card", "任务不存在 / task not found")
         else:
             result = TapResult("invalid", exc.message)
         if notes:

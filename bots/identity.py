@@ -17,7 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
-from api.domain.people import bind_external_identity, external_id_for, user_for_external_id
+from api.domain.people import (
+    bind_external_identity,
+    external_id_for,
+    require_staff,
+    user_for_external_id,
+)
 from api.errors import DomainError, ErrorCode
 from api.models.base import utcnow
 from api.models.bots import BotBindingLink
@@ -62,7 +67,11 @@ async def create_binding_link(
 async def redeem_binding_link(
     session: AsyncSession, token: str, *, actor: Actor
 ) -> tuple[str, str]:
-    """Bind the link's platform id to the actor; (platform, external id)."""
+    """Bind the link's platform id to the actor; (platform, external id). Staff only:
+    refused before the link is even looked at, so nothing about it is told or used up."""
+    require_staff(
+        actor, "只有医院职工可以绑定钉钉或企业微信 / only hospital staff may bind DingTalk or WeCom"
+    )
     link = (
         await session.execute(
             sa.select(BotBindingLink)

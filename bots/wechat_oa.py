@@ -82,10 +82,17 @@ async def callback(request: Request) -> Response:
     client = get_platforms(services).wechat_oa
     q = request.query_params
     timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+    if not client.callback_token:
+        # Without a token the signature is a hash anyone can compute: refuse everything.
+        log.error(
+            "Official Account callback refused: BEDSIDE_WECHAT_OA_TOKEN is not set; "
+            "configure it to accept the platform's messages"
+        )
+        return PlainTextResponse("service unavailable: callback not configured", status_code=503)
     try:
         check_fresh(services, timestamp)
         try:
-            check_signature(client.callback_token or "", q.get("signature", ""), timestamp, nonce)
+            check_signature(client.callback_token, q.get("signature", ""), timestamp, nonce)
         except InvalidSignatureException:
             raise CallbackRefused("bad signature") from None
         if request.method == "GET":
@@ -255,7 +262,7 @@ async def bind(request: Request) -> Response:
         )
     if outcome.error is not None or outcome.user is None:
         err = outcome.error
-        status = 429 if err and err.code == "RATE_LIMITED" else 400
+        status = {"RATE_LIMITED": 429, "ALREADY_BOUND": 409}.get(err.code if err else "", 400)
         return JSONResponse(
             {
                 "error": {

@@ -16,6 +16,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import append_event
 from api.auth import Actor
 from api.crypto import FieldCipher, mask_middle
 from api.errors import DomainError, ErrorCode, forbidden, invalid, not_found
@@ -46,11 +47,11 @@ def visible_patients_clause(actor: Actor) -> sa.ColumnElement[bool]:
 
 
 async def access_patient(session: AsyncSession, actor: Actor, patient_id: int) -> Patient:
+    """The patient, if the actor may see them; NOT_FOUND alike for "not there" and "not
+    yours", so patient ids cannot be probed."""
     patient = await session.get(Patient, patient_id)
-    if patient is None:
+    if patient is None or not can_see_patient(actor, patient):
         raise not_found("患者", "patient")
-    if not can_see_patient(actor, patient):
-        raise forbidden("无权查看该患者 / not allowed to see this patient")
     return patient
 
 
@@ -91,11 +92,138 @@ class PatientData:
     allergies: list[str] | None = None
 
 
+# Who the patient is: only the HIS (ADT) or an audited correction changes these on an
+# existing archive, because name, ID number and phone are what binding an Official Account
+# openid proves (api.domain.patient_binding).
+IDENTITY_FIELDS = ("name", "id_number", "phone")
+CORRECTORS = (Role.MEDICAL_AFFAIRS, Role.ADMIN)
+IDENTITY_FROM_HIS = (
+    "身份信息（姓名、身份证号、手机号）以 HIS 为准，如需更正请联系医务处 / identity (name, ID "
+    "number, phone) comes from the HIS: ask medical affairs to correct it"
+)
+
+
+def plain_text(field: str, value: str | None, max_length: int) -> str | None:
+    """A stripped one-line value (None when empty): VALIDATION for control characters,
+    lone surrogates or too many characters, which the database would refuse."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > max_length:
+        raise invalid(field, f"最多 {max_length} 个字符 / at most {max_length} characters")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise invalid(field, "含有无效字符 / contains invalid characters")
+    return value
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason a privileged change of the archive gives (kept in the patient's history)."""
+    text = (reason or "").replace("\n", " ")
+    checked = plain_text("reason", text, 500)
+    if checked is None:
+        raise invalid(
+            "reason", "请填写原因（500 字以内） / a reason is required (at most 500 characters)"
+        )
+    return checked
+
+
+def history_stream(patient_id: int) -> str:
+    """The patient's hash-chained history (api.audit): identity changes, unbinding."""
+    return f"patient:{patient_id}"
+
+
+def identity_changes(
+    cipher: FieldCipher,
+    patient: Patient,
+    *,
+    name: str | None,
+    id_number: str | None,
+    phone: str | None,
+) -> list[str]:
+    """The identity fields a supplied value would change (None: not supplied)."""
+    changed = []
+    if name is not None and name != patient.name:
+        changed.append("name")
+    for field, value, stored in (
+        ("id_number", id_number, patient.id_number_hash),
+        ("phone", phone, patient.phone_hash),
+    ):
+        if value and stored not in cipher.lookup_hashes(value):
+            changed.append(field)
+    return changed
+
+
+def _identity_value(cipher: FieldCipher, field: str, value: str | None) -> dict[str, str | None]:
+    """How a value goes into the history: the name as is; numbers masked and encrypted."""
+    if field == "name":
+        return {"value": value}
+    keep = (4, 4) if field == "id_number" else (3, 4)
+    return {"masked": mask_middle(value, *keep), "enc": cipher.encrypt(value)}
+
+
+async def _record_identity_change(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    patient: Patient,
+    changed: dict[str, tuple[str | None, str | None]],
+    *,
+    action: str,
+    actor: Actor,
+    reason: str | None = None,
+) -> None:
+    assert patient.id is not None
+    await append_event(
+        session,
+        history_stream(patient.id),
+        action,
+        actor=actor,
+        data={
+            "patient_id": patient.id,
+            "via": actor.via,
+            "reason": reason,
+            "changes": {
+                field: {
+                    "old": _identity_value(cipher, field, old),
+                    "new": _identity_value(cipher, field, new),
+                }
+                for field, (old, new) in sorted(changed.items())
+            },
+        },
+    )
+
+
+def _apply_identity(
+    cipher: FieldCipher, patient: Patient, field: str, value: str
+) -> tuple[str | None, str | None]:
+    """Set one identity field; (old, new) in clear for the history."""
+    old: str | None
+    if field == "name":
+        old, patient.name = patient.name, value
+        return old, value
+    if field == "id_number":
+        old = cipher.decrypt(patient.id_number_enc)
+        patient.id_number_enc = cipher.encrypt(value)
+        patient.id_number_hash = cipher.lookup_hash(value)
+        return old, value
+    old = cipher.decrypt(patient.phone_enc)
+    patient.phone_enc = cipher.encrypt(value)
+    patient.phone_hash = cipher.lookup_hash(value)
+    return old, value
+
+
 async def upsert_patient(
-    session: AsyncSession, cipher: FieldCipher, data: PatientData, *, actor: Actor
+    session: AsyncSession,
+    cipher: FieldCipher,
+    data: PatientData,
+    *,
+    actor: Actor,
+    identity_from_his: bool = False,
 ) -> tuple[Patient, bool]:
     """Create the archive on first sight (HIS admission, first treatment), else update it.
 
+    On an existing archive name, ID number and phone change only when `identity_from_his`
+    (the ADT path), each change appended to the patient's history; any other caller
+    supplying different (or missing) identity gets IDENTITY_MISMATCH and nothing changes.
     Returns the patient and whether it was created.
     """
     if not data.mrn or len(data.mrn) > 40:
@@ -117,26 +245,77 @@ async def upsert_patient(
         await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn).with_for_update())
     ).scalar_one_or_none()
     created = patient is None
+    changed: dict[str, tuple[str | None, str | None]] = {}
     if patient is None:
         patient = Patient(mrn=data.mrn, name=data.name)
         session.add(patient)
-    patient.name = data.name
+        if data.id_number:
+            _apply_identity(cipher, patient, "id_number", data.id_number)
+        if data.phone:
+            _apply_identity(cipher, patient, "phone", data.phone)
+    else:
+        fields = identity_changes(
+            cipher, patient, name=data.name, id_number=data.id_number, phone=data.phone
+        )
+        if fields and not identity_from_his:
+            raise DomainError(
+                ErrorCode.IDENTITY_MISMATCH,
+                IDENTITY_FROM_HIS,
+                field={"name": "name", "id_number": "idNumber", "phone": "phone"}[fields[0]],
+                details={"fields": fields},
+            )
+        values = {"name": data.name, "id_number": data.id_number, "phone": data.phone}
+        for field in fields:
+            changed[field] = _apply_identity(cipher, patient, field, values[field] or "")
     patient.gender = data.gender
     if data.birth_date:
         patient.birth_date = data.birth_date
-    if data.id_number:
-        patient.id_number_enc = cipher.encrypt(data.id_number)
-        patient.id_number_hash = cipher.lookup_hash(data.id_number)
-    if data.phone:
-        patient.phone_enc = cipher.encrypt(data.phone)
-        patient.phone_hash = cipher.lookup_hash(data.phone)
     if department_id is not None:
         patient.department_id = department_id
     if data.allergies is not None:
         patient.allergies = list(data.allergies)
     patient.updated_at = utcnow()
     await session.flush()
+    if changed:
+        await _record_identity_change(
+            session, cipher, patient, changed, action="identity_updated", actor=actor
+        )
     return patient, created
+
+
+async def correct_patient_identity(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    patient: Patient,
+    *,
+    actor: Actor,
+    reason: str,
+    name: str | None = None,
+    id_number: str | None = None,
+    phone: str | None = None,
+) -> Patient:
+    """更正身份信息: medical affairs or an admin corrects name, ID number or phone of an
+    archive, with a reason; old and new values go to the patient's hash-chained history."""
+    if not actor.has_role(*CORRECTORS) or actor.has_role(Role.PATIENT):
+        raise forbidden(
+            "只有医务处或管理员可以更正患者身份信息 / only medical affairs or an admin may correct a patient's identity"
+        )
+    reason = check_reason(reason)
+    given = {
+        "name": plain_text("name", name, 100),
+        "id_number": plain_text("idNumber", id_number, 64),
+        "phone": plain_text("phone", phone, 64),
+    }
+    fields = identity_changes(cipher, patient, **given)
+    if not fields:
+        raise invalid("name", "没有需要更正的内容 / nothing to correct")
+    changed = {f: _apply_identity(cipher, patient, f, given[f] or "") for f in fields}
+    patient.updated_at = utcnow()
+    await session.flush()
+    await _record_identity_change(
+        session, cipher, patient, changed, action="identity_corrected", actor=actor, reason=reason
+    )
+    return patient
 
 
 def masked_id_number(cipher: FieldCipher, patient: Patient) -> str | None:

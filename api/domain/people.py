@@ -17,6 +17,27 @@ from api.settings import Settings
 
 BAD_LOGIN = "用户名或密码错误 / wrong username or password"
 
+# Every role but `patient`. Who holds one (and not `patient`) is staff: only staff may hold,
+# sign or copy an approval, or bind a DingTalk / WeCom id.
+STAFF_ROLES = frozenset(r.value for r in Role if r is not Role.PATIENT)
+STAFF_ONLY = "仅限医院职工 / hospital staff only"
+
+
+def user_is_staff(user: User) -> bool:
+    """An active user with a staff role and no patient role."""
+    roles = set(user.roles or [])
+    return bool(user.is_active and roles & STAFF_ROLES and Role.PATIENT.value not in roles)
+
+
+def actor_is_staff(actor: Actor) -> bool:
+    return bool(actor.roles & STAFF_ROLES) and not actor.has_role(Role.PATIENT)
+
+
+def require_staff(actor: Actor, message: str = STAFF_ONLY) -> None:
+    """FORBIDDEN for a patient (or anyone without a staff role)."""
+    if not actor_is_staff(actor):
+        raise DomainError(ErrorCode.FORBIDDEN, message)
+
 
 @dataclass
 class LoginOutcome:
@@ -152,9 +173,18 @@ async def external_id_for(session: AsyncSession, user_id: int, provider: str) ->
     ).scalar_one_or_none()
 
 
+# The platforms staff work on; a patient is never bound there (only to the Official Account).
+STAFF_PROVIDERS = ("dingtalk", "wecom")
+
+
 async def bind_external_identity(
     session: AsyncSession, user: User, *, provider: str, external_id: str
 ) -> ExternalIdentity:
+    if provider in STAFF_PROVIDERS and not user_is_staff(user):
+        raise DomainError(
+            ErrorCode.FORBIDDEN,
+            "只有医院职工可以绑定钉钉或企业微信 / only hospital staff may bind DingTalk or WeCom",
+        )
     existing = (
         await session.execute(
             sa.select(ExternalIdentity).where(

@@ -50,16 +50,18 @@ async def test_transfer_and_add_signer_keep_the_deadline(
     async with demo.db.session() as s:
         head_task = await task_of(s, instance.id, "chief.wang")
     assert head_task.due_at == instance.due_at
+    # To a colleague of the applicant's department (a head of another department is not
+    # entitled to this department's step: tests/security/test_approval_targets.py).
     transferred = await chief.data(
-        'mutation($id: ID!) { transferTask(taskId: $id, toUsername: "chief.he", comment: "出差，转何主任") { id dueAt assignee { username } } }',
+        'mutation($id: ID!) { transferTask(taskId: $id, toUsername: "dr.qian", comment: "出差，转钱医生") { id dueAt assignee { username } } }',
         {"id": str(head_task.id)},
     )
     new = transferred["transferTask"]
-    assert new["assignee"]["username"] == "chief.he"
+    assert new["assignee"]["username"] == "dr.qian"
     assert datetime.fromisoformat(new["dueAt"]) == instance.due_at
-    he = await gql.as_user("chief.he")
+    he = await gql.as_user("dr.qian")
     added = await he.data(
-        'mutation($id: ID!) { addSigner(taskId: $id, username: "dr.qian") { id dueAt kind } }',
+        'mutation($id: ID!) { addSigner(taskId: $id, username: "party.liu") { id dueAt kind } }',
         {"id": new["id"]},
     )
     assert (
@@ -71,15 +73,15 @@ async def test_transfer_and_add_signer_keep_the_deadline(
     await he.data(DECIDE, {"id": new["id"]})
     async with demo.db.session() as s:
         assert await pending(s, instance.id) == [
-            ("head", "dr.qian")
+            ("head", "party.liu")
         ]  # the added signer must approve too
-    qian = await gql.as_user("dr.qian")
-    await qian.data(DECIDE, {"id": added["addSigner"]["id"]})
+    liu = await gql.as_user("party.liu")
+    await liu.data(DECIDE, {"id": added["addSigner"]["id"]})
     async with demo.db.session() as s:
         assert await pending(s, instance.id) == [("ma", "ma.zhao")]
     assigned = await _notices(demo, instance.id, "approval.task_assigned")
     assert all(n.critical for n in assigned)  # emergency: critical notices
-    assert len(assigned) == 4  # chief.wang, chief.he, dr.qian, ma.zhao
+    assert len(assigned) == 4  # chief.wang, dr.qian, party.liu, ma.zhao
 
 
 async def test_carbon_copy_and_urge_create_notices(gql: GraphQLClient, demo: Services) -> None:
@@ -88,7 +90,7 @@ async def test_carbon_copy_and_urge_create_notices(gql: GraphQLClient, demo: Ser
         instance = await start(s, {"grade": 1})
     li = await gql.as_user("dr.li")
     await li.data(
-        'mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: ["dr.qian", "chief.he"]) { id } }',
+        'mutation($id: ID!) { carbonCopy(instanceId: $id, usernames: ["dr.qian", "party.liu"]) { id } }',
         {"id": str(instance.id)},
     )
     await li.data(
@@ -246,10 +248,10 @@ async def test_a_task_that_leaves_its_assignee_stops_reminding_them(demo: Servic
             s,
             wang_task,
             actor=Actor.from_user(await user(s, "chief.wang")),
-            to=await user(s, "chief.he"),
+            to=await user(s, "dr.qian"),
         )
     async with demo.db.transaction() as s:
-        await decide(s, review.id, "chief.he")
+        await decide(s, review.id, "dr.qian")
         await decide(s, any_sign.id, "chief.he")
 
     async with demo.db.session() as s:
@@ -267,7 +269,7 @@ async def test_a_task_that_leaves_its_assignee_stops_reminding_them(demo: Servic
     assert state(await _notices(demo, review.id)) == {
         ("approval.task_assigned", "chief.wang", "head"): True,  # handed on
         ("approval.urged", "chief.wang", "head"): True,
-        ("approval.task_assigned", "chief.he", "head"): True,  # approved
+        ("approval.task_assigned", "dr.qian", "head"): True,  # approved
         ("approval.task_assigned", "ma.zhao", "ma"): False,  # the next step's: still chasing
     }
     assert state(await _notices(demo, any_sign.id)) == {

@@ -92,6 +92,22 @@ async def test_patient_binds_books_and_cancels_through_the_official_account(
         },
     )
     assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "VALIDATION"
+    right = {
+        "ticket": ticket,
+        "name": "周建国",
+        "idNumber": "340202196203141234",
+        "phone": "13805531234",
+    }
+    # The archive is bound to the first phone's openid: the three values do not move it.
+    taken = await bot_http.post("/bots/wechat-oa/bind", json=right)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "ALREADY_BOUND"
+    # The desk checks the person and unbinds; then the new phone binds.
+    ma = await GraphQLClient(bot_http).as_user("ma.zhao")
+    pid = (await ma.data('{ patients(search: "P0001") { id } }'))["patients"][0]["id"]
+    unbind = (
+        'mutation($p: ID!) { unbindPatientWechat(patientId: $p, reason: "换手机，身份证核验") }'
+    )
+    assert (await ma.data(unbind, {"p": pid}))["unbindPatientWechat"] == 1
     bound = await bot_http.post(
         "/bots/wechat-oa/bind",
         json={

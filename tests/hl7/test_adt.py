@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from api.models.audit import IdempotencyRecord
+from api.models.audit import AuditEvent, IdempotencyRecord
 from api.models.patients import Patient
 from api.models.people import Department
 from api.services import Services
@@ -73,6 +73,24 @@ async def test_a08_updates_and_unknown_patient_is_refused(his: MLLPClient, demo:
     )
     patient = await patient_by_mrn(demo, "H100234")
     assert patient is not None and patient.name == "欧阳秀英"
+    # The HIS is where identity comes from; the change is in the patient's history.
+    async with demo.db.session() as session:
+        events = (
+            (
+                await session.execute(
+                    sa.select(AuditEvent).where(AuditEvent.stream == f"patient:{patient.id}")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [(e.action, e.data["via"], e.data["changes"]) for e in events] == [
+        (
+            "identity_updated",
+            "hl7",
+            {"name": {"old": {"value": "欧阳秀兰"}, "new": {"value": "欧阳秀英"}}},
+        )
+    ]
 
     reply = ack_fields(await his.send(adt("A08", "ADT-UPD-3", mrn="H999999").encode()))
     assert reply["code"] == "AE"

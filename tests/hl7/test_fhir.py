@@ -51,12 +51,13 @@ async def test_patient_read_is_valid_fhir_masked_and_logged(
     assert [(r.resource, r.detail["patient_ids"]) for r in rows] == [("fhir.Patient", [pid])]
 
 
-async def test_patient_of_another_department_is_forbidden(
+async def test_patient_of_another_department_answers_like_no_patient(
     http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
 ) -> None:
     pid = await patient_id(demo, "P0002")  # general surgery; pt.sun works in rehabilitation
     response = await http.get(f"/fhir/Patient/{pid}", headers=await token(gql, "pt.sun"))
-    assert response.status_code == 403
+    missing = await http.get("/fhir/Patient/99999999", headers=await token(gql, "pt.sun"))
+    assert response.status_code == missing.status_code == 404  # ids cannot be probed
     assert response.json()["resourceType"] == "OperationOutcome"
     assert await export_rows(demo) == []
 

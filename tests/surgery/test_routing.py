@@ -129,10 +129,10 @@ async def test_grade_4_head_then_parallel_countersign_and_notice(
         )
     assert [e.action for e in exports] == ["export"]
 
-    # Someone with no part in it may not download it.
+    # Someone with no part in it may not download it: to them it does not exist.
     assert (
         error_code(await (await gql.as_user("pt.sun")).error(NOTICE, {"id": inst["id"]}))
-        == "FORBIDDEN"
+        == "NOT_FOUND"
     )
 
 

@@ -17,6 +17,12 @@ from api import idempotency
 from api.audit import canonical_json
 from api.auth import Actor
 from api.domain.approvals import history, notify
+from api.domain.approvals.access import (
+    check_copy_target,
+    check_step_holder,
+    require_copier,
+    task_not_found,
+)
 from api.domain.approvals.deadlines import due_after
 from api.domain.approvals.definition import APPLICANT, Definition
 from api.domain.approvals.flow import (
@@ -35,6 +41,7 @@ from api.domain.approvals.flow import (
 )
 from api.domain.approvals.policy import run_closing_hooks
 from api.domain.approvals.registry import latest_definition
+from api.domain.people import require_staff
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.models.approvals import (
     CLOSED_STATUSES,
@@ -168,6 +175,7 @@ async def decide_task(
     the first one's idempotency key, in which case it gets the first result.
     """
     now = now or utcnow()
+    require_staff(actor, "只有医院职工可以审批 / only hospital staff may decide approvals")
     decision = str(decision).lower()
     if decision not in DECISIONS:
         raise invalid("decision", "无效的审批决定 / decision must be approve, reject or return")
@@ -184,7 +192,7 @@ async def decide_task(
     if await idempotency.recall(session, DECIDE_SCOPE, replay_key) is not None:
         return task  # the same tap again: the first result
     if task.assignee_id != actor.user_id:
-        raise forbidden("这不是您的审批任务 / this task is not yours")
+        raise task_not_found()
     if task.status != TaskStatus.PENDING:
         if task.status == TaskStatus.CANCELLED and instance.status in CLOSED_STATUSES:
             raise closed_error(instance)
@@ -541,8 +549,9 @@ async def _own_pending_task(
 ) -> tuple[Flow, ApprovalTask]:
     instance = await lock_instance(session, task.instance_id)
     task = await reload_task(session, task.id or 0)
+    require_staff(actor)
     if task.assignee_id != actor.user_id:
-        raise forbidden("这不是您的审批任务 / this task is not yours")
+        raise task_not_found()
     if task.status != TaskStatus.PENDING:
         if instance.status in CLOSED_STATUSES:
             raise closed_error(instance)
@@ -558,8 +567,7 @@ async def _own_pending_task(
 async def _check_new_assignee(
     session: AsyncSession, flow: Flow, task: ApprovalTask, user: User, field: str
 ) -> None:
-    if not user.is_active or user.id == flow.applicant.id:
-        raise invalid(field, "不能指定该用户 / this user cannot take the task")
+    check_step_holder(user, flow.definition.step(task.step_id).assignee, flow.applicant, field)
     step_tasks = await live_tasks(session, flow.instance, task.step_id)
     if any(t.assignee_id == user.id and t.status == TaskStatus.PENDING for t in step_tasks):
         raise DomainError(
@@ -671,16 +679,18 @@ async def carbon_copy(
     users: list[User],
     now: datetime | None = None,
 ) -> list[ApprovalCarbonCopy]:
-    """抄送: let `users` read the instance, and tell them. Already copied users are skipped."""
-    from api.domain.approvals.access import can_see_instance
+    """抄送: let `users` read the instance, and tell them. Already copied users are skipped.
 
+    Who may copy and who may be copied: `access.require_copier`, `access.check_copy_target`.
+    """
     now = now or utcnow()
     if not users:
         raise invalid("usernames", "请选择抄送人 / choose at least one user")
     instance = await lock_instance(session, instance.id or 0)
-    if not await can_see_instance(session, actor, instance):
-        raise forbidden()
+    await require_copier(session, actor, instance)
     flow = await load_flow(session, instance)
+    for user in users:
+        check_copy_target(user, flow.applicant)
     existing = set(
         (
             await session.execute(

@@ -181,6 +181,8 @@ class AssigneeRule(_Strict):
             raise ValueError("an assignee rule needs exactly one of role, department_head, user")
         if self.scope != "hospital" and self.role is None:
             raise ValueError("scope applies to a role rule only")
+        if self.role == Role.PATIENT:
+            raise ValueError("a patient never holds an approval step")
         return self
 
 

@@ -23,7 +23,7 @@ from api.domain.approvals.deadlines import due_after
 from api.domain.approvals.definition import AssigneeRule, Definition, Step, holds
 from api.domain.approvals.policy import Finding, run_closing_hooks, run_completion_hooks, run_guards
 from api.domain.approvals.registry import definition_by_id, parse_stored
-from api.domain.people import department_head, superior_of, users_with_role
+from api.domain.people import department_head, superior_of, user_is_staff, users_with_role
 from api.errors import DomainError, ErrorCode, not_found
 from api.models.approvals import (
     ApprovalDefinition,
@@ -118,7 +118,7 @@ def closed_error(instance: ApprovalInstance) -> DomainError:
 async def resolve_assignees(
     session: AsyncSession, rule: AssigneeRule, applicant: User
 ) -> list[User]:
-    """The users a rule names, never the applicant (nobody approves their own request).
+    """The staff a rule names, never the applicant (nobody approves their own request).
 
     A department head applying is routed to their own superior instead.
     """
@@ -140,7 +140,8 @@ async def resolve_assignees(
         assert rule.role is not None
         scope = applicant.department_id if rule.scope == "applicant_department" else None
         users = await users_with_role(session, rule.role, department_id=scope)
-    return [u for u in users if u.id != applicant.id]
+    # Only staff hold tasks: a patient named by a rule (or a role shared with one) is skipped.
+    return [u for u in users if u.id != applicant.id and user_is_staff(u)]
 
 
 # --- tasks ---------------------------------------------------------------------------

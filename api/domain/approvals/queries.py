@@ -6,13 +6,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
+from api.domain.people import actor_is_staff
 from api.models.approvals import ApprovalInstance, ApprovalTask, TaskStatus
 
 
 async def my_tasks(
     session: AsyncSession, actor: Actor, *, pending_only: bool = True, limit: int = 200
 ) -> list[ApprovalTask]:
-    """The actor's tasks, most urgent first."""
+    """The actor's tasks, most urgent first (none for a patient: only staff hold tasks)."""
+    if not actor_is_staff(actor):
+        return []
     stmt = sa.select(ApprovalTask).where(ApprovalTask.assignee_id == actor.user_id)
     if pending_only:
         stmt = stmt.where(ApprovalTask.status == TaskStatus.PENDING).order_by(

@@ -70,8 +70,9 @@ async def ensure_patient(
 ) -> tuple[Patient, bool]:
     """Create the archive on first treatment (a patient the HIS has not sent yet), or update
     it. A new archive belongs to the actor's department unless one is named; an existing
-    one may be updated only by someone who may see it. Returns the patient and whether it
-    was created."""
+    one may be updated only by someone who may see it, and never its identity (name, ID
+    number, phone: IDENTITY_MISMATCH; those come from the HIS or `correct_patient_identity`).
+    Returns the patient and whether it was created."""
     require_treatment_staff(actor)
     existing = (
         await session.execute(sa.select(Patient).where(Patient.mrn == data.mrn))

@@ -1,15 +1,18 @@
-"""patients(search) and patient(id): staff of the patient's department, medical affairs."""
+"""patients(search) and patient(id): staff of the patient's department, medical affairs.
+correctPatientIdentity and unbindPatientWechat: medical affairs and admins, audited."""
 
 from __future__ import annotations
 
 import strawberry
 
 from api.audit import record_access
-from api.domain import patients
+from api.domain import patient_binding, patients
 from api.graphql.context import Info
 from api.graphql.patients.types import Patient
-from api.graphql.permissions import IsAuthenticated
+from api.graphql.permissions import HasRole, IsAuthenticated
 from api.graphql.scalars import parse_id
+
+Correctors = HasRole(*patients.CORRECTORS)
 
 
 @strawberry.type
@@ -39,3 +42,54 @@ class Query:
             row = await patients.access_patient(session, actor, parse_id(id))
             await record_access(session, actor, "patient", detail={"id": row.id})
         return Patient.from_row(row, cipher)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        permission_classes=[Correctors],
+        description="更正身份信息: correct name, ID number or phone (medical affairs, admin); "
+        "old and new values go to the patient's hash-chained history.",
+    )
+    async def correct_patient_identity(
+        self,
+        info: Info,
+        patient_id: strawberry.ID,
+        reason: str,
+        name: str | None = None,
+        id_number: str | None = None,
+        phone: str | None = None,
+    ) -> Patient:
+        actor = info.context.require_actor()
+        cipher = info.context.services.cipher
+        async with info.context.transaction() as session:
+            row = await patients.access_patient(session, actor, parse_id(patient_id, "patientId"))
+            row = await patients.correct_patient_identity(
+                session,
+                cipher,
+                row,
+                actor=actor,
+                reason=reason,
+                name=name,
+                id_number=id_number,
+                phone=phone,
+            )
+            await record_access(
+                session, actor, "patient.identity_corrected", detail={"patient_ids": [row.id]}
+            )
+        return Patient.from_row(row, cipher)
+
+    @strawberry.mutation(
+        permission_classes=[Correctors],
+        description="解绑: remove the patient's Official Account binding after the desk checked "
+        "the person (medical affairs, admin). Returns how many bindings were removed.",
+    )
+    async def unbind_patient_wechat(
+        self, info: Info, patient_id: strawberry.ID, reason: str
+    ) -> int:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await patients.access_patient(session, actor, parse_id(patient_id, "patientId"))
+            return await patient_binding.unbind_patient_openid(
+                session, row, actor=actor, reason=reason
+            )

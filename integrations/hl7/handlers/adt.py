@@ -132,5 +132,8 @@ async def apply_adt(
     if msg.trigger == "A08":
         await find_patient(session, msg, ctx)  # an update for someone we never admitted is an error
     data.department_code = await department_code(session, msg, ctx)
-    patient, created = await upsert_patient(session, ctx.services.cipher, data, actor=ctx.actor)
+    # The HIS is where identity comes from: its name, ID number and phone replace ours.
+    patient, created = await upsert_patient(
+        session, ctx.services.cipher, data, actor=ctx.actor, identity_from_his=True
+    )
     return {"patient_id": patient.id, "created": created}
