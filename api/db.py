@@ -24,7 +24,9 @@ from api.settings import Settings
 
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -43,6 +45,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,  # a restarted PostgreSQL costs one failed checkout, not an outage
         pool_recycle=1800,
+        # Parameters are patients' names and ID numbers: never in an error or a log line.
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "handle_error", _treat_protocol_confusion_as_disconnect)
     return engine

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import record_access
 from api.auth import Actor
 from api.crypto import FieldCipher
 from api.domain.patients import PatientData, can_see_patient, upsert_patient
@@ -62,6 +63,14 @@ async def set_allergies(
     patient.allergies = cleaned
     patient.updated_at = now_or(None)
     await session.flush()
+    await record_access(
+        session,
+        actor,
+        "patient",
+        action="update",
+        detail={"allergies": len(cleaned)},
+        patient_ids=[patient.id],
+    )
     return patient
 
 
@@ -90,4 +99,6 @@ async def ensure_patient(
                 sa.select(Department.code).where(Department.id == actor.department_id)
             )
         ).scalar_one_or_none()
-    return await upsert_patient(session, cipher, data, actor=actor)
+    patient, created = await upsert_patient(session, cipher, data, actor=actor)
+    await record_access(session, actor, "patient", action="register", patient_ids=[patient.id])
+    return patient, created

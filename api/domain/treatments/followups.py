@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import record_access
 from api.auth import Actor
 from api.domain.treatments import templates
 from api.domain.treatments.common import is_staff, load_patient, now_or
@@ -144,4 +145,12 @@ async def due_follow_ups(session: AsyncSession, actor: Actor, *, until: datetime
         .order_by(FollowUp.due_at)
         .limit(500)
     )
-    return list((await session.execute(stmt)).scalars())
+    rows = list((await session.execute(stmt)).scalars())
+    await record_access(
+        session,
+        actor,
+        "follow_ups",
+        detail={"due_until": until.isoformat()},
+        patient_ids=[r.patient_id for r in rows],
+    )
+    return rows
