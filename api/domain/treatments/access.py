@@ -12,9 +12,13 @@ Lists and DataLoaders use the `visible_*_clause` functions; single rows go throu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import record_access
 from api.auth import Actor
 from api.domain.patients import visible_patients_clause
 from api.errors import DomainError, ErrorCode
@@ -156,3 +160,22 @@ async def access_queue(
     )
     if departments and actor.department_id not in departments:
         raise refused
+
+
+async def log_patient_access(
+    session: AsyncSession,
+    actor: Actor,
+    resource: str,
+    patient_ids: Iterable[int | None],
+    *,
+    action: str = "query",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The access-log row of an answer that carries patients, naming each of them. Every
+    domain read or command that hands patient data to a person calls this; the system's
+    own work (HIS messages, jobs) is not somebody seeing a patient."""
+    if _system(actor):
+        return
+    await record_access(
+        session, actor, resource, action=action, detail=detail, patient_ids=patient_ids
+    )

@@ -20,9 +20,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import record_access
 from api.auth import SYSTEM_ACTOR, Actor
-from api.domain.treatments.access import access_staff_member, visible_patient_rows_clause
+from api.domain.treatments.access import (
+    access_staff_member,
+    log_patient_access,
+    visible_patient_rows_clause,
+)
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     TreatmentErrorCode,
@@ -379,13 +382,13 @@ async def book_appointment(
 
 
 async def _booked(session: AsyncSession, actor: Actor, appointment: Appointment) -> Appointment:
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "appointment",
+        [appointment.patient_id],
         action="book",
         detail={"appointment_id": appointment.id},
-        patient_ids=[appointment.patient_id],
     )
     return appointment
 
@@ -841,12 +844,12 @@ async def worklist_entries(
         .order_by(Appointment.starts_at, Appointment.id)
     )
     entries = [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "worklist",
+        [a.patient_id for a, _, _ in entries],
         detail={"date": day.isoformat(), "therapist_id": therapist_id},
-        patient_ids=[a.patient_id for a, _, _ in entries],
     )
     return entries
 

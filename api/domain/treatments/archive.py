@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import record_access
 from api.auth import Actor
 from api.crypto import FieldCipher
 from api.domain.patients import PatientData, can_see_patient, upsert_patient
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.appointments import appointments_for_patient
 from api.domain.treatments.common import load_patient, now_or, require_treatment_staff
 from api.domain.treatments.followups import follow_ups_for_patient
@@ -63,13 +63,8 @@ async def set_allergies(
     patient.allergies = cleaned
     patient.updated_at = now_or(None)
     await session.flush()
-    await record_access(
-        session,
-        actor,
-        "patient",
-        action="update",
-        detail={"allergies": len(cleaned)},
-        patient_ids=[patient.id],
+    await log_patient_access(
+        session, actor, "patient", [patient.id], action="update", detail={"allergies": len(cleaned)}
     )
     return patient
 
@@ -100,5 +95,5 @@ async def ensure_patient(
             )
         ).scalar_one_or_none()
     patient, created = await upsert_patient(session, cipher, data, actor=actor)
-    await record_access(session, actor, "patient", action="register", patient_ids=[patient.id])
+    await log_patient_access(session, actor, "patient", [patient.id], action="register")
     return patient, created

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import record_access
 from api.auth import Actor
 from api.domain.treatments import templates
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.common import is_staff, load_patient, now_or
 from api.domain.treatments.notices import enqueue_later
 from api.errors import DomainError, ErrorCode, forbidden
@@ -146,11 +146,11 @@ async def due_follow_ups(session: AsyncSession, actor: Actor, *, until: datetime
         .limit(500)
     )
     rows = list((await session.execute(stmt)).scalars())
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "follow_ups",
+        [r.patient_id for r in rows],
         detail={"due_until": until.isoformat()},
-        patient_ids=[r.patient_id for r in rows],
     )
     return rows

@@ -12,8 +12,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import append_event, expected_stream_sources, record_access
+from api.audit import append_event, expected_stream_sources
 from api.auth import Actor
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.common import (
     TreatmentErrorCode,
     item_by_code,
@@ -145,13 +146,13 @@ async def create_order(
 
 async def _answered(session: AsyncSession, actor: Actor, order: TreatmentOrder) -> TreatmentOrder:
     """The order goes back with its patient: that is an access to the patient."""
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "treatment_order",
+        [order.patient_id],
         action="create",
         detail={"order_id": order.id},
-        patient_ids=[order.patient_id],
     )
     return order
 

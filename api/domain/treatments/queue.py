@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import record_access
 from api.auth import Actor
-from api.domain.treatments.access import access_queue, visible_patient_ids
+from api.domain.treatments.access import access_queue, log_patient_access, visible_patient_ids
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     check_version,
@@ -146,12 +145,12 @@ async def day_queue(
     if not include_done:
         stmt = stmt.where(QueueEntry.status.in_(["waiting", "called"]))
     entries = list((await session.execute(stmt)).scalars())
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "queue",
+        [e.patient_id for e in entries],
         detail={"queue": queue_key, "date": day.isoformat()},
-        patient_ids=[e.patient_id for e in entries],
     )
     return entries
 
@@ -221,13 +220,13 @@ async def call_next(
 async def _called(
     session: AsyncSession, actor: Actor, queue_key: str, entry: QueueEntry | None
 ) -> QueueEntry | None:
-    await record_access(
+    await log_patient_access(
         session,
         actor,
         "queue",
+        [entry.patient_id] if entry else [],
         action="call",
         detail={"queue": queue_key, "entry_id": entry.id if entry else None},
-        patient_ids=[entry.patient_id] if entry else [],
     )
     return entry
 
