@@ -7,6 +7,7 @@ command does, its audit events and its outbox rows, commits together or not at a
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,7 +50,36 @@ def make_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
     )
     event.listen(engine.sync_engine, "handle_error", _treat_protocol_confusion_as_disconnect)
+    event.listen(engine.sync_engine, "handle_error", _hide_values_in_driver_messages)
     return engine
+
+
+# asyncpg names the value it could not encode: "invalid input for query argument $1:
+# '3402…' (reason)". The value goes; the argument number and the reason stay.
+_DRIVER_VALUE = re.compile(r"(query argument \$\d+): .*?( \([^()]*\))?\s*$", re.S)
+
+
+def _scrub(message: object) -> object:
+    if isinstance(message, str) and "query argument $" in message:
+        return _DRIVER_VALUE.sub(
+            lambda m: f"{m.group(1)}: [value hidden]{m.group(2) or ''}", message
+        )
+    return message
+
+
+def _hide_values_in_driver_messages(context: ExceptionContext) -> None:
+    """`hide_parameters` keeps the values out of SQLAlchemy's own message; the driver's
+    message (and every exception chained under it, as a traceback prints them) must not
+    carry them either."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [context.sqlalchemy_exception, context.original_exception]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.args = tuple(_scrub(a) for a in error.args)
+        pending.extend([error.__cause__, error.__context__])
 
 
 def _treat_protocol_confusion_as_disconnect(context: ExceptionContext) -> None:
