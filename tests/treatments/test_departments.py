@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from api.models.audit import AccessLog, AccessLogPatient
+from api.models.patients import Patient
+from api.models.people import Department
 from api.models.treatments import ConsentText, QueueEntry, Schedule, Slot
 from api.services import Services
 from tests.conftest import GraphQLClient, error_code
@@ -146,3 +148,28 @@ async def test_a_head_cannot_run_another_departments_service(
     he = await gql.as_user("chief.he")
     assert (await he.data(PUBLISH, {"c": "PHYSIO"}))["publishConsentText"]["id"]
     assert await count(demo, ConsentText) == texts + 1
+
+
+async def test_a_replay_after_the_patient_moved_department_answers_not_found(
+    gql: GraphQLClient, demo: Services
+) -> None:
+    """The stored first answer is handed back only while the caller may still see it."""
+    known = await ids(demo)
+    sun = await gql.as_user("pt.sun")
+    order = await make_order(demo, "P0001", sessions=2)
+    slot = await make_slot(demo)
+    booked = (await sun.data(BOOK, {"s": str(slot), "o": str(order)}))["bookAppointment"]
+    await sun.data(CHECK_IN, {"a": booked["id"]})
+    call = 'mutation($k: String!) { callNext(queueKey: $k, idempotencyKey: "c1") { id patient { name } } }'
+    first = (await sun.data(call, {"k": booked["queueKey"]}))["callNext"]
+    assert first["patient"]["name"] == "周建国"
+    async with demo.db.transaction() as session:  # transferred to general surgery meanwhile
+        patient = await session.get(Patient, known["patient:P0001"])
+        patient.department_id = (
+            await session.execute(sa.select(Department.id).where(Department.code == "GS"))
+        ).scalar_one()
+    err = await sun.error(call, {"k": booked["queueKey"]})
+    assert error_code(err) == "NOT_FOUND" and "周建国" not in str(err)
+    async with demo.db.session() as session:
+        entry = await session.get(QueueEntry, int(first["id"]))
+    assert entry.status == "called" and entry.version == 2

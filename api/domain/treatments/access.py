@@ -158,6 +158,7 @@ async def access_queue(
             )
         ).scalars()
     )
+    departments.discard(None)  # an item of no department restricts nobody
     if departments and actor.department_id not in departments:
         raise refused
 

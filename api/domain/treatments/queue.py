@@ -93,10 +93,8 @@ async def check_in(
     """签到: the patient is here. Only a booked appointment of today can check in."""
     require_treatment_staff(actor)
     first = await recall(session, "treatments.check_in", idempotency_key, actor=actor)
-    if first:
-        entry = await session.get(QueueEntry, int(first["entry_id"]))
-        assert entry is not None
-        return entry
+    if first:  # the first answer, if the actor may still see its patient
+        return await access_queue_entry(session, actor, int(first["entry_id"]))
     now = now_or(now)
     if appointment.status == AppointmentStatus.ARRIVED:
         return await enqueue_arrival(session, appointment, now=now, tz=tz)
@@ -175,7 +173,7 @@ async def call_next(
             session,
             actor,
             queue_key,
-            await session.get(QueueEntry, int(first["entry_id"]))
+            await access_queue_entry(session, actor, int(first["entry_id"]))
             if first.get("entry_id")
             else None,
         )
