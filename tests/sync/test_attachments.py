@@ -49,6 +49,16 @@ async def test_a_patient_cannot_upload_anything(http, gql: GraphQLClient, demo: 
     assert await count(demo, SyncAttachment) == 0 and _uploads(demo) == files
     head = await http.head(f"/sync/attachments/{digest}", headers=_headers(patient, 1))
     assert head.status_code == 404
+    # Nor through the one-shot upload the web app uses.
+    stored = sorted((Path(demo.settings.data_dir) / "attachments").rglob("*"))
+    posted = await http.post(
+        "/attachments",
+        files={"file": ("a.png", png_bytes(), "image/png")},
+        headers={"Authorization": f"Bearer {patient}"},
+    )
+    assert posted.status_code == 403 and posted.json()["error"]["code"] == "FORBIDDEN"
+    assert await count(demo, Attachment) == 0
+    assert sorted((Path(demo.settings.data_dir) / "attachments").rglob("*")) == stored
 
 
 async def test_an_unfinished_upload_is_its_uploaders_own(

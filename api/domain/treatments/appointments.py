@@ -566,7 +566,9 @@ async def book_series(
         raise forbidden("仅工作人员可批量预约 / only staff can book a series")
     first = await recall(session, "treatments.book_series", idempotency_key, actor=actor)
     if first:
-        return await _series_result(session, int(first["series_id"]))
+        result = await _series_result(session, int(first["series_id"]))
+        await access_order(session, actor, result.series.order_id)  # still the actor's to see
+        return result
     if not 1 <= sessions <= 100:
         raise invalid("sessions", "次数须在 1-100 之间 / sessions must be 1-100")
     days_of_week = sorted(set(weekdays if weekdays is not None else [0, 1, 2, 3, 4]))

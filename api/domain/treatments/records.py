@@ -398,6 +398,7 @@ async def sign_consent(
     if first:
         signature = await session.get(ConsentSignature, int(first["signature_id"]))
         assert signature is not None
+        await access_record(session, actor, signature.record_id)  # still the actor's to see
         return signature
     _require_draft(record)
     text = await session.get(ConsentText, consent_text_id)
