@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from api.auth import authenticate
 from api.domain.treatments.attachments import check_upload, record_attachment
-from api.domain.treatments.common import TreatmentErrorCode
+from api.domain.treatments.common import TreatmentErrorCode, require_treatment_staff
 from api.errors import DomainError, ErrorCode
 from api.services import Services
 from api.storage import STORAGE_FULL, STORAGE_UNAVAILABLE, storage_of, storage_settings_of
@@ -55,6 +55,7 @@ async def upload_attachment(request: Request) -> Response:
         )
     limit = storage_settings_of(services).max_bytes
     try:
+        require_treatment_staff(actor)  # before a byte of the body is read
         declared = int(request.headers.get("content-length") or 0)
         if declared > limit + 64 * 1024:  # refuse before reading a huge body
             raise DomainError(

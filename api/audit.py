@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from api.auth import Actor
-from api.models.audit import AccessLog, AuditEvent, AuditStream
+from api.models.audit import AccessLog, AccessLogPatient, AuditEvent, AuditStream
 from api.models.base import UTCDateTime, utcnow
 
 GENESIS = "0" * 64
@@ -347,16 +347,40 @@ async def record_access(
     *,
     action: str = "query",
     detail: dict[str, Any] | None = None,
+    patient_ids: Iterable[int | None] | None = None,
 ) -> None:
-    """One row for every query that returns patient data and every export."""
-    session.add(
-        AccessLog(
-            actor_id=actor.user_id if actor and actor.user_id else None,
-            action=action,
-            resource=resource,
-            detail=detail or {},
-            ip=actor.ip if actor else None,
-            request_id=actor.request_id if actor else None,
-        )
+    """One row for every query or command that returns patient data and every export.
+
+    `patient_ids` are the patients the answer carries; each is kept apart
+    (`access_log_patient`) so "who saw patient X" is one indexed lookup.
+    """
+    ids = sorted({int(i) for i in patient_ids or () if i is not None})
+    row = AccessLog(
+        actor_id=actor.user_id if actor and actor.user_id else None,
+        action=action,
+        resource=resource,
+        detail={**(detail or {}), **({"patient_ids": ids} if patient_ids is not None else {})},
+        ip=actor.ip if actor else None,
+        request_id=actor.request_id if actor else None,
     )
+    session.add(row)
     await session.flush()
+    if ids:
+        await session.execute(
+            sa.insert(AccessLogPatient),
+            [{"access_log_id": row.id, "patient_id": i} for i in ids],
+        )
+
+
+async def patient_access_log(
+    session: AsyncSession, patient_id: int, *, limit: int = 500
+) -> list[AccessLog]:
+    """Who saw the patient: the access-log rows that returned them, newest first."""
+    stmt = (
+        sa.select(AccessLog)
+        .join(AccessLogPatient, AccessLogPatient.access_log_id == AccessLog.id)
+        .where(AccessLogPatient.patient_id == patient_id)
+        .order_by(AccessLog.at.desc(), AccessLog.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())

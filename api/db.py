@@ -7,6 +7,7 @@ command does, its audit events and its outbox rows, commits together or not at a
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,9 @@ from api.settings import Settings
 
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -44,9 +47,12 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
+        # Parameters are patients' names and ID numbers: never in an error or a log line.
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "handle_error", _treat_protocol_confusion_as_disconnect)
     _ping_connections_left_idle(engine, settings.db_ping_after_idle_seconds)
+    event.listen(engine.sync_engine, "handle_error", _hide_values_in_driver_messages)
     return engine
 
 
@@ -77,6 +83,34 @@ def _ping_connections_left_idle(engine: AsyncEngine, idle_seconds: float) -> Non
             dialect.do_ping(dbapi_connection)
         except Exception as exc:
             raise DisconnectionError(f"idle connection failed its ping: {exc}") from exc
+
+
+# asyncpg names the value it could not encode: "invalid input for query argument $1:
+# '3402…' (reason)". The value goes; the argument number and the reason stay.
+_DRIVER_VALUE = re.compile(r"(query argument \$\d+): .*?( \([^()]*\))?\s*$", re.S)
+
+
+def _scrub(message: object) -> object:
+    if isinstance(message, str) and "query argument $" in message:
+        return _DRIVER_VALUE.sub(
+            lambda m: f"{m.group(1)}: [value hidden]{m.group(2) or ''}", message
+        )
+    return message
+
+
+def _hide_values_in_driver_messages(context: ExceptionContext) -> None:
+    """`hide_parameters` keeps the values out of SQLAlchemy's own message; the driver's
+    message (and every exception chained under it, as a traceback prints them) must not
+    carry them either."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [context.sqlalchemy_exception, context.original_exception]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.args = tuple(_scrub(a) for a in error.args)
+        pending.extend([error.__cause__, error.__context__])
 
 
 def _treat_protocol_confusion_as_disconnect(context: ExceptionContext) -> None:

@@ -1,4 +1,10 @@
-"""Remember the first result of a retried command and hand it back on a replay."""
+"""Remember the first result of a retried command and hand it back on a replay.
+
+A key is the actor's own: it is stored per operation (`scope`) and per actor, so one
+user's key never answers, or blocks, another user's command. The caller still checks that
+the actor may see what a replay names before returning it (the actor may have lost the
+access since the first call).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,31 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import Actor
 from api.models.audit import IdempotencyRecord
 
 
-async def recall(session: AsyncSession, scope: str, key: str | None) -> dict[str, Any] | None:
+def actor_key(actor: Actor) -> str:
+    """Who a key belongs to: the user, else the system path (HL7, jobs) that acted."""
+    if actor.user_id:
+        return f"user:{actor.user_id}"
+    return f"{actor.via}:{actor.username}"[:80]
+
+
+async def recall(
+    session: AsyncSession, scope: str, key: str | None, *, actor: Actor
+) -> dict[str, Any] | None:
     if not key:
         return None
-    record = await session.get(IdempotencyRecord, (scope, key))
+    record = await session.get(IdempotencyRecord, (scope, actor_key(actor), key))
     return record.result if record else None
 
 
 async def remember(
-    session: AsyncSession, scope: str, key: str | None, result: dict[str, Any]
+    session: AsyncSession, scope: str, key: str | None, result: dict[str, Any], *, actor: Actor
 ) -> None:
     """Store the result in the caller's transaction; a concurrent duplicate fails on the key."""
     if not key:
         return
-    session.add(IdempotencyRecord(scope=scope, key=key, result=result))
+    session.add(IdempotencyRecord(scope=scope, actor=actor_key(actor), key=key, result=result))
     await session.flush()

@@ -44,8 +44,15 @@ async def bots_catch_up(services: Services, now: datetime) -> dict[str, object]:
     return dict(await sweep(services))
 
 
+async def uploads_expiry(services: Services, now: datetime) -> dict[str, object]:
+    from sync.attachments import expire_partial_uploads
+
+    return await expire_partial_uploads(services, now)
+
+
 def install(services: Services) -> Services:
     register_periodic(services, "approvals", approvals_deadlines)
     register_periodic(services, "treatments", treatments_calendar)
     register_periodic(services, "bots", bots_catch_up)
+    register_periodic(services, "uploads", uploads_expiry)
     return services

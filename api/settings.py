@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # Request limits
     max_comment_length: int = 2000
     max_request_bytes: int = 2 * 1024 * 1024
+    # Resumable uploads from PADs (/sync/attachments): bytes one user may have announced in
+    # unfinished uploads at once, and how long an unfinished upload is kept before the
+    # periodic sweep deletes it.
+    upload_pending_quota_bytes: int = 64 * 1024 * 1024
+    upload_partial_ttl_seconds: int = 24 * 3600
 
     # Hardening: GraphQL limits, login throttling, password policy, CORS
     graphql_max_cost: int = 5000  # each field costs 1; a list field multiplies what it selects

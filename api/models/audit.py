@@ -62,6 +62,20 @@ class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_record"
 
     scope: str = Field(primary_key=True, max_length=60)
+    actor: str = Field(primary_key=True, max_length=80)  # api.idempotency.actor_key
     key: str = Field(primary_key=True, max_length=200)
     result: dict[str, Any] = json_field()
     created_at: datetime = ts_field(default_now=True)
+
+
+class AccessLogPatient(SQLModel, table=True):
+    """Each patient an access-log row returned: answers "who saw patient X"."""
+
+    __tablename__ = "access_log_patient"
+
+    access_log_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("access_log.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    patient_id: int = Field(primary_key=True, index=True)

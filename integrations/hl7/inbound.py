@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from api.auth import Actor
 from api.errors import DomainError, ErrorCode
 from api.idempotency import recall, remember
 from api.services import Services
@@ -33,6 +34,12 @@ DOMAIN_TO_HL7: dict[str, str] = {
     ErrorCode.ALREADY_DECIDED: "205",
 }
 INBOUND_FLAG = "hl7_inbound"  # set on the session: what the HIS sent is not echoed back to it
+
+
+# Who a message's replay key belongs to: the interface itself (the sender is in the scope).
+HL7_ACTOR = Actor(
+    user_id=0, username="hl7", roles=frozenset({"system"}), department_id=None, via="hl7"
+)
 
 
 def idempotency_scope(msg: InboundMessage) -> str:
@@ -110,7 +117,7 @@ class InboundProcessor:
         try:
             async with self.services.db.transaction() as session:
                 session.info[INBOUND_FLAG] = True
-                prior = await recall(session, scope, msg.control_id)
+                prior = await recall(session, scope, msg.control_id, actor=HL7_ACTOR)
                 if prior is not None:
                     self._log(msg, "replay", None)
                     return str(prior["ack"])
@@ -131,6 +138,7 @@ class InboundProcessor:
                         "type": f"{msg.message_type}^{msg.trigger}",
                         "summary": _jsonable(summary),
                     },
+                    actor=HL7_ACTOR,
                 )
         except MessageError as exc:
             return self._refuse(msg, AckError(exc.code, exc.text, exc.segment, exc.field))
@@ -139,7 +147,7 @@ class InboundProcessor:
         except IntegrityError:
             # The same message on two connections at once: the other one committed first.
             async with self.services.db.session() as session:
-                prior = await recall(session, scope, msg.control_id)
+                prior = await recall(session, scope, msg.control_id, actor=HL7_ACTOR)
             if prior is not None:
                 return str(prior["ack"])
             log.exception("hl7 message hit a constraint")

@@ -21,6 +21,7 @@ from api.auth import Actor
 from api.domain.treatments import appointments as appointment_domain
 from api.domain.treatments import queue as queue_domain
 from api.domain.treatments import records as record_domain
+from api.domain.treatments.access import visible_patient_ids
 from api.errors import DomainError, ErrorCode, not_found
 from api.models.treatments import (
     Appointment,
@@ -41,11 +42,14 @@ WINDOW_AFTER = timedelta(days=7)
 RECORDS_KEPT = timedelta(days=30)
 
 
-def _mine(actor: Actor, department_column: Any, therapist_column: Any) -> sa.ColumnElement[bool]:
+def _mine(
+    actor: Actor, department_column: Any, therapist_column: Any, patient_column: Any
+) -> sa.ColumnElement[bool]:
+    """The department's work (or the therapist's own), of patients the actor may see."""
     mine = therapist_column == actor.user_id
     if actor.department_id is not None:
         mine = sa.or_(department_column == actor.department_id, mine)
-    return mine
+    return sa.and_(mine, patient_column.in_(visible_patient_ids(actor)))
 
 
 def appointment_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
@@ -56,7 +60,9 @@ def appointment_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
             Appointment.deleted_at.is_(None),
             Appointment.starts_at >= now - WINDOW_BEFORE,
             Appointment.starts_at < now + WINDOW_AFTER,
-            _mine(actor, TreatmentItem.department_id, Appointment.therapist_id),
+            _mine(
+                actor, TreatmentItem.department_id, Appointment.therapist_id, Appointment.patient_id
+            ),
         )
     )
 
@@ -65,7 +71,12 @@ def record_scope(actor: Actor, now: datetime) -> sa.Select[Any]:
     return sa.select(TreatmentRecord.id).where(
         TreatmentRecord.deleted_at.is_(None),
         TreatmentRecord.created_at >= now - RECORDS_KEPT,
-        _mine(actor, TreatmentRecord.department_id, TreatmentRecord.therapist_id),
+        _mine(
+            actor,
+            TreatmentRecord.department_id,
+            TreatmentRecord.therapist_id,
+            TreatmentRecord.patient_id,
+        ),
     )
 
 

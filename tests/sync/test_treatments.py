@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from api.models.base import utcnow
 from api.models.notices import Notice
+from api.models.patients import Patient
 from api.models.treatments import Appointment, Attachment, ConsentText, TreatmentRecord
 from tests.sync.client import pad
 from tests.treatments.helpers import count, make_order, make_slot, png_bytes
@@ -250,3 +251,24 @@ async def test_a_photo_of_another_session_is_refused(http, demo):
     results = (await sun.push())["results"]
     assert results[0]["status"] == "APPLIED"
     assert (results[1]["status"], results[1]["code"]) == ("REJECTED", "CONFLICT")
+
+
+async def test_a_pad_pulls_no_appointment_of_a_patient_it_may_not_see(http, demo):
+    """A surgery patient booked (by the desk) into a rehabilitation therapist's slot: the
+    therapist's PAD gets neither the appointment nor its queue entry, only its own."""
+    _, mine = await _booked(http, demo, starts_in=timedelta(days=2))
+    surgery_order = await make_order(demo, "P0002", sessions=1)
+    slot = await make_slot(demo, starts_in=timedelta(days=2))
+    desk = await pad(http, "admin")
+    desk.mutate("bookAppointment", {"slotId": slot, "orderId": surgery_order})
+    theirs = (await desk.push())["results"][0]
+    assert theirs["status"] == "APPLIED"
+    sun = await pad(http, "pt.sun")
+    appointments = {key[1] for key in sun.store if key[0] == "appointment"}
+    assert str(theirs["entityId"]) not in appointments and str(mine) in appointments
+    async with demo.db.session() as session:
+        surgery_patient = (
+            await session.execute(sa.select(Patient.id).where(Patient.mrn == "P0002"))
+        ).scalar_one()
+    assert not [data for data in sun.store.values() if data.get("patient_id") == surgery_patient]
+    assert sun.get("patient", surgery_patient) is None

@@ -78,7 +78,8 @@ async def test_replayed_actions_return_the_first_result_and_versions_move(
         assert exc.code == "STALE_VERSION" and exc.details["currentVersion"] == saved["version"]
     else:
         raise AssertionError("a stale edit was applied")
-    # Another department's therapist gets the same FORBIDDEN the GraphQL path gives.
+    # Another department's staff get the same NOT_FOUND the GraphQL path gives ("not
+    # yours" answers as "not there").
     li = await _actor(demo, "dr.li")
     try:
         async with demo.db.transaction() as session:
@@ -86,7 +87,7 @@ async def test_replayed_actions_return_the_first_result_and_versions_move(
                 session, {"recordId": record_id, "data": {}}, actor=li
             )
     except DomainError as exc:
-        assert exc.code == "FORBIDDEN"
+        assert exc.code == "NOT_FOUND"
     else:
         raise AssertionError("a surgeon edited a treatment record")
 

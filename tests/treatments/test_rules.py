@@ -148,9 +148,11 @@ async def test_therapist_cannot_read_another_departments_patient(
         "query($p: ID!) { treatmentArchive(patientId: $p) { patient { name } } }",
         "query($p: ID!) { treatmentOrders(patientId: $p) { id } }",
     ):
-        assert error_code(await sun.error(query, {"p": surgery_patient})) == "FORBIDDEN"
+        # "Not yours" answers as "not there", so ids cannot be probed.
+        assert error_code(await sun.error(query, {"p": surgery_patient})) == "NOT_FOUND"
+        assert error_code(await sun.error(query, {"p": "999999"})) == "NOT_FOUND"
     create = 'mutation($p: ID!) { createTreatmentOrder(input: {patientId: $p, itemCode: "PHYSIO", sessions: 1, paid: true}) { id } }'
-    assert error_code(await sun.error(create, {"p": surgery_patient})) == "FORBIDDEN"
+    assert error_code(await sun.error(create, {"p": surgery_patient})) == "NOT_FOUND"
     # Their own department's patient: allowed, masked, and logged.
     archive = (
         await sun.data(

@@ -189,7 +189,7 @@ async def decide_task(
     instance = await lock_instance(session, task.instance_id)
     task = await reload_task(session, task.id or 0)
     replay_key = f"{task.id}:{idempotency_key}" if idempotency_key else None
-    if await idempotency.recall(session, DECIDE_SCOPE, replay_key) is not None:
+    if await idempotency.recall(session, DECIDE_SCOPE, replay_key, actor=actor) is not None:
         return task  # the same tap again: the first result
     if task.assignee_id != actor.user_id:
         raise task_not_found()
@@ -213,7 +213,7 @@ async def decide_task(
     else:
         await _return(session, flow, task, actor=actor, target=return_to or APPLICANT, now=now)
     await idempotency.remember(
-        session, DECIDE_SCOPE, replay_key, {"task_id": task.id, "status": task.status}
+        session, DECIDE_SCOPE, replay_key, {"task_id": task.id, "status": task.status}, actor=actor
     )
     return task
 

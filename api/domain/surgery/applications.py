@@ -74,7 +74,7 @@ async def submit_surgery_application(
     """
     now = now or utcnow()
     replay_key = f"{actor.user_id}:{idempotency_key}" if idempotency_key else None
-    first = await idempotency.recall(session, SUBMIT_SCOPE, replay_key)
+    first = await idempotency.recall(session, SUBMIT_SCOPE, replay_key, actor=actor)
     if first is not None:
         instance = await session.get(ApprovalInstance, first["instance_id"])
         assert instance is not None
@@ -151,7 +151,9 @@ async def submit_surgery_application(
             session, application, instance, surgeon, actor=actor, now=now
         )
     await session.flush()
-    await idempotency.remember(session, SUBMIT_SCOPE, replay_key, {"instance_id": instance.id})
+    await idempotency.remember(
+        session, SUBMIT_SCOPE, replay_key, {"instance_id": instance.id}, actor=actor
+    )
     return instance
 
 

@@ -21,6 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import SYSTEM_ACTOR, Actor
+from api.domain.treatments.access import (
+    access_staff_member,
+    log_patient_access,
+    visible_patient_rows_clause,
+)
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     TreatmentErrorCode,
@@ -355,9 +360,11 @@ async def book_appointment(
     tz: ZoneInfo = HOSPITAL_TZ,
 ) -> Appointment:
     """Book one seat of `slot_id` for an order (a patient may omit the order)."""
-    first = await recall(session, "treatments.book", idempotency_key)
+    first = await recall(session, "treatments.book", idempotency_key, actor=actor)
     if first:
-        return await access_appointment(session, actor, int(first["appointment_id"]))
+        return await _booked(
+            session, actor, await access_appointment(session, actor, int(first["appointment_id"]))
+        )
     now = now_or(now)
     if channel is None:
         channel = (
@@ -368,7 +375,21 @@ async def book_appointment(
     chosen = _channel(channel)
     order = await _order_for_booking(session, actor, slot_id, order_id)
     appointment = await _place(session, order, slot_id, actor=actor, channel=chosen, now=now, tz=tz)
-    await remember(session, "treatments.book", idempotency_key, {"appointment_id": appointment.id})
+    await remember(
+        session, "treatments.book", idempotency_key, {"appointment_id": appointment.id}, actor=actor
+    )
+    return await _booked(session, actor, appointment)
+
+
+async def _booked(session: AsyncSession, actor: Actor, appointment: Appointment) -> Appointment:
+    await log_patient_access(
+        session,
+        actor,
+        "appointment",
+        [appointment.patient_id],
+        action="book",
+        detail={"appointment_id": appointment.id},
+    )
     return appointment
 
 
@@ -442,7 +463,11 @@ async def cancel_appointment(
             tz=tz,
         )
     await remember(
-        session, "treatments.cancel", idempotency_key, {"appointment_id": appointment.id}
+        session,
+        "treatments.cancel",
+        idempotency_key,
+        {"appointment_id": appointment.id},
+        actor=actor,
     )
     return appointment
 
@@ -459,7 +484,7 @@ async def reschedule_appointment(
 ) -> Appointment:
     """Move to another slot of the same item: the new seat is taken before the old is freed,
     so a failed move leaves the patient where they were."""
-    first = await recall(session, "treatments.reschedule", idempotency_key)
+    first = await recall(session, "treatments.reschedule", idempotency_key, actor=actor)
     if first:
         return await access_appointment(session, actor, int(first["appointment_id"]))
     if appointment.status != AppointmentStatus.BOOKED or appointment.order_id is None:
@@ -503,7 +528,9 @@ async def reschedule_appointment(
         tz=tz,
         extra={"from": appointment.starts_at.isoformat(), "receipt_no": new.receipt_no},
     )
-    await remember(session, "treatments.reschedule", idempotency_key, {"appointment_id": new.id})
+    await remember(
+        session, "treatments.reschedule", idempotency_key, {"appointment_id": new.id}, actor=actor
+    )
     return new
 
 
@@ -537,9 +564,11 @@ async def book_series(
     """
     if not is_staff(actor):
         raise forbidden("仅工作人员可批量预约 / only staff can book a series")
-    first = await recall(session, "treatments.book_series", idempotency_key)
+    first = await recall(session, "treatments.book_series", idempotency_key, actor=actor)
     if first:
-        return await _series_result(session, int(first["series_id"]))
+        result = await _series_result(session, int(first["series_id"]))
+        await access_order(session, actor, result.series.order_id)  # still the actor's to see
+        return result
     if not 1 <= sessions <= 100:
         raise invalid("sessions", "次数须在 1-100 之间 / sessions must be 1-100")
     days_of_week = sorted(set(weekdays if weekdays is not None else [0, 1, 2, 3, 4]))
@@ -644,7 +673,9 @@ async def book_series(
             tz=tz,
             extra={"series_id": series.id, "sessions": [a.starts_at.isoformat() for a in placed]},
         )
-    await remember(session, "treatments.book_series", idempotency_key, {"series_id": series.id})
+    await remember(
+        session, "treatments.book_series", idempotency_key, {"series_id": series.id}, actor=actor
+    )
     return SeriesResult(series, placed, unplaced)
 
 
@@ -678,7 +709,7 @@ async def register_walk_in(
     """A patient treated without an appointment (随治随走): an arrived appointment, no slot."""
     from api.domain.treatments.queue import enqueue_arrival
 
-    first = await recall(session, "treatments.walk_in", idempotency_key)
+    first = await recall(session, "treatments.walk_in", idempotency_key, actor=actor)
     if first:
         return await access_appointment(session, actor, int(first["appointment_id"]))
     if not is_staff(actor):
@@ -720,7 +751,11 @@ async def register_walk_in(
     appointment.receipt = _receipt(appointment, item, order, tz)
     await enqueue_arrival(session, appointment, now=now, tz=tz)
     await remember(
-        session, "treatments.walk_in", idempotency_key, {"appointment_id": appointment.id}
+        session,
+        "treatments.walk_in",
+        idempotency_key,
+        {"appointment_id": appointment.id},
+        actor=actor,
     )
     return appointment
 
@@ -792,8 +827,10 @@ async def worklist_entries(
     if not is_staff(actor):
         raise forbidden("仅工作人员可查看工作列表 / staff only")
     therapist_id = therapist_id or actor.user_id
-    if therapist_id != actor.user_id and not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
-        raise forbidden("只能查看自己的工作列表 / only your own worklist")
+    if therapist_id != actor.user_id:
+        if not actor.has_role(Role.DEPT_HEAD, Role.ADMIN, "system"):
+            raise forbidden("只能查看自己的工作列表 / only your own worklist")
+        await access_staff_member(session, actor, therapist_id)  # their own department's
     begins, ends = local_day_bounds(day, tz)
     stmt = (
         sa.select(Appointment, Patient, TreatmentItem)
@@ -804,10 +841,19 @@ async def worklist_entries(
             Appointment.starts_at >= begins,
             Appointment.starts_at < ends,
             Appointment.deleted_at.is_(None),
+            visible_patient_rows_clause(actor),
         )
         .order_by(Appointment.starts_at, Appointment.id)
     )
-    return [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
+    entries = [(a, p, i) for a, p, i in (await session.execute(stmt)).all()]
+    await log_patient_access(
+        session,
+        actor,
+        "worklist",
+        [a.patient_id for a, _, _ in entries],
+        detail={"date": day.isoformat(), "therapist_id": therapist_id},
+    )
+    return entries
 
 
 async def worklist(

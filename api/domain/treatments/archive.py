@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Actor
 from api.crypto import FieldCipher
 from api.domain.patients import PatientData, can_see_patient, upsert_patient
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.appointments import appointments_for_patient
 from api.domain.treatments.common import load_patient, now_or, require_treatment_staff
 from api.domain.treatments.followups import follow_ups_for_patient
@@ -62,6 +63,9 @@ async def set_allergies(
     patient.allergies = cleaned
     patient.updated_at = now_or(None)
     await session.flush()
+    await log_patient_access(
+        session, actor, "patient", [patient.id], action="update", detail={"allergies": len(cleaned)}
+    )
     return patient
 
 
@@ -91,4 +95,6 @@ async def ensure_patient(
                 sa.select(Department.code).where(Department.id == actor.department_id)
             )
         ).scalar_one_or_none()
-    return await upsert_patient(session, cipher, data, actor=actor)
+    patient, created = await upsert_patient(session, cipher, data, actor=actor)
+    await log_patient_access(session, actor, "patient", [patient.id], action="register")
+    return patient, created

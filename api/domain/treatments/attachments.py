@@ -7,12 +7,15 @@ neither a file nor a row behind.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.auth import Actor
-from api.domain.treatments.common import TreatmentErrorCode, require_treatment_staff
+from api.domain.treatments.access import visible_patient_ids
+from api.domain.treatments.common import TreatmentErrorCode, is_staff, require_treatment_staff
 from api.errors import DomainError, ErrorCode
-from api.models.treatments import Attachment
+from api.models.treatments import Attachment, TreatmentRecord
 from api.storage import StoredObject, sniff_image
 
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -61,3 +64,27 @@ async def record_attachment(
     session.add(attachment)
     await session.flush()
     return attachment
+
+
+async def may_see_upload(
+    session: AsyncSession, actor: Actor, sha256: str, *, uploaded_by: int, complete: bool
+) -> bool:
+    """Whether the actor may learn how far an upload has come: its uploader, or (once it
+    is whole) staff who may see a record it belongs to."""
+    if actor.user_id and actor.user_id == uploaded_by:
+        return True
+    if not complete or not is_staff(actor):
+        return False
+    linked = (
+        await session.execute(
+            sa.select(col(Attachment.id))
+            .join(TreatmentRecord, col(TreatmentRecord.id) == col(Attachment.record_id))
+            .where(
+                col(Attachment.sha256) == sha256,
+                col(Attachment.deleted_at).is_(None),
+                col(TreatmentRecord.patient_id).in_(visible_patient_ids(actor)),
+            )
+            .limit(1)
+        )
+    ).first()
+    return linked is not None

@@ -102,12 +102,13 @@ async def item_by_code(
 
 
 async def load_patient(session: AsyncSession, actor: Actor, patient_id: int) -> Patient:
-    """The patient, if the actor may see them (system actors see all)."""
+    """The patient, if the actor may see them (system actors see all).
+
+    "Not yours" and "not there" get the same NOT_FOUND, so ids cannot be probed.
+    """
     patient = await session.get(Patient, patient_id)
-    if patient is None:
+    if patient is None or (not actor.has_role("system") and not can_see_patient(actor, patient)):
         raise not_found("患者", "patient")
-    if not actor.has_role("system") and not can_see_patient(actor, patient):
-        raise forbidden("无权查看该患者 / not allowed to see this patient")
     return patient
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
 from api.domain.treatments import templates
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.common import is_staff, load_patient, now_or
 from api.domain.treatments.notices import enqueue_later
 from api.errors import DomainError, ErrorCode, forbidden
@@ -144,4 +145,12 @@ async def due_follow_ups(session: AsyncSession, actor: Actor, *, until: datetime
         .order_by(FollowUp.due_at)
         .limit(500)
     )
-    return list((await session.execute(stmt)).scalars())
+    rows = list((await session.execute(stmt)).scalars())
+    await log_patient_access(
+        session,
+        actor,
+        "follow_ups",
+        [r.patient_id for r in rows],
+        detail={"due_until": until.isoformat()},
+    )
+    return rows

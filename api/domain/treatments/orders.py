@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import append_event, expected_stream_sources
 from api.auth import Actor
+from api.domain.treatments.access import log_patient_access
 from api.domain.treatments.common import (
     TreatmentErrorCode,
     item_by_code,
@@ -85,10 +86,20 @@ async def create_order(
             )
         ).scalar_one_or_none()
         if existing is not None:
-            return existing
-    first = await recall(session, "treatments.create_order", idempotency_key)
+            # The first order, to whoever may see its patient; to anyone else: not there.
+            await load_patient(session, actor, existing.patient_id)
+            if existing.patient_id != patient_id:
+                raise DomainError(
+                    ErrorCode.CONFLICT,
+                    "该 HIS 医嘱号已用于另一位患者 / this HIS order number belongs to another patient",
+                    field="hisOrderNo",
+                )
+            return await _answered(session, actor, existing)
+    first = await recall(session, "treatments.create_order", idempotency_key, actor=actor)
     if first:
-        return await _get(session, int(first["order_id"]))
+        return await _answered(
+            session, actor, await access_order(session, actor, int(first["order_id"]))
+        )
     if not isinstance(sessions, int) or not 1 <= sessions <= MAX_SESSIONS:
         raise invalid(
             "sessions", f"次数须在 1-{MAX_SESSIONS} 之间 / sessions must be 1-{MAX_SESSIONS}"
@@ -127,7 +138,22 @@ async def create_order(
             "his_order_no": his_order_no,
         },
     )
-    await remember(session, "treatments.create_order", idempotency_key, {"order_id": order.id})
+    await remember(
+        session, "treatments.create_order", idempotency_key, {"order_id": order.id}, actor=actor
+    )
+    return await _answered(session, actor, order)
+
+
+async def _answered(session: AsyncSession, actor: Actor, order: TreatmentOrder) -> TreatmentOrder:
+    """The order goes back with its patient: that is an access to the patient."""
+    await log_patient_access(
+        session,
+        actor,
+        "treatment_order",
+        [order.patient_id],
+        action="create",
+        detail={"order_id": order.id},
+    )
     return order
 
 

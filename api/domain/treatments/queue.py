@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
+from api.domain.treatments.access import access_queue, log_patient_access, visible_patient_ids
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     check_version,
@@ -91,11 +92,9 @@ async def check_in(
 ) -> QueueEntry:
     """签到: the patient is here. Only a booked appointment of today can check in."""
     require_treatment_staff(actor)
-    first = await recall(session, "treatments.check_in", idempotency_key)
-    if first:
-        entry = await session.get(QueueEntry, int(first["entry_id"]))
-        assert entry is not None
-        return entry
+    first = await recall(session, "treatments.check_in", idempotency_key, actor=actor)
+    if first:  # the first answer, if the actor may still see its patient
+        return await access_queue_entry(session, actor, int(first["entry_id"]))
     now = now_or(now)
     if appointment.status == AppointmentStatus.ARRIVED:
         return await enqueue_arrival(session, appointment, now=now, tz=tz)
@@ -114,28 +113,44 @@ async def check_in(
     appointment.status = AppointmentStatus.ARRIVED
     touch(appointment, now)
     entry = await enqueue_arrival(session, appointment, now=now, tz=tz)
-    await remember(session, "treatments.check_in", idempotency_key, {"entry_id": entry.id})
+    await remember(
+        session, "treatments.check_in", idempotency_key, {"entry_id": entry.id}, actor=actor
+    )
     return entry
+
+
+def _check_key(queue_key: str) -> None:
+    if not queue_key or len(queue_key) > 80:
+        raise invalid("queueKey", "队列无效 / invalid queue")
 
 
 async def day_queue(
     session: AsyncSession, actor: Actor, *, day: date, queue_key: str, include_done: bool = False
 ) -> list[QueueEntry]:
     require_treatment_staff(actor)
-    if not queue_key or len(queue_key) > 80:
-        raise invalid("queueKey", "队列无效 / invalid queue")
+    _check_key(queue_key)
+    await access_queue(session, actor, queue_key)
     stmt = (
         sa.select(QueueEntry)
         .where(
             QueueEntry.queue_day == day,
             QueueEntry.queue_key == queue_key,
             QueueEntry.deleted_at.is_(None),
+            QueueEntry.patient_id.in_(visible_patient_ids(actor)),
         )
         .order_by(QueueEntry.position)
     )
     if not include_done:
         stmt = stmt.where(QueueEntry.status.in_(["waiting", "called"]))
-    return list((await session.execute(stmt)).scalars())
+    entries = list((await session.execute(stmt)).scalars())
+    await log_patient_access(
+        session,
+        actor,
+        "queue",
+        [e.patient_id for e in entries],
+        detail={"queue": queue_key, "date": day.isoformat()},
+    )
+    return entries
 
 
 async def call_next(
@@ -150,10 +165,17 @@ async def call_next(
 ) -> QueueEntry | None:
     """叫号: the first waiting entry becomes `called`; None when nobody waits."""
     require_treatment_staff(actor)
-    first = await recall(session, "treatments.call_next", idempotency_key)
+    _check_key(queue_key)
+    await access_queue(session, actor, queue_key)
+    first = await recall(session, "treatments.call_next", idempotency_key, actor=actor)
     if first:
-        return (
-            await session.get(QueueEntry, int(first["entry_id"])) if first.get("entry_id") else None
+        return await _called(
+            session,
+            actor,
+            queue_key,
+            await access_queue_entry(session, actor, int(first["entry_id"]))
+            if first.get("entry_id")
+            else None,
         )
     now = now_or(now)
     day = day or local_day(now, tz)
@@ -165,6 +187,7 @@ async def call_next(
                 QueueEntry.queue_key == queue_key,
                 QueueEntry.status == "waiting",
                 QueueEntry.deleted_at.is_(None),
+                QueueEntry.patient_id.in_(visible_patient_ids(actor)),
             )
             .order_by(QueueEntry.position)
             .limit(1)
@@ -183,7 +206,25 @@ async def call_next(
             touch(appointment, now)
         await session.flush()
     await remember(
-        session, "treatments.call_next", idempotency_key, {"entry_id": entry.id if entry else None}
+        session,
+        "treatments.call_next",
+        idempotency_key,
+        {"entry_id": entry.id if entry else None},
+        actor=actor,
+    )
+    return await _called(session, actor, queue_key, entry)
+
+
+async def _called(
+    session: AsyncSession, actor: Actor, queue_key: str, entry: QueueEntry | None
+) -> QueueEntry | None:
+    await log_patient_access(
+        session,
+        actor,
+        "queue",
+        [entry.patient_id] if entry else [],
+        action="call",
+        detail={"queue": queue_key, "entry_id": entry.id if entry else None},
     )
     return entry
 
@@ -199,7 +240,7 @@ async def skip_entry(
 ) -> QueueEntry:
     """过号: not here when called; back to the end of the queue, same ticket number."""
     require_treatment_staff(actor)
-    if await recall(session, "treatments.skip", idempotency_key):
+    if await recall(session, "treatments.skip", idempotency_key, actor=actor):
         return entry  # a replayed skip moves nobody twice
     check_version(entry, expected_version)
     if entry.status not in ("waiting", "called"):
@@ -227,14 +268,23 @@ async def skip_entry(
         "treatments.skip",
         idempotency_key,
         {"entry_id": entry.id, "version": entry.version},
+        actor=actor,
     )
     return entry
 
 
 async def access_queue_entry(session: AsyncSession, actor: Actor, entry_id: int) -> QueueEntry:
     require_treatment_staff(actor)
-    entry = await session.get(QueueEntry, entry_id)
-    if entry is None or entry.deleted_at is not None:
+    entry = (
+        await session.execute(
+            sa.select(QueueEntry).where(
+                QueueEntry.id == entry_id,
+                QueueEntry.deleted_at.is_(None),
+                QueueEntry.patient_id.in_(visible_patient_ids(actor)),
+            )
+        )
+    ).scalar_one_or_none()
+    if entry is None:
         raise DomainError(ErrorCode.NOT_FOUND, "排队记录不存在 / queue entry not found", field="id")
     return entry
 

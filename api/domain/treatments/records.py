@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.audit import append_event, canonical_json
 from api.auth import Actor
 from api.domain.treatments import templates
+from api.domain.treatments.access import manages_item
 from api.domain.treatments.common import (
     TreatmentErrorCode,
     check_version,
@@ -93,7 +94,7 @@ async def start_treatment(
     nothing written. Starting twice returns the same record."""
     require_treatment_staff(actor)
     await load_patient(session, actor, appointment.patient_id)
-    first = await recall(session, "treatments.start", idempotency_key)
+    first = await recall(session, "treatments.start", idempotency_key, actor=actor)
     if first:
         return await access_record(session, actor, int(first["record_id"]))
     existing = (
@@ -151,7 +152,9 @@ async def start_treatment(
         appointment.therapist_id = actor.user_id or None
     touch(appointment, now)
     await session.flush()
-    await remember(session, "treatments.start", idempotency_key, {"record_id": record.id})
+    await remember(
+        session, "treatments.start", idempotency_key, {"record_id": record.id}, actor=actor
+    )
     return record
 
 
@@ -176,7 +179,7 @@ async def save_treatment_record(
 ) -> TreatmentRecord:
     """Save the treatment record's fields (a draft may be incomplete; types are checked)."""
     require_treatment_staff(actor)
-    if await recall(session, "treatments.save_record", idempotency_key):
+    if await recall(session, "treatments.save_record", idempotency_key, actor=actor):
         return record
     _require_draft(record)
     check_version(record, expected_version)
@@ -190,6 +193,7 @@ async def save_treatment_record(
         "treatments.save_record",
         idempotency_key,
         {"record_id": record.id, "version": record.version},
+        actor=actor,
     )
     return record
 
@@ -215,7 +219,7 @@ async def save_assessment(
         )
     ).scalar_one_or_none()
     if existing is not None and await recall(
-        session, "treatments.save_assessment", idempotency_key
+        session, "treatments.save_assessment", idempotency_key, actor=actor
     ):
         return existing
     _require_draft(record)
@@ -241,7 +245,11 @@ async def save_assessment(
         touch(existing, now)
     await session.flush()
     await remember(
-        session, "treatments.save_assessment", idempotency_key, {"assessment_id": existing.id}
+        session,
+        "treatments.save_assessment",
+        idempotency_key,
+        {"assessment_id": existing.id},
+        actor=actor,
     )
     return existing
 
@@ -337,6 +345,10 @@ async def publish_consent_text(
 ) -> ConsentText:
     """A new version of the item's consent form; earlier versions stop being signable."""
     require_treatment_staff(actor)
+    if not manages_item(actor, item):
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "治疗项目不存在 / treatment item not found", field="itemCode"
+        )
     if not body.strip():
         raise invalid("body", "同意书内容不能为空 / the consent text is empty")
     latest = (
@@ -382,10 +394,11 @@ async def sign_consent(
     the error) and nothing is written: the patient must read and sign the current text.
     """
     require_treatment_staff(actor)
-    first = await recall(session, "treatments.sign_consent", idempotency_key)
+    first = await recall(session, "treatments.sign_consent", idempotency_key, actor=actor)
     if first:
         signature = await session.get(ConsentSignature, int(first["signature_id"]))
         assert signature is not None
+        await access_record(session, actor, signature.record_id)  # still the actor's to see
         return signature
     _require_draft(record)
     text = await session.get(ConsentText, consent_text_id)
@@ -445,7 +458,11 @@ async def sign_consent(
     session.add(signature)
     await session.flush()
     await remember(
-        session, "treatments.sign_consent", idempotency_key, {"signature_id": signature.id}
+        session,
+        "treatments.sign_consent",
+        idempotency_key,
+        {"signature_id": signature.id},
+        actor=actor,
     )
     return signature
 
@@ -543,7 +560,9 @@ async def archive_session(
     await create_follow_ups(
         session, item=item, record=record, order=order, course_done=course_done, now=now
     )
-    await remember(session, "treatments.archive", idempotency_key, {"record_id": record.id})
+    await remember(
+        session, "treatments.archive", idempotency_key, {"record_id": record.id}, actor=actor
+    )
     await session.flush()
     return record
 

@@ -17,6 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
+from api.domain.treatments.access import (
+    access_item_to_manage,
+    access_schedule,
+    access_staff_member,
+)
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     item_by_code,
@@ -25,7 +30,6 @@ from api.domain.treatments.common import (
     require_treatment_staff,
 )
 from api.errors import invalid
-from api.models.people import User
 from api.models.treatments import Appointment, Schedule, ScheduleException, Slot
 
 DEFAULT_WINDOW_DAYS = 14
@@ -65,7 +69,7 @@ async def create_schedule(
     working_days_only: bool = True,
 ) -> Schedule:
     require_treatment_staff(actor)
-    item = await item_by_code(session, item_code)
+    item = await access_item_to_manage(session, actor, item_code)
     start, end = _parse_hhmm(start_time, "startTime"), _parse_hhmm(end_time, "endTime")
     if end <= start:
         raise invalid("endTime", "结束时间须晚于开始时间 / end must be after start")
@@ -78,8 +82,8 @@ async def create_schedule(
         raise invalid("weekdays", "工作日须为 0-6（周一为 0）/ weekdays are 0-6, Monday = 0")
     if valid_to is not None and valid_to < valid_from:
         raise invalid("validTo", "结束日期早于开始日期 / validTo is before validFrom")
-    if therapist_id is not None and await session.get(User, therapist_id) is None:
-        raise invalid("therapistId", "治疗师不存在 / therapist not found")
+    if therapist_id is not None:
+        await access_staff_member(session, actor, therapist_id)
     if not therapist_id and not room:
         raise invalid("room", "须指定治疗师或治疗室 / a therapist or a room is required")
     schedule = Schedule(
@@ -225,6 +229,11 @@ async def add_exception(
     require_treatment_staff(actor)
     if schedule_id is None and therapist_id is None:
         raise invalid("scheduleId", "须指定排班或治疗师 / a schedule or a therapist is required")
+    if schedule_id is not None:
+        await access_schedule(session, actor, schedule_id)
+    else:
+        assert therapist_id is not None
+        await access_staff_member(session, actor, therapist_id)
     exception = ScheduleException(
         schedule_id=schedule_id, therapist_id=therapist_id, day=day, reason=reason[:200]
     )

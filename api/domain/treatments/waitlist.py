@@ -47,7 +47,7 @@ async def join_waitlist(
     now: datetime | None = None,
 ) -> Appointment:
     """Wait for a seat of a full slot. A slot with seats left is booked directly instead."""
-    first = await recall(session, "treatments.waitlist", idempotency_key)
+    first = await recall(session, "treatments.waitlist", idempotency_key, actor=actor)
     if first:
         return await access_appointment(session, actor, int(first["appointment_id"]))
     now = now_or(now)
@@ -107,7 +107,11 @@ async def join_waitlist(
     session.add(appointment)
     await session.flush()
     await remember(
-        session, "treatments.waitlist", idempotency_key, {"appointment_id": appointment.id}
+        session,
+        "treatments.waitlist",
+        idempotency_key,
+        {"appointment_id": appointment.id},
+        actor=actor,
     )
     return appointment
 

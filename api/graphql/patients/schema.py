@@ -7,8 +7,9 @@ import strawberry
 
 from api.audit import record_access
 from api.domain import patient_binding, patients
+from api.domain.access_log import READS_ACCESS_LOG, access_log_of_patient
 from api.graphql.context import Info
-from api.graphql.patients.types import Patient
+from api.graphql.patients.types import AccessLogEntry, Patient
 from api.graphql.permissions import HasRole, IsAuthenticated
 from api.graphql.scalars import parse_id
 
@@ -31,6 +32,7 @@ class Query:
                 actor,
                 "patients",
                 detail={"search": bool(search), "ids": [r.id for r in rows]},
+                patient_ids=[r.id for r in rows],
             )
         return [Patient.from_row(r, cipher) for r in rows]
 
@@ -40,8 +42,20 @@ class Query:
         cipher = info.context.services.cipher
         async with info.context.transaction() as session:
             row = await patients.access_patient(session, actor, parse_id(id))
-            await record_access(session, actor, "patient", detail={"id": row.id})
+            await record_access(
+                session, actor, "patient", detail={"id": row.id}, patient_ids=[row.id]
+            )
         return Patient.from_row(row, cipher)
+
+    @strawberry.field(
+        permission_classes=[HasRole(*READS_ACCESS_LOG)],
+        description="谁查看过该患者 / who saw this patient (access log, newest first)",
+    )
+    async def access_log(self, info: Info, patient_id: strawberry.ID) -> list[AccessLogEntry]:
+        actor = info.context.require_actor()
+        async with info.context.read() as session:
+            rows = await access_log_of_patient(session, actor, parse_id(patient_id, "patientId"))
+        return [AccessLogEntry.from_row(r) for r in rows]
 
 
 @strawberry.type
@@ -75,7 +89,12 @@ class Mutation:
                 phone=phone,
             )
             await record_access(
-                session, actor, "patient.identity_corrected", detail={"patient_ids": [row.id]}
+                session,
+                actor,
+                "patient.identity_corrected",
+                action="update",
+                detail={"patient_ids": [row.id]},
+                patient_ids=[row.id],
             )
         return Patient.from_row(row, cipher)
 

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import strawberry
 
 from api.crypto import FieldCipher, mask_name
 from api.domain.patients import masked_id_number, masked_phone
+from api.graphql.context import Info
+from api.graphql.people.loaders import load_user
+from api.graphql.people.types import UserRef
+from api.models.audit import AccessLog as AccessLogRow
 from api.models.patients import Patient as PatientRow
 
 
@@ -34,3 +38,29 @@ class Patient:
             phone=masked_phone(cipher, row),
             allergies=list(row.allergies or []),
         )
+
+
+@strawberry.type(description="访问日志的一行 / one access-log row")
+class AccessLogEntry:
+    row: strawberry.Private[AccessLogRow]
+    id: strawberry.ID
+    at: datetime
+    action: str = strawberry.field(description="query | create | book | call | update | export …")
+    resource: str
+    ip: str | None
+
+    @classmethod
+    def from_row(cls, row: AccessLogRow) -> AccessLogEntry:
+        return cls(
+            row=row,
+            id=strawberry.ID(str(row.id)),
+            at=row.at,
+            action=row.action,
+            resource=row.resource,
+            ip=row.ip,
+        )
+
+    @strawberry.field(description="谁 / who (none for the system)")
+    async def actor(self, info: Info) -> UserRef | None:
+        user = await load_user(info.context, self.row.actor_id)
+        return UserRef.from_row(user) if user else None

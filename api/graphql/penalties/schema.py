@@ -198,7 +198,9 @@ class Mutation:
     async def record_penalty_score(self, info: Info, input: PenaltyScoreInput) -> PenaltyScore:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            replay = await idempotency.recall(session, "penalty-score", input.idempotency_key)
+            replay = await idempotency.recall(
+                session, "penalty-score", input.idempotency_key, actor=actor
+            )
             if replay is not None:
                 return await _score(
                     session, await penalties.access_score(session, actor, int(replay["id"]))
@@ -215,7 +217,7 @@ class Mutation:
                 settings=info.context.settings,
             )
             await idempotency.remember(
-                session, "penalty-score", input.idempotency_key, {"id": score.id}
+                session, "penalty-score", input.idempotency_key, {"id": score.id}, actor=actor
             )
             return await _score(session, score)
 

@@ -37,10 +37,7 @@ class Query:
         async with info.context.transaction() as session:
             rows = await queue.day_queue(
                 session, actor, day=date, queue_key=queue_key, include_done=include_done
-            )
-            await record_access(
-                session, actor, "queue", detail={"queue": queue_key, "date": date.isoformat()}
-            )
+            )  # logs the patients it returns
         return [QueueEntry.from_row(r) for r in rows]
 
     @strawberry.field(
@@ -50,7 +47,13 @@ class Query:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             row = await records.access_record(session, actor, parse_id(id))
-            await record_access(session, actor, "treatment_record", detail={"id": row.id})
+            await record_access(
+                session,
+                actor,
+                "treatment_record",
+                detail={"id": row.id},
+                patient_ids=[row.patient_id],
+            )
         return TreatmentRecord.from_row(row)
 
 

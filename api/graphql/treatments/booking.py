@@ -73,10 +73,7 @@ class Query:
                 therapist_id=parse_id(therapist_id, "therapistId") if therapist_id else None,
                 tz=info.context.settings.tz,
             )
-            prime_related(info.context, entries)
-            await record_access(
-                session, actor, "worklist", detail={"date": date.isoformat(), "count": len(entries)}
-            )
+            prime_related(info.context, entries)  # the domain logged the patients it returns
         return [Appointment.from_row(a) for a, _, _ in entries]
 
     @strawberry.field(
@@ -88,7 +85,13 @@ class Query:
         async with info.context.transaction() as session:
             patient = await patient_of_actor(session, actor)
             rows = await appointments.appointments_for_patient(session, patient.id)  # type: ignore[arg-type]
-            await record_access(session, actor, "appointments", detail={"patient_id": patient.id})
+            await record_access(
+                session,
+                actor,
+                "appointments",
+                detail={"patient_id": patient.id},
+                patient_ids=[patient.id],
+            )
         return [Appointment.from_row(r) for r in rows]
 
     @strawberry.field(
@@ -99,7 +102,9 @@ class Query:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
             row = await appointments.access_appointment(session, actor, parse_id(id))
-            await record_access(session, actor, "appointment", detail={"id": row.id})
+            await record_access(
+                session, actor, "appointment", detail={"id": row.id}, patient_ids=[row.patient_id]
+            )
         return Appointment.from_row(row)
 
 

@@ -53,7 +53,11 @@ class Query:
             patient = await patient_of_actor(session, actor)
             rows = await orders.orders_for_patient(session, patient.id)  # type: ignore[arg-type]
             await record_access(
-                session, actor, "treatment_orders", detail={"patient_id": patient.id}
+                session,
+                actor,
+                "treatment_orders",
+                detail={"patient_id": patient.id},
+                patient_ids=[patient.id],
             )
         return [TreatmentOrder.from_row(r) for r in rows]
 
@@ -70,7 +74,11 @@ class Query:
                 session, patient.id, include_cancelled=include_cancelled
             )  # type: ignore[arg-type]
             await record_access(
-                session, actor, "treatment_orders", detail={"patient_id": patient.id}
+                session,
+                actor,
+                "treatment_orders",
+                detail={"patient_id": patient.id},
+                patient_ids=[patient.id],
             )
         return [TreatmentOrder.from_row(r) for r in rows]
 

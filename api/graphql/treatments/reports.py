@@ -88,20 +88,20 @@ class Query:
         async with info.context.transaction() as session:
             patient = await patient_of_actor(session, actor)
             rows = await followups.follow_ups_for_patient(session, patient.id, status=status)  # type: ignore[arg-type]
-            await record_access(session, actor, "follow_ups", detail={"patient_id": patient.id})
+            await record_access(
+                session,
+                actor,
+                "follow_ups",
+                detail={"patient_id": patient.id},
+                patient_ids=[patient.id],
+            )
         return [FollowUp.from_row(r) for r in rows]
 
     @strawberry.field(permission_classes=[TreatmentStaff], description="到期随访 / follow-ups due")
     async def due_follow_ups(self, info: Info, until: datetime) -> list[FollowUp]:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            rows = await followups.due_follow_ups(session, actor, until=until)
-            await record_access(
-                session,
-                actor,
-                "follow_ups",
-                detail={"due_until": until.isoformat(), "count": len(rows)},
-            )
+            rows = await followups.due_follow_ups(session, actor, until=until)  # logged there
         return [FollowUp.from_row(r) for r in rows]
 
     @strawberry.field(
@@ -118,7 +118,13 @@ class Query:
             else:
                 target = parse_id(patient_id, "patientId")
             found = await archive.patient_archive(session, actor, target)  # type: ignore[arg-type]
-            await record_access(session, actor, "treatment_archive", detail={"patient_id": target})
+            await record_access(
+                session,
+                actor,
+                "treatment_archive",
+                detail={"patient_id": target},
+                patient_ids=[target],
+            )
         cipher = info.context.services.cipher
         return TreatmentArchive(
             patient=Patient.from_row(found.patient, cipher),
