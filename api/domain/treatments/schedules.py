@@ -24,7 +24,7 @@ from api.domain.treatments.common import (
     now_or,
     require_treatment_staff,
 )
-from api.errors import invalid
+from api.errors import DomainError, ErrorCode, invalid
 from api.models.people import User
 from api.models.treatments import Appointment, Schedule, ScheduleException, Slot
 
@@ -225,6 +225,14 @@ async def add_exception(
     require_treatment_staff(actor)
     if schedule_id is None and therapist_id is None:
         raise invalid("scheduleId", "须指定排班或治疗师 / a schedule or a therapist is required")
+    if schedule_id is not None and await session.get(Schedule, schedule_id) is None:
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "排班不存在 / schedule not found", field="scheduleId"
+        )
+    if therapist_id is not None and await session.get(User, therapist_id) is None:
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "治疗师不存在 / therapist not found", field="therapistId"
+        )
     exception = ScheduleException(
         schedule_id=schedule_id, therapist_id=therapist_id, day=day, reason=reason[:200]
     )
