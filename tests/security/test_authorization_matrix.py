@@ -13,6 +13,8 @@ Three tables:
 - ROUTES: the same for the HTTP routes outside /graphql.
 - RECORDS: for fields and routes that take an id, own department / other department /
   own record / someone else's record.
+- SYNC_CASES and the card taps: the same rules through the PADs' sync push and a DingTalk
+  card callback.
 
 A refusal is UNAUTHENTICATED for the anonymous caller and FORBIDDEN or NOT_FOUND for a
 signed-in one (the two are one answer: "not yours" must not tell "not there"), with no
@@ -43,8 +45,10 @@ from api.models.patients import Patient
 from api.models.people import User
 from api.models.treatments import ConsentText, Schedule, TreatmentItem, TreatmentOrder
 from api.services import Services
+from tests.bots.conftest import bot_http, bots, redis_url  # noqa: F401 - fixtures
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_code
 from tests.security.schema_cases import FieldCall, root_field_calls, selection_for
+from tests.simulators.platforms import platform_sim, platform_sim_server  # noqa: F401
 from tests.treatments.helpers import png_bytes
 
 # ---------------------------------------------------------------------------------------
@@ -925,3 +929,88 @@ async def test_route(key: tuple[str, str], demo: Services, services: Services) -
             elif role not in allowed and status not in REFUSED_STATUS + REFUSED_AS.get(key, ()):
                 wrong.append(f"{role} should be refused, got {status} {response.text[:120]}")
     assert wrong == [], f"{key}:\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------
+# The PADs' sync path: a pushed mutation is judged like the GraphQL call it stands for.
+@dataclass(frozen=True)
+class SyncCase:
+    what: str
+    mutation: Callable[[World], dict[str, Any]]  # name and args of one pushed mutation
+    allowed: frozenset[str]
+    roles: tuple[str, ...]
+
+
+SYNC_CASES = [
+    SyncCase(
+        "checkIn of patient.zhou's (rehabilitation) appointment",
+        lambda w: {"name": "checkIn", "args": {"appointmentId": int(w["zhou_appointment"])}},
+        frozenset({SUN}),
+        roles=(LI, WANG, ZHAO, CHEN, SUN),
+    ),
+    SyncCase(
+        "updatePatient allergies of rehabilitation's P0005",
+        lambda w: {
+            "name": "updatePatient",
+            "args": {"patientId": int(w["P0005"]), "changes": {"allergies": ["青霉素"]}},
+        },
+        frozenset({ADMIN, SUN, HE}),
+        roles=(LI, WANG, ADMIN, SUN, HE),
+    ),
+]
+PUSH = """mutation($i: SyncPushInput!) { syncPush(input: $i) { results { id status code } } }"""
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.what) for c in SYNC_CASES])
+async def test_sync_push(case: SyncCase, demo: Services, http: httpx.AsyncClient) -> None:
+    world = await build_world(demo, http, records=True)
+    wrong = []
+    for role in sorted(case.roles, key=lambda r: r in case.allowed):
+        mutation = {"id": 1, **case.mutation(world)}
+        body = await world.clients[role].execute(
+            PUSH,
+            {
+                "i": {
+                    "clientGroupId": f"pad-{role}",
+                    "clientId": f"pad-{role}-1",
+                    "schemaVersion": 2,
+                    "mutations": [mutation],
+                }
+            },
+        )
+        assert not body.get("errors"), body
+        (result,) = body["data"]["syncPush"]["results"]
+        refused = result["status"] == "REJECTED" and result["code"] in REFUSALS
+        if result["code"] == "INTERNAL":
+            wrong.append(f"{role}: INTERNAL")
+        elif role in case.allowed and refused:
+            wrong.append(f"{role} should be allowed, was refused: {result}")
+        elif role not in case.allowed and not refused:
+            wrong.append(f"{role} should be refused, was allowed: {result}")
+    assert wrong == [], f"{case.what}:\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------
+# The card path: a DingTalk card tap decides only for the task's assignee.
+async def test_card_taps(bots: Services, bot_http: httpx.AsyncClient, platform_sim: Any) -> None:
+    from bots import cards
+    from tests.bots.helpers import (
+        assert_dingtalk_success,
+        card_of,
+        dingtalk_tap,
+        start_grade4,
+        task_statuses,
+    )
+
+    instance_id = await start_grade4(bots)
+    await cards.sweep(bots)
+    head_card = await card_of(bots, instance_id, WANG)
+    allowed = frozenset({WANG})  # the head of general surgery holds the first step
+    # Each staff member's DingTalk id is their username (demo); the patient has none.
+    for role in sorted(STAFF, key=lambda r: r in allowed):
+        assert_dingtalk_success(await dingtalk_tap(bot_http, head_card.card_key, role))
+        statuses = await task_statuses(bots, instance_id)
+        if role in allowed:
+            assert statuses[0] == ("head", "approved"), role
+        else:
+            assert statuses == [("head", "pending")], f"{role}'s tap decided: {statuses}"
