@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -52,9 +53,14 @@ class BedsideGraphQL(GraphQL[Context, None]):
 
     async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
         # --- hardening: no unmasked error leaves the server, whatever path raised it ---
-        from api.graphql.errors import mask_escaped_errors
+        from api.graphql.errors import mask_escaped_errors, strip_suggestions
 
         result.errors = mask_escaped_errors(result.errors)
+        if self.services.settings.is_production and result.errors:
+            # "Did you mean 'patientSearch'?" maps the schema for anyone, introspection off
+            # or not: production names no field, type or argument it was not asked for.
+            for error in result.errors:
+                error.message = strip_suggestions(error.message)
         # --- end hardening ---
         return await super().process_result(request, result)
 
@@ -105,7 +111,24 @@ async def readyz(request: Request) -> Response:
     )
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 async def metrics(request: Request) -> Response:
+    """Prometheus. With BEDSIDE_METRICS_TOKEN set, only `Authorization: Bearer <token>`
+    reads it; unset, only a caller on this host (loopback) does."""
+    settings: Settings = request.app.state.services.settings
+    if settings.metrics_token:
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        allowed = hmac.compare_digest(given.encode(), settings.metrics_token.encode())
+    else:
+        allowed = request.client is not None and request.client.host in LOOPBACK
+    if not allowed:
+        return JSONResponse(
+            {"error": {"code": "FORBIDDEN", "message": "无权查看 / metrics need a token"}},
+            status_code=403,
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -204,7 +227,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestMiddleware, https=settings.public_url.startswith("https://")),
+            Middleware(
+                RequestMiddleware,
+                https=settings.public_url.startswith("https://"),
+                frame_ancestors=tuple(settings.frame_ancestors),
+            ),
             *hardening_middleware(settings),  # CORS for the PWA's origin, request body limit
         ],
         lifespan=lifespan,

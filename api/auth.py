@@ -6,6 +6,7 @@ token version: bumping `user.token_version` revokes every token the user holds.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,11 +83,23 @@ class PasswordHashing:
             parallelism=settings.argon2_parallelism,
         )
 
+        self._dummy_hash: str | None = None
+
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check `password` against `password_hash`. Without a hash (an unknown username,
+        an account with no password) the password is still checked, against a dummy hash
+        of the same cost, so the answer takes as long as for a real account: the time
+        does not tell which usernames exist."""
         if not password_hash:
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+            try:
+                self._hasher.verify(self._dummy_hash, password)
+            except (VerificationError, InvalidHashError):
+                pass
             return False
         try:
             return self._hasher.verify(password_hash, password)

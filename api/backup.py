@@ -97,6 +97,9 @@ def restore(settings: Settings, source: Path) -> None:
         target_path = _sqlite_path(settings.database_url)
         if target_path.exists() and target_path.stat().st_size > 0:
             raise BackupError(f"{target_path} exists; restore into a new file")
+        from api.db import private_sqlite_file
+
+        private_sqlite_file(settings.database_url)
         src = sqlite3.connect(source)
         target = sqlite3.connect(target_path)
         try:

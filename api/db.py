@@ -7,11 +7,14 @@ command does, its audit events and its outbox rows, commits together or not at a
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DisconnectionError
@@ -25,8 +28,26 @@ from sqlalchemy.ext.asyncio import (
 from api.settings import Settings
 
 
+def private_sqlite_file(database_url: str) -> None:
+    """Create the embedded database file readable by its owner only (0600), or tighten an
+    existing one: it holds the patients' records. SQLite gives its -wal and -shm files the
+    database file's permissions."""
+    name = sa.engine.make_url(database_url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.chmod(0o600)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
+        private_sqlite_file(settings.database_url)
         engine = create_async_engine(
             settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
         )

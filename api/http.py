@@ -10,6 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import request_id_var
+from api.settings import FRAME_ANCESTORS
 
 log = logging.getLogger("bedside.http")
 
@@ -21,11 +22,29 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-# frame-ancestors lets DingTalk and WeChat embed the PWA; scripts only from our origin.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
-    "frame-ancestors 'self' https://*.dingtalk.com https://*.weixin.qq.com https://*.qq.com"
+
+def content_security_policy(frame_ancestors: tuple[str, ...] = FRAME_ANCESTORS) -> str:
+    """Scripts only from our origin; frames only inside the platforms that embed the app."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+        "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
+        "frame-ancestors " + " ".join(("'self'", *frame_ancestors))
+    )
+
+
+CSP = content_security_policy()
+
+# Responses of these routes can carry patient data: no browser or proxy keeps a copy.
+NO_STORE_PREFIXES = (
+    "/graphql",
+    "/fhir",
+    "/attachments",
+    "/sync",
+    "/bots",
+    "/n/",
+    "/metrics",
+    "/readyz",
+    "/healthz",
 )
 
 
@@ -48,9 +67,14 @@ def _route_label(path: str) -> str:
 class RequestMiddleware:
     """Pure ASGI so it adds nothing to streamed responses and works for every route."""
 
-    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, https: bool = False, frame_ancestors: tuple[str, ...] | None = None
+    ) -> None:
         self.app = app
         self.https = https
+        self.csp = (
+            CSP if frame_ancestors is None else content_security_policy(tuple(frame_ancestors))
+        ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,13 +96,17 @@ class RequestMiddleware:
                     (b"x-request-id", request_id.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
-                    (b"content-security-policy", CSP.encode()),
+                    (b"content-security-policy", self.csp),
                 ]
                 if self.https:
                     extra.append(
                         (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
                     )
-                message["headers"] = list(message.get("headers", [])) + extra
+                headers = list(message.get("headers", []))
+                if scope["path"].startswith(NO_STORE_PREFIXES):
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = headers + extra
             await send(message)
 
         try:

@@ -98,6 +98,55 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+NESTED_TOO_DEEP = "请求内容嵌套过深 / the request body is nested too deeply"
+
+
+class DeepNestingMiddleware:
+    """A request body nested deeper than Python's JSON parser can follow (100,000 `[`)
+    raises RecursionError in whichever route parses it (GraphQL, a bot callback). That is
+    the caller's input, not a server fault: 400 with a code, before anything was written."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except RecursionError:
+            if started:
+                raise
+            log.warning("request body nested too deeply at %s", scope.get("path"))
+            error = {"message": NESTED_TOO_DEEP, "code": "VALIDATION", "field": "body"}
+            payload = (
+                {"errors": [{"message": NESTED_TOO_DEEP, "extensions": {"code": "VALIDATION"}}]}
+                if scope["path"].startswith("/graphql")
+                else {"error": error}
+            )
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
 class OutageMiddleware:
     """A database outage outside a resolver (signing the request in, say) answers 503
     with a code and Retry-After, instead of a bare 500: the client retries, and its
@@ -167,4 +216,5 @@ def hardening_middleware(settings: Settings) -> list[Middleware]:
         )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes))
     middleware.append(Middleware(OutageMiddleware))
+    middleware.append(Middleware(DeepNestingMiddleware))
     return middleware

@@ -13,7 +13,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Actor
+from api.errors import invalid
 from api.models.audit import IdempotencyRecord
+
+MAX_KEY_LENGTH = 120  # the column holds 200; a client's keys are uuids (36)
+
+
+def check_key(key: str | None, field: str = "idempotencyKey") -> None:
+    """A key too long for its column is the caller's input error, never a database error."""
+    if key is not None and len(key) > MAX_KEY_LENGTH:
+        raise invalid(
+            field,
+            f"幂等键最长 {MAX_KEY_LENGTH} 个字符 / idempotency key must be at most {MAX_KEY_LENGTH} characters",
+        )
 
 
 def actor_key(actor: Actor) -> str:
@@ -26,6 +38,7 @@ def actor_key(actor: Actor) -> str:
 async def recall(
     session: AsyncSession, scope: str, key: str | None, *, actor: Actor
 ) -> dict[str, Any] | None:
+    check_key(key)
     if not key:
         return None
     record = await session.get(IdempotencyRecord, (scope, actor_key(actor), key))
@@ -36,6 +49,7 @@ async def remember(
     session: AsyncSession, scope: str, key: str | None, result: dict[str, Any], *, actor: Actor
 ) -> None:
     """Store the result in the caller's transaction; a concurrent duplicate fails on the key."""
+    check_key(key)
     if not key:
         return
     session.add(IdempotencyRecord(scope=scope, actor=actor_key(actor), key=key, result=result))

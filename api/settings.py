@@ -15,6 +15,20 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The hosts whose pages embed the PWA in a frame (the platforms' web and desktop
+# workbenches); phones open it in the platform's own webview, which is not a frame.
+#   DingTalk: its web client and workbench pages are served from dingtalk.com hosts
+#     (im.dingtalk.com, the workbench's h5 hosts), all under the company's own domain.
+#   WeCom: the web workbench and admin console, https://work.weixin.qq.com.
+#   WeChat: the Official Account platform's pages, https://mp.weixin.qq.com.
+# Never a wildcard over qq.com: any Tencent-hosted page (user sites, QQ spaces) could
+# frame the app and overlay it (clickjacking).
+FRAME_ANCESTORS = (
+    "https://*.dingtalk.com",
+    "https://work.weixin.qq.com",
+    "https://mp.weixin.qq.com",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BEDSIDE_", extra="ignore")
@@ -71,6 +85,10 @@ class Settings(BaseSettings):
     password_min_length: int = 10
     # Origins allowed to call the API from a browser (the PWA when served elsewhere).
     cors_origins: list[str] = Field(default_factory=list)
+    # Hosts allowed to show the PWA in a frame (CSP frame-ancestors), besides our origin.
+    frame_ancestors: list[str] = Field(default_factory=lambda: list(FRAME_ANCESTORS))
+    # Bearer token Prometheus sends to read /metrics; unset: /metrics answers loopback only.
+    metrics_token: str | None = None
 
     # Platforms (empty means the channel logs instead of sending)
     dingtalk_app_key: str | None = None

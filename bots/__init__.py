@@ -18,16 +18,46 @@ from __future__ import annotations
 from typing import Any
 
 
+def not_configured_is_not_found(endpoint: Any) -> Any:
+    """A platform the hospital has not set up (no credentials) has no endpoint: 404 with a
+    code, instead of the client's NOT_CONFIGURED error escaping as HTTP 500."""
+    import functools
+
+    from starlette.responses import JSONResponse
+
+    from integrations.platforms.base import PlatformError, PlatformNotConfigured
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Any) -> Any:
+        try:
+            return await endpoint(request)
+        except (PlatformNotConfigured, PlatformError) as exc:
+            if isinstance(exc, PlatformError) and str(exc.code) != "NOT_CONFIGURED":
+                raise
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "NOT_CONFIGURED",
+                        "message": "未启用该平台 / this platform is not set up",
+                    }
+                },
+                status_code=404,
+            )
+
+    return guarded
+
+
 def routes() -> list[Any]:
     from starlette.routing import Route
 
     from bots import binding, dingtalk, wechat_oa, wecom
 
+    guard = not_configured_is_not_found
     return [
-        Route("/bots/dingtalk/callback", dingtalk.callback, methods=["GET", "POST"]),
-        Route("/bots/dingtalk/login", dingtalk.login, methods=["POST"]),
-        Route("/bots/wecom/callback", wecom.callback, methods=["GET", "POST"]),
-        Route("/bots/wecom/login", binding.wecom_login, methods=["POST"]),
+        Route("/bots/dingtalk/callback", guard(dingtalk.callback), methods=["GET", "POST"]),
+        Route("/bots/dingtalk/login", guard(dingtalk.login), methods=["POST"]),
+        Route("/bots/wecom/callback", guard(wecom.callback), methods=["GET", "POST"]),
+        Route("/bots/wecom/login", guard(binding.wecom_login), methods=["POST"]),
         Route("/bots/wechat-oa/callback", wechat_oa.callback, methods=["GET", "POST"]),
         Route("/bots/wechat-oa/oauth", wechat_oa.oauth_start, methods=["GET"]),
         Route("/bots/wechat-oa/oauth/callback", wechat_oa.oauth_callback, methods=["GET"]),

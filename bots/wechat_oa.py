@@ -88,7 +88,16 @@ async def callback(request: Request) -> Response:
             "Official Account callback refused: BEDSIDE_WECHAT_OA_TOKEN is not set; "
             "configure it to accept the platform's messages"
         )
-        return PlainTextResponse("service unavailable: callback not configured", status_code=503)
+        # Answered like every platform the hospital has not set up (bots.not_configured…).
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "NOT_CONFIGURED",
+                    "message": "公众号回调未配置 / the Official Account callback is not set up",
+                }
+            },
+            status_code=404,
+        )
     try:
         check_fresh(services, timestamp)
         try:

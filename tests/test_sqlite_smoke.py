@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,13 @@ async def test_migrate_seed_twice_and_login_on_sqlite(tmp_path: Path) -> None:
         "BEDSIDE_ARGON2_MEMORY_COST_KIB": "1024",
         "BEDSIDE_ARGON2_TIME_COST": "1",
     }
-    assert _bedside("migrate", env=env).returncode == 0
+    umask = os.umask(0o022)  # a usual umask: new files would be world-readable
+    try:
+        assert _bedside("migrate", env=env).returncode == 0
+    finally:
+        os.umask(umask)
+    # The embedded database holds the patients' records: readable by its owner only.
+    assert stat.S_IMODE((tmp_path / "bedside.db").stat().st_mode) == 0o600
     first = _bedside("seed-demo", env=env)
     assert first.returncode == 0, first.stderr
     second = _bedside("seed-demo", env=env)

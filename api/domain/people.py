@@ -69,20 +69,20 @@ async def login(
     user = (
         await session.execute(sa.select(User).where(User.username == username).with_for_update())
     ).scalar_one_or_none()
+    locked = DomainError(ErrorCode.ACCOUNT_LOCKED, security.ACCOUNT_LOCKED_MESSAGE)
     if user is None or not user.is_active:
-        hashing.verify(None, password)
+        # Answered as for a real account, in the same time: locked after as many failures,
+        # and a password checked (against a dummy hash) until then.
         await security.record_address_failure(session, settings, address)
+        if await security.unknown_username_locked(session, settings, username):
+            return LoginOutcome(None, error=locked)
+        hashing.verify(None, password)
+        await security.record_unknown_username_failure(session, settings, username)
         return LoginOutcome(None, error=DomainError(ErrorCode.UNAUTHENTICATED, BAD_LOGIN))
     now = utcnow()
     if user.locked_until and user.locked_until > now:
         await security.record_address_failure(session, settings, address)
-        return LoginOutcome(
-            user,
-            error=DomainError(
-                ErrorCode.ACCOUNT_LOCKED,
-                "账户已临时锁定，请稍后再试 / account locked, try again later",
-            ),
-        )
+        return LoginOutcome(user, error=locked)
     if not hashing.verify(user.password_hash, password):
         await security.record_address_failure(session, settings, address)
         user.failed_logins += 1

@@ -8,7 +8,9 @@ without checking any password, until the window passes.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -52,8 +54,36 @@ async def record_address_failure(
     key = _address_key(address)
     if key is None:
         return
+    await _count_failure(session, key, timedelta(seconds=settings.login_address_window_seconds))
+
+
+def _unknown_user_key(username: str) -> str:
+    # Not an address (no colon-free "user:" address exists); hashed, so the table does
+    # not collect the usernames people mistype.
+    return "user:" + hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+async def unknown_username_locked(session: AsyncSession, settings: Settings, username: str) -> bool:
+    """An unknown username that failed `login_max_failures` times is "locked" for the lockout
+    period exactly like a real account, so ACCOUNT_LOCKED does not tell which usernames exist."""
+    row = await session.get(LoginThrottle, _unknown_user_key(username))
+    return (
+        row is not None
+        and row.failures >= settings.login_max_failures
+        and row.window_started_at + timedelta(seconds=settings.login_lockout_seconds) > utcnow()
+    )
+
+
+async def record_unknown_username_failure(
+    session: AsyncSession, settings: Settings, username: str
+) -> None:
+    await _count_failure(
+        session, _unknown_user_key(username), timedelta(seconds=settings.login_lockout_seconds)
+    )
+
+
+async def _count_failure(session: AsyncSession, key: str, window: timedelta) -> None:
     now = utcnow()
-    window = timedelta(seconds=settings.login_address_window_seconds)
     # Insert-if-missing then lock the row: concurrent failures from the fleet all count.
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     if dialect == "postgresql":
@@ -114,6 +144,18 @@ def check_password_policy(settings: Settings, password: str, *, username: str) -
         raise invalid(field, "密码不能包含用户名 / the password must not contain the username")
 
 
+ACCOUNT_LOCKED_MESSAGE = "账户已临时锁定，请稍后再试 / account locked, try again later"
+
+
+@dataclass
+class PasswordChange:
+    """A new token, or why not. A wrong current password is still a write (the failure
+    counter, as for login), so it is returned for the caller to commit, not raised."""
+
+    token: str | None = None
+    error: DomainError | None = None
+
+
 async def change_password(
     session: AsyncSession,
     settings: Settings,
@@ -123,11 +165,32 @@ async def change_password(
     current_password: str,
     new_password: str,
     actor: Actor,
-) -> str:
-    """Set a new password, sign out every other token, return a fresh token for this device."""
+    address: str | None = None,
+) -> PasswordChange:
+    """Set a new password, sign out every other token, return a fresh token for this device.
+
+    Wrong current passwords count like wrong logins (a stolen session must not be a
+    password-guessing oracle): they add to the account's failures and the address's, lock
+    the account at `login_max_failures`, and a locked account checks no password."""
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        return PasswordChange(error=DomainError(ErrorCode.ACCOUNT_LOCKED, ACCOUNT_LOCKED_MESSAGE))
+    try:
+        await check_address(session, settings, address)
+    except DomainError as exc:
+        return PasswordChange(error=exc)
     if not hashing.verify(user.password_hash, current_password):
+        await record_address_failure(session, settings, address)
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+            user.failed_logins = 0
+        await session.flush()
         # VALIDATION, not UNAUTHENTICATED: the session is fine, an input is wrong.
-        raise invalid("currentPassword", "当前密码错误 / current password is wrong")
+        return PasswordChange(
+            error=invalid("currentPassword", "当前密码错误 / current password is wrong")
+        )
+    user.failed_logins = 0
     check_password_policy(settings, new_password, username=user.username)
     if hashing.verify(user.password_hash, new_password):
         raise invalid(
@@ -140,4 +203,4 @@ async def change_password(
         session, f"user:{user.id}", "password_changed", actor=actor, data={"user_id": user.id}
     )
     await session.flush()
-    return issue_token(settings, user)
+    return PasswordChange(token=issue_token(settings, user))

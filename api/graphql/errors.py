@@ -23,6 +23,8 @@ _AT_FIELD = re.compile(r"at '(?:\w+\.)?([\w.]+)'")
 
 
 def _field_of(error: GraphQLError) -> dict[str, str]:
+    if error.message.startswith("Syntax Error"):
+        return {"field": "query"}  # the document itself
     match = _AT_FIELD.search(error.message) or _VARIABLE.search(error.message)
     return {"field": match.group(1)} if match else {}
 
@@ -36,6 +38,14 @@ _SCRUBS = (
     (re.compile(r"found .*?(?=; |$)", re.S), "found a value of another type"),
     (re.compile(r"(Invalid isoformat string|is not a valid)[^;]*", re.S), "invalid format"),
 )
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def strip_suggestions(message: str) -> str:
+    """graphql-core's "Did you mean 'x', 'y'?" hints, cut out."""
+    return _SUGGESTION.sub("", message)
 
 
 def scrub_input_values(message: str) -> str:

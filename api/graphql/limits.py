@@ -209,6 +209,50 @@ def allow_list_rule(query: str, allowed: frozenset[str]) -> type[ValidationRule]
     return _Accepted if query_hash(query) in allowed else AllowListedQueries
 
 
+def unstorable_text(value: Any) -> bool:
+    """A NUL character or a lone UTF-16 surrogate: PostgreSQL cannot store either (and no
+    keyboard types them), so they are refused as input instead of failing in the database."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(unstorable_text(k) or unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(unstorable_text(v) for v in value)
+    return False
+
+
+UNSTORABLE_MESSAGE = "含有无法保存的字符（NUL 或孤立代理项）/ contains characters that cannot be stored (NUL or a lone surrogate)"
+
+
+class UnstorableLiteral(ValidationRule):
+    """The same refusal for string literals written into the document itself."""
+
+    def enter_string_value(self, node: Any, *_: Any) -> None:
+        if unstorable_text(node.value):
+            self.report_error(
+                GraphQLError(
+                    UNSTORABLE_MESSAGE, node, extensions={"code": "VALIDATION", "field": "query"}
+                )
+            )
+
+
+@lru_cache(maxsize=256)
+def unstorable_variable_rule(name: str) -> type[ValidationRule]:
+    """A rule refusing the document because variable `name` holds unstorable text (one
+    class per variable name, so validation stays cacheable)."""
+
+    class UnstorableVariable(ValidationRule):
+        def enter_document(self, node: Any, *_: Any) -> None:
+            self.report_error(
+                GraphQLError(
+                    f"{UNSTORABLE_MESSAGE}: ${name}",
+                    extensions={"code": "VALIDATION", "field": name},
+                )
+            )
+
+    return UnstorableVariable
+
+
 class RequestPolicy(SchemaExtension):
     """Adds the settings-dependent validation rules to each operation."""
 
@@ -230,5 +274,10 @@ class RequestPolicy(SchemaExtension):
                         ctx.query or "", allowed_hashes(settings.graphql_allowed_queries_file)
                     )
                 )
+            rules.append(UnstorableLiteral)
+            for name, value in (ctx.variables or {}).items():
+                if unstorable_text(value):
+                    rules.append(unstorable_variable_rule(str(name)[:64]))
+                    break
             ctx.validation_rules = (*ctx.validation_rules, *rules)
         yield

@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 import api.graphql
 from api.graphql.errors import MaskUnexpectedErrors, log_graphql_errors
 from api.graphql.limits import RequestPolicy
+from api.graphql.scalars import SCALAR_OVERRIDES
 
 
 def area_modules() -> list[ModuleType]:
@@ -68,6 +69,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,  # DateTime needs a time; years 1900-2200
         # Factories, not instances: strawberry points an extension at the request it is
         # running for, so one instance shared by concurrent requests would read another
         # request's result (and mask the wrong errors) after an await.

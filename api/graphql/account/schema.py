@@ -27,7 +27,7 @@ class Mutation:
         services = info.context.services
         async with info.context.transaction() as session:
             user = await people.get_user(session, actor.user_id)
-            token = await security.change_password(
+            outcome = await security.change_password(
                 session,
                 services.settings,
                 services.hashing,
@@ -35,9 +35,15 @@ class Mutation:
                 current_password=current_password,
                 new_password=new_password,
                 actor=actor,
+                address=info.context.actor_address(),
             )
             ref = UserRef.from_row(user)
-        return LoginResult(token=token, user=ref)
+        # Raised after the commit, so the failure counter sticks.
+        if outcome.error is not None or outcome.token is None:
+            raise outcome.error or security.DomainError(
+                security.ErrorCode.VALIDATION, "密码未修改 / password not changed"
+            )
+        return LoginResult(token=outcome.token, user=ref)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated], description="Sign out this token only."
