@@ -87,6 +87,7 @@ class PatientData:
     birth_date: date | None = None
     id_number: str | None = None
     phone: str | None = None
+    address: str | None = None
     department_code: str | None = None
     allergies: list[str] | None = None
 
@@ -130,6 +131,8 @@ async def upsert_patient(
     if data.phone:
         patient.phone_enc = cipher.encrypt(data.phone)
         patient.phone_hash = cipher.lookup_hash(data.phone)
+    if data.address:
+        patient.address_enc = cipher.encrypt(data.address[:300])
     if department_id is not None:
         patient.department_id = department_id
     if data.allergies is not None:

@@ -120,6 +120,8 @@ class InboundMessage:
     sending_application: str
     sending_facility: str
     charset_label: str
+    accept_ack_type: str = ""  # MSH-15 (table 0155)
+    application_ack_type: str = ""  # MSH-16 (table 0155)
 
     def segments(self, name: str) -> list[hl7.Segment]:
         try:
@@ -207,6 +209,8 @@ def parse_frame(frame: bytes, mapping: HL7Mapping) -> InboundMessage:
         sending_application=header(3),
         sending_facility=header(4),
         charset_label=header(18),
+        accept_ack_type=header(15).upper(),
+        application_ack_type=header(16).upper(),
     )
     if not inbound.control_id:
         raise MessageRejected(
