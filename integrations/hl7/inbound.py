@@ -33,7 +33,7 @@ from api.services import Services
 from integrations.hl7.ack import AckError, build_ack
 from integrations.hl7.config import HL7Config
 from integrations.hl7.handlers import HandlerContext, MessageError, load_handlers
-from integrations.hl7.parse import InboundMessage, MessageRejected, parse_frame
+from integrations.hl7.parse import InboundMessage, MessageRejected, parse_frame, raw_control_id
 
 log = logging.getLogger("bedside.hl7.inbound")
 
@@ -81,7 +81,13 @@ class InboundProcessor:
         self.handlers = load_handlers()
         self.known_departments: set[str] = set()
 
-    def _ack(self, code: str, source: InboundMessage | None, error: AckError | None = None) -> str:
+    def _ack(
+        self,
+        code: str,
+        source: InboundMessage | None,
+        error: AckError | None = None,
+        control_id: str = "",
+    ) -> str:
         settings = self.config.settings
         return build_ack(
             code,
@@ -89,6 +95,7 @@ class InboundProcessor:
             application=settings.application,
             facility=settings.facility,
             error=error,
+            control_id=control_id,
         )
 
     async def handle_frame(self, frame: bytes) -> list[bytes]:
@@ -100,9 +107,12 @@ class InboundProcessor:
                 "hl7 message rejected before parsing", extra={"fields": {"reason": exc.reason}}
             )
             return [
-                self._ack("AR", None, AckError(exc.error_code, exc.reason)).encode(
-                    exc.charset, errors="replace"
-                )
+                self._ack(
+                    "AR",
+                    None,
+                    AckError(exc.error_code, exc.reason),
+                    control_id=raw_control_id(frame),
+                ).encode(exc.charset, errors="replace")
             ]
         if msg.message_type == "ACK":
             return []  # an acknowledgement is never acknowledged (HL7 v2.5 §2.9.3)
