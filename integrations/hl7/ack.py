@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from integrations.hl7.parse import InboundMessage
 
@@ -53,8 +53,9 @@ def new_control_id() -> str:
     return uuid.uuid4().hex[:20]  # MSH-10 is at most 20 characters in v2.5
 
 
-def timestamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y%m%d%H%M%S+0000")
+def timestamp(moment: datetime | None = None, tz: tzinfo = UTC) -> str:
+    """DTM with its offset (HL7 v2.5 §2.A.22): `YYYYMMDDHHMMSS+ZZZZ`, in `tz`'s local time."""
+    return (moment or datetime.now(UTC)).astimezone(tz).strftime("%Y%m%d%H%M%S%z")
 
 
 def build_ack(

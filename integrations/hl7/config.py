@@ -39,6 +39,8 @@ class HL7Settings(BaseSettings):
     his_port: int | None = None
     his_application: str = "HIS"
     his_facility: str = "HOSPITAL"
+    # A DFT^P03 charge per performed (archived) session goes to the HIS with the SIU.
+    send_charges: bool = True
     send_timeout_seconds: float = 10.0
     send_batch: int = 50
     retry_max_seconds: int = 600
