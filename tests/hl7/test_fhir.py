@@ -1,4 +1,5 @@
-"""FHIR R4 export over HTTP: parsed back with fhir.resources, access-checked, access-logged."""
+"""FHIR R4 over HTTP: parsed back with fhir.resources, checked against the R4 invariants
+(tests/hl7/fhir_invariants.py, written from the spec text), access-checked, access-logged."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from api.models.audit import AccessLog
 from api.models.patients import Patient
 from api.services import Services
 from tests.conftest import GraphQLClient
+from tests.hl7.fhir_invariants import check_bundle, check_capability_statement, check_elements
 
 
 async def token(gql: GraphQLClient, username: str) -> dict[str, str]:
@@ -42,11 +44,18 @@ async def test_patient_read_is_valid_fhir_masked_and_logged(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
     resource = FhirPatient.model_validate_json(response.text)
-    assert resource.name[0].text == "周建国"
+    check_elements(response.json())
+    name = resource.name[0]
+    assert name.text == "周建国" and name.family == "周" and name.given == ["建国"]
     assert resource.gender == "male" and str(resource.birthDate) == "1962-03-14"
     values = {i.system: i.value for i in resource.identifier}
-    assert values["urn:bedside:mrn"] == "P0001"
+    # The record number under the hospital's own system (BEDSIDE_FHIR_MRN_SYSTEM, else
+    # derived from the public URL), not a made-up urn.
+    assert values == {f"{demo.settings.public_url.rstrip('/')}/fhir/sid/mrn": "P0001"}
+    # No masked ID card number or phone inside identifier/telecom: left out.
+    assert resource.telecom is None
     assert "340202196203141234" not in response.text and "13805531234" not in response.text
+    assert "*" not in response.text
     rows = await export_rows(demo)
     assert [(r.resource, r.detail["patient_ids"]) for r in rows] == [("fhir.Patient", [pid])]
 
@@ -66,11 +75,13 @@ async def test_anonymous_and_bad_queries(
 ) -> None:
     assert (await http.get("/fhir/Patient/1")).status_code == 401
     headers = await token(gql, "ma.zhao")
-    response = await http.get("/fhir/$export", headers=headers)
+    response = await http.get("/fhir/$bedside-export", headers=headers)
     assert response.status_code == 400 and "from" in response.json()["issue"][0]["diagnostics"]
-    response = await http.get("/fhir/$export?from=2025-01-01&to=2025-12-31", headers=headers)
+    response = await http.get(
+        "/fhir/$bedside-export?from=2025-01-01&to=2025-12-31", headers=headers
+    )
     assert response.status_code == 400
-    response = await http.get("/fhir/$export?patient=1&_type=Observation", headers=headers)
+    response = await http.get("/fhir/$bedside-export?patient=1&_type=Observation", headers=headers)
     assert response.status_code == 400
 
 
@@ -78,13 +89,17 @@ async def test_patient_export_bundle(
     http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
 ) -> None:
     pid = await patient_id(demo, "P0001")
-    response = await http.get(f"/fhir/$export?patient={pid}", headers=await token(gql, "ma.zhao"))
+    response = await http.get(
+        f"/fhir/$bedside-export?patient={pid}", headers=await token(gql, "ma.zhao")
+    )
     assert response.status_code == 200, response.text
     bundle = Bundle.model_validate_json(response.text)
     kinds: dict[str, list[Any]] = {}
     for entry in bundle.entry:
         kinds.setdefault(entry.resource.get_resource_type(), []).append(entry.resource)
     assert [p.id for p in kinds["Patient"]] == [str(pid)]
+    assert bundle.total is None and bundle.type == "collection"  # bdl-1
+    check_bundle(response.json())
     rows = await export_rows(demo)
     assert len(rows) == 1 and rows[0].resource == "fhir" and rows[0].detail["patient_ids"] == [pid]
 
@@ -118,7 +133,9 @@ async def test_treatment_history_exports_as_valid_fhir(
     )["availableSlots"]
     pid = known["patient:P0001"]
 
-    response = await http.get(f"/fhir/$export?patient={pid}", headers=await token(gql, "pt.sun"))
+    response = await http.get(
+        f"/fhir/$bedside-export?patient={pid}", headers=await token(gql, "pt.sun")
+    )
     assert response.status_code == 200, response.text
     bundle = Bundle.model_validate_json(response.text)
     kinds: dict[str, list[Any]] = {}
@@ -127,17 +144,36 @@ async def test_treatment_history_exports_as_valid_fhir(
     assert {"Patient", "Appointment", "Procedure", "Consent"} <= set(kinds)
     [appointment] = [a for a in kinds["Appointment"] if a.id == walk_in["id"]]
     assert appointment.status == "fulfilled"
-    assert {p.actor.reference for p in appointment.participant} >= {f"Patient/{pid}"}
     [procedure] = [p for p in kinds["Procedure"] if p.id == record["id"]]
     assert procedure.status == "completed" and procedure.code.coding[0].code == "PHYSIO"
-    assert procedure.subject.reference == f"Patient/{pid}"
-    assert kinds["Consent"][0].patient.reference == f"Patient/{pid}"
-    assert bundle.total == len(bundle.entry)
+    by_url = check_bundle(response.json())
+    patient_url = next(u for u, r in by_url.items() if r["resourceType"] == "Patient")
+    assert kinds["Consent"][0].patient.reference == patient_url
+    assert {p.actor.reference for p in appointment.participant if p.actor.reference} >= {
+        patient_url
+    }
+    assert procedure.subject.reference == patient_url
+    # What they refer to comes along: the therapist, the order, the department, the text.
+    assert {
+        "Practitioner",
+        "ServiceRequest",
+        "Location",
+        "Organization",
+        "DocumentReference",
+    } <= set(kinds)
+    [order] = [o for o in kinds["ServiceRequest"] if o.id == str(known["order:zhou"])]
+    assert order.identifier[0].value == "DEMO-P0001-PHYSIO"
+    assert order.identifier[0].type.coding[0].code == "PLAC"  # placer identifier (v2-0203)
+    assert order.occurrenceTiming.repeat.count == 10
+    sun_practitioner = next(p for p in kinds["Practitioner"] if p.id == str(known["user:pt.sun"]))
+    assert sun_practitioner.name[0].family and sun_practitioner.name[0].given
+    category = kinds["Consent"][0].category[0].coding[0]
+    assert (category.system, category.code) == ("http://loinc.org", "59284-0")
 
     # A day's export as the department sees it: the same appointment, and the day's slots.
     today = local_today().isoformat()
     response = await http.get(
-        f"/fhir/$export?from={today}&to={today}&_type=Appointment,Slot,Patient",
+        f"/fhir/$bedside-export?from={today}&to={today}&_type=Appointment,Slot,Patient",
         headers=await token(gql, "pt.sun"),
     )
     assert response.status_code == 200, response.text
@@ -167,11 +203,73 @@ async def test_approval_tasks_about_a_patient_export_as_fhir_tasks(
         await approvals.publish_definition(session, REVIEW_V1)
         instance = await start(session, {"grade": 2, "emergency": False, "patient_id": pid})
     response = await http.get(
-        f"/fhir/$export?patient={pid}&_type=Task,Patient", headers=await token(gql, "chief.wang")
+        f"/fhir/$bedside-export?patient={pid}&_type=Task,Patient",
+        headers=await token(gql, "chief.wang"),
     )
     assert response.status_code == 200, response.text
     bundle = Bundle.model_validate_json(response.text)
+    by_url = check_bundle(response.json())
     tasks = [e.resource for e in bundle.entry if isinstance(e.resource, Task)]
     assert len(tasks) == 1
-    assert tasks[0].for_fhir.reference == f"Patient/{pid}" and tasks[0].status == "in-progress"
-    assert tasks[0].focus.reference == f"Basic/{instance.id}"
+    assert by_url[tasks[0].for_fhir.reference]["id"] == str(pid)
+    assert tasks[0].status == "in-progress"
+    assert tasks[0].identifier[0].value == str(instance.id)
+    assert by_url[tasks[0].owner.reference]["resourceType"] == "Practitioner"
+
+
+async def test_metadata_is_a_capability_statement(http: httpx.AsyncClient, demo: Services) -> None:
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+    from fhir.resources.R4B.operationdefinition import OperationDefinition
+
+    response = await http.get("/fhir/metadata")  # what generic clients fetch first, no token
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    statement = CapabilityStatement.model_validate_json(response.text)
+    check_capability_statement(response.json())
+    assert statement.fhirVersion == "4.0.1"
+    [rest] = statement.rest
+    assert {r.type for r in rest.resource} >= {"Patient"}
+    [operation] = rest.operation
+    assert operation.name == "bedside-export"
+    # The operation's definition resolves on this server.
+    path = operation.definition.split("/fhir/", 1)[1]
+    definition = await http.get(f"/fhir/{path}")
+    assert definition.status_code == 200
+    assert OperationDefinition.model_validate_json(definition.text).code == "bedside-export"
+
+
+async def test_export_is_not_answered_with_a_synchronous_bundle(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
+    # $export is FHIR Bulk Data (async: Prefer: respond-async, 202, NDJSON); not offered.
+    headers = {**await token(gql, "ma.zhao"), "Prefer": "respond-async"}
+    pid = await patient_id(demo, "P0001")
+    for url in (f"/fhir/$export?patient={pid}", "/fhir/Patient/$export"):
+        response = await http.get(url, headers=headers)
+        assert response.status_code == 501
+        assert response.json()["resourceType"] == "OperationOutcome"
+    assert await export_rows(demo) == []
+
+
+async def test_mrn_system_is_the_hospitals(
+    http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
+) -> None:
+    pid = await patient_id(demo, "P0001")
+    demo.settings.fhir_mrn_system = "urn:oid:1.2.156.112604.1.2.1"  # a hospital's own OID
+    try:
+        response = await http.get(f"/fhir/Patient/{pid}", headers=await token(gql, "pt.sun"))
+    finally:
+        demo.settings.fhir_mrn_system = ""
+    identifiers = response.json()["identifier"]
+    assert identifiers == [
+        {
+            "use": "usual",
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                ]
+            },
+            "system": "urn:oid:1.2.156.112604.1.2.1",
+            "value": "P0001",
+        }
+    ]
