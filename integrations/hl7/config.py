@@ -100,6 +100,8 @@ class HL7Mapping:
     default_charset: str = "utf-8"
     # Tried when nothing is declared in MSH-18 and the default does not decode.
     fallback_charsets: tuple[str, ...] = ("gb18030",)
+    # OBX-8 abnormal flags (table 0078) that make an ORU^R01 result a critical value (危急值).
+    critical_flags: tuple[str, ...] = ("HH", "LL", "AA")
     # An order (ORM/OMG) for a patient the archive does not have yet, carrying a PID with
     # a record number and a name, creates the patient (outpatients often get no ADT^A04).
     create_patients_from_orders: bool = True
@@ -140,6 +142,7 @@ class HL7Mapping:
             "id_number_identifier_types",
             "fallback_charsets",
             "ignored_adt_triggers",
+            "critical_flags",
         ):
             if key in simple:
                 simple[key] = tuple(str(v) for v in simple[key])

@@ -402,3 +402,59 @@ def read_ack(raw: bytes, codec: str = "utf-8") -> Ack:
         message_control_id=ack.msh.msh_10.value,
         charset=ack.msh.msh_18.value if ack.msh.msh_18 else "",
     )
+
+
+@dataclass
+class Observation:
+    """One OBX row of an ORU^R01 result."""
+
+    code: str  # OBX-3.1 Observation Identifier
+    name: str  # OBX-3.2
+    value: str  # OBX-5 Observation Value (NM)
+    units: str  # OBX-6.1 Units
+    reference_range: str  # OBX-7 References Range
+    flag: str  # OBX-8 Abnormal Flags (table 0078): N, H, L, HH, LL, AA
+    status: str = "F"  # OBX-11 Observation Result Status (table 0085): F final
+
+
+def oru(
+    control_id: str,
+    filler_number: str,
+    observations: list[Observation],
+    person: Person | None = None,
+    *,
+    attending: str = "D1001",
+    charset: str = "UNICODE UTF-8",
+) -> Message:
+    """ORU^R01 (v2.5 §7.3.1) as a LIS sends a result: PID, PV1, OBR, OBX rows."""
+    m = message("ORU_R01", "R01", control_id, charset=charset)
+    m.msh.msh_3.hd_1 = "LIS"  # MSH-3 Sending Application: the laboratory system
+    result = m.add_group("ORU_R01_PATIENT_RESULT")
+    patient = result.add_group("ORU_R01_PATIENT")
+    fill_pid(patient.pid, person or Person())
+    visit = patient.add_group("ORU_R01_VISIT")
+    fill_pv1(visit.pv1, patient_class="I")
+    visit.pv1.pv1_7.xcn_1 = attending  # PV1-7 Attending Doctor (XCN-1 ID number)
+    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
+    obr = order.obr
+    obr.obr_1 = "1"  # OBR-1 Set ID
+    obr.obr_3.ei_1 = filler_number  # OBR-3 Filler Order Number (the LIS's request id)
+    obr.obr_4.ce_1 = "BMP"  # OBR-4 Universal Service Identifier
+    obr.obr_4.ce_2 = "生化全项"
+    obr.obr_7.ts_1 = SENT_AT  # OBR-7 Observation Date/Time
+    obr.obr_25 = "F"  # OBR-25 Result Status
+    for n, obs in enumerate(observations, start=1):
+        group = order.add_group("ORU_R01_OBSERVATION")
+        obx = group.obx
+        obx.obx_1 = str(n)  # OBX-1 Set ID
+        obx.obx_2 = "NM"  # OBX-2 Value Type: numeric
+        obx.obx_3.ce_1 = obs.code  # OBX-3.1 Observation Identifier
+        obx.obx_3.ce_2 = obs.name  # OBX-3.2 text
+        obx.obx_3.ce_3 = "L"  # OBX-3.3 coding system: local
+        obx.obx_5 = obs.value  # OBX-5 Observation Value
+        obx.obx_6.ce_1 = obs.units  # OBX-6 Units
+        obx.obx_7 = obs.reference_range  # OBX-7 References Range
+        obx.obx_8 = obs.flag  # OBX-8 Abnormal Flags
+        obx.obx_11 = obs.status  # OBX-11 Observation Result Status
+        obx.obx_14.ts_1 = SENT_AT  # OBX-14 Date/Time of the Observation
+    return m

@@ -81,7 +81,7 @@ def load_handlers() -> dict[tuple[str, str], Handler]:
     from integrations.hl7.handlers import adt  # noqa: F401
 
     try:
-        from integrations.hl7.handlers import dft, orders, siu  # noqa: F401
+        from integrations.hl7.handlers import dft, orders, results, siu  # noqa: F401
     except ImportError:  # pragma: no cover - the treatments area is not merged
         pass
     return HANDLERS
