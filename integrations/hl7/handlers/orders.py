@@ -25,7 +25,6 @@ from api.domain.treatments.orders import (
     cancel_order,
     change_order,
     create_order,
-    order_by_his_no,
     set_payment_status,
 )
 from api.models.patients import Patient
@@ -149,7 +148,6 @@ async def apply_order(
         if control in NEW:
             if obr is None:
                 raise missing("缺少 OBR 段 / an OBR segment is required for a new order", "OBR", 4)
-            existing = await order_by_his_no(session, number)
             doctor_id = await ordering_doctor(
                 session, ctx, msg.value(orc, 12) or msg.value(obr, 16)
             )
@@ -166,9 +164,9 @@ async def apply_order(
                 source="his",
             )
             own_order(order, patient)
-            if existing is None:
-                created.append(order.id)
-            elif status:
+            created.append(order.id)
+            if status and order.payment_status != status:
+                # The order existed (a resend under a new control id): the payment applies.
                 await set_payment_status(session, order, status, actor=ctx.actor, source="his")
             continue
         order = own_order(await order_for_number(session, number, "ORC", 2), patient)
