@@ -15,6 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.audit import append_event
 from api.auth import Actor
@@ -76,7 +77,9 @@ async def raise_critical_value(
     known = set(
         (
             await session.execute(
-                sa.select(Notice.idempotency_key).where(Notice.idempotency_key.in_(list(keys)))
+                sa.select(col(Notice.idempotency_key)).where(
+                    col(Notice.idempotency_key).in_(list(keys))
+                )
             )
         ).scalars()
     )
