@@ -11,9 +11,9 @@ wire-compatible with R4 for these resources; the package's default is R5). Route
                      [&_type=Appointment,Slot]        collecting only some resource types
     GET /fhir/OperationDefinition/bedside-export      what the operation takes and returns
 
-`$bedside-export` is synchronous and ours; the name `$export` belongs to the asynchronous
-FHIR Bulk Data operation, which this server does not offer (it answers OperationOutcome,
-never a Bundle, under that name).
+`$bedside-export` is synchronous and ours. `$export` is the asynchronous FHIR Bulk Data
+operation (integrations/fhir_bulk.py): `Prefer: respond-async`, 202 and a status URL,
+then NDJSON files; never a Bundle.
 
 Bundles follow the R4 rules (bundle.html): a `collection` has no `total` (bdl-1); every
 entry's fullUrl is a `urn:uuid:` (bundle.html#references: "fullUrl ... a urn:uuid"), and
@@ -373,14 +373,14 @@ def rewrite_references(node: Any, urls: dict[tuple[str, str], str]) -> Any:
     return node
 
 
-async def assemble(
+async def with_referenced(
     session: AsyncSession,
     actor: Actor,
     cipher: FieldCipher,
     settings: Settings,
     resources: list[Resource],
-) -> list[dict[str, Any]]:
-    """The Bundle entries: the resources, what they refer to, references made absolute."""
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The resources as JSON, and what they refer to (that we have and may show)."""
     bodies: dict[tuple[str, str], dict[str, Any]] = {}
     for resource in resources:
         body = json.loads(resource.model_dump_json(exclude_none=True))
@@ -417,6 +417,18 @@ async def assemble(
             for resource in loaded:
                 body = json.loads(resource.model_dump_json(exclude_none=True))
                 bodies.setdefault((body["resourceType"], body["id"]), body)
+    return bodies
+
+
+async def assemble(
+    session: AsyncSession,
+    actor: Actor,
+    cipher: FieldCipher,
+    settings: Settings,
+    resources: list[Resource],
+) -> list[dict[str, Any]]:
+    """The Bundle entries: the resources, what they refer to, references made absolute."""
+    bodies = await with_referenced(session, actor, cipher, settings, resources)
     namespace = uuid.uuid5(uuid.NAMESPACE_URL, settings.public_url.rstrip("/") + "/fhir")
     urls = {key: entry_url(namespace, *key) for key in bodies}
     return [
@@ -432,13 +444,20 @@ def _load_treatment_collectors() -> None:
         pass
 
 
-async def export_bundle(
+async def collect(
     session: AsyncSession,
     actor: Actor,
     cipher: FieldCipher,
     query: ExportQuery,
     settings: Settings,
-) -> Bundle:
+    *,
+    every_visible_patient: bool = False,
+) -> tuple[list[Resource], set[int], set[str]]:
+    """(resources, the patients they are about, the types asked for) of an export.
+
+    `every_visible_patient`: a system-level export (Bulk Data) includes every patient the
+    actor may see, not only those the other resources are about.
+    """
     _load_treatment_collectors()
     wanted = query.types or {"Patient", *COLLECTORS}
     unknown = wanted - {"Patient", *COLLECTORS}
@@ -448,20 +467,31 @@ async def export_bundle(
         )
     patients: set[int] = set(query.patient_ids or [])
     resources: list[Resource] = []
-    for resource_type, collect in COLLECTORS.items():
+    for resource_type, collect_type in COLLECTORS.items():
         if resource_type in wanted:
-            resources.extend(await collect(session, actor, query, patients))
+            resources.extend(await collect_type(session, actor, query, patients))
     patient_resources: list[Resource] = []
-    if "Patient" in wanted and patients:
-        rows = await session.execute(
-            sa.select(Patient)
-            .where(Patient.id.in_(patients), visible_patients_clause(actor))
-            .order_by(Patient.id)
-        )
+    if "Patient" in wanted and (patients or every_visible_patient):
+        stmt = sa.select(Patient).where(visible_patients_clause(actor)).order_by(Patient.id)
+        if not every_visible_patient:
+            stmt = stmt.where(Patient.id.in_(patients))
+        rows = list((await session.execute(stmt)).scalars())
+        patients.update(p.id for p in rows if p.id is not None)
         patient_resources = [
-            patient_resource(p, cipher, mrn_system=mrn_system(settings)) for p in rows.scalars()
+            patient_resource(p, cipher, mrn_system=mrn_system(settings)) for p in rows
         ]
-    entries = await assemble(session, actor, cipher, settings, patient_resources + resources)
+    return patient_resources + resources, patients, wanted
+
+
+async def export_bundle(
+    session: AsyncSession,
+    actor: Actor,
+    cipher: FieldCipher,
+    query: ExportQuery,
+    settings: Settings,
+) -> Bundle:
+    resources, patients, wanted = await collect(session, actor, cipher, query, settings)
+    entries = await assemble(session, actor, cipher, settings, resources)
     await record_access(
         session,
         actor,
@@ -601,23 +631,19 @@ def fhir_routes(services: Services) -> list[Route]:
     async def operation_definition(request: Request) -> Response:
         return fhir_json(export_operation(services.settings))
 
-    async def bulk_export(request: Request) -> Response:
-        # The name of the asynchronous Bulk Data operation: not offered, and never a Bundle.
-        return outcome(
-            501,
-            "not-supported",
-            f"$export (FHIR Bulk Data, Prefer: respond-async) is not offered; use ${OPERATION}"
-            f" / 未提供批量异步导出，请使用 ${OPERATION}",
-        )
-
     return [
         Route("/fhir/metadata", metadata, methods=["GET"]),
-        Route("/fhir/Patient/$export", bulk_export, methods=["GET", "POST"]),
+        *bulk_routes(services),  # $export (Bulk Data), before Patient/{id}
         Route("/fhir/Patient/{patient_id}", read_patient, methods=["GET"]),
         Route(f"/fhir/${OPERATION}", export, methods=["GET"]),
         Route(f"/fhir/OperationDefinition/{OPERATION}", operation_definition, methods=["GET"]),
-        Route("/fhir/$export", bulk_export, methods=["GET", "POST"]),
     ]
+
+
+def bulk_routes(services: Services) -> list[Route]:
+    from integrations.fhir_bulk import routes
+
+    return routes(services)
 
 
 def base_url(settings: Settings) -> str:
@@ -665,6 +691,7 @@ def capability_statement(settings: Settings) -> CapabilityStatement:
             "software": {"name": "Bedside"},
             "implementation": {"description": "Bedside FHIR R4 export", "url": base},
             "fhirVersion": FHIR_VERSION,
+            "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
             "format": ["application/fhir+json", "json"],
             "rest": [
                 {
@@ -687,7 +714,12 @@ def capability_statement(settings: Settings) -> CapabilityStatement:
                         {
                             "name": OPERATION,
                             "definition": f"{base}/OperationDefinition/{OPERATION}",
-                        }
+                        },
+                        {
+                            # FHIR Bulk Data Access (async, NDJSON): system and Patient level
+                            "name": "export",
+                            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                        },
                     ],
                 }
             ],

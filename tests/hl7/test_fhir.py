@@ -229,8 +229,11 @@ async def test_metadata_is_a_capability_statement(http: httpx.AsyncClient, demo:
     assert statement.fhirVersion == "4.0.1"
     [rest] = statement.rest
     assert {r.type for r in rest.resource} >= {"Patient"}
-    [operation] = rest.operation
-    assert operation.name == "bedside-export"
+    operations = {o.name: o for o in rest.operation}
+    assert operations["export"].definition == (
+        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+    )
+    operation = operations["bedside-export"]
     # The operation's definition resolves on this server.
     path = operation.definition.split("/fhir/", 1)[1]
     definition = await http.get(f"/fhir/{path}")
@@ -238,17 +241,93 @@ async def test_metadata_is_a_capability_statement(http: httpx.AsyncClient, demo:
     assert OperationDefinition.model_validate_json(definition.text).code == "bedside-export"
 
 
-async def test_export_is_not_answered_with_a_synchronous_bundle(
+async def test_bulk_export_is_asynchronous_ndjson(
     http: httpx.AsyncClient, gql: GraphQLClient, demo: Services
 ) -> None:
-    # $export is FHIR Bulk Data (async: Prefer: respond-async, 202, NDJSON); not offered.
-    headers = {**await token(gql, "ma.zhao"), "Prefer": "respond-async"}
-    pid = await patient_id(demo, "P0001")
-    for url in (f"/fhir/$export?patient={pid}", "/fhir/Patient/$export"):
-        response = await http.get(url, headers=headers)
-        assert response.status_code == 501
-        assert response.json()["resourceType"] == "OperationOutcome"
+    """FHIR Bulk Data Access (hl7.org/fhir/uv/bulkdata/export.html): kick-off with
+    Prefer: respond-async answers 202 and a Content-Location; the status URL answers 200
+    with a manifest; each output file is NDJSON; a synchronous Bundle never answers."""
+    import json as jsonlib
+    from datetime import timedelta
+
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from tests.hl7.fhir_invariants import check_resource
+    from tests.treatments.helpers import local_today
+
+    zhou = await gql.as_user("patient.zhou")
+    slots = (
+        await zhou.data(
+            'query($f: Date!, $t: Date!) { availableSlots(itemCode: "PHYSIO", from: $f, to: $t) { id } }',
+            {"f": local_today().isoformat(), "t": (local_today() + timedelta(days=14)).isoformat()},
+        )
+    )["availableSlots"]
+    await zhou.data(
+        "mutation($s: ID!) { bookAppointment(slotId: $s) { id } }", {"s": slots[0]["id"]}
+    )
+    headers = await token(gql, "ma.zhao")
+    # Without Prefer: respond-async the kick-off is refused, and nothing is exported.
+    refused = await http.get("/fhir/$export", headers=headers)
+    assert refused.status_code == 400 and refused.json()["resourceType"] == "OperationOutcome"
     assert await export_rows(demo) == []
+
+    kick = await http.get(
+        "/fhir/$export?_outputFormat=application/fhir%2Bndjson",
+        headers={**headers, "Accept": "application/fhir+json", "Prefer": "respond-async"},
+    )
+    assert kick.status_code == 202 and not kick.content
+    status_url = kick.headers["Content-Location"]
+    assert status_url.startswith(demo.settings.public_url)
+    status_path = status_url.removeprefix(demo.settings.public_url.rstrip("/"))
+    assert (await http.get(status_path)).status_code == 401  # requiresAccessToken
+    other = await token(gql, "pt.sun")
+    assert (await http.get(status_path, headers=other)).status_code == 404  # not theirs
+
+    status = await http.get(status_path, headers=headers)
+    assert status.status_code == 200
+    manifest = status.json()
+    assert manifest["requiresAccessToken"] is True and manifest["error"] == []
+    assert manifest["transactionTime"] and manifest["request"].endswith("fhir%2Bndjson")
+    types = {o["type"] for o in manifest["output"]}
+    assert {"Patient", "Appointment", "Slot", "Schedule", "ServiceRequest", "Practitioner"} <= types
+
+    everything: dict[tuple[str, str], dict[str, Any]] = {}
+    for output in manifest["output"]:
+        path = output["url"].removeprefix(demo.settings.public_url.rstrip("/"))
+        got = await http.get(path, headers=headers)
+        assert got.status_code == 200
+        assert got.headers["content-type"].startswith("application/fhir+ndjson")
+        lines = got.text.strip("\n").split("\n")
+        assert len(lines) == output["count"]
+        for line in lines:
+            resource = jsonlib.loads(line)
+            assert resource["resourceType"] == output["type"]  # one type per file
+            get_fhir_model_class(output["type"]).model_validate(resource)
+            check_resource(resource)
+            everything[(resource["resourceType"], resource["id"])] = resource
+    # References are relative and resolve within the output.
+    from tests.hl7.fhir_invariants import walk
+
+    for resource in everything.values():
+        for _, node in walk(resource):
+            if isinstance(node, dict) and isinstance(node.get("reference"), str):
+                kind, _, ident = node["reference"].partition("/")
+                assert (kind, ident) in everything, node["reference"]
+    assert "340202196203141234" not in jsonlib.dumps(list(everything.values()), ensure_ascii=False)
+    [row] = await export_rows(demo)
+    assert row.resource == "fhir.$export"
+
+    # _type limits the files; DELETE ends the job.
+    kick = await http.get(
+        "/fhir/Patient/$export?_type=Patient", headers={**headers, "Prefer": "respond-async"}
+    )
+    assert kick.status_code == 202
+    path = kick.headers["Content-Location"].removeprefix(demo.settings.public_url.rstrip("/"))
+    assert [o["type"] for o in (await http.get(path, headers=headers)).json()["output"]] == [
+        "Patient"
+    ]
+    assert (await http.delete(path, headers=headers)).status_code == 202
+    assert (await http.get(path, headers=headers)).status_code == 404
 
 
 async def test_mrn_system_is_the_hospitals(
