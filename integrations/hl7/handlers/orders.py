@@ -108,6 +108,15 @@ def quantity(msg: InboundMessage, group: dict[str, Any]) -> int:
     )
 
 
+def total_or_none(msg: InboundMessage, group: dict[str, Any]) -> int | None:
+    try:
+        return quantity(msg, group)
+    except MessageError as exc:
+        if exc.code == "101":
+            return None
+        raise
+
+
 def group_payment(ctx: HandlerContext, msg: InboundMessage, group: dict[str, Any]) -> str | None:
     """The last payment status the group says (ORC-25, then its FT1 rows, then Z)."""
     status = orc_payment(ctx, msg, group["ORC"])
@@ -178,14 +187,16 @@ async def apply_order(
             )
             cancelled.append(order.id)
         elif control == CHANGE:
-            await change_order(
-                session,
-                order,
-                sessions=quantity(msg, group),
-                actor=ctx.actor,
-                reason=msg.value(orc, 16, 2) or None,
-            )
-            changed.append(order.id)
+            sessions = total_or_none(msg, group)
+            if sessions is not None:  # an XO that changes something else leaves the count
+                await change_order(
+                    session,
+                    order,
+                    sessions=sessions,
+                    actor=ctx.actor,
+                    reason=msg.value(orc, 16, 2) or None,
+                )
+                changed.append(order.id)
         elif control != STATUS_CHANGED:
             raise MessageError(
                 "103",
