@@ -41,6 +41,8 @@ class HL7Settings(BaseSettings):
     his_facility: str = "HOSPITAL"
     # A DFT^P03 charge per performed (archived) session goes to the HIS with the SIU.
     send_charges: bool = True
+    # The archived record to the EMR: "mdm" (MDM^T02 document), "oru" (ORU^R01), "none".
+    send_records: str = "mdm"
     send_timeout_seconds: float = 10.0
     send_batch: int = 50
     retry_max_seconds: int = 600

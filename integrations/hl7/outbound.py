@@ -307,6 +307,121 @@ def dft_message(
     return "\r".join(segments) + "\r"
 
 
+def record_lines(
+    record: TreatmentRecord,
+    order: TreatmentOrder,
+    item: TreatmentItem,
+    therapist: User | None,
+    session_no: int,
+    tz: tzinfo,
+) -> list[str]:
+    """The bedside record as the lines of a text document, labels as the item names them."""
+    performed = (record.archived_at or record.updated_at).astimezone(tz)
+    lines = [
+        f"{item.name} 第 {session_no}/{order.sessions} 次",
+        f"执行时间 / performed: {performed:%Y-%m-%d %H:%M}",
+    ]
+    if therapist is not None:
+        lines.append(f"治疗师 / therapist: {therapist.display_name or therapist.username}")
+    labels = {f.get("name"): f.get("label") or f.get("name") for f in item.record_template or []}
+    for key, value in (record.data or {}).items():
+        lines.append(f"{labels.get(key, key)}: {value}")
+    return lines
+
+
+def record_document_message(
+    kind: str,
+    record: TreatmentRecord,
+    order: TreatmentOrder,
+    patient: Patient,
+    item: TreatmentItem,
+    therapist: User | None,
+    department: Department | None,
+    session_no: int,
+    config: HL7Config,
+    control_id: str,
+    *,
+    tz: tzinfo = UTC,
+) -> str:
+    """The archived record for the EMR (电子病历): MDM^T02 (a document, HL7 v2.5 §9.6.2)
+    or ORU^R01 (a result, §7.3.1), the record's lines as TX observations."""
+    settings = config.settings
+    performed = ts(record.archived_at or record.updated_at, tz)
+    lines = record_lines(record, order, item, therapist, session_no, tz)
+    author = ""
+    if therapist is not None:
+        family, given = name_parts(therapist.display_name)
+        author = f"{escape(therapist.username)}^{escape(family)}^{escape(given)}"
+    placer = (
+        f"{escape(order.his_order_no)}^{escape(settings.his_application)}"
+        if order.his_order_no
+        else ""
+    )
+    observations = [
+        segment(
+            "OBX",
+            {
+                1: str(n),  # OBX-1 Set ID
+                2: "TX",  # OBX-2 Value Type: text
+                # OBX-3 Observation Identifier: our record, coded locally
+                3: "BEDSIDE-REC^床旁治疗记录^L",
+                4: str(n),  # OBX-4 Observation Sub-ID: the line
+                5: escape(line),  # OBX-5 Observation Value
+                11: "F",  # OBX-11 Observation Result Status: final
+                14: performed,  # OBX-14 Date/Time of the Observation
+                16: author,  # OBX-16 Responsible Observer
+            },
+        )
+        for n, line in enumerate(lines, start=1)
+    ]
+    head = [
+        pid_segment(config, patient),
+        pv1_segment(config, department),
+    ]
+    if kind == "oru":
+        body = [
+            msh(config, "ORU^R01^ORU_R01", control_id, tz),
+            *head,
+            # ORC-1 RE: observations to follow; ORC-2 placer (HIS), ORC-3 filler (ours)
+            segment("ORC", {1: "RE", 2: placer, 3: f"{record.id}^{escape(settings.application)}"}),
+            segment(
+                "OBR",
+                {
+                    1: "1",  # OBR-1 Set ID
+                    2: placer,  # OBR-2 Placer Order Number
+                    3: f"{record.id}^{escape(settings.application)}",  # OBR-3 Filler Order Number
+                    # OBR-4 Universal Service Identifier: the item, in the HIS's code
+                    4: f"{escape(his_item_code(config, item))}^{escape(item.name)}^L",
+                    7: performed,  # OBR-7 Observation Date/Time
+                    25: "F",  # OBR-25 Result Status: final
+                },
+            ),
+            *observations,
+        ]
+    else:
+        body = [
+            msh(config, "MDM^T02^MDM_T02", control_id, tz),
+            segment("EVN", {1: "T02", 2: performed}),  # EVN-2 Recorded Date/Time (required)
+            *head,
+            segment(
+                "TXA",
+                {
+                    1: "1",  # TXA-1 Set ID
+                    2: "PN",  # TXA-2 Document Type (table 0270): progress note
+                    3: "TX",  # TXA-3 Document Content Presentation (table 0191): text
+                    4: performed,  # TXA-4 Activity Date/Time
+                    5: author,  # TXA-5 Primary Activity Provider
+                    # TXA-12 Unique Document Number (required): our record
+                    12: f"{record.id}^{escape(settings.application)}",
+                    14: placer,  # TXA-14 Placer Order Number
+                    17: "AU",  # TXA-17 Document Completion Status (table 0271): authenticated
+                },
+            ),
+            *observations,
+        ]
+    return "\r".join(body) + "\r"
+
+
 async def queue_appointment_changes(
     session: AsyncSession,
     config: HL7Config,
@@ -390,6 +505,7 @@ async def queue_appointment_changes(
 
 
 RECORD_SUBJECT = "treatment_record"
+DOCUMENT_SUBJECT = "treatment_record_document"
 
 
 async def session_number(session: AsyncSession, record: TreatmentRecord) -> tuple[int, int]:
@@ -413,17 +529,19 @@ async def queue_performed_sessions(
     limit: int = 500,
     tz: tzinfo = UTC,
 ) -> int:
-    """A DFT^P03 charge for every session archived since we last looked (执行确费).
+    """A DFT^P03 charge for every session archived since we last looked (执行确费), and the
+    record itself for the EMR (MDM^T02 or ORU^R01, `send_records`), so the bedside work is
+    not missing from the medical record.
 
     A record is reported once: its outbox row (subject `treatment_record`) is the mark.
     """
-    if not config.settings.send_charges:
+    if not config.settings.send_charges and config.settings.send_records == "none":
         return 0
     now = now or utcnow()
     reported = (
         sa.select(HL7Outbound.id)
         .where(
-            HL7Outbound.subject_type == RECORD_SUBJECT,
+            HL7Outbound.subject_type.in_([RECORD_SUBJECT, DOCUMENT_SUBJECT]),
             HL7Outbound.subject_id == TreatmentRecord.id,
         )
         .exists()
@@ -451,29 +569,56 @@ async def queue_performed_sessions(
         therapist = await session.get(User, record.therapist_id) if record.therapist_id else None
         department_id = record.department_id or patient.department_id
         department = await session.get(Department, department_id) if department_id else None
-        control_id = new_control_id()
-        session.add(
-            HL7Outbound(
-                control_id=control_id,
-                message_type="DFT^P03",
-                subject_type=RECORD_SUBJECT,
-                subject_id=record.id,
-                body=dft_message(
-                    record,
-                    order,
-                    patient,
-                    item,
-                    therapist,
-                    department,
-                    number or order.used_sessions,
-                    config,
-                    control_id,
-                    tz=tz,
-                ),
-                next_attempt_at=now,
+        if config.settings.send_charges:
+            control_id = new_control_id()
+            session.add(
+                HL7Outbound(
+                    control_id=control_id,
+                    message_type="DFT^P03",
+                    subject_type=RECORD_SUBJECT,
+                    subject_id=record.id,
+                    body=dft_message(
+                        record,
+                        order,
+                        patient,
+                        item,
+                        therapist,
+                        department,
+                        number or order.used_sessions,
+                        config,
+                        control_id,
+                        tz=tz,
+                    ),
+                    next_attempt_at=now,
+                )
             )
-        )
-        queued += 1
+            queued += 1
+        if config.settings.send_records in ("mdm", "oru"):
+            document_id = new_control_id()
+            kind = config.settings.send_records
+            session.add(
+                HL7Outbound(
+                    control_id=document_id,
+                    message_type="MDM^T02" if kind == "mdm" else "ORU^R01",
+                    subject_type=DOCUMENT_SUBJECT,
+                    subject_id=record.id,
+                    body=record_document_message(
+                        kind,
+                        record,
+                        order,
+                        patient,
+                        item,
+                        therapist,
+                        department,
+                        number or order.used_sessions,
+                        config,
+                        document_id,
+                        tz=tz,
+                    ),
+                    next_attempt_at=now,
+                )
+            )
+            queued += 1
     await session.flush()
     return queued
 

@@ -278,6 +278,45 @@ async def test_each_performed_session_is_charged_once(demo: Services) -> None:
     assert ft1.ft1_4.to_er7().endswith("+0800")
     assert dft.pid.pid_5.to_er7().startswith("周^建国")
 
+    # The record itself goes to the EMR as a document (MDM^T02, send_records="mdm").
+    [document_row] = await outbound_rows(demo, record_id, "treatment_record_document")
+    assert document_row.message_type == "MDM^T02" and document_row.status == "sent"
+    [text] = [m for m in his.received if "MDM^T02" in m]
+    mdm = strict(text)
+    assert mdm.txa.txa_2.to_er7() == "PN"  # TXA-2 Document Type: progress note
+    assert mdm.txa.txa_12.ei_1.to_er7() == str(record_id)  # TXA-12 Unique Document Number
+    assert mdm.txa.txa_14.ei_1.to_er7() == "DEMO-P0001-PHYSIO"  # TXA-14 Placer Order Number
+    assert mdm.txa.txa_17.to_er7() == "AU"  # TXA-17 Document Completion Status
+    lines = [g.obx.obx_5.to_er7() for g in mdm.mdm_t02_observation]
+    assert lines[0].endswith(f"第 {session_no}/10 次")
+    assert any("中频" in line for line in lines)  # the record's own data (tests/treatments)
+
+
+async def test_the_record_can_go_to_the_emr_as_a_result(demo: Services) -> None:
+    port = free_port()
+    config = his_config(port)
+    config.settings.send_records = "oru"
+    config.settings.send_charges = False
+    async with demo.db.session() as session:
+        order = (
+            await session.execute(
+                sa.select(TreatmentOrder).where(TreatmentOrder.his_order_no == "DEMO-P0001-PHYSIO")
+            )
+        ).scalar_one()
+    now = datetime.now(UTC)
+    record_id = await execute_session(demo, therapist="pt.sun", order_id=order.id, at=now)  # type: ignore[arg-type]
+    async with FakeHIS(port) as his:
+        await sync_once(demo, config, now=now)
+    assert await outbound_rows(demo, record_id, "treatment_record") == []  # no charge
+    [text] = [m for m in his.received if "ORU^R01" in m]
+    oru = strict(text)
+    result = oru.oru_r01_patient_result
+    order_obs = result.oru_r01_order_observation
+    assert order_obs.obr.obr_3.ei_1.to_er7() == str(record_id)  # OBR-3 Filler Order Number
+    assert order_obs.obr.obr_2.ei_1.to_er7() == "DEMO-P0001-PHYSIO"  # OBR-2 Placer Order Number
+    values = [g.obx.obx_5.to_er7() for g in order_obs.oru_r01_observation]
+    assert values and all(g.obx.obx_2.to_er7() == "TX" for g in order_obs.oru_r01_observation)
+
 
 async def test_a_moved_appointment_is_a_valid_s14(gql: GraphQLClient, demo: Services) -> None:
     # S14 (modification) is what a changed start time of the same appointment sends; the
