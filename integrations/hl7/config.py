@@ -102,6 +102,8 @@ class HL7Mapping:
     default_charset: str = "utf-8"
     # Tried when nothing is declared in MSH-18 and the default does not decode.
     fallback_charsets: tuple[str, ...] = ("gb18030",)
+    # ADT trigger -> process definition key started by it (e.g. A03: a discharge follow-up).
+    adt_processes: dict[str, str] = field(default_factory=dict)
     # OBX-8 abnormal flags (table 0078) that make an ORU^R01 result a critical value (危急值).
     critical_flags: tuple[str, ...] = ("HH", "LL", "AA")
     # An order (ORM/OMG) for a patient the archive does not have yet, carrying a PID with
@@ -148,7 +150,7 @@ class HL7Mapping:
         ):
             if key in simple:
                 simple[key] = tuple(str(v) for v in simple[key])
-        for key in ("item_codes", "departments", "doctors"):
+        for key in ("item_codes", "departments", "doctors", "adt_processes"):
             if key in simple:
                 simple[key] = {str(k): str(v) for k, v in (simple[key] or {}).items()}
         return cls(payment=payment, **simple)

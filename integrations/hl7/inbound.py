@@ -32,7 +32,7 @@ from api.idempotency import recall, remember
 from api.services import Services
 from integrations.hl7.ack import AckError, build_ack
 from integrations.hl7.config import HL7Config
-from integrations.hl7.handlers import HandlerContext, MessageError, load_handlers
+from integrations.hl7.handlers import Handler, HandlerContext, MessageError, load_handlers
 from integrations.hl7.parse import InboundMessage, MessageRejected, parse_frame, raw_control_id
 
 log = logging.getLogger("bedside.hl7.inbound")
@@ -132,7 +132,7 @@ class InboundProcessor:
             out.append(outcome.ack)
         return out
 
-    def check(self, msg: InboundMessage) -> AckError | None:
+    def check(self, msg: InboundMessage, handler: Handler | None) -> AckError | None:
         mapping = self.config.mapping
         if msg.version not in mapping.accepted_versions:
             return AckError(
@@ -148,7 +148,7 @@ class InboundProcessor:
                 "MSH",
                 11,
             )
-        if (msg.message_type, msg.trigger) not in self.handlers:
+        if handler is None:
             known = {t for t, _ in self.handlers}
             code = "201" if msg.message_type in known else "200"
             return AckError(
@@ -159,20 +159,28 @@ class InboundProcessor:
             )
         return None
 
+    def handler_for(self, msg: InboundMessage) -> Handler | None:
+        if msg.message_type == "ADT" and msg.trigger in self.config.mapping.adt_processes:
+            from integrations.hl7.handlers.processes import start_process_for_event
+
+            return start_process_for_event
+        return self.handlers.get((msg.message_type, msg.trigger))
+
     async def apply(self, msg: InboundMessage) -> Outcome:
+        handler = self.handler_for(msg)
         if (
-            msg.message_type == "ADT"
-            and (msg.message_type, msg.trigger) not in self.handlers
+            handler is None
+            and msg.message_type == "ADT"
             and msg.trigger in self.config.mapping.ignored_adt_triggers
         ):
             self._log(msg, "AA", "ignored")
             return Outcome("AA", self._ack("AA", msg))
-        rejection = self.check(msg)
+        rejection = self.check(msg, handler)
         if rejection is not None:
             self._log(msg, "AR", rejection.text)
             return Outcome("AR", self._ack("AR", msg, rejection), accept="CR", error=rejection)
+        assert handler is not None
         scope = idempotency_scope(msg)
-        handler = self.handlers[(msg.message_type, msg.trigger)]
         try:
             async with self.services.db.transaction() as session:
                 session.info[INBOUND_FLAG] = True

@@ -149,6 +149,7 @@ def adt(
     allergies: tuple[str, ...] = (),
     accept_ack: str = "",
     application_ack: str = "",
+    attending: str = "D2001",
 ) -> Message:
     person = person or Person()
     m = message(
@@ -164,7 +165,7 @@ def adt(
     m.evn.evn_2.ts_1 = SENT_AT  # EVN-2 Recorded Date/Time
     fill_pid(m.pid, person)
     fill_pv1(m.pv1, ward, "I")
-    m.pv1.pv1_7.xcn_1 = "D2001"  # PV1-7 Attending Doctor (XCN-1 ID number)
+    m.pv1.pv1_7.xcn_1 = attending  # PV1-7 Attending Doctor (XCN-1 ID number)
     for n, allergen in enumerate(allergies, start=1):
         al1 = m.add_segment("AL1")
         al1.al1_1 = str(n)  # AL1-1 Set ID - AL1

@@ -257,3 +257,69 @@ async def test_write_conflict_is_answered_ar_so_the_his_resends(
     assert patient is not None and patient.name == "周建国"
     with contextlib.suppress(Exception):
         send.cancel()
+
+
+async def test_a_discharge_starts_the_configured_process(
+    his: MLLPClient, demo: Services, hl7_config: HL7Config
+) -> None:
+    from api.domain import approvals
+    from api.models.approvals import ApprovalInstance, ApprovalTask
+    from api.models.people import User
+    from tests.approvals.helpers import REVIEW_V1
+
+    async with demo.db.transaction() as session:
+        await approvals.publish_definition(session, REVIEW_V1)
+    person = Person(mrn="H910001", family="冯", given="出院")
+    assert read_ack(await his.send(encode(adt("A01", "ADT-DIS-1", person)))).code == "AA"
+    mapping = HL7Mapping.from_dict(
+        {
+            "doctors": hl7_config.mapping.doctors,
+            "departments": hl7_config.mapping.departments,
+            "adt_processes": {"A03": "test_review"},
+        }
+    )
+    server = build_server(demo, HL7Config(hl7_config.settings, mapping), port=0)
+    async with server, MLLPClient("127.0.0.1", server.port, timeout=10) as client:
+        # PV1-7 Attending Doctor D1001 (dr.li) is the applicant.
+        reply = read_ack(
+            await client.send(encode(adt("A03", "ADT-DIS-2", person, attending="D1001")))
+        )
+        assert reply.code == "AA", reply
+        # A process that does not exist: refused, nothing started.
+        broken = HL7Mapping.from_dict(
+            {"doctors": hl7_config.mapping.doctors, "adt_processes": {"A03": "nope"}}
+        )
+    server = build_server(demo, HL7Config(hl7_config.settings, broken), port=0)
+    async with server, MLLPClient("127.0.0.1", server.port, timeout=10) as client:
+        reply = read_ack(
+            await client.send(encode(adt("A03", "ADT-DIS-3", person, attending="D1001")))
+        )
+    assert reply.code == "AE", reply
+    patient = await patient_by_mrn(demo, "H910001")
+    assert patient is not None
+    async with demo.db.session() as session:
+        instances = list(
+            (
+                await session.execute(
+                    sa.select(ApprovalInstance).where(
+                        ApprovalInstance.subject_type == "patient",
+                        ApprovalInstance.subject_id == patient.id,
+                    )
+                )
+            ).scalars()
+        )
+        assert len(instances) == 1
+        [instance] = instances
+        applicant = await session.get(User, instance.applicant_id)
+        tasks = (
+            await session.execute(
+                sa.select(sa.func.count())
+                .select_from(ApprovalTask)
+                .where(ApprovalTask.instance_id == instance.id)
+            )
+        ).scalar_one()
+    assert (
+        instance.kind == "test_review" and applicant is not None and applicant.username == "dr.li"
+    )
+    assert instance.data["event"] == "ADT^A03" and instance.data["patient_id"] == patient.id
+    assert tasks >= 1  # the first stage is open
