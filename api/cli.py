@@ -234,7 +234,11 @@ def hl7() -> None:
 
 
 @hl7.command("listen")
-@click.option("--host", default=None, help="default BEDSIDE_HL7_HOST (127.0.0.1)")
+@click.option(
+    "--host",
+    default=None,
+    help="address to listen on; default BEDSIDE_HL7_HOST (127.0.0.1); 0.0.0.0 for the HIS",
+)
 @click.option("--port", default=None, type=int, help="default BEDSIDE_HL7_PORT (2575)")
 def hl7_listen(host: str | None, port: int | None) -> None:
     """MLLP listener for HIS messages; also sends our appointments to the HIS."""

@@ -55,6 +55,7 @@ async def rotate_patient_identifiers(
                 for enc_attr, hash_attr in (
                     ("id_number_enc", "id_number_hash"),
                     ("phone_enc", "phone_hash"),
+                    ("address_enc", None),
                 ):
                     token = getattr(patient, enc_attr)
                     if token is None:
@@ -65,5 +66,6 @@ async def rotate_patient_identifiers(
                         report.unreadable += 1
                         continue
                     setattr(patient, enc_attr, cipher.rotate(token))
-                    setattr(patient, hash_attr, cipher.lookup_hash(plain))
+                    if hash_attr is not None:
+                        setattr(patient, hash_attr, cipher.lookup_hash(plain))
                     report.values += 1

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # The system of the hospital's record numbers in FHIR (its OID as urn:oid:…, or a URL);
+    # unset: <public URL>/fhir/sid/mrn.
+    fhir_mrn_system: str = ""
     data_dir: Path = Path("./var")
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"

@@ -1,15 +1,21 @@
 """FHIR R4 resources of the treatment area: Appointment, Slot, Procedure (a bedside record)
-and Consent (a signed consent form); registered as collectors of `integrations.fhir`."""
+and Consent (a signed consent form), registered as collectors of `integrations.fhir`; and
+what they refer to (ServiceRequest for an order, Schedule, DocumentReference for a consent
+text), registered as loaders."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import sqlalchemy as sa
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.consent import Consent as FhirConsent
+from fhir.resources.R4B.documentreference import DocumentReference as FhirDocumentReference
 from fhir.resources.R4B.procedure import Procedure as FhirProcedure
 from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.schedule import Schedule as FhirSchedule
+from fhir.resources.R4B.servicerequest import ServiceRequest as FhirServiceRequest
 from fhir.resources.R4B.slot import Slot as FhirSlot
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +25,11 @@ from api.models.patients import Patient
 from api.models.treatments import (
     Appointment,
     ConsentSignature,
+    ConsentText,
+    Schedule,
     Slot,
     TreatmentItem,
+    TreatmentOrder,
     TreatmentRecord,
 )
 from integrations.fhir import (
@@ -28,9 +37,14 @@ from integrations.fhir import (
     ExportQuery,
     collector,
     instant,
+    loader,
     patient_filter,
     reference,
 )
+
+# LOINC 59284-0 as LOINC names it today (LOINC 2.80+, the display tx.fhir.org expands);
+# the R4 consent-category value set page lists the older name "Patient Consent".
+CONSENT_CATEGORY = {"system": "http://loinc.org", "code": "59284-0", "display": "Consent Document"}
 
 
 def service(item: TreatmentItem | None) -> list[dict[str, Any]]:
@@ -87,7 +101,8 @@ def appointment_resource(appointment: Appointment, item: TreatmentItem | None) -
         body["slot"] = [reference("Slot", appointment.slot_id)]
     if appointment.order_id:
         body["basedOn"] = [reference("ServiceRequest", appointment.order_id)]
-    if appointment.cancel_reason:
+    # app-4: "Cancelation reason is only used for appointments that have been cancelled, or no-show"
+    if appointment.cancel_reason and appointment.status in ("cancelled", "noshow"):
         body["cancelationReason"] = {"text": appointment.cancel_reason}
     if appointment.receipt_no:
         body["identifier"] = [{"system": "urn:bedside:receipt", "value": appointment.receipt_no}]
@@ -147,17 +162,7 @@ def consent_resource(signature: ConsentSignature) -> FhirConsent:
                     }
                 ]
             },
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": "http://loinc.org",
-                            "code": "59284-0",
-                            "display": "Consent Document",
-                        }
-                    ]
-                }
-            ],
+            "category": [{"coding": [CONSENT_CATEGORY]}],
             "patient": reference("Patient", signature.patient_id),
             "dateTime": instant(signature.signed_at),
             "policyRule": {
@@ -182,6 +187,149 @@ def consent_resource(signature: ConsentSignature) -> FhirConsent:
             },
         }
     )
+
+
+def service_request_resource(
+    order: TreatmentOrder, item: TreatmentItem | None
+) -> FhirServiceRequest:
+    """An order (医嘱): the item, how many sessions, and the HIS's placer order number."""
+    status = (
+        "revoked"
+        if order.cancelled_at
+        else ("completed" if order.used_sessions >= order.sessions else "active")
+    )
+    body: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": str(order.id),
+        "status": status,
+        "intent": "order",
+        "subject": reference("Patient", order.patient_id),
+        "authoredOn": instant(order.created_at),
+        "occurrenceTiming": {"repeat": {"count": order.sessions}},
+        "meta": {"lastUpdated": instant(order.updated_at)},
+    }
+    if item is not None:
+        body["code"] = service(item)[0]
+    if order.his_order_no:
+        body["identifier"] = [
+            {
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PLAC"}
+                    ]
+                },
+                "system": "urn:bedside:his-order",
+                "value": order.his_order_no,
+            }
+        ]
+    if order.ordering_doctor_id:
+        body["requester"] = reference("Practitioner", order.ordering_doctor_id)
+    elif order.ordering_doctor_name:
+        body["requester"] = {"display": order.ordering_doctor_name}
+    return FhirServiceRequest.model_validate(body)
+
+
+def schedule_resource(schedule: Schedule, item: TreatmentItem | None) -> FhirSchedule:
+    actors: list[dict[str, Any]] = []
+    if schedule.therapist_id:
+        actors.append(reference("Practitioner", schedule.therapist_id))
+    if schedule.room or not actors:
+        actors.append({"display": schedule.room or (item.name if item else "排班")})
+    return FhirSchedule.model_validate(
+        {
+            "resourceType": "Schedule",
+            "id": str(schedule.id),
+            "active": schedule.is_active,
+            "serviceType": service(item),
+            "actor": actors,
+            "planningHorizon": {
+                "start": schedule.valid_from.isoformat(),
+                **({"end": schedule.valid_to.isoformat()} if schedule.valid_to else {}),
+            },
+            "comment": f"{schedule.start_time}-{schedule.end_time}",
+        }
+    )
+
+
+def document_resource(text: ConsentText) -> FhirDocumentReference:
+    """The consent text a signature is bound to, the text itself as the attachment."""
+    return FhirDocumentReference.model_validate(
+        {
+            "resourceType": "DocumentReference",
+            "id": str(text.id),
+            "status": "current",
+            "type": {"coding": [CONSENT_CATEGORY]},
+            "date": instant(text.created_at),
+            "description": f"{text.title} v{text.version} sha256 {text.sha256}",
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain; charset=utf-8",
+                        "language": "zh-CN",
+                        "title": text.title,
+                        "data": base64.b64encode(text.body.encode("utf-8")).decode("ascii"),
+                    }
+                }
+            ],
+        }
+    )
+
+
+@loader("ServiceRequest")
+async def load_orders(session: AsyncSession, actor: Actor, ids: set[int]) -> list[Resource]:
+    rows = await session.execute(
+        sa.select(TreatmentOrder)
+        .where(
+            TreatmentOrder.id.in_(ids),
+            TreatmentOrder.patient_id.in_(
+                sa.select(Patient.id).where(visible_patients_clause(actor))
+            ),
+        )
+        .order_by(TreatmentOrder.id)
+    )
+    known = await items(session)
+    return [service_request_resource(o, known.get(o.item_id)) for o in rows.scalars()]
+
+
+@loader("Schedule")
+async def load_schedules(session: AsyncSession, actor: Actor, ids: set[int]) -> list[Resource]:
+    rows = await session.execute(
+        sa.select(Schedule).where(Schedule.id.in_(ids)).order_by(Schedule.id)
+    )
+    known = await items(session)
+    return [schedule_resource(s, known.get(s.item_id)) for s in rows.scalars()]
+
+
+@loader("Slot")
+async def load_slots(session: AsyncSession, actor: Actor, ids: set[int]) -> list[Resource]:
+    rows = await session.execute(sa.select(Slot).where(Slot.id.in_(ids)).order_by(Slot.id))
+    known = await items(session)
+    return [slot_resource(s, known.get(s.item_id)) for s in rows.scalars()]
+
+
+@loader("Procedure")
+async def load_procedures(session: AsyncSession, actor: Actor, ids: set[int]) -> list[Resource]:
+    rows = await session.execute(
+        sa.select(TreatmentRecord)
+        .where(
+            TreatmentRecord.id.in_(ids),
+            TreatmentRecord.deleted_at.is_(None),
+            TreatmentRecord.patient_id.in_(
+                sa.select(Patient.id).where(visible_patients_clause(actor))
+            ),
+        )
+        .order_by(TreatmentRecord.id)
+    )
+    known = await items(session)
+    return [procedure_resource(r, known.get(r.item_id)) for r in rows.scalars()]
+
+
+@loader("DocumentReference")
+async def load_documents(session: AsyncSession, actor: Actor, ids: set[int]) -> list[Resource]:
+    rows = await session.execute(
+        sa.select(ConsentText).where(ConsentText.id.in_(ids)).order_by(ConsentText.id)
+    )
+    return [document_resource(t) for t in rows.scalars()]
 
 
 async def items(session: AsyncSession) -> dict[int, TreatmentItem]:

@@ -400,11 +400,7 @@ class Dispatcher:
         scheduled = notice.due_at or now
         if notice.delivered_at is None:
             notice.delivered_at = now
-            notice.due_at = (
-                self.hours.add(now, policy.every_working_hours)
-                if policy.max_reminders > 0
-                else None
-            )
+            notice.due_at = policy.after(self.hours, now) if policy.max_reminders > 0 else None
             report.first_deliveries += 1
             return Item(notice, 0)
         if notice.reminders_sent < policy.max_reminders:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,15 @@ class Policy:
     # Channels on which an interactive card is the first delivery (the approval card on
     # DingTalk / WeCom): no separate text goes there first; reminders still do.
     first_delivery_by_card: frozenset[str] = frozenset()
+    # "working": the interval counts working hours (the default); "wall": clock time, day
+    # and night (a critical lab value cannot wait for Monday morning).
+    clock: str = "working"
+
+    def after(self, hours: WorkingHours, moment: datetime) -> datetime:
+        """One interval of this policy after `moment`."""
+        if self.clock == "wall":
+            return moment + timedelta(hours=self.every_working_hours)
+        return hours.add(moment, self.every_working_hours)
 
     def next_due(self, hours: WorkingHours, scheduled: datetime, now: datetime) -> datetime:
         """The next reminder after one fired for `scheduled`, at `now`.
@@ -36,8 +45,8 @@ class Policy:
         already past (the worker was down), counted from now, so what fell due during an
         outage becomes one reminder instead of a burst.
         """
-        nxt = hours.add(scheduled, self.every_working_hours)
-        return nxt if nxt > now else hours.add(now, self.every_working_hours)
+        nxt = self.after(hours, scheduled)
+        return nxt if nxt > now else self.after(hours, now)
 
 
 @dataclass(frozen=True)
@@ -73,10 +82,16 @@ def parse_policies(raw: dict[str, Any]) -> PolicySet:
     policies: dict[tuple[str, int], Policy] = {}
     for item in raw["policies"]:
         repeat = item.get("repeat") or {}
+        wall = "every_minutes" in repeat
         policy = Policy(
             key=item["key"],
             version=int(item["version"]),
-            every_working_hours=float(repeat.get("every_working_hours", 0)),
+            every_working_hours=(
+                float(repeat["every_minutes"]) / 60
+                if wall
+                else float(repeat.get("every_working_hours", 0))
+            ),
+            clock="wall" if wall else "working",
             max_reminders=int(repeat.get("max", 0)),
             escalate=item.get("escalate"),
             digest=bool(item.get("digest", True)),

@@ -26,17 +26,7 @@ KNOWN_CIRCLES = {
         }
     ),
     frozenset({"bots.cards", "bots.dingtalk", "bots.inbox", "bots.wecom"}),
-    frozenset({"integrations.fhir", "integrations.fhir_treatments"}),
-    frozenset(
-        {
-            "integrations.hl7.handlers",
-            "integrations.hl7.handlers.adt",
-            "integrations.hl7.handlers.common",
-            "integrations.hl7.handlers.dft",
-            "integrations.hl7.handlers.orders",
-            "integrations.hl7.handlers.siu",
-        }
-    ),
+    frozenset({"integrations.fhir", "integrations.fhir_bulk", "integrations.fhir_treatments"}),
 }
 
 

@@ -88,6 +88,7 @@ class PatientData:
     birth_date: date | None = None
     id_number: str | None = None
     phone: str | None = None
+    address: str | None = None
     department_code: str | None = None
     allergies: list[str] | None = None
 
@@ -270,6 +271,8 @@ async def upsert_patient(
     patient.gender = data.gender
     if data.birth_date:
         patient.birth_date = data.birth_date
+    if data.address:
+        patient.address_enc = cipher.encrypt(data.address[:300])
     if department_id is not None:
         patient.department_id = department_id
     if data.allergies is not None:
@@ -316,6 +319,32 @@ async def correct_patient_identity(
         session, cipher, patient, changed, action="identity_corrected", actor=actor, reason=reason
     )
     return patient
+
+
+# 复姓: the two-character family names common enough to be told apart from a given name.
+COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 独孤"
+    " 南宫 西门 百里 呼延 万俟 澹台 公冶 宗政 濮阳 淳于 单于 太叔 申屠 钟离 闻人 赫连 拓跋".split()
+)
+
+
+def name_parts(name: str) -> tuple[str, str]:
+    """(family, given) of a stored name: 欧阳秀兰 -> (欧阳, 秀兰); "Ann Smith" -> (Smith, Ann).
+
+    Names are stored as the HIS writes them together (family then given, no space, for
+    Chinese names); HL7 XPN and FHIR HumanName want the parts back.
+    """
+    name = name.strip()
+    if not name:
+        return "", ""
+    if " " in name:
+        given, _, family = name.rpartition(" ")
+        return family, given
+    if name.isascii() or len(name) < 2:
+        return name, ""
+    if name[:2] in COMPOUND_SURNAMES and len(name) > 2:
+        return name[:2], name[2:]
+    return name[:1], name[1:]
 
 
 def masked_id_number(cipher: FieldCipher, patient: Patient) -> str | None:

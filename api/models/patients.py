@@ -23,6 +23,7 @@ class Patient(SQLModel, table=True):
     id_number_hash: str | None = Field(default=None, index=True, max_length=64)
     phone_enc: str | None = Field(default=None, max_length=512)
     phone_hash: str | None = Field(default=None, index=True, max_length=64)
+    address_enc: str | None = Field(default=None, max_length=1024)  # 住址, encrypted
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     allergies: list[str] = json_field(default_factory=list)

@@ -7,11 +7,14 @@ into MSA-3 (text) and into ERR (HL7 error code from table 0357, severity, user m
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from integrations.hl7.parse import InboundMessage
+
+V2_VERSION = re.compile(r"^2\.[1-9](\.[0-9])?$")
 
 # HL7 table 0357, the codes we answer with.
 ERROR_TEXT = {
@@ -50,8 +53,9 @@ def new_control_id() -> str:
     return uuid.uuid4().hex[:20]  # MSH-10 is at most 20 characters in v2.5
 
 
-def timestamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y%m%d%H%M%S+0000")
+def timestamp(moment: datetime | None = None, tz: tzinfo = UTC) -> str:
+    """DTM with its offset (HL7 v2.5 §2.A.22): `YYYYMMDDHHMMSS+ZZZZ`, in `tz`'s local time."""
+    return (moment or datetime.now(UTC)).astimezone(tz).strftime("%Y%m%d%H%M%S%z")
 
 
 def build_ack(
@@ -61,6 +65,7 @@ def build_ack(
     application: str,
     facility: str,
     error: AckError | None = None,
+    control_id: str = "",
 ) -> str:
     """The ACK text for `source` (None when the frame could not even be parsed)."""
     if source is not None:
@@ -68,7 +73,9 @@ def build_ack(
         trigger, control_id, version = source.trigger, source.control_id, source.version or "2.5"
         processing, charset = source.processing_id or "P", source.charset_label
     else:
-        receiving_app = receiving_facility = trigger = control_id = charset = ""
+        receiving_app = receiving_facility = trigger = charset = ""
+        # MSA-2 is required: the id read from the raw header, else a mark that there was none.
+        control_id = control_id or "UNKNOWN"
         version, processing = "2.5", "P"
     msh = [
         "MSH",
@@ -90,8 +97,9 @@ def build_ack(
         "",
         escape(charset),
     ]
-    # The version we answer with is the sender's, but a version we reject is echoed only if sane.
-    if source is None or len(source.version) > 10:
+    # The version we answer with is the sender's when it is a v2 version; an ACK to a message
+    # of a version we do not speak (3.0, garbage) is written in ours.
+    if source is None or not V2_VERSION.match(source.version):
         msh[11] = "2.5"
     while msh and msh[-1] == "":
         msh.pop()

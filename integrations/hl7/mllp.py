@@ -86,7 +86,8 @@ class FrameDecoder:
         return frames
 
 
-FrameHandler = Callable[[bytes], Awaitable[bytes | None]]
+# One reply frame, several (enhanced mode: the accept ack, then the application ack), or none.
+FrameHandler = Callable[[bytes], Awaitable[bytes | list[bytes] | None]]
 
 
 class MLLPServer:
@@ -171,8 +172,10 @@ class MLLPServer:
                     break
                 for payload in frames:
                     reply = await self.handler(payload)
-                    if reply is not None:
-                        writer.write(frame(reply))
+                    replies = [reply] if isinstance(reply, bytes) else reply or []
+                    for one in replies:
+                        writer.write(frame(one))
+                    if replies:
                         await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info(

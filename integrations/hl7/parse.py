@@ -55,22 +55,33 @@ class MessageRejected(Exception):
         self.source = source
 
 
-def declared_charset(frame: bytes) -> str:
-    """MSH-18 read from the raw bytes of the MSH segment.
+def raw_header(frame: bytes) -> list[str]:
+    """MSH fields read from the raw bytes; [] when the frame has no MSH.
 
     MSH-1..MSH-17 are ASCII in every feed we know of, so reading the header as latin-1
-    (one byte, one character) finds MSH-18 without knowing the encoding yet.
+    (one byte, one character) finds them without knowing the encoding yet. Index n is
+    MSH-(n+1) from MSH-2 on (index 0 is "MSH", MSH-1 being the separator itself).
     """
     header = frame.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
     start = header.find("MSH")
     if start < 0 or len(header) < start + 4:
-        return ""
-    separator = header[start + 3]
-    fields = header[start:].split(separator)
-    # fields[0] is "MSH", fields[1] is MSH-2 (MSH-1 is the separator itself).
+        return []
+    return header[start:].split(header[start + 3])
+
+
+def declared_charset(frame: bytes) -> str:
+    """MSH-18 read from the raw bytes of the MSH segment."""
+    fields = raw_header(frame)
     if len(fields) <= 17:
         return ""
     return fields[17].split("~", 1)[0].strip().upper()
+
+
+def raw_control_id(frame: bytes) -> str:
+    """MSH-10 of a frame we could not parse, for MSA-2 of its rejection (required there)."""
+    fields = raw_header(frame)
+    value = fields[9].strip() if len(fields) > 9 else ""
+    return value[:20] if value.isprintable() and "^" not in value else ""
 
 
 def decode_frame(frame: bytes, mapping: HL7Mapping) -> tuple[str, str]:
@@ -120,6 +131,8 @@ class InboundMessage:
     sending_application: str
     sending_facility: str
     charset_label: str
+    accept_ack_type: str = ""  # MSH-15 (table 0155)
+    application_ack_type: str = ""  # MSH-16 (table 0155)
 
     def segments(self, name: str) -> list[hl7.Segment]:
         try:
@@ -207,6 +220,8 @@ def parse_frame(frame: bytes, mapping: HL7Mapping) -> InboundMessage:
         sending_application=header(3),
         sending_facility=header(4),
         charset_label=header(18),
+        accept_ack_type=header(15).upper(),
+        application_ack_type=header(16).upper(),
     )
     if not inbound.control_id:
         raise MessageRejected(

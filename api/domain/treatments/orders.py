@@ -224,6 +224,53 @@ async def set_payment_status(
     return order
 
 
+async def change_order(
+    session: AsyncSession,
+    order: TreatmentOrder,
+    *,
+    sessions: int,
+    actor: Actor,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> TreatmentOrder:
+    """Change the number of sessions of an order (HIS 修改医嘱, order control XO).
+
+    It cannot go below what has been performed and booked already; the same number again
+    changes nothing.
+    """
+    require_treatment_staff(actor)
+    if order.cancelled_at is not None:
+        raise DomainError(ErrorCode.CONFLICT, "医嘱已撤销 / the order is cancelled")
+    if not isinstance(sessions, int) or not 1 <= sessions <= MAX_SESSIONS:
+        raise invalid(
+            "sessions", f"次数须在 1-{MAX_SESSIONS} 之间 / sessions must be 1-{MAX_SESSIONS}"
+        )
+    if sessions == order.sessions:
+        return order
+    assert order.id is not None
+    committed = order.used_sessions + await active_bookings(session, order.id)
+    if sessions < committed:
+        raise invalid(
+            "sessions",
+            f"次数不能少于已执行和已预约的 {committed} 次 / sessions cannot go below the"
+            f" {committed} performed or booked",
+        )
+    now = now_or(now)
+    old = order.sessions
+    order.sessions = sessions
+    order.updated_at = now
+    await session.flush()
+    await append_event(
+        session,
+        order_stream(order.id),
+        "changed",
+        actor=actor,
+        at=now,
+        data={"sessions": {"from": old, "to": sessions}, "reason": (reason or "")[:200]},
+    )
+    return order
+
+
 async def cancel_order(
     session: AsyncSession,
     order: TreatmentOrder,

@@ -74,14 +74,3 @@ def handles(*keys: tuple[str, str]) -> Callable[[Handler], Handler]:
         return function
 
     return register
-
-
-def load_handlers() -> dict[tuple[str, str], Handler]:
-    # Imported for their registrations; a module whose domain is not there yet is skipped.
-    from integrations.hl7.handlers import adt  # noqa: F401
-
-    try:
-        from integrations.hl7.handlers import dft, orders, siu  # noqa: F401
-    except ImportError:  # pragma: no cover - the treatments area is not merged
-        pass
-    return HANDLERS

@@ -60,3 +60,30 @@ async def order_for_number(
     if order is None:
         raise unknown_key("医嘱不存在 / unknown order number", segment, field)
     return order
+
+
+def orc_payment(ctx: HandlerContext, msg: InboundMessage, orc: object) -> str | None:
+    """ORC-25 Order Status Modifier (CWE, HL7 v2.5 §4.5.1.25), where many HIS put 收费状态."""
+    if "orc25" not in ctx.config.mapping.payment.sources:
+        return None
+    return payment_value(ctx, msg.value(orc, 25, 1))  # type: ignore[arg-type]
+
+
+def ft1_payment(ctx: HandlerContext, msg: InboundMessage, ft1: object) -> str | None:
+    """FT1-6 Transaction Type (IS, table 0017, HL7 v2.5 §6.5.1.6): a payment or refund row."""
+    payment = ctx.config.mapping.payment
+    if "ft1" not in payment.sources:
+        return None
+    kind = msg.value(ft1, 6).upper()  # type: ignore[arg-type]
+    if kind in payment.ft1_payment_types:
+        return "paid"
+    if kind in payment.ft1_refund_types:
+        return "refunded"
+    return None  # CG (charge), AJ (adjustment) say nothing about payment
+
+
+def z_payment(ctx: HandlerContext, msg: InboundMessage, z: object) -> str | None:
+    payment = ctx.config.mapping.payment
+    if "zsegment" not in payment.sources or str(z[0]) != payment.z_segment:  # type: ignore[index]
+        return None
+    return payment_value(ctx, msg.value(z, payment.z_field, 1))  # type: ignore[arg-type]
