@@ -42,6 +42,17 @@ async def access_task_for_urging(session: AsyncSession, actor: Actor, task_id: i
     return task
 
 
+async def access_task(session: AsyncSession, actor: Actor, task_id: int) -> ApprovalTask:
+    """A task, decided or not, for whoever may see its instance (an old link still opens)."""
+    task = await session.get(ApprovalTask, task_id)
+    if task is None:
+        raise not_found("审批任务", "approval task")
+    instance = await session.get(ApprovalInstance, task.instance_id)
+    if instance is None or not await can_see_instance(session, actor, instance):
+        raise forbidden("无权查看该审批 / you may not see this approval")
+    return task
+
+
 async def can_see_instance(session: AsyncSession, actor: Actor, instance: ApprovalInstance) -> bool:
     """The applicant, anyone who ever held a task on it, anyone copied, and overseers."""
     if actor.has_role(*OVERSEERS) or instance.applicant_id == actor.user_id:

@@ -8,7 +8,9 @@ from api.domain.surgery import hooks as _hooks  # noqa: F401  (registers guard a
 from api.domain.surgery.applications import (
     access_application,
     application_for_instance,
+    precheck_surgery_application,
     resolve_surgeon,
+    resubmit_surgery_application,
     submit_surgery_application,
 )
 from api.domain.surgery.precheck import SurgeryRequest
@@ -17,6 +19,8 @@ __all__ = [
     "SurgeryRequest",
     "access_application",
     "application_for_instance",
+    "precheck_surgery_application",
     "resolve_surgeon",
+    "resubmit_surgery_application",
     "submit_surgery_application",
 ]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Actor
 from api.domain.treatments.common import TreatmentErrorCode, require_treatment_staff
 from api.errors import DomainError, ErrorCode
+from api.models.people import Role
 from api.models.treatments import Attachment
 from api.storage import StoredObject, sniff_image
 
@@ -19,8 +20,12 @@ ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, actor: Actor) -> str:
-    """The content type to store, or a clear error naming the `file` field."""
-    require_treatment_staff(actor)
+    """The content type to store, or a clear error naming the `file` field.
+
+    Treatment staff upload photos and signatures; surgeons upload the pre-operative
+    documents of a surgery application."""
+    if not actor.has_role(Role.SURGEON):
+        require_treatment_staff(actor)
     if not data:
         raise DomainError(ErrorCode.VALIDATION, "文件为空 / the file is empty", field="file")
     if len(data) > max_bytes:

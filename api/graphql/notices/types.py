@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from api.graphql.people.types import UserRef
+from api.graphql.texts import LocalizedText
 from notifications.inbox import DeliveryView, NoticeView
 
 
@@ -67,6 +68,14 @@ class Notice:
             subject_id=strawberry.ID(str(n.subject_id)) if n.subject_id is not None else None,
             deliveries=[Delivery.from_view(d) for d in v.deliveries],
         )
+
+    @strawberry.field(description="The title in each language.")
+    def title_text(self) -> LocalizedText:
+        return LocalizedText.of(self.title)
+
+    @strawberry.field(description="The body in each language (line by line).")
+    def body_text(self) -> LocalizedText:
+        return LocalizedText.of_lines(self.body)
 
 
 @strawberry.type

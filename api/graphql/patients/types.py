@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import strawberry
 
 from api.crypto import FieldCipher, mask_name
-from api.domain.patients import masked_id_number, masked_phone
+from api.domain.patients import age_on, masked_id_number, masked_phone
 from api.models.patients import Patient as PatientRow
 
 
@@ -32,5 +32,26 @@ class Patient:
             birth_date=row.birth_date,
             id_number=masked_id_number(cipher, row),
             phone=masked_phone(cipher, row),
+            allergies=list(row.allergies or []),
+        )
+
+
+@strawberry.type(description="Who an application concerns, as its approvers see them.")
+class PatientSummary:
+    id: strawberry.ID
+    name: str
+    gender: str = strawberry.field(description="M | F | U")
+    age: int | None
+    mrn: str
+    allergies: list[str]
+
+    @classmethod
+    def from_row(cls, row: PatientRow, now: datetime) -> PatientSummary:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            gender=row.gender,
+            age=age_on(row.birth_date, now.date()),
+            mrn=row.mrn,
             allergies=list(row.allergies or []),
         )

@@ -7,13 +7,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit import record_access
-from api.domain import surgery
+from api.domain import approvals, surgery
 from api.domain.surgery.hooks import notice_file
 from api.domain.surgery.metrics import approval_metrics, over_authority_records
 from api.errors import DomainError, ErrorCode, invalid
-from api.graphql.approvals.types import ApprovalInstance
+from api.graphql.approvals.types import ApprovalInstance, Precheck
 from api.graphql.context import Info
 from api.graphql.permissions import HasRole, IsStaff
 from api.graphql.scalars import parse_id
@@ -57,6 +58,19 @@ class Query:
                 detail={"instance_id": row.instance_id, "patient_id": row.patient_id},
             )
         return SurgeryApplication.from_row(row)
+
+    @strawberry.field(
+        permission_classes=[HasRole(Role.SURGEON, Role.DEPT_HEAD)],
+        description="智能预审 before submitting: the findings the submission would give; nothing is written.",
+    )
+    async def precheck_surgery_application(
+        self, info: Info, input: SurgeryApplicationInput
+    ) -> Precheck:
+        actor = info.context.require_actor()
+        async with info.context.read() as session:
+            request = await _request(info, session, input)
+            result = await surgery.precheck_surgery_application(session, request, actor=actor)
+        return Precheck.from_json(result.as_dict()) or Precheck(passed=True, findings=[])
 
     @strawberry.field(
         permission_classes=[IsStaff],
@@ -153,21 +167,51 @@ class Mutation:
                 f"幂等键长度须为 1-{MAX_KEY} / idempotency key must be 1-{MAX_KEY} characters",
             )
         async with info.context.transaction() as session:
-            surgeon = await surgery.resolve_surgeon(session, actor, input.surgeon_username)
-            request = surgery.SurgeryRequest(
-                patient_id=parse_id(input.patient_id, "patientId"),
-                procedure_code=input.procedure_code,
-                planned_at=aware(input.planned_at, info.context.settings.tz),
-                emergency=input.emergency,
-                diagnosis=input.diagnosis,
-                anesthesia=input.anesthesia,
-                preop_assessment=input.preop_assessment,
-                consent_signed=input.consent_signed,
-                surgeon=surgeon,
-                emergency_override=input.emergency_override,
-                override_reason=input.override_reason,
-            )
+            request = await _request(info, session, input)
             instance = await surgery.submit_surgery_application(
                 session, request, actor=actor, idempotency_key=idempotency_key
             )
         return ApprovalInstance.from_row(instance)
+
+    @strawberry.mutation(
+        permission_classes=[HasRole(Role.SURGEON, Role.DEPT_HEAD)],
+        description="After 退回: the amended application, pre-checked again, goes on from the step that returned it.",
+    )
+    async def resubmit_surgery_application(
+        self,
+        info: Info,
+        instance_id: strawberry.ID,
+        input: SurgeryApplicationInput,
+        comment: str | None = None,
+    ) -> ApprovalInstance:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            instance = await approvals.access_instance(
+                session, actor, parse_id(instance_id, "instanceId")
+            )
+            request = await _request(info, session, input)
+            instance = await surgery.resubmit_surgery_application(
+                session, instance, request, actor=actor, comment=comment
+            )
+        return ApprovalInstance.from_row(instance)
+
+
+async def _request(
+    info: Info, session: AsyncSession, input: SurgeryApplicationInput
+) -> surgery.SurgeryRequest:
+    actor = info.context.require_actor()
+    surgeon = await surgery.resolve_surgeon(session, actor, input.surgeon_username)
+    return surgery.SurgeryRequest(
+        patient_id=parse_id(input.patient_id, "patientId"),
+        procedure_code=input.procedure_code,
+        planned_at=aware(input.planned_at, info.context.settings.tz),
+        emergency=input.emergency,
+        diagnosis=input.diagnosis,
+        anesthesia=input.anesthesia,
+        preop_assessment=input.preop_assessment,
+        consent_signed=input.consent_signed,
+        surgeon=surgeon,
+        emergency_override=input.emergency_override,
+        override_reason=input.override_reason,
+        attachments=list(dict.fromkeys(a.strip().lower() for a in input.attachments)),
+    )
