@@ -134,3 +134,8 @@ export interface SurgeryApplication {
 export function loadSurgeryApplication(instanceId: string, show: (r: Cached<SurgeryApplication>) => void): Promise<void> {
   return cacheThenNetwork(`surgery:${instanceId}`, async () => (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication, show)
 }
+
+/** The same, from the server only (a form to amend starts from what was last filed). */
+export async function fetchSurgeryApplication(instanceId: string): Promise<SurgeryApplication> {
+  return (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication
+}
