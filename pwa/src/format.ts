@@ -27,11 +27,12 @@ export function formatDateTimeYear(iso: string | null | undefined, locale = 'zh-
   return new Intl.DateTimeFormat(locale, { timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(iso))
 }
 
-/** A span of time in words: "1小时42分" / "1 h 42 min" (minutes rounded up). */
+/** A span of time in words: "1小时42分钟" / "1 h 42 min" (whole minutes). */
 export function formatSpan(ms: number, locale = 'zh-CN'): string {
-  const minutes = Math.max(0, Math.ceil(Math.abs(ms) / 60000))
-  const days = Math.floor(minutes / 1440)
-  const hours = Math.floor((minutes % 1440) / 60)
+  const minutes = Math.max(0, Math.floor(Math.abs(ms) / 60000))
+  // Days only from two days on: "23小时59分钟" says more than "1天".
+  const days = minutes >= 2880 ? Math.floor(minutes / 1440) : 0
+  const hours = Math.floor((minutes - days * 1440) / 60)
   const mins = minutes % 60
   const en = locale === 'en'
   const parts: string[] = []

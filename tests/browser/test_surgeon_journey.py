@@ -149,7 +149,7 @@ async def test_surgeon_files_amends_and_gets_the_approval_notice(
     await decide_as(live_server, "chief.wang", instance_id, "APPROVE", "同意")
     await decide_as(live_server, "ma.zhao", instance_id, "APPROVE", "同意")
     await page.reload()
-    await page.locator("[data-testid=instance-status]").get_by_text("已同意").wait_for()
+    await page.locator("[data-testid=instance-status]").get_by_text("已批准").wait_for()
     async with page.expect_download() as download_info:
         await page.click("[data-testid=download-notice]")
     download = await download_info.value

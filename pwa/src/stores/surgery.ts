@@ -55,6 +55,8 @@ export interface SurgeryInput {
   preopAssessment: string
   consentSigned: boolean
   attachments: string[]
+  emergencyOverride: boolean
+  overrideReason: string | null
 }
 
 export interface MyApplication {
