@@ -32,6 +32,7 @@ from api.models.base import utcnow
 from api.models.penalties import Penalty, PenaltyItem, PenaltyRule, PenaltyScore, PenaltyScoreLink
 from api.models.people import Department, Role, User
 from api.settings import Settings
+from api.texts import split as split_text
 from notifications import outbox
 
 APPEAL_DEFINITION = "penalty_appeal"
@@ -660,10 +661,15 @@ async def _notify(
         "updated": "奖惩更新通知 / penalty updated",
         "ended": "奖惩已结束 / penalty ended",
     }
-    body = (
+    body_zh = (
         f"{doctor.display_name}：{rule.name if rule else ''}，累计 {penalty.total_points:g} 分；处理：{penalty.measure or '—'}；"
-        f"状态：{STATUS_ZH[penalty.status]} / {penalty.total_points:g} points; measure: {penalty.measure or '-'}; status: {penalty.status}"
+        f"状态：{STATUS_ZH[penalty.status]}"
     )
+    body_en = (
+        f"{doctor.display_name}: {penalty.total_points:g} points; measure: {penalty.measure or '-'};"
+        f" status: {penalty.status}"
+    )
+    body = f"{body_zh} / {body_en}"
     version = int(
         (
             await session.execute(
@@ -681,12 +687,20 @@ async def _notify(
             kind=f"penalty.{event}",
             title=titles[event],
             body=body[:2000],
+            texts=outbox.NoticeTexts(
+                *_split_title(titles[event]), body_zh=body_zh[:2000], body_en=body_en[:2000]
+            ),
             idempotency_key=f"penalty:{penalty.id}:{event}:{version}:{person.id}",
             subject_type="penalty",
             subject_id=penalty.id,
             sender_id=actor.user_id or None,
             policy="penalty" if event != "ended" else "once",
         )
+
+
+def _split_title(title: str) -> tuple[str, str]:
+    parts = split_text(title)
+    return parts.zh, parts.en
 
 
 async def issue_penalty(
