@@ -136,6 +136,19 @@ async def test_department_head_decides_his_tasks_on_a_phone(
     assert "内容不存在或已删除" not in await page.inner_text("body")
     await screenshot(page, "phone-approver-decided-link")
 
+    # In English: the catalog's English names, grades and levels in words, nothing raw.
+    await page.evaluate("localStorage.setItem('bedside.locale', 'en')")
+    await page.reload()
+    await expect(page.get_by_test_id("row-procedure")).to_contain_text("Appendectomy")
+    await expect(page.get_by_test_id("row-grade")).to_contain_text("Grade 2 surgery")
+    await expect(page.get_by_test_id("row-level")).to_contain_text("Hospital catalog")
+    await expect(page.get_by_test_id("chain")).to_have_text("Complete: hash chain verified")
+    await expect(page.get_by_test_id("row-planned")).to_be_visible()
+    english = await page.inner_text("[data-testid=task-detail]")
+    for raw in ("dr.li", "task_created", "approved", "hospital"):
+        assert raw not in english
+    await screenshot(page, "phone-approver-decided-link-en", full_page=True)
+
     after = await graphql(
         live_server,
         "query($id: ID!) { approvalInstance(id: $id) { status tasks { status assignee { username } } } }",
