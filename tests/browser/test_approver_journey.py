@@ -157,3 +157,32 @@ async def test_department_head_decides_his_tasks_on_a_phone(
     )
     tasks = {(t["assignee"]["username"], t["status"]) for t in after["approvalInstance"]["tasks"]}
     assert ("chief.wang", "approved") in tasks and ("party.liu", "pending") in tasks
+
+
+async def test_department_head_transfers_a_task_to_a_colleague(
+    hospital, live_server, new_context
+) -> None:
+    planned = await submit_grade4_application(live_server)
+    task = next(t for t in planned["tasks"] if t["assignee"]["username"] == "chief.wang")
+    page = await (await new_context(viewport=PHONE, is_mobile=True, has_touch=True)).new_page()
+    await sign_in(page, "chief.wang")
+    await page.goto(f"/tasks/{task['id']}")
+    await page.get_by_test_id("more").click()
+    await page.get_by_test_id("pick-person").click()
+    await page.get_by_placeholder("输入姓名搜索").fill("刘书记")
+    await page.get_by_test_id("person-party.liu").click()
+    await page.get_by_label("审批意见").fill("请刘书记审批")
+    await page.get_by_test_id("transfer").click()
+    await page.get_by_text("已转交给刘书记").wait_for()
+    await page.wait_for_url("**/tasks")  # nothing else pending: back to the list
+    await page.get_by_text("暂无数据").wait_for()
+
+    after = await graphql(
+        live_server,
+        "query($id: ID!) { approvalInstance(id: $id) { tasks { status assignee { username } } history { action } } }",
+        {"id": planned["id"]},
+        await token_for(live_server, "chief.wang"),
+    )
+    tasks = {(t["assignee"]["username"], t["status"]) for t in after["approvalInstance"]["tasks"]}
+    assert tasks == {("chief.wang", "transferred"), ("party.liu", "pending")}
+    assert [e["action"] for e in after["approvalInstance"]["history"]].count("transferred") == 1

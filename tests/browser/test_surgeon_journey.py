@@ -83,7 +83,7 @@ async def test_surgeon_files_amends_and_gets_the_approval_notice(
     assert await page.inner_text("[data-testid=chosen-grade]") == "四级手术"
     planned = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     await page.fill("#planned-at", planned.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"))
-    await page.click("[data-testid=precheck]")
+    await page.click("[data-testid=submit]")  # refused: the findings of the submission
     privilege = page.locator("[data-testid=finding-NO_PRIVILEGE]")
     await privilege.wait_for()
     words = await privilege.inner_text()
@@ -94,7 +94,8 @@ async def test_surgeon_files_amends_and_gets_the_approval_notice(
         assert missing in findings
     await screenshot(page, "phone-surgeon-precheck-findings", full_page=True)
 
-    # A grade-3 procedure the surgeon may do, the materials, a document: it passes.
+    # A grade-3 procedure the surgeon may do, the materials, a document: the pre-check,
+    # asked before submitting, passes.
     await choose_procedure(page, "51.23", "51.23")
     assert await page.inner_text("[data-testid=chosen-grade]") == "三级手术"
     await fill_materials(page, planned)
@@ -118,6 +119,9 @@ async def test_surgeon_files_amends_and_gets_the_approval_notice(
     await page.click("text=返回")
     row = page.locator(f"[data-testid=application-{instance_id}]")
     await row.get_by_text("审批中").wait_for()
+    assert (
+        await page.locator("[data-testid^=application-]").count() == 1
+    )  # the refused one left nothing
     text = await row.inner_text()
     assert "张秀英 · 腹腔镜胆囊切除术" in text and "三级手术" in text
     assert "等待：科主任审批（王主任）" in text and "剩余" in text
