@@ -98,6 +98,21 @@ async def test_documents_go_with_the_application(
     assert li.token
     pid = await patient_id(demo, "P0002")
     digest = await upload(http, li.token, png_bytes("blue"))
+    # Not an image: refused in both languages, nothing kept.
+    async with demo.db.session() as s:
+        kept = await s.scalar(sa.select(sa.func.count()).select_from(Attachment))
+    refused = await http.post(
+        "/attachments",
+        files={"file": ("scan.pdf", b"%PDF-1.4 not an image", "application/pdf")},
+        headers={"Authorization": f"Bearer {li.token}"},
+    )
+    assert refused.status_code == 415
+    assert refused.json()["error"]["messages"] == {
+        "zh": "仅支持 JPEG、PNG、WebP 图片",
+        "en": "only JPEG, PNG or WebP images are accepted",
+    }
+    async with demo.db.session() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Attachment)) == kept
 
     before = await counts(demo)
     unknown = "0" * 64
