@@ -79,6 +79,7 @@ async def test_department_head_decides_his_tasks_on_a_phone(
     await expect(history).to_contain_text("待办发给 王主任 · 科主任审批")
     hashes = await history.locator("code").all_inner_texts()
     assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+    await expect(page.get_by_test_id("documents")).to_contain_text("未上传术前资料")
     body = await page.inner_text("[data-testid=task-detail]")
     for raw in ("dr.li", "provincial", "hospital", "task_created", "grade"):
         assert raw not in body

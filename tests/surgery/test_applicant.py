@@ -5,6 +5,8 @@ check, old task links, a person picker, texts in both languages)."""
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import sqlalchemy as sa
 
@@ -26,6 +28,8 @@ APPLICATION = """query($id: ID!) { surgeryApplication(instanceId: $id) { diagnos
   procedure { name grade level } surgeon { displayName } } }"""
 RESUBMIT = """mutation($id: ID!, $i: SurgeryApplicationInput!, $c: String) {
   resubmitSurgeryApplication(instanceId: $id, input: $i, comment: $c) { id status } }"""
+DOCUMENT = """query($id: ID!, $h: String!) { surgeryDocument(instanceId: $id, sha256: $h) {
+  contentType sha256 contentBase64 } }"""
 WITHDRAW = "mutation($id: ID!) { withdrawApplication(id: $id) { id status } }"
 TASK = "query($id: ID!) { approvalTask(id: $id) { id status comment instance { id } } }"
 STAFF = "query($s: String) { staff(search: $s) { username displayName department { name } } }"
@@ -97,7 +101,8 @@ async def test_documents_go_with_the_application(
     li = await gql.as_user("dr.li")
     assert li.token
     pid = await patient_id(demo, "P0002")
-    digest = await upload(http, li.token, png_bytes("blue"))
+    scan = png_bytes("blue")
+    digest = await upload(http, li.token, scan)
     # Not an image: refused in both languages, nothing kept.
     async with demo.db.session() as s:
         kept = await s.scalar(sa.select(sa.func.count()).select_from(Attachment))
@@ -128,11 +133,16 @@ async def test_documents_go_with_the_application(
     assert app["attachments"] == [digest]
     assert app["procedure"] == {"name": "腹腔镜胆囊切除术", "grade": 3, "level": "provincial"}
     assert app["surgeon"] == {"displayName": "李医生"}
-    async with demo.db.session() as s:
-        owner = await s.scalar(
-            sa.select(Attachment.uploaded_by_id).where(Attachment.sha256 == digest)
-        )
-    assert owner is not None
+    # The approvers open the documents; others may not; only the filed ones are served.
+    wang = await gql.as_user("chief.wang")
+    document = (await wang.data(DOCUMENT, {"id": created["id"], "h": digest}))["surgeryDocument"]
+    assert base64.b64decode(document["contentBase64"]) == scan
+    assert (document["contentType"], document["sha256"]) == ("image/png", digest)
+    qian = await gql.as_user("dr.qian")
+    assert error_code(await qian.error(DOCUMENT, {"id": created["id"], "h": digest})) == "FORBIDDEN"
+    other = await upload(http, li.token, png_bytes("red"))
+    err = await wang.error(DOCUMENT, {"id": created["id"], "h": other})
+    assert error_code(err) == "NOT_FOUND"
 
 
 async def test_amend_and_resubmit_after_a_return(gql: GraphQLClient, demo: Services) -> None:

@@ -347,3 +347,27 @@ async def access_application(
     if application is None or instance.kind != DEFINITION:
         raise not_found("手术申请", "surgery application")
     return instance, application
+
+
+async def application_document(
+    session: AsyncSession, application: SurgeryApplication, sha256: str
+) -> Attachment:
+    """One of the pre-operative documents filed with the application (by its sha256)."""
+    digest = sha256.strip().lower()
+    if digest not in (application.attachments or []):
+        raise not_found("术前资料", "pre-operative document")
+    found = (
+        await session.execute(
+            sa.select(Attachment)
+            .where(
+                Attachment.sha256 == digest,
+                Attachment.uploaded_by_id == application.applicant_id,
+                Attachment.deleted_at.is_(None),
+            )
+            .order_by(Attachment.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found("术前资料", "pre-operative document")
+    return found

@@ -27,6 +27,7 @@ from api.graphql.surgery.types import (
 )
 from api.models.base import utcnow
 from api.models.people import Role
+from api.storage import storage_of
 
 MetricsViewers = HasRole(Role.MEDICAL_AFFAIRS, Role.VICE_PRESIDENT)
 MAX_KEY = 120
@@ -105,6 +106,39 @@ class Query:
             filename=f"surgery-approval-{instance.id}.pdf",
             content_type="application/pdf",
             sha256=row.notice_sha256,
+            size_bytes=len(content),
+            content_base64=base64.b64encode(content).decode(),
+        )
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="One pre-operative document of an application (access-logged as an export).",
+    )
+    async def surgery_document(
+        self, info: Info, instance_id: strawberry.ID, sha256: str
+    ) -> SurgeryNotice:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            instance, row = await surgery.access_application(
+                session, actor, parse_id(instance_id, "instanceId")
+            )
+            document = await surgery.application_document(session, row, sha256)
+            content = await storage_of(info.context.services).get(document.key)
+            await record_access(
+                session,
+                actor,
+                "surgery_document",
+                action="export",
+                detail={
+                    "instance_id": instance.id,
+                    "patient_id": row.patient_id,
+                    "sha256": document.sha256,
+                },
+            )
+        return SurgeryNotice(
+            filename=f"preop-{instance.id}-{document.sha256[:12]}",
+            content_type=document.content_type,
+            sha256=document.sha256,
             size_bytes=len(content),
             content_base64=base64.b64encode(content).decode(),
         )

@@ -48,6 +48,8 @@ export const RESUBMIT_SURGERY = `mutation Resubmit($instanceId: ID!, $input: Sur
 
 export const WITHDRAW_APPLICATION = `mutation Withdraw($id: ID!, $comment: String) { withdrawApplication(id: $id, comment: $comment) { id status } }`
 
+export const SURGERY_DOCUMENT = `query Document($instanceId: ID!, $sha256: String!) { surgeryDocument(instanceId: $instanceId, sha256: $sha256) { contentType contentBase64 } }`
+
 export const SURGERY_NOTICE = `query Notice($instanceId: ID!) { surgeryNotice(instanceId: $instanceId) { filename contentType sha256 contentBase64 } }`
 
 export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String, $returnTo: String) {

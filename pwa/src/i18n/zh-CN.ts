@@ -22,7 +22,7 @@ export default {
     procedure: '拟施手术', pickProcedure: '选择手术', searchProcedure: '输入手术名称或编码搜索', plannedAt: '计划手术时间', pickTime: '选择时间', emergency: '急诊手术', diagnosis: '术前诊断', anesthesia: '麻醉方式', preop: '术前评估', consent: '手术知情同意书已签署', attachments: '术前资料', addAttachment: '上传资料照片', uploading: '上传中…',
     required: '请选择{field}', precheck: '预审', runPrecheck: '预审检查', precheckPassed: '预审通过，可以提交', precheckFailed: '预审发现 {n} 个问题，请先处理', submit: '提交申请', resubmit: '重新提交', submitted: '已提交，等待{step}', resubmitted: '已重新提交', withdraw: '撤回申请', withdrawConfirm: '确定撤回这份手术申请？撤回后审批终止。', withdrawn: '已撤回', keep: '不撤回',
     waitingAt: '等待：{step}', waitingWho: '{step}（{who}）', dueIn: '剩余 {time}', overdueBy: '已超时 {time}', returnedToYou: '已退回给您，请修改后重新提交', approvedAt: '已于 {at} 批准', notice: '手术审批通知书', openNotice: '打开通知书', downloadNotice: '下载', noneYet: '还没有手术申请', anesthesiaOptions: '全身麻醉,椎管内麻醉,神经阻滞,局部麻醉,静脉镇静', comment: '修改说明',
-    override: '紧急例外：先手术，事后由上级确认授权', overrideReason: '紧急例外理由', clinical: '诊断与麻醉', age: '{n}岁', mrn: '病历号 {mrn}', allergies: '过敏史', noAllergies: '无已知过敏',
+    override: '紧急例外：先手术，事后由上级确认授权', overrideReason: '紧急例外理由', clinical: '诊断与麻醉', noDocuments: '未上传术前资料', age: '{n}岁', mrn: '病历号 {mrn}', allergies: '过敏史', noAllergies: '无已知过敏',
   },
   approver: {
     decided: { approve: '已同意', reject: '已驳回', return: '已退回', transfer: '已转交给{who}', addSigner: '已加签{who}', urge: '已催办' },

@@ -9,6 +9,7 @@ import {
   RESUBMIT_SURGERY,
   SUBMIT_SURGERY,
   SURGERY_CATALOG,
+  SURGERY_DOCUMENT,
   SURGERY_NOTICE,
   WITHDRAW_APPLICATION,
 } from '../api/operations'
@@ -137,4 +138,11 @@ export async function noticePdf(instanceId: string): Promise<{ blob: Blob; filen
   const { surgeryNotice } = await gql<{ surgeryNotice: { filename: string; contentType: string; contentBase64: string } }>(SURGERY_NOTICE, { instanceId })
   const bytes = Uint8Array.from(atob(surgeryNotice.contentBase64), (c) => c.charCodeAt(0))
   return { blob: new Blob([bytes], { type: surgeryNotice.contentType }), filename: surgeryNotice.filename }
+}
+
+/** A filed pre-operative document as an object URL (the server logs the read). */
+export async function documentUrl(instanceId: string, sha256: string): Promise<string> {
+  const { surgeryDocument } = await gql<{ surgeryDocument: { contentType: string; contentBase64: string } }>(SURGERY_DOCUMENT, { instanceId, sha256 })
+  const bytes = Uint8Array.from(atob(surgeryDocument.contentBase64), (c) => c.charCodeAt(0))
+  return URL.createObjectURL(new Blob([bytes], { type: surgeryDocument.contentType }))
 }
