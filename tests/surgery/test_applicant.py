@@ -22,6 +22,7 @@ from tests.treatments.helpers import png_bytes
 PRECHECK = """query($i: SurgeryApplicationInput!) { precheckSurgeryApplication(input: $i) {
   passed findings { code field message messages { zh en } } } }"""
 VIEW = """query($id: ID!) { approvalInstance(id: $id) { id status viewerCanWithdraw viewerCanResubmit
+  tasks { id viewerCanDecide }
   historyVerified patient { name gender age mrn allergies }
   history { action actor { displayName } person { displayName } step { name } hash } } }"""
 APPLICATION = """query($id: ID!) { surgeryApplication(instanceId: $id) { diagnosis attachments
@@ -198,6 +199,9 @@ async def test_what_an_approver_sees(gql: GraphQLClient, demo: Services) -> None
     created = (await li.data(SUBMIT, {"i": application(pid, "51.23")}))["submitSurgeryApplication"]
     [task] = await pending_for(wang, created["id"])
     view = (await wang.data(VIEW, {"id": created["id"]}))["approvalInstance"]
+    assert {t["id"]: t["viewerCanDecide"] for t in view["tasks"]} == {task: True}
+    as_surgeon = (await li.data(VIEW, {"id": created["id"]}))["approvalInstance"]
+    assert {t["id"]: t["viewerCanDecide"] for t in as_surgeon["tasks"]} == {task: False}
     patient = view["patient"]
     assert (patient["name"], patient["gender"], patient["mrn"]) == ("张秀英", "F", "P0002")
     assert 50 <= patient["age"] <= 60  # born 1971-08-02

@@ -116,6 +116,10 @@ class ApprovalTask:
         user = await load_user(info.context, self.row.assignee_id)
         return UserRef.from_row(user) if user else None
 
+    @strawberry.field(description="Whether I may decide (approve, return, reject, hand on) it now.")
+    def viewer_can_decide(self, info: Info) -> bool:
+        return approvals.may_decide(self.row, info.context.require_actor())
+
     @strawberry.field
     async def instance(self, info: Info) -> ApprovalInstance | None:
         row = await info.context.loader("approval_instance", instance_loader).load(

@@ -16,7 +16,7 @@ const INSTANCE_FIELDS = `id kind status dueAt overdue data blockedReason created
     applicant { username displayName }
     currentSteps { id name nameEn }
     precheck { passed findings { code message field messages { zh en } } }
-    tasks { id status kind dueAt decidedAt comment assignee { username displayName } step { id name nameEn } returnTargets { id name nameEn } }
+    tasks { id status kind dueAt decidedAt comment viewerCanDecide assignee { username displayName } step { id name nameEn } returnTargets { id name nameEn } }
     history { seq action at hash data actor { username displayName } person { username displayName } step { id name nameEn } }`
 
 export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) { approvalInstance(id: $id) { ${INSTANCE_FIELDS} } }`

@@ -33,6 +33,8 @@ export interface InstanceTask {
   dueAt: string | null
   decidedAt: string | null
   comment: string | null
+  /** The server's answer: this viewer may decide this task now. */
+  viewerCanDecide: boolean
   assignee: UserRef | null
   step: { id: string; name: string; nameEn: string }
   /** 退回: the earlier steps the server allows a return to (the applicant always). */
