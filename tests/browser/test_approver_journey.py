@@ -61,6 +61,7 @@ async def test_department_head_decides_his_tasks_on_a_phone(
     assert "急诊" not in planned_text
     first = page.locator("[data-testid^=task-]").first
     assert await first.get_attribute("data-testid") == f"task-{urgent_task['id']}"
+    await expect(page.get_by_text("离线数据")).to_have_count(0)  # the network's answer is in
     await screenshot(page, "phone-approver-tasks")
 
     # The emergency's detail, in words.
