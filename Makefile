@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install install-test lock pwa system-deps lint bench clean
+.PHONY: run test install install-test lock pwa system-deps lint bench clean journey-screenshots
 
 TEST_STAMP := $(VENV)/.test-installed-stamp
 
@@ -72,6 +72,10 @@ lint: install-test
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The journeys' screenshots (surgeon, approver), taken by their browser tests.
+journey-screenshots: install pwa
+	BEDSIDE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_surgeon_journey.py tests/browser/test_approver_journey.py
 
 clean:
 	rm -rf $(VENV) pwa/node_modules pwa/dist bedside.db var

@@ -4,7 +4,8 @@ Checked before anything is kept: size (BEDSIDE_STORAGE_MAX_BYTES) and the real i
 from the bytes. Then the bytes are stored and the row recorded in one transaction; if
 recording fails the bytes are deleted, so a failed upload leaves nothing behind.
 Answers `{"key", "sha256", "size", "contentType"}`; errors are
-`{"error": {"code", "message", "field"}}` with 400/401/403/413/415/503/507.
+`{"error": {"code", "message", "messages": {"zh", "en"}, "field"}}` with
+400/401/403/413/415/503/507.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api import texts
 from api.auth import authenticate
-from api.domain.treatments.attachments import check_upload, record_attachment
-from api.domain.treatments.common import TreatmentErrorCode, require_treatment_staff
+from api.domain.treatments.attachments import check_upload, record_attachment, require_uploader
+from api.domain.treatments.common import TreatmentErrorCode
 from api.errors import DomainError, ErrorCode
 from api.services import Services
 from api.storage import STORAGE_FULL, STORAGE_UNAVAILABLE, storage_of, storage_settings_of
@@ -39,6 +41,7 @@ def _error(exc: DomainError) -> JSONResponse:
         "error": {
             "code": exc.code,
             "message": exc.message,
+            "messages": texts.split(exc.message).as_dict(),
             **({"field": exc.field} if exc.field else {}),
         }
     }
@@ -55,7 +58,7 @@ async def upload_attachment(request: Request) -> Response:
         )
     limit = storage_settings_of(services).max_bytes
     try:
-        require_treatment_staff(actor)  # before a byte of the body is read
+        require_uploader(actor)  # before a byte of the body is read
         declared = int(request.headers.get("content-length") or 0)
         if declared > limit + 64 * 1024:  # refuse before reading a huge body
             raise DomainError(

@@ -265,6 +265,42 @@ ExpectedStreams = Callable[[AsyncSession], Awaitable[Iterable[str]]]
 expected_stream_sources: list[ExpectedStreams] = []
 
 
+def _event_problem(ev: AuditEvent, expected_seq: int, prev: str) -> str | None:
+    """Why an event does not continue its chain at `expected_seq` after `prev`, if it does not."""
+    if ev.seq != expected_seq:
+        return f"expected seq {expected_seq}, found {ev.seq} (an event was deleted or inserted)"
+    if ev.prev_hash != prev:
+        return "previous hash does not match"
+    expected = event_hash(
+        prev,
+        stream=ev.stream,
+        seq=ev.seq,
+        action=ev.action,
+        actor_id=ev.actor_id,
+        at=ev.at,
+        data=ev.data,
+    )
+    if expected != ev.hash:
+        return "content does not match its hash (edited)"
+    return None
+
+
+async def verify_stream(session: AsyncSession, stream: str) -> ChainBreak | None:
+    """The first break in one stream's chain (None when intact), as `verify_chains` finds it."""
+    head = await session.get(AuditStream, stream)
+    prev, expected_seq = GENESIS, 1
+    for ev in await stream_events(session, stream):
+        reason = _event_problem(ev, expected_seq, prev)
+        if reason:
+            return ChainBreak(stream, ev.seq, ev.id, reason)
+        prev, expected_seq = ev.hash, expected_seq + 1
+    if head is None:
+        return ChainBreak(stream, None, None, "chain head missing")
+    if head.last_seq != expected_seq - 1 or head.last_hash != prev:
+        return ChainBreak(stream, head.last_seq, None, "the events end before the head")
+    return None
+
+
 async def verify_chains(session: AsyncSession) -> list[ChainBreak]:
     breaks: list[ChainBreak] = []
     heads = {h.stream: h for h in (await session.execute(sa.select(AuditStream))).scalars()}
@@ -300,26 +336,7 @@ async def verify_chains(session: AsyncSession) -> list[ChainBreak]:
             seen.add(ev.stream)
         if broken_stream:
             continue
-        reason = None
-        if ev.seq != expected_seq:
-            reason = (
-                f"expected seq {expected_seq}, found {ev.seq} (an event was deleted or inserted)"
-            )
-        elif ev.prev_hash != prev:
-            reason = "previous hash does not match"
-        elif (
-            event_hash(
-                prev,
-                stream=ev.stream,
-                seq=ev.seq,
-                action=ev.action,
-                actor_id=ev.actor_id,
-                at=ev.at,
-                data=ev.data,
-            )
-            != ev.hash
-        ):
-            reason = "content does not match its hash (edited)"
+        reason = _event_problem(ev, expected_seq, prev)
         if reason:
             breaks.append(ChainBreak(ev.stream, ev.seq, ev.id, reason))
             broken_stream = True

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from api.texts import split
+
 
 class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -56,6 +58,8 @@ class DomainError(Exception):
         self.extensions: dict[str, object] = {
             "code": self.code,
             **({"field": field} if field else {}),
+            # The message in each language, so no client takes "中文 / English" apart.
+            "messages": split(message).as_dict(),
             **self.details,
         }
 

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.audit import record_access
+from api.domain.people import require_staff
 from api.errors import DomainError, ErrorCode, invalid
 from api.models.fhir import FhirBulkExport, FhirBulkFile
 from api.services import Services
@@ -65,6 +66,8 @@ def routes(services: Services) -> list[Route]:
     async def kick_off(request: Request) -> Response:
         try:
             actor = await request_actor(services, request)
+            # A bulk export is a system integration's work, asked for by staff.
+            require_staff(actor, "仅医务人员可批量导出 / only staff may run a bulk export")
             if "respond-async" not in request.headers.get("prefer", ""):
                 raise invalid(
                     "Prefer",

@@ -6,6 +6,7 @@ change that caused it committed. A repeated idempotency key returns the first no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,13 +37,43 @@ _UNSET: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class NoticeTexts:
+    """A notice's title and body in each language (the body may have several lines)."""
+
+    title_zh: str
+    title_en: str
+    body_zh: str = ""
+    body_en: str = ""
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {
+            "title": {"zh": self.title_zh, "en": self.title_en},
+            "body": {"zh": self.body_zh, "en": self.body_en},
+        }
+
+
+TEXTS_KEY = "texts"
+
+
+def _with_texts(
+    title: str, body: str, payload: dict[str, Any] | None, texts: NoticeTexts | None
+) -> tuple[str, str, dict[str, Any] | None]:
+    if texts is None:
+        return title, body, payload
+    title = title or f"{texts.title_zh} / {texts.title_en}"
+    if not body and (texts.body_zh or texts.body_en):
+        body = f"{texts.body_zh}\n{texts.body_en}" if texts.body_en else texts.body_zh
+    return title[:200], body[:2000], {**(payload or {}), TEXTS_KEY: texts.as_dict()}
+
+
 async def enqueue(
     session: AsyncSession,
     *,
     recipient_id: int,
     kind: str,
-    title: str,
     idempotency_key: str,
+    title: str = "",
     body: str = "",
     payload: dict[str, Any] | None = None,
     subject_type: str | None = None,
@@ -51,13 +82,19 @@ async def enqueue(
     sender_id: int | None = None,
     policy: str | None = None,
     due_at: datetime | None = None,
+    texts: NoticeTexts | None = None,
 ) -> Notice:
     """Write a notice; it is delivered after the caller's transaction commits.
+
+    `texts` gives the title and body in each language; the notice keeps them (for the app,
+    which shows one language) and the combined "中文 / English" as its title and body (for
+    the platforms' one-text messages).
 
     `policy` names a reminder policy of `notifications/policies.yaml` (default: by kind);
     `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
     delivery (default: at once).
     """
+    title, body, payload = _with_texts(title, body, payload, texts)
     if session.bind.dialect.name == "postgresql":
         # One round trip, no model validation: insert unless the key exists, and get the
         # row back as a Notice of this session.
@@ -125,8 +162,8 @@ def _row(
     *,
     recipient_id: int,
     kind: str,
-    title: str,
     idempotency_key: str,
+    title: str = "",
     body: str = "",
     payload: dict[str, Any] | None = None,
     subject_type: str | None = None,
@@ -135,8 +172,10 @@ def _row(
     sender_id: int | None = None,
     policy: str | None = None,
     due_at: datetime | None = None,
+    texts: NoticeTexts | None = None,
 ) -> dict[str, Any]:
     """The full row of a new notice, with the model's defaults."""
+    title, body, payload = _with_texts(title, body, payload, texts)
     chosen = default_policies().latest(policy) if policy else default_policies().for_kind(kind)
     now = utcnow()
     return {

@@ -347,6 +347,13 @@ def name_parts(name: str) -> tuple[str, str]:
     return name[:1], name[1:]
 
 
+def age_on(birth_date: date | None, day: date) -> int | None:
+    """Age in whole years on `day` (None without a birth date)."""
+    if birth_date is None:
+        return None
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
 def masked_id_number(cipher: FieldCipher, patient: Patient) -> str | None:
     return mask_middle(cipher.decrypt(patient.id_number_enc), 4, 4)
 

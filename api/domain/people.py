@@ -113,6 +113,20 @@ async def user_by_username(session: AsyncSession, username: str) -> User:
     return user
 
 
+async def search_staff(session: AsyncSession, search: str | None, *, limit: int = 20) -> list[User]:
+    """Active staff (not patients) whose name or username matches, for a person picker."""
+    term = (search or "").strip()
+    if len(term) > 50:
+        raise DomainError(ErrorCode.VALIDATION, "搜索词过长 / search term too long", field="search")
+    stmt = sa.select(User).where(User.is_active.is_(True)).order_by(User.display_name, User.id)
+    if term:
+        stmt = stmt.where(
+            sa.or_(User.display_name.contains(term), User.username.startswith(term.lower()))
+        )
+    users = (await session.execute(stmt)).scalars()
+    return [u for u in users if set(u.roles or []) - {Role.PATIENT.value}][:limit]
+
+
 async def users_with_role(
     session: AsyncSession, role: str | Role, *, department_id: int | None = None
 ) -> list[User]:

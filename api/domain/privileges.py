@@ -219,7 +219,17 @@ class PrivilegeCheck:
     def message(self, procedure: Procedure) -> str:
         if self.suspension is not None:
             return f"术者手术权限已暂停（{self.suspension.reason}）/ the surgeon's privileges are suspended"
-        return f"术者未获{procedure.grade}级手术授权或授权不在有效期 / the surgeon holds no valid grade-{procedure.grade} privilege for this procedure"
+        grade = GRADE_WORDS.get(procedure.grade, f"{procedure.grade}级手术")
+        return (
+            f"本手术为{grade}，术者未获{grade}授权或授权不在有效期。"
+            f"请由有{grade}授权的医师主刀，或先向医务处申请{grade}授权；急诊可申请紧急例外"
+            f" / This is a grade-{procedure.grade} procedure and the surgeon holds no valid"
+            f" grade-{procedure.grade} privilege. Have a surgeon with that privilege operate, or"
+            f" apply to medical affairs for it first; an emergency may ask for an override"
+        )
+
+
+GRADE_WORDS = {1: "一级手术", 2: "二级手术", 3: "三级手术", 4: "四级手术"}
 
 
 async def check_privilege(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from api.models.base import ts_field
+from api.models.base import json_field, ts_field
 
 
 class SurgeryApplication(SQLModel, table=True):
@@ -31,6 +31,8 @@ class SurgeryApplication(SQLModel, table=True):
     anesthesia: str = Field(max_length=200)
     preop_assessment: str | None = Field(default=None, max_length=4000)
     consent_signed: bool = Field(default=False)
+    # The sha256 of each pre-operative document uploaded with it (POST /attachments).
+    attachments: list[str] = json_field(default_factory=list)
     # The privilege grant the pre-check found; none when an emergency override was used.
     privilege_grant_id: int | None = Field(default=None, foreign_key="privilege_grant.id")
     emergency_override: bool = Field(default=False)

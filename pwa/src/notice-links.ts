@@ -17,7 +17,7 @@ export function screenFor(payload: NoticePayload): string {
   const id = payload.subjectId ?? payload.subject_id
   const task = payload.taskId ?? payload.task_id
   if (task != null) return `/tasks/${task}`
-  if (type === 'approval' && id != null) return `/approvals/${id}`
+  if ((type === 'approval' || type === 'approval_instance') && id != null) return `/approvals/${id}`
   if (type === 'approval_task' && id != null) return `/tasks/${id}`
   if (type === 'appointment' && id != null) return `/appointments/${id}`
   if (type === 'follow_up' && id != null) return `/follow-up/${id}`

@@ -5,7 +5,7 @@ import { ApiError } from '../src/api/errors'
 import { login, logout, restoreSession, session } from '../src/stores/session'
 import { errorText, i18n } from '../src/i18n'
 import { screenFor } from '../src/notice-links'
-import { shanghaiDate, formatDateTime } from '../src/format'
+import { shanghaiDate, formatDateTime, formatDateTimeYear, formatSpan, fromLocalInput, toLocalInput } from '../src/format'
 
 let n = 0
 const realFetch = globalThis.fetch
@@ -97,14 +97,21 @@ describe('session', () => {
 })
 
 describe('errorText', () => {
-  it("speaks the user's language and falls back to the server's words for new codes", () => {
+  it("speaks the user's language: the server's own words when sent, else the code's text", () => {
+    const notFound = new ApiError('NOT_FOUND', '用户不存在 / user not found: x', 'username', { zh: '用户不存在', en: 'user not found: x' })
     i18n.global.locale.value = 'zh-CN'
     expect(errorText(new ApiError('FULLY_BOOKED', 'x'))).toBe('该时段已约满')
-    expect(errorText(new ApiError('NEW_CODE', '新的错误 / a new error'))).toBe('新的错误')
+    expect(errorText(new ApiError('NEW_CODE', '新的错误 / a new error', undefined, { zh: '新的错误', en: 'a new error' }))).toBe('新的错误')
+    expect(errorText(notFound)).toBe('用户不存在')
     i18n.global.locale.value = 'en'
     expect(errorText(new ApiError('FULLY_BOOKED', 'x'))).toBe('This slot is fully booked')
-    expect(errorText(new ApiError('NEW_CODE', '新的错误 / a new error'))).toBe('a new error')
+    expect(errorText(new ApiError('NEW_CODE', '新的错误 / a new error', undefined, { zh: '新的错误', en: 'a new error' }))).toBe('a new error')
+    expect(errorText(notFound)).toBe('user not found: x')
     expect(errorText(new ApiError('VALIDATION', 'x', 'plannedAt'))).toBe('Please check: plannedAt')
+    // A text without its parts is never cut at " / ".
+    expect(errorText(new ApiError('NEW_CODE', '处理：通报批评 / 扣绩效'))).toBe('处理：通报批评 / 扣绩效')
+    // The network's own failures are the client's words, whatever the server said.
+    expect(errorText(new ApiError('UNAVAILABLE', 'x', undefined, { zh: '数据库暂时不可用', en: 'database down' }))).toBe(i18n.global.t('errors.UNAVAILABLE'))
     i18n.global.locale.value = 'zh-CN'
   })
 })
@@ -112,6 +119,8 @@ describe('errorText', () => {
 describe('helpers', () => {
   it('opens the screen of a notification subject', () => {
     expect(screenFor({ subjectType: 'approval', subjectId: 4 })).toBe('/approvals/4')
+    // What the server sends for an approval's notices (a surgeon's application).
+    expect(screenFor({ subjectType: 'approval_instance', subjectId: 7 })).toBe('/approvals/7')
     expect(screenFor({ task_id: 9 })).toBe('/tasks/9')
     expect(screenFor({ url: '/worklist' })).toBe('/worklist')
     expect(screenFor({ url: 'https://evil.example/' })).toBe('/notices')
@@ -121,6 +130,17 @@ describe('helpers', () => {
   it('shows days and times in Shanghai', () => {
     expect(shanghaiDate(new Date('2025-03-01T17:30:00Z'))).toBe('2025-03-02')
     expect(formatDateTime('2025-03-01T17:30:00Z', 'en-GB')).toContain('01:30')
+    expect(formatDateTimeYear('2025-12-31T17:30:00Z', 'zh-CN')).toBe('2026/01/01 01:30')
+    expect(toLocalInput('2025-12-31T17:30:00Z')).toBe('2026-01-01T01:30')
+    expect(fromLocalInput('2026-01-01T01:30')).toBe('2025-12-31T17:30:00.000Z')
+  })
+
+  it('says how long is left in words', () => {
+    expect(formatSpan((60 + 59) * 60_000 + 30_000)).toBe('1小时59分钟')
+    expect(formatSpan(2 * 3600_000, 'en')).toBe('2 h')
+    expect(formatSpan(23 * 3600_000 + 59 * 60_000)).toBe('23小时59分钟')
+    expect(formatSpan(3 * 86_400_000 + 3600_000)).toBe('3天1小时')
+    expect(formatSpan(30_000)).toBe('0分钟')
   })
 })
 

@@ -190,6 +190,18 @@ async def sign_in(page: Any, username: str, password: str = "bedside-demo") -> N
     await page.wait_for_selector("[data-testid=hello]")
 
 
+# `BEDSIDE_SCREENSHOTS=docs/screenshots pytest tests/browser/...` regenerates the journeys'
+# screenshots; without it the tests take none.
+SCREENSHOTS = os.environ.get("BEDSIDE_SCREENSHOTS")
+
+
+async def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    if SCREENSHOTS:
+        target = Path(SCREENSHOTS)
+        await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
+        await page.screenshot(path=str(target / f"{name}.png"), full_page=full_page)
+
+
 async def wait_for_service_worker(page: Any) -> None:
     """Until the service worker has precached the shell and controls the page."""
     ready = await page.evaluate(

@@ -104,3 +104,22 @@ async def submit_grade4_application(base: str) -> dict[str, Any]:
         token,
     )
     return dict(data["submitSurgeryApplication"])
+
+
+async def submit_emergency_application(base: str) -> dict[str, Any]:
+    """dr.li applies for an emergency appendectomy on 王德明, to start within the hour."""
+    token = await token_for(base, "dr.li")
+    patients = (await graphql(base, "{ patients { id name } }", token=token))["patients"]
+    patient = next(p for p in patients if p["name"] == "王德明")
+    planned = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    data = await graphql(
+        base,
+        """mutation($p: ID!, $at: DateTime!) { submitSurgeryApplication(input: {
+            patientId: $p, procedureCode: "47.09", plannedAt: $at, emergency: true,
+            diagnosis: "急性化脓性阑尾炎", anesthesia: "全身麻醉",
+            preopAssessment: "ASA I级，急诊手术指征明确", consentSigned: true
+        }) { id status tasks { id status assignee { username } } } }""",
+        {"p": patient["id"], "at": planned},
+        token,
+    )
+    return dict(data["submitSurgeryApplication"])

@@ -31,7 +31,7 @@ async def test_approver_approves_a_grade4_application_on_a_phone(
     await page.wait_for_selector("text=胰头占位")
     await page.get_by_label("审批意见").fill("同意，按期手术")
     await page.tap("[data-testid=approve]")
-    await page.wait_for_selector("text=已提交")
+    await page.wait_for_selector("text=已同意")
 
     token = await token_for(live_server, "chief.wang")
     after = await graphql(
@@ -74,7 +74,7 @@ async def test_medical_affairs_returns_an_application_to_the_department_head(
     await page.tap("[data-testid=return]")
     await page.get_by_text("退回申请人修改").wait_for()
     await page.get_by_text("退回到“科主任审批”重新审批").tap()
-    await page.wait_for_selector("text=已提交")
+    await page.wait_for_selector("text=已退回")
 
     after = await graphql(
         live_server,

@@ -68,7 +68,9 @@ async def test_web_push_reaches_the_browser_and_a_410_removes_the_subscription(
                 REGISTER,
                 {"i": {"endpoint": browser.endpoint, "p256dh": "short", "auth": browser.auth_b64}},
             )
-            assert bad["extensions"] == {"code": "VALIDATION", "field": "p256dh"}
+            extensions = bad["extensions"]
+            assert (extensions["code"], extensions["field"]) == ("VALIDATION", "p256dh")
+            assert set(extensions["messages"]) == {"zh", "en"}
             await chief.data(PREFS, {"c": ["webpush", "webhook"]})
 
         async with services.db.transaction() as session:

@@ -66,7 +66,10 @@ async def test_scores_become_one_off_and_periodic_penalties(gql, demo) -> None: 
     bad = await ma.error(
         RECORD, {"i": {"doctorUsername": "dr.li", "itemCode": "NOPE", "occurredAt": ago(1)}}
     )
-    assert bad["extensions"] == {"code": "VALIDATION", "field": "itemCode"}
+    assert {k: bad["extensions"][k] for k in ("code", "field")} == {
+        "code": "VALIDATION",
+        "field": "itemCode",
+    }
 
     assert (await ma.data(CONFIRM, {"id": first["id"]}))["confirmPenaltyScore"][
         "status"

@@ -19,8 +19,10 @@ def documents() -> dict[str, str]:
     fragments = dict(re.findall(r"const (\w+) = `([^`]*)`", source))
     found = {}
     for name, body in re.findall(r"export const (\w+) = `([^`]*)`", source):
-        # ${ITEM_FIELDS}-style interpolations of the constants above
-        found[name] = re.sub(r"\$\{(\w+)\}", lambda m: fragments[m.group(1)], body)
+        # ${ITEM_FIELDS}-style interpolations of the constants above, which may nest
+        while "${" in body:
+            body = re.sub(r"\$\{(\w+)\}", lambda m: fragments[m.group(1)], body)
+        found[name] = body
     return found
 
 

@@ -111,6 +111,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "myTasks": SIGNED_IN,
     "myApplications": SIGNED_IN,
     "approvalInstance": SIGNED_IN,
+    "approvalTask": SIGNED_IN,  # a decided task's link too; the record decides (RECORDS)
     "decideTask": STAFF,
     "withdrawApplication": STAFF,
     "resubmitApplication": STAFF,
@@ -126,6 +127,11 @@ FIELDS: dict[str, frozenset[str]] = {
     "surgeryApplication": STAFF,
     "surgeryNotice": STAFF,
     "submitSurgeryApplication": APPLICANTS,
+    "precheckSurgeryApplication": APPLICANTS,
+    "resubmitSurgeryApplication": APPLICANTS,  # the applicant's own, after a return
+    "surgeryDocument": STAFF,  # a pre-op document, to those who may see the application
+    # the person picker (transfer, add signer): staff look up staff
+    "staff": STAFF,
     # privileges
     # dr.li's privileges: the surgeon, his department (general surgery) and oversight
     "privileges": frozenset({ADMIN, LI, WANG, ZHAO, CHEN}),
@@ -225,11 +231,22 @@ ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/bots/wechat-oa/oauth/callback"): NOBODY,  # needs WeChat's code and our state
     ("POST", "/bots/wechat-oa/bind"): NOBODY,  # needs a ticket from the OAuth round trip
     ("POST", "/bots/bind"): STAFF,  # binds a DingTalk/WeCom id: staff only
-    ("POST", "/attachments"): TREATMENT,
+    # photos and signatures (treatment staff), pre-op documents (surgeons)
+    ("POST", "/attachments"): TREATMENT | {LI},
     ("HEAD", "/sync/attachments/{sha256}"): frozenset({SUN}),  # pt.sun's upload: its uploader
     ("PUT", "/sync/attachments/{sha256}"): TREATMENT,  # photos and signatures of treatment work
     ("GET", "/fhir/Patient/{patient_id}"): STAFF - {LI, WANG},  # REHAB patient: RECORDS
-    ("GET", "/fhir/$export"): STAFF - {LI, WANG},  # of a REHAB patient: RECORDS
+    ("GET", "/fhir/$bedside-export"): STAFF - {LI, WANG},  # of a REHAB patient: RECORDS
+    ("GET", "/fhir/OperationDefinition/bedside-export"): EVERYONE,  # what the operation is
+    ("GET", "/fhir/metadata"): EVERYONE,  # the CapabilityStatement generic clients read first
+    # Bulk Data: staff start an export of what they may see; the job is its starter's only.
+    ("GET", "/fhir/$export"): STAFF,
+    ("POST", "/fhir/$export"): STAFF,
+    ("GET", "/fhir/Patient/$export"): STAFF,
+    ("POST", "/fhir/Patient/$export"): STAFF,
+    ("GET", "/fhir/bulk-status/{job_id}"): frozenset({SUN}),  # pt.sun's job
+    ("DELETE", "/fhir/bulk-status/{job_id}"): frozenset({SUN}),
+    ("GET", "/fhir/bulk-files/{job_id}/{name}"): frozenset({SUN}),
     ("GET", "/n/{notice_id}"): EVERYONE,  # a message's link: redirects into the app
     ("GET", "/"): EVERYONE,  # the PWA shell
     ("GET", "/assets"): EVERYONE,
@@ -806,8 +823,15 @@ def upload_digest(role: str) -> str:
 
 async def prepare_routes(world: World) -> None:
     """What the route calls name: a one-time DingTalk binding link per caller (as an
-    unbound DingTalk user is sent), and pt.sun's half-done upload."""
+    unbound DingTalk user is sent), pt.sun's half-done upload and pt.sun's bulk export."""
     from bots import identity
+
+    kicked = await world.http.get(
+        "/fhir/$export",
+        headers={"authorization": f"Bearer {world.clients[SUN].token}", "prefer": "respond-async"},
+    )
+    assert kicked.status_code == 202, kicked.text
+    world.ids["bulk_job"] = kicked.headers["content-location"].rsplit("/", 1)[1]
 
     async with world.services.db.transaction() as session:
         for role in ROLES:
@@ -838,7 +862,9 @@ def route_request(key: tuple[str, str], world: World, role: str) -> dict[str, An
     digest = upload_digest("mine" if method == "HEAD" else role)
     url = {
         "/fhir/Patient/{patient_id}": f"/fhir/Patient/{world['P0005']}",
-        "/fhir/$export": f"/fhir/$export?patient={world['P0005']}",
+        "/fhir/$bedside-export": f"/fhir/$bedside-export?patient={world['P0005']}",
+        "/fhir/bulk-status/{job_id}": f"/fhir/bulk-status/{world['bulk_job']}",
+        "/fhir/bulk-files/{job_id}/{name}": f"/fhir/bulk-files/{world['bulk_job']}/Patient.ndjson",
         "/sync/attachments/{sha256}": f"/sync/attachments/{digest}",
         "/n/{notice_id}": "/n/1?t=unsigned",
         "/assets": "/assets/none.js",
@@ -865,6 +891,10 @@ def route_request(key: tuple[str, str], world: World, role: str) -> dict[str, An
             ).encode(),
             "/bots/dingtalk/callback": json.dumps({"encrypt": "bad"}).encode(),
             "/sync/attachments/{sha256}": chunk,
+            "/fhir/$export": json.dumps({"resourceType": "Parameters", "parameter": []}).encode(),
+            "/fhir/Patient/$export": json.dumps(
+                {"resourceType": "Parameters", "parameter": []}
+            ).encode(),
         }.get(path, b"<xml><Encrypt>bad</Encrypt></xml>")
         request["headers"] = {"content-type": "application/json"}
         if path == "/attachments":  # a photo, as the PAD sends it
@@ -876,6 +906,8 @@ def route_request(key: tuple[str, str], world: World, role: str) -> dict[str, An
                 "upload-offset": "0",
                 "upload-length": str(len(CHUNK + REST + role.encode())),
             }
+    if path.endswith("/$export"):  # Bulk Data is asynchronous (FHIR Bulk Data, kick-off)
+        request.setdefault("headers", {})["prefer"] = "respond-async"
     return request
 
 

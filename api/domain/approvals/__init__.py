@@ -13,7 +13,9 @@ Other areas use this package's names only (not its modules' internals):
 """
 
 from api.domain.approvals.access import (
+    PATIENT_KEY,
     access_instance,
+    access_task,
     access_task_for_decision,
     access_task_for_urging,
     can_see_instance,
@@ -24,6 +26,9 @@ from api.domain.approvals.actions import (
     carbon_copy,
     check_comment,
     decide_task,
+    may_decide,
+    may_resubmit,
+    may_withdraw,
     resubmit_instance,
     return_targets,
     start_instance,
@@ -35,7 +40,7 @@ from api.domain.approvals.actions import (
 from api.domain.approvals.definition import APPLICANT, Definition, parse_definition
 from api.domain.approvals.escalation import escalate_overdue
 from api.domain.approvals.flow import closed_error
-from api.domain.approvals.history import instance_history, stream_for
+from api.domain.approvals.history import history_verified, instance_history, stream_for
 from api.domain.approvals.policy import (
     Finding,
     register_closing_hook,
@@ -55,9 +60,11 @@ from api.domain.approvals.registry import (
 
 __all__ = [
     "APPLICANT",
+    "PATIENT_KEY",
     "Definition",
     "Finding",
     "access_instance",
+    "access_task",
     "access_task_for_decision",
     "access_task_for_urging",
     "add_signer",
@@ -68,10 +75,14 @@ __all__ = [
     "decide_task",
     "definition_by_id",
     "escalate_overdue",
+    "history_verified",
     "instance_history",
     "instance_tasks",
     "latest_definition",
     "load_source",
+    "may_decide",
+    "may_resubmit",
+    "may_withdraw",
     "my_applications",
     "my_tasks",
     "parse_definition",

@@ -71,6 +71,15 @@ async def access_task_for_urging(session: AsyncSession, actor: Actor, task_id: i
     return task
 
 
+async def access_task(session: AsyncSession, actor: Actor, task_id: int) -> ApprovalTask:
+    """A task, decided or not, for whoever may see its instance (an old link still opens)."""
+    task = await session.get(ApprovalTask, task_id)
+    instance = await session.get(ApprovalInstance, task.instance_id) if task else None
+    if task is None or instance is None or not await can_see_instance(session, actor, instance):
+        raise task_not_found()  # "not yours" answers like "not there"
+    return task
+
+
 async def can_see_instance(session: AsyncSession, actor: Actor, instance: ApprovalInstance) -> bool:
     """The applicant, anyone who ever held a task on it, anyone copied, and overseers —
     staff only: a patient sees no approval, even one a task or copy reached before."""

@@ -96,6 +96,21 @@ def _require_applicant(instance: ApprovalInstance, actor: Actor) -> None:
         raise forbidden("只有申请人可以执行此操作 / only the applicant may do this")
 
 
+def may_decide(task: ApprovalTask, actor: Actor) -> bool:
+    """A pending task is decided by its assignee (what `decide_task` checks first)."""
+    return task.assignee_id == actor.user_id and task.status == TaskStatus.PENDING
+
+
+def may_withdraw(instance: ApprovalInstance, actor: Actor) -> bool:
+    """撤销 is open to the applicant until the instance ends (what `withdraw_instance` checks)."""
+    return instance.applicant_id == actor.user_id and instance.status not in CLOSED_STATUSES
+
+
+def may_resubmit(instance: ApprovalInstance, actor: Actor) -> bool:
+    """Resubmission is open to the applicant of a returned instance."""
+    return instance.applicant_id == actor.user_id and instance.status == InstanceStatus.RETURNED
+
+
 # --- starting ----------------------------------------------------------------------------
 
 

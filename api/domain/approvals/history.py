@@ -15,7 +15,13 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import append_event, append_events, expected_stream_sources, stream_events
+from api.audit import (
+    append_event,
+    append_events,
+    expected_stream_sources,
+    stream_events,
+    verify_stream,
+)
 from api.auth import Actor
 from api.models.approvals import ApprovalInstance
 from api.models.audit import AuditEvent, AuditStream
@@ -108,6 +114,11 @@ def batched(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 async def instance_history(session: AsyncSession, instance_id: int) -> list[AuditEvent]:
     return await stream_events(session, stream_for(instance_id))
+
+
+async def history_verified(session: AsyncSession, instance_id: int) -> bool:
+    """Whether the instance's hash chain is intact (the check `bedside audit verify` makes)."""
+    return await verify_stream(session, stream_for(instance_id)) is None
 
 
 async def _approval_streams(session: AsyncSession) -> Iterable[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import texts
 from api.domain.approvals.definition import Definition
 from api.models.approvals import ApprovalInstance, ApprovalTask
 from notifications import outbox
@@ -57,8 +58,13 @@ async def notify(
         session,
         recipient_id=recipient_id,
         kind=kind,
-        title=f"{zh}：{label_zh} / {en}: {label_en}"[:200],
         body=body[:2000],
+        texts=outbox.NoticeTexts(
+            title_zh=f"{zh}：{label_zh}"[:200],
+            title_en=f"{en}: {label_en}"[:200],
+            body_zh=texts.split_lines(body).zh[:2000],
+            body_en=texts.split_lines(body).en[:2000],
+        ),
         idempotency_key=key[:200],
         payload=payload,
         subject_type=SUBJECT,

@@ -20,6 +20,7 @@ from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.models.base import utcnow
 from api.models.penalties import Penalty, PenaltyRule, PenaltyScoreLink
 from api.models.people import User
+from api.texts import split as split_text
 from notifications import outbox
 
 TITLES = {
@@ -37,10 +38,15 @@ async def notify(
     assert doctor is not None
     rule = await session.get(PenaltyRule, penalty.rule_id)
     chief = await department_head(session, penalty.department_id)
-    body = (
+    body_zh = (
         f"{doctor.display_name}：{rule.name if rule else ''}，累计 {penalty.total_points:g} 分；处理：{penalty.measure or '—'}；"
-        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]} / {penalty.total_points:g} points; measure: {penalty.measure or '-'}; status: {penalty.status}"
+        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}"
     )
+    body_en = (
+        f"{doctor.display_name}: {penalty.total_points:g} points; measure: {penalty.measure or '-'};"
+        f" status: {penalty.status}"
+    )
+    body = f"{body_zh} / {body_en}"
     version = int(
         (
             await session.execute(
@@ -59,12 +65,21 @@ async def notify(
             kind=f"penalty.{event}",
             title=TITLES[event],
             body=body[:2000],
+            # Each language whole: a measure that itself holds " / " is never cut apart.
+            texts=outbox.NoticeTexts(
+                *_split_title(TITLES[event]), body_zh=body_zh[:2000], body_en=body_en[:2000]
+            ),
             idempotency_key=f"penalty:{penalty.id}:{event}:{version}:{person.id}",
             subject_type="penalty",
             subject_id=penalty.id,
             sender_id=actor.user_id or None,
             policy="penalty" if event != "ended" else "once",
         )
+
+
+def _split_title(title: str) -> tuple[str, str]:
+    parts = split_text(title)
+    return parts.zh, parts.en
 
 
 async def issue_penalty(

@@ -7,8 +7,11 @@ Importing the package registers the surgery hooks with the approval engine.
 from api.domain.surgery import hooks as _hooks  # noqa: F401  (registers guard and hooks)
 from api.domain.surgery.applications import (
     access_application,
+    application_document,
     application_for_instance,
+    precheck_surgery_application,
     resolve_surgeon,
+    resubmit_surgery_application,
     submit_surgery_application,
 )
 from api.domain.surgery.precheck import SurgeryRequest
@@ -16,7 +19,10 @@ from api.domain.surgery.precheck import SurgeryRequest
 __all__ = [
     "SurgeryRequest",
     "access_application",
+    "application_document",
     "application_for_instance",
+    "precheck_surgery_application",
     "resolve_surgeon",
+    "resubmit_surgery_application",
     "submit_surgery_application",
 ]

@@ -44,6 +44,8 @@ class SurgeryRequest:
     surgeon: User
     emergency_override: bool = False
     override_reason: str | None = None
+    # sha256 of the uploaded pre-operative documents
+    attachments: list[str] = field(default_factory=list)
 
 
 @dataclass

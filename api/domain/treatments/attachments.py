@@ -15,15 +15,23 @@ from api.auth import Actor
 from api.domain.treatments.access import visible_patient_ids
 from api.domain.treatments.common import TreatmentErrorCode, is_staff, require_treatment_staff
 from api.errors import DomainError, ErrorCode
+from api.models.people import Role
 from api.models.treatments import Attachment, TreatmentRecord
 from api.storage import StoredObject, sniff_image
 
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
+def require_uploader(actor: Actor) -> None:
+    """Who may upload a file: treatment staff (photos and signatures) and surgeons (the
+    pre-operative documents of a surgery application). Checked before a byte is read."""
+    if not actor.has_role(Role.SURGEON):
+        require_treatment_staff(actor)
+
+
 def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, actor: Actor) -> str:
     """The content type to store, or a clear error naming the `file` field."""
-    require_treatment_staff(actor)
+    require_uploader(actor)
     if not data:
         raise DomainError(ErrorCode.VALIDATION, "文件为空 / the file is empty", field="file")
     if len(data) > max_bytes:

@@ -42,6 +42,16 @@ class Query:
         return [ApprovalInstance.from_row(r) for r in rows]
 
     @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One task, decided or not, if I may see its approval (an old link still opens).",
+    )
+    async def approval_task(self, info: Info, id: strawberry.ID) -> ApprovalTask:
+        actor = info.context.require_actor()
+        async with info.context.read() as session:
+            row = await approvals.access_task(session, actor, parse_id(id))
+        return ApprovalTask.from_row(row)
+
+    @strawberry.field(
         permission_classes=[IsAuthenticated], description="One approval, if I may see it."
     )
     async def approval_instance(self, info: Info, id: strawberry.ID) -> ApprovalInstance:

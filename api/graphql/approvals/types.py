@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+import sqlalchemy as sa
 import strawberry
 from strawberry.scalars import JSON
 
@@ -22,12 +23,21 @@ from api.graphql.approvals.loaders import (
     tasks_by_instance_loader,
 )
 from api.graphql.context import Info
+from api.graphql.patients.types import PatientSummary
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
 from api.graphql.rows import from_row
+from api.graphql.texts import LocalizedText
 from api.models.approvals import ApprovalInstance as InstanceRow
 from api.models.approvals import ApprovalTask as TaskRow
 from api.models.audit import AuditEvent
+from api.models.base import utcnow
+from api.models.patients import Patient as PatientRow
+from api.models.people import User as UserRow
+
+# The keys of an event's data that name the person it concerns (who got the task, to whom
+# it was transferred, who was added or copied), in the order they are looked for.
+PERSON_KEYS = ("assignee", "to", "signer", "user")
 
 
 @strawberry.enum(description="审批决定 / a decision on a task")
@@ -42,6 +52,10 @@ class Finding:
     code: str
     message: str
     field: str | None = None
+
+    @strawberry.field(description="The message in each language.")
+    def messages(self) -> LocalizedText:
+        return LocalizedText.of(self.message)
 
 
 @strawberry.type(description="智能预审 result stored with the instance.")
@@ -102,6 +116,10 @@ class ApprovalTask:
         user = await load_user(info.context, self.row.assignee_id)
         return UserRef.from_row(user) if user else None
 
+    @strawberry.field(description="Whether I may decide (approve, return, reject, hand on) it now.")
+    def viewer_can_decide(self, info: Info) -> bool:
+        return approvals.may_decide(self.row, info.context.require_actor())
+
     @strawberry.field
     async def instance(self, info: Info) -> ApprovalInstance | None:
         row = await info.context.loader("approval_instance", instance_loader).load(
@@ -147,14 +165,36 @@ class ApprovalHistoryEvent:
     prev_hash: str
     data: JSON
     actor_id: strawberry.Private[int | None]
+    definition_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: AuditEvent) -> ApprovalHistoryEvent:
-        return from_row(cls, row)
+    def from_row(cls, row: AuditEvent, definition_id: int = 0) -> ApprovalHistoryEvent:
+        return from_row(cls, row, definition_id=definition_id)
 
     @strawberry.field
     async def actor(self, info: Info) -> UserRef | None:
         user = await load_user(info.context, self.actor_id)
+        return UserRef.from_row(user) if user else None
+
+    @strawberry.field(description="The step the event concerns, if any.")
+    async def step(self, info: Info) -> ApprovalStep | None:
+        step_id = (self.data or {}).get("step") if isinstance(self.data, dict) else None
+        if not isinstance(step_id, str):
+            return None
+        return await _step(info, self.definition_id, step_id)
+
+    @strawberry.field(
+        description="The person the event names: who received the task, to whom it went, who was added."
+    )
+    async def person(self, info: Info) -> UserRef | None:
+        data = self.data if isinstance(self.data, dict) else {}
+        username = next((data[k] for k in PERSON_KEYS if isinstance(data.get(k), str)), None)
+        if username is None:
+            return None
+        async with info.context.read() as session:
+            user = (
+                await session.execute(sa.select(UserRow).where(UserRow.username == username))
+            ).scalar_one_or_none()
         return UserRef.from_row(user) if user else None
 
 
@@ -213,7 +253,38 @@ class ApprovalInstance:
     async def history(self, info: Info) -> list[ApprovalHistoryEvent]:
         async with info.context.read() as session:
             events = await approvals.instance_history(session, self.row.id or 0)
-        return [ApprovalHistoryEvent.from_row(e) for e in events]
+        return [ApprovalHistoryEvent.from_row(e, self.row.definition_id) for e in events]
+
+    @strawberry.field(
+        description="Whether the history's hash chain is intact (the check of `bedside audit verify`)."
+    )
+    async def history_verified(self, info: Info) -> bool:
+        async with info.context.read() as session:
+            return await approvals.history_verified(session, self.row.id or 0)
+
+    @strawberry.field(description="Whether I may withdraw (撤销) it now.")
+    def viewer_can_withdraw(self, info: Info) -> bool:
+        return approvals.may_withdraw(self.row, info.context.require_actor())
+
+    @strawberry.field(description="Whether I may amend and resubmit it now (after 退回).")
+    def viewer_can_resubmit(self, info: Info) -> bool:
+        return approvals.may_resubmit(self.row, info.context.require_actor())
+
+    @strawberry.field(
+        description="The patient the application concerns, if any (access-logged like `data`)."
+    )
+    async def patient(self, info: Info) -> PatientSummary | None:
+        patient_id = (self.row.data or {}).get(approvals.PATIENT_KEY)
+        if not isinstance(patient_id, int):
+            return None
+        await info.context.loader("approval_data_reads", data_read_logger).load(self.row.id)
+        async with info.context.read() as session:
+            row = await session.get(PatientRow, patient_id)
+        return (
+            PatientSummary.from_row(row, utcnow().astimezone(info.context.settings.tz))
+            if row
+            else None
+        )
 
 
 @strawberry.type

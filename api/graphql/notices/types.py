@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from api.graphql.people.types import UserRef
+from api.graphql.texts import LocalizedText
 from notifications.inbox import DeliveryView, NoticeView
+from notifications.outbox import TEXTS_KEY
 
 
 @strawberry.type
@@ -49,11 +52,14 @@ class Notice:
     subject_type: str | None
     subject_id: strawberry.ID | None
     deliveries: list[Delivery]
+    stored_texts: strawberry.Private[dict[str, Any]]
 
     @classmethod
     def from_view(cls, v: NoticeView) -> Notice:
         n = v.notice
+        stored = (n.payload or {}).get(TEXTS_KEY)
         return cls(
+            stored_texts=stored if isinstance(stored, dict) else {},
             id=strawberry.ID(str(n.id)),
             kind=n.kind,
             title=n.title,
@@ -67,6 +73,20 @@ class Notice:
             subject_id=strawberry.ID(str(n.subject_id)) if n.subject_id is not None else None,
             deliveries=[Delivery.from_view(d) for d in v.deliveries],
         )
+
+    @strawberry.field(description="The title in each language.")
+    def title_text(self) -> LocalizedText:
+        stored = self.stored_texts.get("title")
+        if isinstance(stored, dict):
+            return LocalizedText(zh=str(stored.get("zh", "")), en=str(stored.get("en", "")))
+        return LocalizedText.of(self.title)
+
+    @strawberry.field(description="The body in each language (line by line).")
+    def body_text(self) -> LocalizedText:
+        stored = self.stored_texts.get("body")
+        if isinstance(stored, dict):
+            return LocalizedText(zh=str(stored.get("zh", "")), en=str(stored.get("en", "")))
+        return LocalizedText.of_lines(self.body)
 
 
 @strawberry.type

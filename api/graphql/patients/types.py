@@ -5,7 +5,7 @@ from datetime import date, datetime
 import strawberry
 
 from api.crypto import FieldCipher, mask_name
-from api.domain.patients import masked_id_number, masked_phone
+from api.domain.patients import age_on, masked_id_number, masked_phone
 from api.graphql.context import Info
 from api.graphql.people.loaders import load_user
 from api.graphql.people.types import UserRef
@@ -64,3 +64,24 @@ class AccessLogEntry:
     async def actor(self, info: Info) -> UserRef | None:
         user = await load_user(info.context, self.row.actor_id)
         return UserRef.from_row(user) if user else None
+
+
+@strawberry.type(description="Who an application concerns, as its approvers see them.")
+class PatientSummary:
+    id: strawberry.ID
+    name: str
+    gender: str = strawberry.field(description="M | F | U")
+    age: int | None
+    mrn: str
+    allergies: list[str]
+
+    @classmethod
+    def from_row(cls, row: PatientRow, now: datetime) -> PatientSummary:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            gender=row.gender,
+            age=age_on(row.birth_date, now.date()),
+            mrn=row.mrn,
+            allergies=list(row.allergies or []),
+        )

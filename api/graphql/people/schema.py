@@ -6,8 +6,8 @@ import strawberry
 
 from api.domain import people
 from api.graphql.context import Info
-from api.graphql.people.types import Department, LoginResult, Me, UserRef
-from api.graphql.permissions import IsAuthenticated, Public
+from api.graphql.people.types import Department, LoginResult, Me, StaffMember, UserRef
+from api.graphql.permissions import IsAuthenticated, IsStaff, Public
 from api.models.people import Department as DepartmentRow
 
 
@@ -28,6 +28,22 @@ class Query:
             roles=list(user.roles or []),
             department=Department.from_row(dept) if dept else None,
         )
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Staff whose name or username matches, for choosing a person (转交, 加签).",
+    )
+    async def staff(self, info: Info, search: str | None = None) -> list[StaffMember]:
+        info.context.require_actor()
+        async with info.context.read() as session:
+            users = await people.search_staff(session, search)
+            ids = {u.department_id for u in users if u.department_id}
+            departments = {
+                d.id: d
+                for d in ([await session.get(DepartmentRow, i) for i in ids] if ids else [])
+                if d is not None
+            }
+        return [StaffMember.from_row(u, departments.get(u.department_id or 0)) for u in users]
 
 
 @strawberry.type

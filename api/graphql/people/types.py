@@ -32,6 +32,23 @@ class UserRef:
         return from_row(cls, row)
 
 
+@strawberry.type(description="A member of staff, as offered by a person picker.")
+class StaffMember:
+    id: strawberry.ID
+    username: str
+    display_name: str
+    department: Department | None
+
+    @classmethod
+    def from_row(cls, row: UserRow, department: DepartmentRow | None) -> StaffMember:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            username=row.username,
+            display_name=row.display_name,
+            department=Department.from_row(department) if department else None,
+        )
+
+
 @strawberry.type
 class Me:
     id: strawberry.ID

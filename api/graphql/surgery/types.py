@@ -4,7 +4,12 @@ from datetime import datetime
 
 import strawberry
 
+from api.domain import privileges
 from api.domain.surgery.metrics import ApprovalMetrics as MetricsRow
+from api.graphql.context import Info
+from api.graphql.people.loaders import load_user
+from api.graphql.people.types import UserRef
+from api.graphql.privileges.types import Procedure
 from api.graphql.rows import from_row
 from api.models.surgery import SurgeryApplication as ApplicationRow
 
@@ -31,6 +36,10 @@ class SurgeryApplicationInput:
         description="Emergency only: go ahead without the privilege; the superior confirms afterwards.",
     )
     override_reason: str | None = None
+    attachments: list[str] = strawberry.field(
+        default_factory=list,
+        description="sha256 of each pre-operative document uploaded through POST /attachments.",
+    )
 
 
 @strawberry.type(description="The clinical part of a surgery approval.")
@@ -52,10 +61,23 @@ class SurgeryApplication:
     override_confirmed_at: datetime | None
     notice_sha256: str | None
     notice_generated_at: datetime | None
+    attachments: list[str]
+    row: strawberry.Private[ApplicationRow]
 
     @classmethod
     def from_row(cls, row: ApplicationRow) -> SurgeryApplication:
         return from_row(cls, row)
+
+    @strawberry.field(description="The procedure as the catalog names it.")
+    async def procedure(self, info: Info) -> Procedure | None:
+        async with info.context.read() as session:
+            found = await privileges.procedure_by_code(session, self.row.procedure_code)
+        return Procedure.from_row(found) if found else None
+
+    @strawberry.field(description="The operating surgeon.")
+    async def surgeon(self, info: Info) -> UserRef | None:
+        user = await load_user(info.context, self.row.surgeon_id)
+        return UserRef.from_row(user) if user else None
 
 
 @strawberry.type(description="手术审批通知书: the PDF, base64-encoded, with its recorded sha256.")

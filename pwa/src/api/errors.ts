@@ -1,9 +1,14 @@
+/** The server's text in each language it sent (`extensions.messages`). */
+export interface Texts { zh?: string; en?: string }
+
 /** An error from the server or the network, with the server's code (UPPER_SNAKE_CASE). */
 export class ApiError extends Error {
   constructor(
     public code: string,
     message: string,
     public field?: string,
+    public messages?: Texts,
+    public details?: Record<string, unknown>,
   ) {
     super(message)
     this.name = 'ApiError'

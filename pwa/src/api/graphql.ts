@@ -1,6 +1,8 @@
 // GraphQL over fetch with the bearer token. Errors come back as ApiError with the
 // server's `extensions.code`; the views turn the code into the user's language.
-import { ApiError } from './errors'
+import { ApiError, type Texts } from './errors'
+
+export type { Texts }
 
 type TokenSource = () => string | null | Promise<string | null>
 
@@ -16,7 +18,7 @@ export function configureClient(options: { token?: TokenSource; onUnauthenticate
 
 export interface GraphQLErrorBody {
   message: string
-  extensions?: { code?: string; field?: string }
+  extensions?: { code?: string; field?: string; messages?: { zh?: string; en?: string }; [key: string]: unknown }
 }
 
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}, token?: string | null): Promise<T> {
@@ -40,7 +42,8 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
   if (first) {
     const code = first.extensions?.code ?? 'INTERNAL'
     if (code === 'UNAUTHENTICATED' && bearer) onUnauthenticated()
-    throw new ApiError(code, first.message, first.extensions?.field)
+    const { code: _code, field, messages, ...details } = first.extensions ?? {}
+    throw new ApiError(code, first.message, field, messages, details)
   }
   return body.data as T
 }

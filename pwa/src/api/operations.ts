@@ -7,21 +7,50 @@ export const LOGIN = `mutation Login($username: String!, $password: String!) {
 
 export const ME = `query Me { me { id username displayName roles department { id name } } }`
 
-export const MY_TASKS = `query MyTasks { myTasks { id status kind dueAt overdue step { name nameEn } instance { id kind status applicant { displayName } } } }`
+const PATIENT_FIELDS = `patient { id name gender age mrn allergies }`
 
-export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) {
-  approvalInstance(id: $id) {
-    id kind status dueAt overdue data blockedReason createdAt
+export const MY_TASKS = `query MyTasks { myTasks { id status kind dueAt overdue step { name nameEn } instance { id kind status dueAt data ${PATIENT_FIELDS} applicant { displayName } } } }`
+
+const INSTANCE_FIELDS = `id kind status dueAt overdue data blockedReason createdAt closedAt hasPdf historyVerified viewerCanWithdraw viewerCanResubmit
+    ${PATIENT_FIELDS}
     applicant { username displayName }
-    precheck { passed findings { code message } }
-    tasks { id status kind dueAt assignee { username displayName } step { id name nameEn } returnTargets { id name nameEn } }
-    history { seq action at hash data actor { username displayName } }
-  }
-}`
+    currentSteps { id name nameEn }
+    precheck { passed findings { code message field messages { zh en } } }
+    tasks { id status kind dueAt decidedAt comment viewerCanDecide assignee { username displayName } step { id name nameEn } returnTargets { id name nameEn } }
+    history { seq action at hash data actor { username displayName } person { username displayName } step { id name nameEn } }`
+
+export const APPROVAL_INSTANCE = `query ApprovalInstance($id: ID!) { approvalInstance(id: $id) { ${INSTANCE_FIELDS} } }`
+
+export const APPROVAL_TASK = `query ApprovalTask($id: ID!) { approvalTask(id: $id) { id status instance { id } } }`
 
 export const SURGERY_APPLICATION = `query SurgeryApplication($instanceId: ID!) {
-  surgeryApplication(instanceId: $instanceId) { procedureCode grade plannedAt emergency diagnosis anesthesia preopAssessment consentSigned emergencyOverride overrideReason }
+  surgeryApplication(instanceId: $instanceId) { patientId procedureCode grade plannedAt emergency diagnosis anesthesia preopAssessment consentSigned emergencyOverride overrideReason attachments noticeSha256
+    procedure { code name nameEn grade level } surgeon { username displayName } }
 }`
+
+export const MY_APPLICATIONS = `query MyApplications { myApplications(kind: "surgery") { id status dueAt overdue createdAt closedAt hasPdf data viewerCanWithdraw viewerCanResubmit ${PATIENT_FIELDS} currentSteps { id name nameEn } tasks { id status assignee { displayName } step { id } } } }`
+
+export const PATIENTS = `query Patients($search: String) { patients(search: $search) { id name gender mrn birthDate allergies } }`
+
+export const SURGERY_CATALOG = `query Catalog { surgeryCatalog { code name nameEn grade level } }`
+
+export const STAFF = `query Staff($search: String) { staff(search: $search) { id username displayName department { name nameEn } } }`
+
+export const PRECHECK_SURGERY = `query Precheck($input: SurgeryApplicationInput!) { precheckSurgeryApplication(input: $input) { passed findings { code message field messages { zh en } } } }`
+
+export const SUBMIT_SURGERY = `mutation Submit($input: SurgeryApplicationInput!, $idempotencyKey: String) {
+  submitSurgeryApplication(input: $input, idempotencyKey: $idempotencyKey) { id status precheck { passed findings { code message field messages { zh en } } } }
+}`
+
+export const RESUBMIT_SURGERY = `mutation Resubmit($instanceId: ID!, $input: SurgeryApplicationInput!, $comment: String) {
+  resubmitSurgeryApplication(instanceId: $instanceId, input: $input, comment: $comment) { id status }
+}`
+
+export const WITHDRAW_APPLICATION = `mutation Withdraw($id: ID!, $comment: String) { withdrawApplication(id: $id, comment: $comment) { id status } }`
+
+export const SURGERY_DOCUMENT = `query Document($instanceId: ID!, $sha256: String!) { surgeryDocument(instanceId: $instanceId, sha256: $sha256) { contentType contentBase64 } }`
+
+export const SURGERY_NOTICE = `query Notice($instanceId: ID!) { surgeryNotice(instanceId: $instanceId) { filename contentType sha256 contentBase64 } }`
 
 export const DECIDE_TASK = `mutation DecideTask($taskId: ID!, $decision: Decision!, $comment: String, $idempotencyKey: String, $returnTo: String) {
   decideTask(taskId: $taskId, decision: $decision, comment: $comment, idempotencyKey: $idempotencyKey, returnTo: $returnTo) { id status }
@@ -75,7 +104,7 @@ export const MY_FOLLOW_UPS = `query { myFollowUps { id dueAt status questionnair
 
 export const ANSWER_FOLLOW_UP = `mutation Answer($id: ID!, $answers: JSON!, $idempotencyKey: String) { answerFollowUp(id: $id, answers: $answers, idempotencyKey: $idempotencyKey) { id status } }`
 
-export const MY_NOTICES = `query MyNotices { myNotices { id kind title body critical readAt createdAt subjectType subjectId deliveries { channel at status } } }`
+export const MY_NOTICES = `query MyNotices { myNotices { id kind title body titleText { zh en } bodyText { zh en } critical readAt createdAt subjectType subjectId deliveries { channel at status } } }`
 
 export const MARK_NOTICE_READ = `mutation MarkRead($id: ID!) { markNoticeRead(id: $id) { id readAt } }`
 

@@ -1,7 +1,16 @@
 // Approver data: my tasks (cached for offline reading), one instance, decisions.
 import { gql } from '../api/graphql'
-import { ADD_SIGNER, APPROVAL_INSTANCE, SURGERY_APPLICATION, DECIDE_TASK, MY_TASKS, TRANSFER_TASK, URGE_TASK } from '../api/operations'
+import { ADD_SIGNER, APPROVAL_INSTANCE, APPROVAL_TASK, SURGERY_APPLICATION, DECIDE_TASK, MY_TASKS, STAFF, TRANSFER_TASK, URGE_TASK } from '../api/operations'
 import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
+
+export interface PatientSummary {
+  id: string
+  name: string
+  gender: string
+  age: number | null
+  mrn: string
+  allergies: string[]
+}
 
 export interface TaskSummary {
   id: string
@@ -10,8 +19,10 @@ export interface TaskSummary {
   dueAt: string | null
   overdue: boolean
   step: { name: string; nameEn: string }
-  instance: { id: string; kind: string; status: string; applicant: { displayName: string } | null } | null
+  instance: { id: string; kind: string; status: string; dueAt: string | null; data: Record<string, unknown>; patient: PatientSummary | null; applicant: { displayName: string } | null } | null
 }
+
+export interface StaffMember { id: string; username: string; displayName: string; department: { name: string; nameEn: string } | null }
 
 export interface UserRef { username: string; displayName: string }
 
@@ -20,6 +31,10 @@ export interface InstanceTask {
   status: string
   kind: string
   dueAt: string | null
+  decidedAt: string | null
+  comment: string | null
+  /** The server's answer: this viewer may decide this task now. */
+  viewerCanDecide: boolean
   assignee: UserRef | null
   step: { id: string; name: string; nameEn: string }
   /** 退回: the earlier steps the server allows a return to (the applicant always). */
@@ -35,10 +50,17 @@ export interface ApprovalInstance {
   data: Record<string, unknown>
   blockedReason: string | null
   createdAt: string
+  closedAt: string | null
+  hasPdf: boolean
+  historyVerified: boolean
+  viewerCanWithdraw: boolean
+  viewerCanResubmit: boolean
+  patient: PatientSummary | null
   applicant: UserRef | null
-  precheck: { passed: boolean; findings: { code: string; message: string }[] } | null
+  currentSteps: { id: string; name: string; nameEn: string }[]
+  precheck: { passed: boolean; findings: { code: string; message: string; field: string | null; messages?: { zh: string; en: string } }[] } | null
   tasks: InstanceTask[]
-  history: { seq: number; action: string; at: string; hash: string; data: Record<string, unknown>; actor: UserRef | null }[]
+  history: { seq: number; action: string; at: string; hash: string; data: Record<string, unknown>; actor: UserRef | null; person: UserRef | null; step: { id: string; name: string; nameEn: string } | null }[]
 }
 
 export type Decision = 'APPROVE' | 'REJECT' | 'RETURN'
@@ -56,6 +78,15 @@ export async function taskCount(): Promise<number | null> {
     tasks = (await readCache<TaskSummary[]>('myTasks'))?.data ?? null
   }
   return tasks ? (tasks as TaskSummary[]).filter((t) => t.status === 'pending').length : null
+}
+
+/** A task by id, decided or not (an old link): its instance and status. */
+export async function loadTask(id: string): Promise<{ id: string; status: string; instance: { id: string } | null }> {
+  return (await gql<{ approvalTask: { id: string; status: string; instance: { id: string } | null } }>(APPROVAL_TASK, { id })).approvalTask
+}
+
+export async function searchStaff(search: string): Promise<StaffMember[]> {
+  return (await gql<{ staff: StaffMember[] }>(STAFF, { search: search.trim() || null })).staff
 }
 
 export function loadInstance(id: string, show: (r: Cached<ApprovalInstance>) => void): Promise<void> {
@@ -84,6 +115,11 @@ export function urge(taskId: string): Promise<unknown> {
 }
 
 export interface SurgeryApplication {
+  patientId: string
+  attachments: string[]
+  noticeSha256: string | null
+  procedure: { code: string; name: string; nameEn: string; grade: number; level: string } | null
+  surgeon: UserRef | null
   procedureCode: string
   grade: number
   plannedAt: string
@@ -99,4 +135,9 @@ export interface SurgeryApplication {
 /** The clinical part of a surgery approval (the server logs this read). */
 export function loadSurgeryApplication(instanceId: string, show: (r: Cached<SurgeryApplication>) => void): Promise<void> {
   return cacheThenNetwork(`surgery:${instanceId}`, async () => (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication, show)
+}
+
+/** The same, from the server only (a form to amend starts from what was last filed). */
+export async function fetchSurgeryApplication(instanceId: string): Promise<SurgeryApplication> {
+  return (await gql<{ surgeryApplication: SurgeryApplication }>(SURGERY_APPLICATION, { instanceId })).surgeryApplication
 }

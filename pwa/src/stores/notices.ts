@@ -8,6 +8,9 @@ export interface Notice {
   kind: string
   title: string
   body: string
+  /** The server's texts, already in each language. */
+  titleText?: { zh: string; en: string }
+  bodyText?: { zh: string; en: string }
   critical: boolean
   readAt: string | null
   createdAt: string
