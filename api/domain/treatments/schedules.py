@@ -66,22 +66,18 @@ async def create_schedule(
 ) -> Schedule:
     require_treatment_staff(actor)
     item = await item_by_code(session, item_code)
-    start, end = _parse_hhmm(start_time, "startTime"), _parse_hhmm(end_time, "endTime")
-    if end <= start:
-        raise invalid("endTime", "结束时间须晚于开始时间 / end must be after start")
-    if not 5 <= slot_minutes <= 480:
-        raise invalid("slotMinutes", "时段长度须在 5-480 分钟 / slot length must be 5-480 minutes")
-    if not 1 <= capacity <= 500:
-        raise invalid("capacity", "容量须在 1-500 之间 / capacity must be 1-500")
-    days = sorted(set(weekdays))
-    if not days or any(d not in range(7) for d in days):
-        raise invalid("weekdays", "工作日须为 0-6（周一为 0）/ weekdays are 0-6, Monday = 0")
-    if valid_to is not None and valid_to < valid_from:
-        raise invalid("validTo", "结束日期早于开始日期 / validTo is before validFrom")
-    if therapist_id is not None and await session.get(User, therapist_id) is None:
-        raise invalid("therapistId", "治疗师不存在 / therapist not found")
-    if not therapist_id and not room:
-        raise invalid("room", "须指定治疗师或治疗室 / a therapist or a room is required")
+    days = await _check_pattern(
+        session,
+        start_time=start_time,
+        end_time=end_time,
+        slot_minutes=slot_minutes,
+        capacity=capacity,
+        weekdays=weekdays,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        therapist_id=therapist_id,
+        room=room,
+    )
     schedule = Schedule(
         item_id=item.id,  # type: ignore[arg-type]
         therapist_id=therapist_id,
@@ -98,6 +94,81 @@ async def create_schedule(
     session.add(schedule)
     await session.flush()
     return schedule
+
+
+async def _check_pattern(
+    session: AsyncSession,
+    *,
+    start_time: str,
+    end_time: str,
+    slot_minutes: int,
+    capacity: int,
+    weekdays: Sequence[int],
+    valid_from: date,
+    valid_to: date | None,
+    therapist_id: int | None,
+    room: str,
+) -> list[int]:
+    start, end = _parse_hhmm(start_time, "startTime"), _parse_hhmm(end_time, "endTime")
+    if end <= start:
+        raise invalid("endTime", "结束时间须晚于开始时间 / end must be after start")
+    if not 5 <= slot_minutes <= 480:
+        raise invalid("slotMinutes", "时段长度须在 5-480 分钟 / slot length must be 5-480 minutes")
+    if not 1 <= capacity <= 500:
+        raise invalid("capacity", "容量须在 1-500 之间 / capacity must be 1-500")
+    days = sorted(set(weekdays))
+    if not days or any(d not in range(7) for d in days):
+        raise invalid("weekdays", "工作日须为 0-6（周一为 0）/ weekdays are 0-6, Monday = 0")
+    if valid_to is not None and valid_to < valid_from:
+        raise invalid("validTo", "结束日期早于开始日期 / validTo is before validFrom")
+    if therapist_id is not None and await session.get(User, therapist_id) is None:
+        raise invalid("therapistId", "治疗师不存在 / therapist not found")
+    if not therapist_id and not room:
+        raise invalid("room", "须指定治疗师或治疗室 / a therapist or a room is required")
+    return days
+
+
+async def update_schedule(
+    session: AsyncSession,
+    schedule: Schedule,
+    *,
+    end_time: str,
+    weekdays: Sequence[int],
+    slot_minutes: int,
+    capacity: int,
+    valid_to: date | None,
+    working_days_only: bool,
+    actor: Actor,
+) -> dict[str, list[object]]:
+    """Change a schedule's pattern; slots already generated stay (bookings may hold them),
+    the next `generate_slots` follows the new pattern. Returns the changed fields."""
+    require_treatment_staff(actor)
+    days = await _check_pattern(
+        session,
+        start_time=schedule.start_time,
+        end_time=end_time,
+        slot_minutes=slot_minutes,
+        capacity=capacity,
+        weekdays=weekdays,
+        valid_from=schedule.valid_from,
+        valid_to=valid_to,
+        therapist_id=schedule.therapist_id,
+        room=schedule.room,
+    )
+    values: dict[str, object] = {
+        "end_time": end_time,
+        "weekdays": days,
+        "slot_minutes": slot_minutes,
+        "capacity": capacity,
+        "valid_to": valid_to,
+        "working_days_only": working_days_only,
+    }
+    changes = {k: [getattr(schedule, k), v] for k, v in values.items() if getattr(schedule, k) != v}
+    for key, (_, new) in changes.items():
+        setattr(schedule, key, new)
+    if changes:
+        await session.flush()
+    return changes
 
 
 def _slot_times(schedule: Schedule, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
