@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit import append_event
+from api.audit import append_event, open_streams
 from api.auth import Actor, PasswordHashing, issue_token
 from api.errors import DomainError, ErrorCode, forbidden, invalid, not_found
 from api.models.base import utcnow
@@ -157,62 +157,111 @@ async def set_department_head(
     return True
 
 
-async def create_user(
-    session: AsyncSession,
-    hashing: PasswordHashing | None,
-    *,
-    username: str,
-    display_name: str,
-    department_id: int | None,
-    roles: list[str],
-    actor: Actor,
-    mobile: str | None = None,
-    job_number: str | None = None,
-    initial_password: str | None = None,
-    password_hash: str | None = None,
-) -> User:
-    """A new account. With an initial password it must be changed at the first sign-in;
-    without one the user signs in only through DingTalk / WeCom. A caller creating many
-    accounts with one initial password may pass its hash (argon2 is deliberately slow)."""
+@dataclass
+class NewUser:
+    """One account for `create_users`. `superior` names a user by username: one already
+    there or one created in the same call."""
+
+    username: str
+    display_name: str
+    roles: list[str]
+    department_id: int | None = None
+    mobile: str | None = None
+    job_number: str | None = None
+    password_hash: str | None = None
+    superior: str | None = None
+
+
+async def create_users(session: AsyncSession, specs: list[NewUser], *, actor: Actor) -> list[User]:
+    """New accounts, in a few batched statements however many. One with a password hash
+    (an initial password) must change it at the first sign-in; one without signs in
+    through DingTalk / WeCom only. Each account's history starts with its creation."""
     _require_admin(actor)
-    username = username.strip()
-    if not username or not display_name.strip():
-        raise invalid("username" if not username else "displayName", "不能为空 / required")
-    exists = (await session.execute(sa.select(User.id).where(User.username == username))).first()
-    if exists is not None:
-        raise DomainError(
-            ErrorCode.CONFLICT, f"用户名已存在 / username exists: {username}", "username"
+    if not specs:
+        return []
+    seen: set[str] = set()
+    numbers: set[str] = set()
+    for spec in specs:
+        spec.username = spec.username.strip()
+        if not spec.username or not spec.display_name.strip():
+            raise invalid("username" if not spec.username else "displayName", "不能为空 / required")
+        if spec.username in seen:
+            raise DomainError(
+                ErrorCode.CONFLICT, f"用户名重复 / username twice: {spec.username}", "username"
+            )
+        seen.add(spec.username)
+        if spec.job_number:
+            if spec.job_number in numbers:
+                raise DomainError(
+                    ErrorCode.CONFLICT,
+                    f"工号重复 / job number twice: {spec.job_number}",
+                    "jobNumber",
+                )
+            numbers.add(spec.job_number)
+        spec.roles = check_roles(spec.roles)
+    clash = (
+        await session.execute(
+            sa.select(User.username, User.job_number).where(
+                sa.or_(User.username.in_(seen), User.job_number.in_(numbers))
+            )
         )
-    if job_number:
-        await _check_job_number_free(session, job_number, None)
-    if initial_password and password_hash is None:
-        assert hashing is not None
-        password_hash = hashing.hash(initial_password)
-    user = User(
-        username=username,
-        display_name=display_name.strip(),
-        department_id=department_id,
-        roles=check_roles(roles),
-        mobile=mobile or None,
-        job_number=job_number or None,
-        password_hash=password_hash,
-        password_must_change=password_hash is not None,
-    )
-    session.add(user)
+    ).first()
+    if clash is not None:
+        field, value = ("username", clash[0]) if clash[0] in seen else ("jobNumber", clash[1])
+        raise DomainError(ErrorCode.CONFLICT, f"已存在 / exists: {value}", field)
+    users = [
+        User(
+            username=spec.username,
+            display_name=spec.display_name.strip(),
+            department_id=spec.department_id,
+            roles=spec.roles,
+            mobile=spec.mobile or None,
+            job_number=spec.job_number or None,
+            password_hash=spec.password_hash,
+            password_must_change=spec.password_hash is not None,
+        )
+        for spec in specs
+    ]
+    session.add_all(users)
     await session.flush()
-    await append_event(
+    wanted = {s.superior for s in specs if s.superior}
+    superiors = {u.username: u.id for u in users if u.username in wanted}
+    missing = wanted - set(superiors)
+    if missing:
+        found = await session.execute(
+            sa.select(User.username, User.id).where(User.username.in_(missing))
+        )
+        superiors.update({name: uid for name, uid in found.all()})
+    for spec, user in zip(specs, users, strict=True):
+        if spec.superior:
+            if spec.superior not in superiors:
+                raise invalid("superior", f"上级用户不存在 / no such user: {spec.superior}")
+            if superiors[spec.superior] == user.id:
+                raise invalid("superior", "上级不能是本人 / a user cannot be their own superior")
+            user.superior_id = superiors[spec.superior]
+    await open_streams(
         session,
-        f"user:{user.id}",
-        "created",
-        actor=actor,
-        data={
-            "username": username,
-            "department_id": department_id,
-            "roles": user.roles,
-            "password": password_hash is not None,
-        },
+        [
+            (
+                f"user:{user.id}",
+                "created",
+                actor,
+                {
+                    "username": user.username,
+                    "department_id": user.department_id,
+                    "roles": user.roles,
+                    "superior_id": user.superior_id,
+                    "password": user.password_hash is not None,
+                },
+            )
+            for user in users
+        ],
     )
-    return user
+    return users
+
+
+async def create_user(session: AsyncSession, spec: NewUser, *, actor: Actor) -> User:
+    return (await create_users(session, [spec], actor=actor))[0]
 
 
 async def _check_job_number_free(
@@ -243,7 +292,7 @@ async def update_user(
     """Change a user's profile; returns the changed fields (old, new). Deactivating signs
     the user out everywhere."""
     _require_admin(actor)
-    if job_number:
+    if job_number and job_number != user.job_number:
         await _check_job_number_free(session, job_number, user.id)
     if superior_id is not None and superior_id == user.id:
         raise invalid("superior", "上级不能是本人 / a user cannot be their own superior")
@@ -386,6 +435,42 @@ async def bind_external_identity(
     session.add(identity)
     await session.flush()
     return identity
+
+
+async def bind_external_identities(
+    session: AsyncSession, bindings: list[tuple[User, str, str]]
+) -> list[ExternalIdentity]:
+    """Bind many (user, provider, external id) at once, refusing one that is taken."""
+    if not bindings:
+        return []
+    taken = (
+        await session.execute(
+            sa.select(ExternalIdentity).where(
+                sa.tuple_(ExternalIdentity.provider, ExternalIdentity.external_id).in_(
+                    [(provider, external_id) for _, provider, external_id in bindings]
+                )
+            )
+        )
+    ).scalars()
+    owners = {(i.provider, i.external_id): i.user_id for i in taken}
+    rows = []
+    for user, provider, external_id in bindings:
+        owner = owners.get((provider, external_id))
+        if owner is not None and owner != user.id:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                f"该账号已绑定其他用户 / already bound to another user: {external_id}",
+                field="externalId",
+            )
+        if owner is None:
+            assert user.id is not None
+            rows.append(
+                ExternalIdentity(user_id=user.id, provider=provider, external_id=external_id)
+            )
+            owners[(provider, external_id)] = user.id
+    session.add_all(rows)
+    await session.flush()
+    return rows
 
 
 async def revoke_tokens(session: AsyncSession, user: User, *, actor: Actor) -> None:

@@ -161,19 +161,13 @@ async def run_import(
             report.rows.append(RowOutcome(outcome.action, outcome.what, outcome.changes, number))
         if progress is not None and (done % 200 == 0 or done == total):
             progress(done, total)
-    for number, step in ctx.deferred:
+    if hasattr(module, "finish") and not report.errors:
         try:
-            changed = await step()
-        except FieldError as exc:
-            report.errors.append(RowError(number, _column(module, exc.column), exc.message))
+            for number, column, message in await module.finish(ctx):
+                report.errors.append(RowError(number, _column(module, column), message))
         except DomainError as exc:
-            report.errors.append(RowError(number, _column(module, exc.field), exc.message))
-        else:
-            if changed:
-                row_outcome = next(r for r in report.rows if r.row == number)
-                if row_outcome.action == UNCHANGED:
-                    row_outcome.action = UPDATE
-                row_outcome.changes.extend(changed)
+            report.errors.append(RowError(None, _column(module, exc.field), exc.message))
+    report.errors.sort(key=lambda e: e.row or 0)
     return report
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,5 @@ class ImportContext:
     actor: Actor
     settings: Settings
     hashing: PasswordHashing | None
+    # What a kind loads once (the rows already there) and plans across rows.
     cache: dict[str, Any] = field(default_factory=dict)
-    # Work a kind leaves for after every row exists (a superior named further down).
-    deferred: list[tuple[int, Callable[[], Any]]] = field(default_factory=list)

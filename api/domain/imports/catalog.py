@@ -34,7 +34,7 @@ LEVELS = {
     "provincial": "provincial",
     "hospital": "hospital",
 }
-CODE = re.compile(r"\d{2}(\.\d{1,2})?(x\d{3})?", re.IGNORECASE)
+CODE = re.compile(r"\d{2}(\.\d{1,4})?(x\d{3})?", re.IGNORECASE)
 
 
 def parse(values: dict[str, Any]) -> dict[str, Any]:

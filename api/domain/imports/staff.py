@@ -159,18 +159,28 @@ def key(record: dict[str, Any]) -> str:
 
 async def prepare(ctx: ImportContext) -> None:
     session = ctx.session
-    ctx.cache["users"] = {u.username: u for u in (await session.execute(sa.select(User))).scalars()}
+    users = list((await session.execute(sa.select(User))).scalars())
+    ctx.cache["users"] = {u.username: u for u in users}
+    ctx.cache["job_numbers"] = {u.job_number: u.username for u in users if u.job_number}
     ctx.cache["departments"] = {
         d.code: d for d in (await session.execute(sa.select(Department))).scalars()
     }
     identities = list((await session.execute(sa.select(ExternalIdentity))).scalars())
-    ctx.cache["identities"] = {(i.provider, i.external_id): i.user_id for i in identities}
-    ctx.cache["bound"] = {(i.user_id, i.provider): i.external_id for i in identities}
+    by_id = {u.id: u.username for u in users}
+    # Who holds each platform id, and each user's id per platform, by username (a new
+    # account has no id yet).
+    ctx.cache["identities"] = {(i.provider, i.external_id): by_id[i.user_id] for i in identities}
+    ctx.cache["bound"] = {(by_id[i.user_id], i.provider): i.external_id for i in identities}
     ctx.cache["hashes"] = {}
+    ctx.cache["new"] = []  # (row, NewUser, record) created together in `finish`
+    ctx.cache["planned"] = set()  # usernames of the new accounts
 
 
 def _password_hash(ctx: ImportContext, password: str, username: str) -> str:
-    security.check_password_policy(ctx.settings, password, username=username)
+    try:
+        security.check_password_policy(ctx.settings, password, username=username)
+    except DomainError as exc:
+        raise FieldError("initial_password", exc.message) from None
     hashes: dict[str, str] = ctx.cache["hashes"]
     if password not in hashes:
         assert ctx.hashing is not None
@@ -178,8 +188,39 @@ def _password_hash(ctx: ImportContext, password: str, username: str) -> str:
     return hashes[password]
 
 
+def _check_unique(ctx: ImportContext, record: dict[str, Any]) -> None:
+    """What the file asks against what the database and earlier rows hold."""
+    username = record["username"]
+    if record["job_number"]:
+        holder = ctx.cache["job_numbers"].get(record["job_number"])
+        if holder is not None and holder != username:
+            raise FieldError("job_number", f"工号已被 {holder} 使用 / job number used by {holder}")
+    for column, provider, label in PROVIDERS:
+        external_id = record[column]
+        if not external_id:
+            continue
+        owner = ctx.cache["identities"].get((provider, external_id))
+        if owner is not None and owner != username:
+            raise FieldError(column, f"该{label}账号已绑定 {owner} / already bound to {owner}")
+        current = ctx.cache["bound"].get((username, provider))
+        if current is not None and current != external_id:
+            raise FieldError(
+                column,
+                f"该用户已绑定{label}账号 {current} / already bound to {provider} id {current}",
+            )
+
+
+def _claim(ctx: ImportContext, record: dict[str, Any]) -> None:
+    username = record["username"]
+    if record["job_number"]:
+        ctx.cache["job_numbers"][record["job_number"]] = username
+    for column, provider, _ in PROVIDERS:
+        if record[column]:
+            ctx.cache["identities"][(provider, record[column])] = username
+
+
 async def apply(ctx: ImportContext, record: dict[str, Any]) -> Outcome:
-    session, users = ctx.session, ctx.cache["users"]
+    users = ctx.cache["users"]
     what = f"{record['username']} {record['display_name']}"
     dept = None
     if record["department"]:
@@ -189,119 +230,125 @@ async def apply(ctx: ImportContext, record: dict[str, Any]) -> Outcome:
                 "department",
                 f"科室不存在，请先导入科室 / no such department: {record['department']}",
             )
-    superior: User | None = None
-    if record["superior"]:
-        superior = users.get(record["superior"])
+    if record["head"] and dept is None:
+        raise FieldError("head", "科主任须填写科室 / a head needs a department")
+    _check_unique(ctx, record)
     user: User | None = users.get(record["username"])
-    changes: list[str] = []
     if user is None:
         password_hash = None
         if record["initial_password"]:
-            try:
-                password_hash = _password_hash(ctx, record["initial_password"], record["username"])
-            except DomainError as exc:
-                raise FieldError("initial_password", exc.message) from None
-        user = await people.create_user(
-            session,
-            None,
+            password_hash = _password_hash(ctx, record["initial_password"], record["username"])
+        spec = people.NewUser(
             username=record["username"],
             display_name=record["display_name"],
-            department_id=dept.id if dept else None,
             roles=record["roles"],
+            department_id=dept.id if dept else None,
             mobile=record["mobile"],
             job_number=record["job_number"],
             password_hash=password_hash,
-            actor=ctx.actor,
+            superior=record["superior"] or None,
         )
-        users[user.username] = user
-        action = CREATE
-        if superior is not None or record["superior"]:
-            changes += await _set_superior(ctx, user, record, superior)
-        if not record["active"]:
-            changes += await _update(ctx, user, record, dept, user.superior_id)
-    else:
-        action = UPDATE
-        superior_id = user.superior_id
-        if record["superior"]:
-            superior_id = superior.id if superior is not None else user.superior_id
-        changes += await _update(ctx, user, record, dept, superior_id)
-        if record["superior"] and superior is None:
-            changes += await _set_superior(ctx, user, record, None)
-    for column, provider, label in PROVIDERS:
-        if record[column]:
-            changes += await _bind(ctx, user, provider, record[column], column, label)
-    if record["head"] is not None and dept is not None:
-        head = user if record["head"] else None
-        if record["head"] or dept.head_user_id == user.id:
-            try:
-                if await people.set_department_head(session, dept, head, actor=ctx.actor):
-                    changes.append("head")
-            except DomainError as exc:
-                raise FieldError("head", exc.message) from None
-    if action == UPDATE and not changes:
-        action = UNCHANGED
-    return Outcome(action, what, changes)
+        ctx.cache["new"].append((ctx.cache["row"], spec, record))
+        ctx.cache["planned"].add(record["username"])
+        _claim(ctx, record)
+        return Outcome(CREATE, what)
+
+    _claim(ctx, record)
+    changes: list[str] = []
+    superior_id = user.superior_id
+    if record["superior"]:
+        superior = users.get(record["superior"])
+        if superior is not None:
+            superior_id = superior.id
+        else:  # a new account further down: set once it exists
+            ctx.cache.setdefault("late_superiors", []).append((ctx.cache["row"], user, record))
+    changes += await _update(ctx, user, record, dept, superior_id)
+    bindings = [
+        (user, provider, record[column])
+        for column, provider, _ in PROVIDERS
+        if record[column] and ctx.cache["bound"].get((user.username, provider)) is None
+    ]
+    if bindings:
+        await people.bind_external_identities(ctx.session, bindings)
+        changes += [provider for _, provider, _ in bindings]
+    changes += await _head(ctx, user, record, dept)
+    return Outcome(UPDATE if changes else UNCHANGED, what, changes)
+
+
+async def finish(ctx: ImportContext) -> list[tuple[int, str | None, str]]:
+    """Create the new accounts together, bind their platform ids, set the heads and the
+    superiors that named them; returns (row, column, reason) for anything refused."""
+    new = ctx.cache["new"]
+    errors: list[tuple[int, str | None, str]] = []
+    known = set(ctx.cache["users"]) | ctx.cache["planned"]
+    for row, spec, _ in new:
+        if spec.superior and spec.superior not in known:
+            errors.append((row, "superior", f"上级用户不存在 / no such user: {spec.superior}"))
+        elif spec.superior == spec.username:
+            errors.append((row, "superior", "上级不能是本人 / a user cannot be their own superior"))
+    for row, _, record in ctx.cache.get("late_superiors", []):
+        if record["superior"] not in known:
+            errors.append((row, "superior", f"上级用户不存在 / no such user: {record['superior']}"))
+    if errors:
+        return errors
+    created = await people.create_users(ctx.session, [spec for _, spec, _ in new], actor=ctx.actor)
+    for user in created:
+        ctx.cache["users"][user.username] = user
+    await people.bind_external_identities(
+        ctx.session,
+        [
+            (user, provider, record[column])
+            for user, (_, _, record) in zip(created, new, strict=True)
+            for column, provider, _ in PROVIDERS
+            if record[column]
+        ],
+    )
+    departments = {d.id: d for d in ctx.cache["departments"].values()}
+    for user, (row, _, record) in zip(created, new, strict=True):
+        try:
+            await _head(ctx, user, record, departments.get(user.department_id))
+            if not record["active"]:
+                await _update(
+                    ctx, user, record, departments.get(user.department_id), user.superior_id
+                )
+        except FieldError as exc:
+            errors.append((row, exc.column, exc.message))
+    for _, user, record in ctx.cache.get("late_superiors", []):
+        superior = ctx.cache["users"][record["superior"]]
+        await _update(ctx, user, record, departments.get(user.department_id), superior.id)
+    return errors
+
+
+async def _head(ctx: ImportContext, user: User, record: dict[str, Any], dept: Any) -> list[str]:
+    if record["head"] is None or dept is None:
+        return []
+    if not record["head"] and dept.head_user_id != user.id:
+        return []
+    try:
+        changed = await people.set_department_head(
+            ctx.session, dept, user if record["head"] else None, actor=ctx.actor
+        )
+    except DomainError as exc:
+        raise FieldError("head", exc.message) from None
+    return ["head"] if changed else []
 
 
 async def _update(
     ctx: ImportContext, user: User, record: dict[str, Any], dept: Any, superior_id: int | None
 ) -> list[str]:
-    changed = await people.update_user(
-        ctx.session,
-        user,
-        display_name=record["display_name"],
-        department_id=dept.id if dept else None,
-        roles=record["roles"],
-        mobile=record["mobile"],
-        job_number=record["job_number"],
-        superior_id=superior_id,
-        is_active=record["active"],
-        actor=ctx.actor,
-    )
-    return sorted(changed)
-
-
-async def _set_superior(
-    ctx: ImportContext, user: User, record: dict[str, Any], superior: User | None
-) -> list[str]:
-    """Now if the superior exists already, else once every row of the file is in."""
-
-    async def later() -> list[str]:
-        target = ctx.cache["users"].get(record["superior"])
-        if target is None:
-            raise FieldError("superior", f"上级用户不存在 / no such user: {record['superior']}")
-        return await _update(ctx, user, record, await _dept(ctx, user), target.id)
-
-    if superior is None:
-        number = ctx.cache.get("row")
-        ctx.deferred.append((number or 0, later))
-        return []
-    return await _update(ctx, user, record, await _dept(ctx, user), superior.id)
-
-
-async def _dept(ctx: ImportContext, user: User) -> Any:
-    if user.department_id is None:
-        return None
-    return next((d for d in ctx.cache["departments"].values() if d.id == user.department_id), None)
-
-
-async def _bind(
-    ctx: ImportContext, user: User, provider: str, external_id: str, column: str, label: str
-) -> list[str]:
-    identities: dict[tuple[str, str], int] = ctx.cache["identities"]
-    owner = identities.get((provider, external_id))
-    if owner == user.id:
-        return []
-    if owner is not None:
-        raise FieldError(column, f"该{label}账号已绑定其他用户 / already bound to another user")
-    current = ctx.cache["bound"].get((user.id, provider))
-    if current is not None:
-        raise FieldError(
-            column, f"该用户已绑定{label}账号 {current} / already bound to {provider} id {current}"
+    try:
+        changed = await people.update_user(
+            ctx.session,
+            user,
+            display_name=record["display_name"],
+            department_id=dept.id if dept else None,
+            roles=record["roles"],
+            mobile=record["mobile"],
+            job_number=record["job_number"],
+            superior_id=superior_id,
+            is_active=record["active"],
+            actor=ctx.actor,
         )
-    await people.bind_external_identity(
-        ctx.session, user, provider=provider, external_id=external_id
-    )
-    identities[(provider, external_id)] = user.id  # type: ignore[assignment]
-    ctx.cache["bound"][(user.id, provider)] = external_id
-    return [provider]
+    except DomainError as exc:
+        raise FieldError(FIELDS.get(exc.field or "", exc.field), exc.message) from None
+    return sorted(changed)
