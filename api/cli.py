@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sys
 from pathlib import Path
 
@@ -61,9 +62,21 @@ def _require_schema(settings) -> None:  # type: ignore[no-untyped-def]
     where = settings.database_url
     path = _sqlite_file(settings)
     if path is not None:
+        import sqlite3
+
         where = str(path.resolve())
         if not path.exists():
             _no_schema(where)  # connecting would create an empty file
+        # Read-only, without the engine's pragmas (WAL would write to the file).
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+        if found is None:
+            _no_schema(where)
+        return
 
     async def has_schema() -> bool:
         engine = make_engine(settings)

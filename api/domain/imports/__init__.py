@@ -161,9 +161,9 @@ async def run_import(
             report.rows.append(RowOutcome(outcome.action, outcome.what, outcome.changes, number))
         if progress is not None and (done % 200 == 0 or done == total):
             progress(done, total)
-    if hasattr(module, "finish") and not report.errors:
+    if hasattr(module, "finish"):
         try:
-            for number, column, message in await module.finish(ctx):
+            for number, column, message in await module.finish(ctx, write=not report.errors):
                 report.errors.append(RowError(number, _column(module, column), message))
         except DomainError as exc:
             report.errors.append(RowError(None, _column(module, exc.field), exc.message))

@@ -275,9 +275,10 @@ async def apply(ctx: ImportContext, record: dict[str, Any]) -> Outcome:
     return Outcome(UPDATE if changes else UNCHANGED, what, changes)
 
 
-async def finish(ctx: ImportContext) -> list[tuple[int, str | None, str]]:
+async def finish(ctx: ImportContext, *, write: bool) -> list[tuple[int, str | None, str]]:
     """Create the new accounts together, bind their platform ids, set the heads and the
-    superiors that named them; returns (row, column, reason) for anything refused."""
+    superiors that named them; returns (row, column, reason) for anything refused. With
+    `write` false (other rows failed already) only checks."""
     new = ctx.cache["new"]
     errors: list[tuple[int, str | None, str]] = []
     known = set(ctx.cache["users"]) | ctx.cache["planned"]
@@ -289,7 +290,7 @@ async def finish(ctx: ImportContext) -> list[tuple[int, str | None, str]]:
     for row, _, record in ctx.cache.get("late_superiors", []):
         if record["superior"] not in known:
             errors.append((row, "superior", f"上级用户不存在 / no such user: {record['superior']}"))
-    if errors:
+    if errors or not write:
         return errors
     created = await people.create_users(ctx.session, [spec for _, spec, _ in new], actor=ctx.actor)
     for user in created:
