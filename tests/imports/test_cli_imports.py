@@ -308,6 +308,42 @@ async def test_a_changed_row_updates_as_a_new_version_where_the_area_versions(
         ).all()
     assert texts == [(1, False, 4800), (2, True, 4800)]
 
+    # A catalog entry regraded and a schedule with more places change in place, recorded.
+    catalog = rows_of("catalog.csv")
+    catalog[0]["手术级别 grade"] = "二级"
+    schedules = rows_of("schedules.csv")
+    schedules[0]["容量 capacity"] = "4"
+    for kind, rows in (("catalog", catalog), ("schedules", schedules)):
+        done = await bedside(
+            services, "import", kind, str(write_csv(tmp_path / f"{kind}.csv", rows))
+        )
+        assert f"created 0, updated 1, unchanged {len(rows) - 1}" in done.stdout, done.stdout
+    async with services.db.session() as session:
+        grade = (
+            await session.execute(
+                sa.text("SELECT grade FROM surgery_procedure WHERE code = :c"),
+                {"c": catalog[0]["手术编码 ICD-9-CM-3 code"]},
+            )
+        ).scalar_one()
+        history = (
+            await session.execute(
+                sa.text(
+                    "SELECT stream, action, data FROM audit_event WHERE action = 'updated' AND (stream LIKE 'procedure:%' OR stream LIKE 'schedule:%') ORDER BY id"
+                )
+            )
+        ).all()
+    assert grade == 2
+    assert [(h.stream.split(":")[0], h.action) for h in history] == [
+        ("procedure", "updated"),
+        ("schedule", "updated"),
+    ]
+    assert history[0].data["changes"]["grade"][1] == 2
+    assert history[1].data["changes"] == {
+        "capacity": [int(rows_of("schedules.csv")[0]["容量 capacity"]), 4]
+    }
+    verify = await bedside(services, "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+
 
 async def test_template_has_chinese_headers_and_an_example_row_that_imports(
     services: Services, tmp_path: Path

@@ -80,5 +80,5 @@ async def apply(ctx: ImportContext, record: dict[str, Any]) -> Outcome:
     )
     if changes == []:
         return Outcome(UNCHANGED, what)
-    await privileges.upsert_procedure(ctx.session, **record)
+    await privileges.upsert_procedure(ctx.session, **record, actor=ctx.actor)
     return Outcome(CREATE if existing is None else UPDATE, what, changes or [])

@@ -16,10 +16,12 @@ import chinese_calendar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import append_event
 from api.auth import Actor
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     item_by_code,
+    jsonable,
     local_day_bounds,
     now_or,
     require_treatment_staff,
@@ -168,6 +170,13 @@ async def update_schedule(
         setattr(schedule, key, new)
     if changes:
         await session.flush()
+        await append_event(
+            session,
+            f"schedule:{schedule.id}",
+            "updated",
+            actor=actor,
+            data={"changes": {k: [jsonable(a), jsonable(b)] for k, (a, b) in changes.items()}},
+        )
     return changes
 
 
