@@ -320,6 +320,19 @@ async def update_user(
     return changes
 
 
+async def deactivate_user(session: AsyncSession, user: User, *, actor: Actor, reason: str) -> None:
+    """The person left: no more sign-in (every token revoked), kept for the history."""
+    _require_admin(actor)
+    if not user.is_active:
+        return
+    user.is_active = False
+    user.token_version += 1
+    await session.flush()
+    await append_event(
+        session, f"user:{user.id}", "deactivated", actor=actor, data={"reason": reason}
+    )
+
+
 async def unlock_user(session: AsyncSession, user: User, *, actor: Actor) -> bool:
     """End a lockout now (and forget the failures counted towards the next one). Returns
     whether the account was locked."""
