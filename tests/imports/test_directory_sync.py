@@ -204,3 +204,52 @@ async def test_wecom_directory_matches_by_the_job_number_attribute_and_status_le
     assert f"already bound {len(already) - 1}, bound 1, unmatched 0, deactivated 1" in done.stdout
     assert (await identities(services, "wecom"))[staff[0][U]] == "wxjob0"
     assert (await active(services, already[0][U]))[0] is False
+
+
+async def test_a_leavers_pending_tasks_go_to_the_head_of_their_department(
+    gql, platform_sim: PlatformSimulator, demo: Services
+) -> None:
+    services = demo
+    medical_affairs = await gql.as_user("ma.zhao")
+    started = await medical_affairs.data(
+        """mutation { grantPrivilege(input: {surgeonUsername: "dr.li", grade: 4,
+             validFrom: "2027-01-01T00:00:00+08:00", reason: "四级手术授权申请"}) { id } }"""
+    )
+    instance = started["grantPrivilege"]["id"]
+    chief = await gql.as_user("chief.wang")
+    mine = "{ myTasks { id instance { id } } }"
+    (department_task,) = [
+        t for t in (await chief.data(mine))["myTasks"] if t["instance"]["id"] == instance
+    ]
+    await chief.data(
+        "mutation($id: ID!) { decideTask(taskId: $id, decision: APPROVE) { id } }",
+        {"id": department_task["id"]},
+    )
+    party = await gql.as_user("party.liu")
+    (branch_task,) = [
+        t for t in (await party.data(mine))["myTasks"] if t["instance"]["id"] == instance
+    ]
+
+    staff = ["admin", "vp.chen", "ma.zhao", "chief.wang", "dr.li", "dr.qian", "chief.he", "pt.sun"]
+    platform_sim.set_directory(
+        "dingtalk",
+        [{"id": 2, "name": "普外科", "parent_id": 1}],
+        [{"userid": u, "name": u, "departments": [2]} for u in staff],  # party.liu left
+    )
+    done = await sync(services, platform_sim, "dingtalk")
+    assert done.returncode == 0, done.stderr
+    assert f"转交 handed over\ttask {branch_task['id']}\tparty.liu -> chief.wang" in done.stdout
+    assert "停用 deactivated\tparty.liu" in done.stdout
+
+    now_mine = [t for t in (await chief.data(mine))["myTasks"] if t["instance"]["id"] == instance]
+    assert len(now_mine) == 1 and now_mine[0]["id"] != branch_task["id"]
+    history = (
+        await chief.data(
+            "query($id: ID!) { approvalInstance(id: $id) { history { action actor { username } } } }",
+            {"id": instance},
+        )
+    )["approvalInstance"]["history"]
+    assert {"action": "transferred", "actor": {"username": "party.liu"}} in history
+    # Signed out everywhere: the leaver's token no longer works.
+    refused = await party.execute("{ me { username } }")
+    assert refused.get("errors")
