@@ -207,11 +207,13 @@ async def test_bad_rows_name_row_and_column_and_write_nothing(
     staff[4]["角色 roles"] = "院长助理"  # file row 6
     staff[9]["手机号 mobile"] = "1380013"  # file row 11
     staff[20]["用户名 username"] = staff[3]["用户名 username"]  # file row 22, same as row 5
+    staff[30]["姓名 name"] = "王\x00伟"  # file row 32: a NUL pasted in from another system
     bad = await bedside(services, "import", "staff", str(write_csv(tmp_path / "staff.csv", staff)))
     assert bad.returncode == 1
     assert "第6行 row 6 「角色」(roles): 未知角色 / unknown role: 院长助理" in bad.stderr
     assert "第11行 row 11 「手机号」(mobile)" in bad.stderr
     assert "第22行 row 22 「用户名」(username): 与第5行重复 / same as row 5" in bad.stderr
+    assert "第32行 row 32 「姓名」(name): 含有不可见的控制字符" in bad.stderr
     assert "nothing written" in bad.stderr
     assert await counts(services) == before
 

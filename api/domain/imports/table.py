@@ -118,7 +118,10 @@ def _read_csv(path: Path) -> list[list[str]]:
             continue
     else:
         raise FileError("无法识别文件编码 / unknown text encoding (save as UTF-8)")
-    return list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise FileError(f"CSV 格式错误 / not a readable CSV file: {exc}") from None
 
 
 def _read_xlsx(path: Path) -> list[tuple[Any, ...]]:
@@ -180,6 +183,7 @@ def write_template(path: Path, title: str, columns: Sequence[Column]) -> None:
 
 
 # --- reading cells --------------------------------------------------------------------
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TRUE = {"是", "y", "yes", "true", "1", "√", "在职", "启用"}
 FALSE = {"否", "n", "no", "false", "0", "×", "离职", "停用"}
 
@@ -192,6 +196,8 @@ def text(value: Any, key: str, *, required: bool = False, max_length: int = 200)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     result = str(value).strip()
+    if CONTROL.search(result):
+        raise FieldError(key, "含有不可见的控制字符 / contains a control character")
     if len(result) > max_length:
         raise FieldError(key, f"超过 {max_length} 个字符 / longer than {max_length} characters")
     return result
