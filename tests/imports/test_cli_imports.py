@@ -91,6 +91,8 @@ async def load_hospital(services: Services) -> None:
     for kind in ORDER:
         done = await bedside(services, "import", kind, fixture(kind))
         assert done.returncode == 0, (kind, done.stdout, done.stderr)
+        if kind == "staff":  # a long file reports its progress
+            assert "… 1000/2000" in done.stderr and "… 2000/2000" in done.stderr
 
 
 async def test_a_hospital_loads_from_its_files_and_loading_again_changes_nothing(
