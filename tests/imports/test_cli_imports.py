@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.services import Services
 from tests.conftest import GraphQLClient, error_code
@@ -443,3 +444,32 @@ async def test_a_command_that_finds_no_schema_says_so_and_exits_3(
     if empty_file:
         assert (elsewhere / "bedside.db").stat().st_size == 0
     shutil.rmtree(elsewhere)
+
+
+async def test_an_empty_postgresql_database_is_no_schema_too(services: Services) -> None:
+    if not services.db.is_postgres:
+        pytest.skip("PostgreSQL only")
+    url = sa.engine.make_url(services.settings.database_url)
+    name = f"{url.database}_empty"
+    admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        env = {
+            **cli_env(services),
+            "BEDSIDE_DATABASE_URL": url.set(database=name).render_as_string(hide_password=False),
+        }
+        for command in (["audit", "verify"], ["users", "unlock", "admin"]):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "api.cli", *command],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 3, (command, result.stderr)
+            assert "no Bedside schema" in result.stderr and "warning" not in result.stderr
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
