@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     NO_ASSIGNEE = "NO_ASSIGNEE"  # an approval step's rule names nobody (org data to fix)
     RATE_LIMITED = "RATE_LIMITED"
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    PASSWORD_CHANGE_REQUIRED = "PASSWORD_CHANGE_REQUIRED"  # an initial password, not changed yet
     NOT_PAID = "NOT_PAID"
     FULLY_BOOKED = "FULLY_BOOKED"
     VERSION_NOT_SUPPORTED = "VERSION_NOT_SUPPORTED"

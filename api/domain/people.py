@@ -71,7 +71,12 @@ async def login(
         return LoginOutcome(user, error=DomainError(ErrorCode.UNAUTHENTICATED, BAD_LOGIN))
     user.failed_logins = 0
     user.locked_until = None
-    return LoginOutcome(user, token=issue_token(settings, user, now=now))
+    return LoginOutcome(
+        user,
+        token=issue_token(
+            settings, user, now=now, password_change_required=user.password_must_change
+        ),
+    )
 
 
 def _require_admin(actor: Actor) -> None:

@@ -184,11 +184,15 @@ async def test_a_hospital_loads_from_its_files_and_loading_again_changes_nothing
         "mustChangePassword": True,
         "department": {"name": departments[doctor["科室编码 department code"]]},
     }
+    # Until then the token does nothing else.
+    blocked = await client.error("{ myTasks { id } }")
+    assert error_code(blocked) == "PASSWORD_CHANGE_REQUIRED"
     changed = await client.data(
         'mutation { changePassword(currentPassword: "Bedside@2026", newPassword: "Xinmima#2027") { token } }'
     )
     fresh = GraphQLClient(http, changed["changePassword"]["token"])
     assert (await fresh.data("{ me { mustChangePassword } }"))["me"]["mustChangePassword"] is False
+    assert (await fresh.data("{ myTasks { id } }"))["myTasks"] == []
 
     # Someone without an initial password signs in through DingTalk / WeCom only.
     platform_only = next(r for r in staff if not r["初始密码 initial password"])
