@@ -24,6 +24,8 @@ from api.models.security import RevokedToken
 from api.settings import Settings
 
 TOKEN_ALGORITHM = "HS256"
+# Actor.extra key of a token that may only change the initial password.
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
 
 
 @dataclass(frozen=True)
@@ -107,15 +109,25 @@ class PasswordHashing:
             return False
 
 
-def issue_token(settings: Settings, user: User, *, now: datetime | None = None) -> str:
+def issue_token(
+    settings: Settings,
+    user: User,
+    *,
+    now: datetime | None = None,
+    password_change_required: bool = False,
+) -> str:
+    """A bearer token. `password_change_required` (a password sign-in with an initial
+    password) marks a token that may only change the password (PASSWORD_CHANGE_REQUIRED)."""
     now = now or datetime.now(UTC)
-    claims = {
+    claims: dict[str, object] = {
         "sub": str(user.id),
         "ver": user.token_version,
         "jti": uuid.uuid4().hex,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=settings.token_ttl_seconds)).timestamp()),
     }
+    if password_change_required:
+        claims["pwc"] = 1
     return jwt.encode(claims, settings.effective_secret_key, algorithm=TOKEN_ALGORITHM)
 
 
@@ -123,11 +135,17 @@ def _unauthenticated(message: str = "请重新登录 / please sign in again") ->
     return DomainError(ErrorCode.UNAUTHENTICATED, message)
 
 
-def _verified_claims(settings: Settings, token: str) -> tuple[int, int, str | None]:
-    """(user id, token version, jti) of a token whose signature and expiry check out."""
+def _verified_claims(settings: Settings, token: str) -> tuple[int, int, str | None, bool]:
+    """(user id, token version, jti, password change required) of a token whose signature
+    and expiry check out."""
     try:
         claims = jwt.decode(token, settings.effective_secret_key, algorithms=[TOKEN_ALGORITHM])
-        return int(claims["sub"]), int(claims.get("ver", 0)), claims.get("jti")
+        return (
+            int(claims["sub"]),
+            int(claims.get("ver", 0)),
+            claims.get("jti"),
+            bool(claims.get("pwc")),
+        )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise _unauthenticated("登录已过期或无效 / token expired or invalid") from exc
 
@@ -147,7 +165,7 @@ async def actor_for_token(
     One statement reads the user and whether the token was signed out, outside any
     transaction: a single SELECT sees one snapshot either way, and the request then needs
     no BEGIN and ROLLBACK around it, on a connection it gives back before its own work."""
-    user_id, version, jti = _verified_claims(settings, token)
+    user_id, version, jti, password_change = _verified_claims(settings, token)
     revoked = sa.exists().where(RevokedToken.jti == jti) if jti else sa.false()
     stmt = sa.select(
         User.id,
@@ -164,7 +182,10 @@ async def actor_for_token(
         row = (await conn.execute(stmt)).first()
     if row is None or not row.is_active or row.token_version != version or row.revoked:
         raise _unauthenticated("登录已失效 / token revoked")
-    return Actor.from_user(row, ip=ip, request_id=request_id)
+    actor = Actor.from_user(row, ip=ip, request_id=request_id)
+    if password_change:
+        actor.extra[PASSWORD_CHANGE_REQUIRED] = "1"
+    return actor
 
 
 async def authenticate(services: Any, request: Any) -> tuple[Actor | None, DomainError | None]:

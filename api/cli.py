@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sys
 from pathlib import Path
 
@@ -58,6 +59,98 @@ def _run(coro):  # type: ignore[no-untyped-def]
         sys.exit(EXIT_SERVICE_UNREACHABLE)
 
 
+# Exit codes beside 0 (done) and 1 (the command's own failure: a broken hash chain for
+# `audit verify`, rows refused for `import`): 2 is a usage error (click's), and
+EXIT_NO_SCHEMA = 3  # the database has no Bedside schema: run `bedside migrate` first
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sqlite_file(settings) -> Path | None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.engine import make_url
+
+    if not settings.is_sqlite:
+        return None
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def _db_settings():  # type: ignore[no-untyped-def]
+    """Settings for a command that opens the database; warns when the embedded default
+    (a path relative to the current folder) is used outside the project folder, where it
+    names a different, usually empty, database file."""
+    settings = load_settings()
+    path = _sqlite_file(settings)
+    if path is not None and not path.is_absolute() and Path.cwd().resolve() != PROJECT_ROOT:
+        click.echo(
+            f"注意：数据库路径 {path} 是相对路径，指向 {(Path.cwd() / path).resolve()}，"
+            f"不在项目目录 {PROJECT_ROOT} 中；请将 BEDSIDE_DATABASE_URL 设为绝对路径。\n"
+            f"warning: the database path {path} is relative and resolves to "
+            f"{(Path.cwd() / path).resolve()}, outside the project folder; "
+            "set BEDSIDE_DATABASE_URL to an absolute path.",
+            err=True,
+        )
+    return settings
+
+
+def _require_schema(settings) -> None:  # type: ignore[no-untyped-def]
+    """Stop with EXIT_NO_SCHEMA, creating nothing, when the database is not migrated."""
+    import sqlalchemy as sa
+
+    from api.db import make_engine
+
+    where = settings.database_url
+    path = _sqlite_file(settings)
+    if path is not None:
+        import sqlite3
+
+        where = str(path.resolve())
+        if not path.exists():
+            _no_schema(where)  # connecting would create an empty file
+        # Read-only, without the engine's pragmas (WAL would write to the file).
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+        if found is None:
+            _no_schema(where)
+        return
+
+    async def has_schema() -> bool:
+        engine = make_engine(settings)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(lambda c: sa.inspect(c).has_table("alembic_version"))
+        finally:
+            await engine.dispose()
+
+    if not _run(has_schema()):
+        _no_schema(where)
+
+
+def _no_schema(where: str) -> None:
+    click.echo(
+        f"数据库中没有 Bedside 的表结构（{where}）：请检查 BEDSIDE_DATABASE_URL，"
+        "或先运行 bedside migrate。\n"
+        f"no Bedside schema in the database ({where}): check BEDSIDE_DATABASE_URL, "
+        "or run `bedside migrate` first.",
+        err=True,
+    )
+    sys.exit(EXIT_NO_SCHEMA)
+
+
+def _cli_actor():  # type: ignore[no-untyped-def]
+    """The operator at the console: acts as the system, recorded as via the command line."""
+    from dataclasses import replace
+
+    from api.auth import SYSTEM_ACTOR
+
+    return replace(SYSTEM_ACTOR, via="cli")
+
+
 @click.group()
 def main() -> None:
     """Bedside 床旁: surgery approvals, bedside treatments, bookings and notices."""
@@ -72,7 +165,7 @@ def migrate() -> None:
     from api.domain.approvals import publish_definitions
     from api.migrate import upgrade
 
-    settings = load_settings()
+    settings = _db_settings()
 
     async def go() -> list[str]:
         engine = make_engine(settings)
@@ -97,7 +190,9 @@ def seed_demo() -> None:
     from api.demo import seed_demo as load
     from api.services import Services
 
-    services = Services.build(load_settings())
+    settings = _db_settings()
+    _require_schema(settings)
+    services = Services.build(settings)
 
     async def go() -> None:
         try:
@@ -155,13 +250,14 @@ def audit() -> None:
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Check every hash chain; exit 1 naming the first broken event."""
+    """Check every hash chain; exit 1 naming the first broken event, 3 when there is no schema."""
     # Domain modules register the hash chains that must exist (one per approval …).
     import_all_domain_modules()
     from api.audit import verify_chains
     from api.db import Database
 
-    settings = load_settings()
+    settings = _db_settings()
+    _require_schema(settings)
 
     async def go() -> list:  # type: ignore[type-arg]
         db = Database(settings)
@@ -286,7 +382,8 @@ def treatments_sweep(days: int) -> None:
     from api.domain.treatments.schedules import generate_slots
     from api.services import Services
 
-    settings = load_settings()
+    settings = _db_settings()
+    _require_schema(settings)
     services = Services.build(settings)
 
     async def go() -> tuple[int, int]:
@@ -444,6 +541,243 @@ def restore_command(source: Path) -> None:
 
 
 # --- end hardening ---
+
+
+# --- going live: imports, accounts -------------------------------------------------------
+@main.group("import")
+def import_group() -> None:
+    """Load the hospital's own data from .xlsx or .csv (templates: `bedside import template KIND`).
+
+    Order: departments, staff, catalog, items, schedules, penalty-items.
+    """
+
+
+def _print_report(report, *, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+    labels = {"create": "新增 create", "update": "更新 update", "unchanged": "未变 unchanged"}
+    if dry_run:
+        for row in report.rows:
+            detail = f" ({', '.join(row.changes)})" if row.changes else ""
+            click.echo(f"第{row.row}行 row {row.row}\t{labels[row.action]}\t{row.what}{detail}")
+    for error in report.errors:
+        click.echo(str(error), err=True)
+    if report.errors:
+        click.echo(
+            f"{len(report.errors)} 处错误，未写入任何数据 / {len(report.errors)} errors, nothing written",
+            err=True,
+        )
+        return
+    click.echo(report.summary)
+    click.echo(
+        "试运行，未写入任何数据 / dry run, nothing written" if dry_run else "已导入 / imported"
+    )
+
+
+def _import_command(kind: str):  # type: ignore[no-untyped-def]
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--dry-run", is_flag=True, help="show what would change, write nothing")
+    def command(file: Path, dry_run: bool) -> None:
+        from api.domain.imports import run_import
+        from api.services import Services
+
+        settings = _db_settings()
+        _require_schema(settings)
+        services = Services.build(settings)
+
+        def progress(done: int, total: int) -> None:
+            if total >= 500:
+                click.echo(f"… {done}/{total}", err=True)
+
+        async def go():  # type: ignore[no-untyped-def]
+            try:
+                async with services.db.sessionmaker() as session:
+                    report = await run_import(
+                        session,
+                        kind,
+                        file,
+                        actor=_cli_actor(),
+                        settings=settings,
+                        hashing=services.hashing,
+                        progress=progress,
+                    )
+                    if report.ok and not dry_run:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                    return report
+            finally:
+                await services.db.dispose()
+
+        report = _run(go())
+        _print_report(report, dry_run=dry_run)
+        if not report.ok:
+            sys.exit(1)
+
+    from api.domain.imports.kinds import TITLES
+
+    command.__doc__ = (
+        f"Import {TITLES[kind]} from FILE (.xlsx or .csv); nothing written when any row fails."
+    )
+    return import_group.command(kind)(command)
+
+
+def _register_imports() -> None:
+    from api.domain.imports.kinds import ORDER
+
+    for kind in ORDER:
+        _import_command(kind)
+
+
+_register_imports()
+
+
+@import_group.command("template")
+@click.argument("kind")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="default: bedside-import-KIND.xlsx in the current folder",
+)
+def import_template(kind: str, output: Path | None) -> None:
+    """Write the .xlsx template of KIND (Chinese headers, an example row, notes)."""
+    from api.domain.imports import FileError, template
+
+    target = output or Path(f"bedside-import-{kind}.xlsx")
+    try:
+        template(kind, target)
+    except FileError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    click.echo(f"模板已写入 / template written: {target}")
+
+
+@main.group()
+def users() -> None:
+    """Accounts."""
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """End USERNAME's lockout now (recorded in the user's history)."""
+    from api.domain import people
+    from api.errors import DomainError
+    from api.services import Services
+
+    settings = _db_settings()
+    _require_schema(settings)
+    services = Services.build(settings)
+
+    async def go() -> bool:
+        try:
+            async with services.db.transaction() as session:
+                user = await people.user_by_username(session, username)
+                return await people.unlock_user(session, user, actor=_cli_actor())
+        finally:
+            await services.db.dispose()
+
+    try:
+        was_locked = _run(go())
+    except DomainError as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(1)
+    if was_locked:
+        click.echo(f"已解除锁定 / unlocked: {username}")
+    else:
+        click.echo(f"账户未被锁定，已清零失败次数 / {username} was not locked; failure count reset")
+
+
+@main.group()
+def directory() -> None:
+    """The hospital's directory on DingTalk or WeCom."""
+
+
+@directory.command("sync")
+@click.argument("platform", type=click.Choice(["dingtalk", "wecom"]))
+@click.option("--dry-run", is_flag=True, help="show what would change, write nothing")
+@click.option(
+    "--allow-many-leavers",
+    is_flag=True,
+    help="deactivate even when more than a fifth of the bound people are missing",
+)
+def directory_sync(platform: str, dry_run: bool, allow_many_leavers: bool) -> None:
+    """Match the platform's members to staff (bound id, mobile, job number), bind their
+    ids, report who matched nobody, deactivate leavers (their tasks to the department head)."""
+    from api.domain.directory import DirectoryEntry, sync_directory
+    from api.errors import DomainError
+    from api.services import Services
+    from integrations.platforms import PlatformError, build_platforms
+
+    settings = _db_settings()
+    _require_schema(settings)
+    services = Services.build(settings)
+    platforms = build_platforms(settings)
+    client = platforms.dingtalk if platform == "dingtalk" else platforms.wecom
+    if not client.configured:
+        click.echo(
+            f"{platform} 未配置 / not configured: set BEDSIDE_{platform.upper()}_* first", err=True
+        )
+        sys.exit(2)
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            departments, members = await client.directory()
+            entries = [
+                DirectoryEntry(
+                    external_id=m["userid"],
+                    name=m["name"],
+                    mobile=m["mobile"],
+                    job_number=m["job_number"],
+                    left=m["left"],
+                )
+                for m in members
+            ]
+            async with services.db.sessionmaker() as session:
+                report = await sync_directory(
+                    session,
+                    platform,
+                    entries,
+                    actor=_cli_actor(),
+                    allow_many_leavers=allow_many_leavers,
+                )
+                if dry_run:
+                    await session.rollback()
+                else:
+                    await session.commit()
+            return len(departments), len(members), report
+        finally:
+            await platforms.aclose()
+            await services.db.dispose()
+
+    try:
+        departments, members, report = _run(go())
+    except (DomainError, PlatformError) as exc:
+        click.echo(getattr(exc, "message", str(exc)), err=True)
+        sys.exit(1)
+    click.echo(f"通讯录 / directory: {departments} departments, {members} members")
+    for username, external_id, how in report.bound:
+        click.echo(f"绑定 bound\t{username}\t{external_id}\t(by {how})")
+    for entry, why in report.unmatched:
+        click.echo(
+            f"未匹配 unmatched\t{entry.external_id}\t{entry.name}\t{entry.mobile or '-'}\t"
+            f"{entry.job_number or '-'}\t{why}"
+        )
+    for task_id, leaver, head in report.handed_over:
+        click.echo(f"转交 handed over\ttask {task_id}\t{leaver} -> {head}")
+    for task_id, leaver in report.not_handed_over:
+        click.echo(f"未能转交 not handed over\ttask {task_id}\t{leaver}", err=True)
+    for username in report.deactivated:
+        click.echo(f"停用 deactivated\t{username}")
+    click.echo(
+        f"已绑定 {report.already_bound}，新绑定 {len(report.bound)}，未匹配 {len(report.unmatched)}，"
+        f"停用 {len(report.deactivated)} / already bound {report.already_bound}, "
+        f"bound {len(report.bound)}, unmatched {len(report.unmatched)}, "
+        f"deactivated {len(report.deactivated)}"
+    )
+    if dry_run:
+        click.echo("试运行，未写入任何数据 / dry run, nothing written")
+
+
+# --- end going live ------------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     IDENTITY_MISMATCH = "IDENTITY_MISMATCH"  # a bedside path tried to change HIS identity fields
     ALREADY_BOUND = "ALREADY_BOUND"  # the patient's archive is bound to another WeChat openid
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    PASSWORD_CHANGE_REQUIRED = "PASSWORD_CHANGE_REQUIRED"  # an initial password, not changed yet
     NOT_PAID = "NOT_PAID"
     FULLY_BOOKED = "FULLY_BOOKED"
     VERSION_NOT_SUPPORTED = "VERSION_NOT_SUPPORTED"

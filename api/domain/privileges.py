@@ -89,7 +89,10 @@ async def upsert_procedure(
     level: str,
     name_en: str = "",
     active: bool = True,
+    actor: Actor | None = None,
 ) -> Procedure:
+    """Create or change a catalog entry in place (grants are by grade, so an entry has no
+    versions); with an actor, a change is recorded in the entry's history."""
     if grade not in (1, 2, 3, 4):
         raise invalid("grade", "手术级别应为1-4 / grade must be 1-4")
     if level not in {lv.value for lv in ProcedureLevel}:
@@ -97,17 +100,24 @@ async def upsert_procedure(
     proc = (
         await session.execute(sa.select(Procedure).where(Procedure.code == code))
     ).scalar_one_or_none()
+    created = proc is None
     if proc is None:
         proc = Procedure(code=code, name=name, grade=grade)
         session.add(proc)
-    proc.name, proc.name_en, proc.grade, proc.level, proc.active = (
-        name,
-        name_en,
-        grade,
-        level,
-        active,
-    )
+    values = {"name": name, "name_en": name_en, "grade": grade, "level": level, "active": active}
+    changes = {k: [None if created else getattr(proc, k), v] for k, v in values.items()}
+    changes = {k: v for k, v in changes.items() if created or v[0] != v[1]}
+    for key, value in values.items():
+        setattr(proc, key, value)
     await session.flush()
+    if actor is not None and changes:
+        await audit.append_event(
+            session,
+            f"procedure:{code}",
+            "created" if created else "updated",
+            actor=actor,
+            data={"changes": changes},
+        )
     return proc
 
 

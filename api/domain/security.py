@@ -198,6 +198,7 @@ async def change_password(
             "新密码不能与当前密码相同 / the new password must differ from the current one",
         )
     user.password_hash = hashing.hash(new_password)
+    user.password_must_change = False
     user.token_version += 1
     await append_event(
         session, f"user:{user.id}", "password_changed", actor=actor, data={"user_id": user.id}

@@ -11,6 +11,7 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from api.auth import PASSWORD_CHANGE_REQUIRED
 from api.errors import DomainError, ErrorCode
 from api.models.people import Role
 
@@ -24,6 +25,11 @@ class Public(BasePermission):
         return True
 
 
+# What a token signed in with an initial password may do: say who it is, change the
+# password, sign out.
+WHILE_PASSWORD_CHANGE_REQUIRED = frozenset({"me", "changePassword", "logout", "logoutEverywhere"})
+
+
 def require_signed_in(info: Any) -> None:
     """Raise UNAUTHENTICATED (with the token's own problem, if any) for an anonymous call.
 
@@ -33,6 +39,14 @@ def require_signed_in(info: Any) -> None:
     if info.context.actor is None:
         raise info.context.auth_error or DomainError(
             ErrorCode.UNAUTHENTICATED, "请先登录 / please sign in"
+        )
+    if (
+        PASSWORD_CHANGE_REQUIRED in info.context.actor.extra
+        and info.field_name not in WHILE_PASSWORD_CHANGE_REQUIRED
+    ):
+        raise DomainError(
+            ErrorCode.PASSWORD_CHANGE_REQUIRED,
+            "请先修改初始密码 / change your initial password first",
         )
 
 

@@ -44,7 +44,11 @@ class User(SQLModel, table=True):
     roles: list[str] = json_field(default_factory=list)
     superior_id: int | None = Field(default=None, foreign_key="user.id", nullable=True)
     mobile: str | None = Field(default=None, max_length=32)
+    # 工号: the hospital's staff number, how the directory and the import files match people.
+    job_number: str | None = Field(default=None, max_length=40, unique=True, nullable=True)
     is_active: bool = Field(default=True)
+    # An initial password handed out by an import must be changed at the first sign-in.
+    password_must_change: bool = Field(default=False)
     # Bumped to revoke every token the user holds (logout everywhere, password change).
     token_version: int = Field(default=0)
     failed_logins: int = Field(default=0)

@@ -245,6 +245,59 @@ class DingTalkClient(PlatformClient):
             return None
         return (body.get("result") or {}).get("userid")
 
+    # -- directory (通讯录) ----------------------------------------------------------
+    async def directory(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(departments, members) of the whole organisation the app may see.
+
+        Departments come from `topapi/v2/department/listsub` walked from the root (1);
+        members from `topapi/v2/user/list` per department, 100 a page by cursor
+        (open.dingtalk.com/document/orgapp/queries-the-complete-information-of-a-department-user).
+        A member is returned once, with every department they are in. Someone who left
+        is no longer in the directory at all."""
+        departments: list[dict[str, Any]] = []
+        queue = [1]
+        while queue:
+            parent = queue.pop(0)
+            body = await self.call(
+                "POST", "/topapi/v2/department/listsub", json_body={"dept_id": parent}
+            )
+            for dept in body.get("result") or []:
+                departments.append(
+                    {
+                        "id": dept["dept_id"],
+                        "name": dept["name"],
+                        "parent_id": dept.get("parent_id"),
+                    }
+                )
+                queue.append(dept["dept_id"])
+        members: dict[str, dict[str, Any]] = {}
+        for dept_id in [1, *(d["id"] for d in departments)]:
+            cursor = 0
+            while True:
+                body = await self.call(
+                    "POST",
+                    "/topapi/v2/user/list",
+                    json_body={"dept_id": dept_id, "cursor": cursor, "size": 100},
+                )
+                result = body.get("result") or {}
+                for user in result.get("list") or []:
+                    member = members.setdefault(
+                        user["userid"],
+                        {
+                            "userid": user["userid"],
+                            "name": user.get("name", ""),
+                            "mobile": user.get("mobile") or None,
+                            "job_number": user.get("job_number") or None,
+                            "left": False,
+                            "departments": [],
+                        },
+                    )
+                    member["departments"].append(dept_id)
+                if not result.get("has_more"):
+                    break
+                cursor = result["next_cursor"]
+        return departments, list(members.values())
+
 
 def _strings(data: dict[str, Any]) -> dict[str, str]:
     """cardParamMap takes strings only; lists and dicts travel as JSON text."""

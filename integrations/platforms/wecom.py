@@ -139,3 +139,45 @@ class WeComClient(PlatformClient):
                 raise
             return None
         return body.get("userid")
+
+    # -- directory (通讯录) ----------------------------------------------------------
+    async def directory(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(departments, members): `department/list` (every department the app may see,
+        developer.work.weixin.qq.com/document/path/90208) and `user/list` per department
+        (path/90201). WeCom has no staff number field: an extended attribute (extattr)
+        named 工号 carries it. `status` 5 is 退出企业 (left) and 2 禁用 (disabled).
+        Apps created after 2022-06-20 get no mobile here (sensitive field), so matching
+        falls back to the staff number."""
+        body = await self.call("GET", "/cgi-bin/department/list")
+        departments = [
+            {"id": d["id"], "name": d["name"], "parent_id": d.get("parentid")}
+            for d in body.get("department") or []
+        ]
+        members: dict[str, dict[str, Any]] = {}
+        for dept in departments:
+            body = await self.call(
+                "GET", "/cgi-bin/user/list", params={"department_id": dept["id"]}
+            )
+            for user in body.get("userlist") or []:
+                attrs = (user.get("extattr") or {}).get("attrs") or []
+                job = next(
+                    (
+                        (a.get("text") or {}).get("value") or a.get("value")
+                        for a in attrs
+                        if a.get("name") == "工号"
+                    ),
+                    None,
+                )
+                member = members.setdefault(
+                    user["userid"],
+                    {
+                        "userid": user["userid"],
+                        "name": user.get("name", ""),
+                        "mobile": (user.get("mobile") or "").removeprefix("+86") or None,
+                        "job_number": job or None,
+                        "left": user.get("status") in (2, 5),
+                        "departments": [],
+                    },
+                )
+                member["departments"].append(dept["id"])
+        return departments, list(members.values())

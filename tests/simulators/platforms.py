@@ -226,6 +226,11 @@ class SimState:
     )  # (platform, mobile) -> user id
     rate_limits: Counter[str] = field(default_factory=Counter)  # platform -> calls to refuse
     menus: list[Any] = field(default_factory=list)
+    # platform -> (departments [{id, name, parent_id}], members [{userid, name, mobile,
+    # job_number, departments: [id], status}]); the root department (1) is implied.
+    directories: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
 
 class PlatformSimulator:
@@ -250,6 +255,11 @@ class PlatformSimulator:
 
     def directory_mobile(self, platform: str, mobile: str, user_id: str) -> None:
         self.state.mobiles[(platform, mobile)] = user_id
+
+    def set_directory(
+        self, platform: str, departments: list[dict[str, Any]], members: list[dict[str, Any]]
+    ) -> None:
+        self.state.directories[platform] = (departments, members)
 
     def event_response_code(self, task_id: str) -> str:
         """The fresh ResponseCode WeCom puts in a template_card_event (updates that card once)."""
@@ -299,6 +309,12 @@ class PlatformSimulator:
             ),
             Route("/topapi/v2/user/getuserinfo", self.dingtalk_getuserinfo, methods=["POST"]),
             Route("/topapi/v2/user/getbymobile", self.dingtalk_getbymobile, methods=["POST"]),
+            Route(
+                "/topapi/v2/department/listsub", self.dingtalk_department_listsub, methods=["POST"]
+            ),
+            Route("/topapi/v2/user/list", self.dingtalk_user_list, methods=["POST"]),
+            Route("/cgi-bin/department/list", self.wecom_department_list, methods=["GET"]),
+            Route("/cgi-bin/user/list", self.wecom_user_list, methods=["GET"]),
             Route(
                 "/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]
             ),
@@ -404,6 +420,68 @@ class PlatformSimulator:
         if userid is None:
             return JSONResponse({"errcode": 60121, "errmsg": "找不到该用户"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", "result": {"userid": userid}})
+
+    # Directory, from DingTalk's "获取部门列表" (topapi/v2/department/listsub: the direct
+    # sub-departments of dept_id, 1 being the root) and "获取部门用户详情"
+    # (topapi/v2/user/list: dept_id, cursor from 0, size at most 100; answers
+    # result.has_more / next_cursor / list), open.dingtalk.com/document/orgapp/
+    # obtain-the-department-list-v2 and .../queries-the-complete-information-of-a-department-user.
+    async def dingtalk_department_listsub(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        if not isinstance(body.get("dept_id"), int):
+            return JSONResponse({"errcode": 40035, "errmsg": "缺少参数 dept_id"})
+        departments, _ = self.state.directories.get("dingtalk", ([], []))
+        known = {1} | {d["id"] for d in departments}
+        if body["dept_id"] not in known:
+            return JSONResponse({"errcode": 60003, "errmsg": "部门不存在"})
+        result = [
+            {
+                "dept_id": d["id"],
+                "name": d["name"],
+                "parent_id": d.get("parent_id", 1),
+                "create_dept_group": False,
+                "auto_add_user": False,
+            }
+            for d in departments
+            if d.get("parent_id", 1) == body["dept_id"]
+        ]
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "result": result})
+
+    async def dingtalk_user_list(self, request: Request) -> JSONResponse:
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        dept_id, cursor, size = body.get("dept_id"), body.get("cursor"), body.get("size")
+        if not all(isinstance(v, int) for v in (dept_id, cursor, size)) or not 1 <= size <= 100:
+            return JSONResponse({"errcode": 40035, "errmsg": "参数错误: dept_id, cursor, size"})
+        _, members = self.state.directories.get("dingtalk", ([], []))
+        in_dept = [m for m in members if dept_id in m["departments"]]
+        page = in_dept[cursor : cursor + size]
+        has_more = cursor + size < len(in_dept)
+        result: dict[str, Any] = {
+            "has_more": has_more,
+            "list": [
+                {
+                    "userid": m["userid"],
+                    "name": m["name"],
+                    "mobile": m.get("mobile") or "",
+                    "job_number": m.get("job_number") or "",
+                    "dept_id_list": m["departments"],
+                    "active": True,
+                    "admin": False,
+                    "boss": False,
+                    "leader": False,
+                }
+                for m in page
+            ],
+        }
+        if has_more:
+            result["next_cursor"] = cursor + size
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "result": result})
 
     async def _dingtalk_v1(
         self, request: Request
@@ -659,6 +737,49 @@ class PlatformSimulator:
         if userid is None:
             return JSONResponse({"errcode": 46004, "errmsg": "user no exist"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": userid})
+
+    # Directory, from WeCom's "获取部门列表" (GET cgi-bin/department/list, every department
+    # the app may see; developer.work.weixin.qq.com/document/path/90208) and "获取部门成员
+    # 详情" (GET cgi-bin/user/list?department_id=, path/90201: status 1 active, 2 disabled,
+    # 4 not activated, 5 left; extended attributes in extattr.attrs).
+    async def wecom_department_list(self, request: Request) -> JSONResponse:
+        _, error = await self._wechat_style("wecom", request, with_body=False)
+        if error:
+            return error
+        departments, _ = self.state.directories.get("wecom", ([], []))
+        listed = [{"id": 1, "name": "医院", "parentid": 0, "order": 1}] + [
+            {"id": d["id"], "name": d["name"], "parentid": d.get("parent_id", 1), "order": 1}
+            for d in departments
+        ]
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "department": listed})
+
+    async def wecom_user_list(self, request: Request) -> JSONResponse:
+        _, error = await self._wechat_style("wecom", request, with_body=False)
+        if error:
+            return error
+        raw = request.query_params.get("department_id", "")
+        departments, members = self.state.directories.get("wecom", ([], []))
+        if not raw.isdigit() or int(raw) not in {1} | {d["id"] for d in departments}:
+            return JSONResponse({"errcode": 60123, "errmsg": "invalid party id"})
+        userlist = []
+        for m in members:
+            if int(raw) not in m["departments"]:
+                continue
+            user: dict[str, Any] = {
+                "userid": m["userid"],
+                "name": m["name"],
+                "department": m["departments"],
+                "status": m.get("status", 1),
+                "extattr": {
+                    "attrs": [{"type": 0, "name": "工号", "text": {"value": m["job_number"]}}]
+                    if m.get("job_number")
+                    else []
+                },
+            }
+            if m.get("mobile"):
+                user["mobile"] = m["mobile"]
+            userlist.append(user)
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "userlist": userlist})
 
     # -- Official Account ----------------------------------------------------------
     async def oa_token(self, request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ import chinese_calendar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import append_event
 from api.auth import Actor
 from api.domain.treatments.access import (
     access_item_to_manage,
@@ -25,6 +26,7 @@ from api.domain.treatments.access import (
 from api.domain.treatments.common import (
     HOSPITAL_TZ,
     item_by_code,
+    jsonable,
     local_day_bounds,
     now_or,
     require_treatment_staff,
@@ -70,22 +72,19 @@ async def create_schedule(
 ) -> Schedule:
     require_treatment_staff(actor)
     item = await access_item_to_manage(session, actor, item_code)
-    start, end = _parse_hhmm(start_time, "startTime"), _parse_hhmm(end_time, "endTime")
-    if end <= start:
-        raise invalid("endTime", "结束时间须晚于开始时间 / end must be after start")
-    if not 5 <= slot_minutes <= 480:
-        raise invalid("slotMinutes", "时段长度须在 5-480 分钟 / slot length must be 5-480 minutes")
-    if not 1 <= capacity <= 500:
-        raise invalid("capacity", "容量须在 1-500 之间 / capacity must be 1-500")
-    days = sorted(set(weekdays))
-    if not days or any(d not in range(7) for d in days):
-        raise invalid("weekdays", "工作日须为 0-6（周一为 0）/ weekdays are 0-6, Monday = 0")
-    if valid_to is not None and valid_to < valid_from:
-        raise invalid("validTo", "结束日期早于开始日期 / validTo is before validFrom")
-    if therapist_id is not None:
-        await access_staff_member(session, actor, therapist_id)
-    if not therapist_id and not room:
-        raise invalid("room", "须指定治疗师或治疗室 / a therapist or a room is required")
+    days = await _check_pattern(
+        session,
+        start_time=start_time,
+        end_time=end_time,
+        slot_minutes=slot_minutes,
+        capacity=capacity,
+        weekdays=weekdays,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        therapist_id=therapist_id,
+        room=room,
+        actor=actor,
+    )
     schedule = Schedule(
         item_id=item.id,  # type: ignore[arg-type]
         therapist_id=therapist_id,
@@ -102,6 +101,92 @@ async def create_schedule(
     session.add(schedule)
     await session.flush()
     return schedule
+
+
+async def _check_pattern(
+    session: AsyncSession,
+    *,
+    start_time: str,
+    end_time: str,
+    slot_minutes: int,
+    capacity: int,
+    weekdays: Sequence[int],
+    valid_from: date,
+    valid_to: date | None,
+    therapist_id: int | None,
+    room: str,
+    actor: Actor,
+) -> list[int]:
+    start, end = _parse_hhmm(start_time, "startTime"), _parse_hhmm(end_time, "endTime")
+    if end <= start:
+        raise invalid("endTime", "结束时间须晚于开始时间 / end must be after start")
+    if not 5 <= slot_minutes <= 480:
+        raise invalid("slotMinutes", "时段长度须在 5-480 分钟 / slot length must be 5-480 minutes")
+    if not 1 <= capacity <= 500:
+        raise invalid("capacity", "容量须在 1-500 之间 / capacity must be 1-500")
+    days = sorted(set(weekdays))
+    if not days or any(d not in range(7) for d in days):
+        raise invalid("weekdays", "工作日须为 0-6（周一为 0）/ weekdays are 0-6, Monday = 0")
+    if valid_to is not None and valid_to < valid_from:
+        raise invalid("validTo", "结束日期早于开始日期 / validTo is before validFrom")
+    if therapist_id is not None:
+        await access_staff_member(session, actor, therapist_id)
+    if not therapist_id and not room:
+        raise invalid("room", "须指定治疗师或治疗室 / a therapist or a room is required")
+    return days
+
+
+async def update_schedule(
+    session: AsyncSession,
+    schedule: Schedule,
+    *,
+    end_time: str,
+    weekdays: Sequence[int],
+    slot_minutes: int,
+    capacity: int,
+    valid_to: date | None,
+    working_days_only: bool,
+    actor: Actor,
+) -> dict[str, list[object]]:
+    """Change a schedule's pattern; slots already generated stay (bookings may hold them),
+    the next `generate_slots` follows the new pattern. Returns the changed fields."""
+    require_treatment_staff(actor)
+    assert schedule.id is not None
+    await access_schedule(session, actor, schedule.id)
+    days = await _check_pattern(
+        session,
+        start_time=schedule.start_time,
+        end_time=end_time,
+        slot_minutes=slot_minutes,
+        capacity=capacity,
+        weekdays=weekdays,
+        valid_from=schedule.valid_from,
+        valid_to=valid_to,
+        therapist_id=schedule.therapist_id,
+        room=schedule.room,
+        actor=actor,
+    )
+    values: dict[str, object] = {
+        "end_time": end_time,
+        "weekdays": days,
+        "slot_minutes": slot_minutes,
+        "capacity": capacity,
+        "valid_to": valid_to,
+        "working_days_only": working_days_only,
+    }
+    changes = {k: [getattr(schedule, k), v] for k, v in values.items() if getattr(schedule, k) != v}
+    for key, (_, new) in changes.items():
+        setattr(schedule, key, new)
+    if changes:
+        await session.flush()
+        await append_event(
+            session,
+            f"schedule:{schedule.id}",
+            "updated",
+            actor=actor,
+            data={"changes": {k: [jsonable(a), jsonable(b)] for k, (a, b) in changes.items()}},
+        )
+    return changes
 
 
 def _slot_times(schedule: Schedule, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:

@@ -27,6 +27,7 @@ class Query:
             display_name=user.display_name,
             roles=list(user.roles or []),
             department=Department.from_row(dept) if dept else None,
+            must_change_password=user.password_must_change,
         )
 
     @strawberry.field(

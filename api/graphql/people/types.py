@@ -56,6 +56,10 @@ class Me:
     display_name: str
     roles: list[str]
     department: Department | None
+    must_change_password: bool = strawberry.field(
+        default=False,
+        description="An initial password from an import: the client asks for a new one first.",
+    )
 
 
 @strawberry.type
