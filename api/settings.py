@@ -90,7 +90,12 @@ class Settings(BaseSettings):
     dingtalk_robot_code: str | None = None  # the app's robot; unset: the AppKey (internal apps)
     dingtalk_card_template_id: str | None = None  # the approval task card built in the card builder
     dingtalk_card_callback_route_key: str = "bedside-approval"
-    dingtalk_use_stream: bool = False  # cards call back through Stream mode (no public URL)
+    # HTTP mode: the apiSecret registered with the route key (`bedside dingtalk
+    # register-card-callback`); DingTalk signs each card callback with it.
+    dingtalk_card_callback_secret: str | None = None
+    # Stream mode (the default): card taps arrive over the outbound `bedside dingtalk-stream`
+    # connection, no public URL needed. False: HTTP mode, taps POSTed to the registered URL.
+    dingtalk_use_stream: bool = True
     callback_max_age_seconds: int = 300  # a signed callback older than this is refused
     # True: a callback's process decides the taps it stored, right after answering. False: the
     # callbacks only store and answer; `bedside bots work` (a separate process) decides.

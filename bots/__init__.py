@@ -2,7 +2,8 @@
 
 `routes()` returns the Starlette routes that `api/app.py` mounts:
 
-    /bots/dingtalk/callback   GET,POST  card callbacks (signed, encrypted)
+    /bots/dingtalk/callback   GET,POST  event subscription (signed, encrypted)
+    /bots/dingtalk/card-callback POST   card taps in HTTP mode (x-ddpaas-signature)
     /bots/dingtalk/login      POST      免登: DingTalk in-app auth code → Bedside token
     /bots/wecom/callback      GET,POST  URL verification, template_card_event
     /bots/wecom/login         POST      WeCom OAuth code → Bedside token
@@ -25,6 +26,7 @@ def routes() -> list[Any]:
 
     return [
         Route("/bots/dingtalk/callback", dingtalk.callback, methods=["GET", "POST"]),
+        Route("/bots/dingtalk/card-callback", dingtalk.card_callback, methods=["POST"]),
         Route("/bots/dingtalk/login", dingtalk.login, methods=["POST"]),
         Route("/bots/wecom/callback", wecom.callback, methods=["GET", "POST"]),
         Route("/bots/wecom/login", binding.wecom_login, methods=["POST"]),

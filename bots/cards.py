@@ -144,8 +144,11 @@ async def wanted_state(
 
 # -- queueing (inside the caller's transaction) ------------------------------------------
 def enabled_platforms(services: Services) -> list[str]:
+    """Platforms whose card setup is complete (an incomplete one sends no card at all,
+    rather than cards the platform refuses again at every sweep)."""
     platforms = get_platforms(services)
-    return [p for p in PLATFORMS if getattr(platforms, p).configured]
+    clients = {p: getattr(platforms, p) for p in PLATFORMS}
+    return [p for p, c in clients.items() if getattr(c, "cards_configured", c.configured)]
 
 
 async def refresh_instance_cards(

@@ -52,6 +52,7 @@ DINGTALK = {
 WECOM = {"corp_id": "wwsimcorp0001", "secret": "sim-wecom-secret", "agent_id": "1000002"}
 OA = {"app_id": "wxsimapp00000001", "secret": "sim-oa-secret"}
 CALLBACK_TOKEN = "simCallbackToken"
+CARD_API_SECRET = "sim-card-callback-api-secret"
 
 
 def _aes_key(seed: str) -> str:
@@ -111,21 +112,44 @@ def dingtalk_callback(
 
 
 def dingtalk_card_tap(
-    *, out_track_id: str, userid: str, action: str, params: dict[str, Any] | None = None
+    *,
+    out_track_id: str,
+    userid: str,
+    action: str,
+    params: dict[str, Any] | None = None,
+    component_id: str | None = None,
 ) -> dict[str, Any]:
-    """The card callback DingTalk sends when a button with a 回传请求 action is tapped."""
+    """The card callback DingTalk sends when a button with a 回传请求 action is tapped.
+
+    Shape from 互动卡片 › 事件回调 (https://open.dingtalk.com/document/development/event-callback-card):
+    `{type: actionCallback, outTrackId, corpId, userId, content}` where `content` is a JSON
+    string `{"cardPrivateData": {"actionIds": [<the component's id>], "params": {…}}}`; the
+    parameters configured on the 回传请求 (here `action`) travel in `params`. The doc's own
+    example has actionIds ["1"] beside params {"action": "accept"}, so the component id is
+    not the action: it is set to the template's component id (docs/dingtalk-card.md)."""
     content = {
-        "cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}
+        "cardPrivateData": {
+            "actionIds": [component_id or f"btn_{action}"],
+            "params": {"action": action, **(params or {})},
+        }
     }
     return {
+        "type": "actionCallback",
         "outTrackId": out_track_id,
         "corpId": DINGTALK["corp_id"],
         "userId": userid,
-        "type": "actionCallback",
-        "spaceType": "IM_ROBOT",
         "content": json.dumps(content, ensure_ascii=False),
-        "extension": "{}",
     }
+
+
+def dingtalk_card_signature(api_secret: str, timestamp: str) -> str:
+    """calcSignature(apiSecret, ts) = base64(HMAC-SHA256(apiSecret, str(ts))) — 事件回调 ›
+    回调签名验证 (https://open.dingtalk.com/document/development/event-callback-card)."""
+    import hmac
+
+    return base64.b64encode(
+        hmac.new(api_secret.encode(), timestamp.encode(), hashlib.sha256).digest()
+    ).decode()
 
 
 def wechat_xml(fields: dict[str, Any]) -> str:
@@ -226,6 +250,10 @@ class SimState:
     )  # (platform, mobile) -> user id
     rate_limits: Counter[str] = field(default_factory=Counter)  # platform -> calls to refuse
     menus: list[Any] = field(default_factory=list)
+    # DingTalk card callback registrations: callbackRouteKey -> {callbackUrl, apiSecret}
+    card_routes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # DingTalk users the robot cannot reach (outside its visible range, 可见范围)
+    dingtalk_unreachable: set[str] = field(default_factory=set)
 
 
 class PlatformSimulator:
@@ -257,6 +285,33 @@ class PlatformSimulator:
         code = secrets.token_hex(16)
         self.state.wecom_cards[code] = {**sent, "used": False, "updates": []}
         return code
+
+    def dingtalk_tap_request(
+        self, out_track_id: str, userid: str, action: str = "approve", **tap: Any
+    ) -> dict[str, Any]:
+        """What DingTalk sends when `userid` taps a 回传请求 button on the card.
+
+        HTTP cards: the POST to the URL registered for the card's callbackRouteKey, signed
+        with that registration's apiSecret → {"mode": "HTTP", "url", "headers", "json"}.
+        STREAM cards: the callback's data as the stream delivers it → {"mode": "STREAM",
+        "data"}. A HTTP card whose route key was never registered calls back nowhere
+        (AssertionError): the docs route callbacks only through a registered key."""
+        card = self.state.cards[out_track_id]
+        payload = dingtalk_card_tap(out_track_id=out_track_id, userid=userid, action=action, **tap)
+        if card["callback_type"] == "STREAM":
+            return {"mode": "STREAM", "data": payload}
+        route = self.state.card_routes.get(card.get("route_key") or "")
+        assert route is not None, "a HTTP card without a registered callbackRouteKey: no callback"
+        timestamp = str(int(time.time() * 1000))
+        return {
+            "mode": "HTTP",
+            "url": route["callbackUrl"],
+            "headers": {
+                "x-ddpaas-signature-timestamp": timestamp,
+                "x-ddpaas-signature": dingtalk_card_signature(route["apiSecret"], timestamp),
+            },
+            "json": payload,
+        }
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -303,6 +358,8 @@ class PlatformSimulator:
                 "/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]
             ),
             Route("/v1.0/card/instances", self.dingtalk_card_update, methods=["PUT"]),
+            Route("/v1.0/card/instances/deliver", self.dingtalk_card_deliver, methods=["POST"]),
+            Route("/v1.0/card/callbacks/register", self.dingtalk_card_register, methods=["POST"]),
             Route("/cgi-bin/gettoken", self.wecom_gettoken, methods=["GET"]),
             Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
             Route(
@@ -434,7 +491,32 @@ class PlatformSimulator:
             and all(isinstance(v, str) for v in data["cardParamMap"].values())
         )
 
+    def _deliver_results(self, userid: str) -> list[dict[str, Any]]:
+        """Per space, as createAndDeliver / deliver answer (result.deliverResults[]: spaceType,
+        spaceId, success, errorMsg — the Alibaba Cloud DingTalk SDK's
+        CreateAndDeliverResponseBodyResultDeliverResults). A user outside the robot's
+        visible range is not reached: success false. The exact errorMsg DingTalk writes
+        then is not documented; the text here is the simulator's own."""
+        if userid in self.state.dingtalk_unreachable:
+            return [
+                {
+                    "spaceType": "IM_ROBOT",
+                    "spaceId": userid,
+                    "success": False,
+                    "errorMsg": "user not in the robot's visible range",
+                }
+            ]
+        return [{"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}]
+
     async def dingtalk_card_create(self, request: Request) -> JSONResponse:
+        """创建并投放卡片, POST /v1.0/card/instances/createAndDeliver
+        (https://open.dingtalk.com/document/orgapp/create-and-deliver-cards): cardTemplateId,
+        outTrackId, openSpaceId `dtv1.card//IM_ROBOT.<userId>` with imRobotOpenDeliverModel,
+        callbackType HTTP | STREAM, callbackRouteKey for HTTP, cardParamMap of strings.
+
+        Not confirmed by any documentation, and so not relied on by the code: the error
+        codes for a missing field (`param.<name>Empty` here) and what DingTalk answers for
+        an outTrackId used before (here a plain 400 with a code the code does not read)."""
         body, error = await self._dingtalk_v1(request)
         if error:
             return error
@@ -446,15 +528,12 @@ class PlatformSimulator:
                 )
         if not self._param_map_ok(body.get("cardData")):
             return JSONResponse(
-                {
-                    "code": "param.cardPublicDataEmpty",
-                    "message": "cardParamMap must map to strings",
-                },
+                {"code": "param.invalid", "message": "cardParamMap must map to strings"},
                 status_code=400,
             )
         if body.get("callbackType") not in {"HTTP", "STREAM"}:
             return JSONResponse(
-                {"code": "param.callbackTypeInvalid", "message": "callbackType"}, status_code=400
+                {"code": "param.invalid", "message": "callbackType"}, status_code=400
             )
         space = body["openSpaceId"]
         if (
@@ -462,14 +541,15 @@ class PlatformSimulator:
             or (body.get("imRobotOpenDeliverModel") or {}).get("spaceType") != "IM_ROBOT"
         ):
             return JSONResponse(
-                {"code": "param.openSpaceModelInvalid", "message": "openSpaceId"}, status_code=400
+                {"code": "param.invalid", "message": "openSpaceId"}, status_code=400
             )
         if body["outTrackId"] in self.state.cards:
             return JSONResponse(
-                {"code": "param.outTrackIdExist", "message": "outTrackId already used"},
+                {"code": "sim.outTrackIdUsed", "message": "outTrackId already used"},
                 status_code=400,
             )
         userid = space.split("IM_ROBOT.", 1)[1]
+        results = self._deliver_results(userid)
         self.state.cards[body["outTrackId"]] = {
             "template_id": body["cardTemplateId"],
             "userid": userid,
@@ -480,21 +560,67 @@ class PlatformSimulator:
                 uid: dict(v["cardParamMap"]) for uid, v in (body.get("privateData") or {}).items()
             },
             "updates": [],
+            "delivered_to": [r["spaceId"] for r in results if r["success"]],
         }
-        self.state.messages.append(
-            {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
-        )
+        if results[0]["success"]:
+            self.state.messages.append(
+                {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
+            )
         return JSONResponse(
             {
                 "success": True,
-                "result": {
-                    "outTrackId": body["outTrackId"],
-                    "deliverResults": [
-                        {"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}
-                    ],
-                },
+                "result": {"outTrackId": body["outTrackId"], "deliverResults": results},
             }
         )
+
+    async def dingtalk_card_deliver(self, request: Request) -> JSONResponse:
+        """投放卡片, POST /v1.0/card/instances/deliver
+        (https://open.dingtalk.com/document/orgapp/delivery-card-interface): an existing
+        outTrackId to an openSpaceId; the answer has the same deliverResults[]."""
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        card = self.state.cards.get(body.get("outTrackId", ""))
+        space = str(body.get("openSpaceId") or "")
+        if card is None or not space.startswith("dtv1.card//IM_ROBOT."):
+            return JSONResponse(
+                {"code": "param.invalid", "message": "card / space"}, status_code=400
+            )
+        userid = space.split("IM_ROBOT.", 1)[1]
+        results = self._deliver_results(userid)
+        if results[0]["success"] and userid not in card["delivered_to"]:
+            card["delivered_to"].append(userid)
+            self.state.messages.append(
+                {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
+            )
+        return JSONResponse({"success": True, "result": {"deliverResults": results}})
+
+    async def dingtalk_card_register(self, request: Request) -> JSONResponse:
+        """注册卡片回调地址, POST /v1.0/card/callbacks/register
+        (https://open.dingtalk.com/document/orgapp/register-card-callback-address, and
+        事件回调 › 注册回调地址): apiSecret, callbackUrl, callbackRouteKey, forceUpdate.
+        "第一次调用不存在则插入，存在则结果返回上次注册信息"; forceUpdate=true overwrites.
+        The answer's shape {success, result: {callbackUrl, apiSecret}} follows the SDKs'
+        RegisterCallbackResponseBody; the docs show no full example."""
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        key, url, secret = (
+            body.get("callbackRouteKey"),
+            body.get("callbackUrl"),
+            body.get("apiSecret"),
+        )
+        if not key or not url:
+            return JSONResponse(
+                {"code": "param.invalid", "message": "callbackRouteKey / callbackUrl"},
+                status_code=400,
+            )
+        existing = self.state.card_routes.get(key)
+        if existing is None or body.get("forceUpdate") is True:
+            self.state.card_routes[key] = {"callbackUrl": url, "apiSecret": secret or ""}
+        return JSONResponse({"success": True, "result": dict(self.state.card_routes[key])})
 
     async def dingtalk_card_update(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_v1(request)
@@ -807,6 +933,9 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
         "dingtalk_callback_aes_key": DINGTALK_AES_KEY,
         "dingtalk_api_base": sim.url,
         "dingtalk_card_template_id": "sim-approval-card.schema",
+        # HTTP mode unless a test asks for Stream mode (the product's default)
+        "dingtalk_use_stream": False,
+        "dingtalk_card_callback_secret": CARD_API_SECRET,
         "wecom_corp_id": WECOM["corp_id"],
         "wecom_secret": WECOM["secret"],
         "wecom_agent_id": WECOM["agent_id"],
@@ -832,6 +961,7 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
 __all__ = [
     "PlatformSimulator",
     "dingtalk_callback",
+    "dingtalk_card_signature",
     "dingtalk_card_tap",
     "oa_callback",
     "platform_decrypt",
