@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 # Credentials the simulator knows; `simulated_settings` puts them into Settings.
@@ -254,6 +254,10 @@ class SimState:
     card_routes: dict[str, dict[str, str]] = field(default_factory=dict)
     # DingTalk users the robot cannot reach (outside its visible range, 可见范围)
     dingtalk_unreachable: set[str] = field(default_factory=set)
+    # Official Account web OAuth: who is using WeChat in the simulated browser, and the
+    # account's 网页授权域名 (the host redirect_uri must be on)
+    oa_wechat_user: str | None = None
+    oa_oauth_domain: str | None = None
 
 
 class PlatformSimulator:
@@ -372,6 +376,7 @@ class PlatformSimulator:
             Route("/cgi-bin/message/custom/send", self.oa_custom_send, methods=["POST"]),
             Route("/cgi-bin/menu/create", self.oa_menu_create, methods=["POST"]),
             Route("/sns/oauth2/access_token", self.oa_oauth, methods=["GET"]),
+            Route("/connect/oauth2/authorize", self.oa_authorize, methods=["GET"]),
         ]
 
     # -- DingTalk (old API: errcode; v1.0: HTTP status + code) -------------------------
@@ -849,6 +854,41 @@ class PlatformSimulator:
         self.state.menus.append(buttons)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    async def oa_authorize(self, request: Request) -> Response:
+        """网页授权 第一步 (https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html):
+        `open.weixin.qq.com/connect/oauth2/authorize?appid&redirect_uri&response_type=code
+        &scope&state#wechat_redirect`. "重定向后会带上state参数，开发者可以填写a-zA-Z0-9的参数值，
+        最多128字节"; redirect_uri's domain must be the account's 网页授权域名; with
+        snsapi_base the user is not asked and the browser goes to
+        `redirect_uri?code=CODE&state=STATE` (the code: 5 minutes, one exchange).
+        What WeChat shows for a refused request is an error page whose exact text and
+        status are not documented; here a 400 with the reason."""
+        from urllib.parse import urlencode, urlsplit
+
+        q = request.query_params
+        redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        problems = []
+        if q.get("appid") != OA["app_id"]:
+            problems.append("appid")
+        if q.get("response_type") != "code" or q.get("scope") not in {
+            "snsapi_base",
+            "snsapi_userinfo",
+        }:
+            problems.append("response_type / scope")
+        if len(state.encode()) > 128 or (state and not state.isascii()) or not state.isalnum():
+            problems.append("state (a-zA-Z0-9, at most 128 bytes)")
+        if not redirect_uri or urlsplit(redirect_uri).hostname != self.state.oa_oauth_domain:
+            problems.append("redirect_uri (not on the 网页授权域名)")
+        if self.state.oa_wechat_user is None:
+            problems.append("no WeChat user in this browser")
+        if problems:
+            return PlainTextResponse("授权参数错误: " + ", ".join(problems), status_code=400)
+        code = self.auth_code("wechat_oa", self.state.oa_wechat_user or "")
+        joiner = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(
+            f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
+        )
+
     async def oa_oauth(self, request: Request) -> JSONResponse:
         q = request.query_params
         self._record_call("wechat_oa", request)
@@ -947,6 +987,7 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
         "wechat_oa_token": CALLBACK_TOKEN,
         "wechat_oa_aes_key": OA_AES_KEY,
         "wechat_oa_api_base": sim.url,
+        "wechat_oa_oauth_base": sim.url,
         "wechat_oa_template_ids": {
             "booking_confirmed": "tmpl-booking-confirmed",
             "booking_reminder": "tmpl-booking-reminder",

@@ -1,0 +1,184 @@
+"""A patient inside WeChat opens the Official Account's menu and books, without a password.
+
+The platform's part is simulated from WeChat's 网页授权 documentation
+(https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html,
+`tests/simulators/platforms.py` `oa_authorize`): the menu button opens our
+`/bots/wechat-oa/oauth?next=…`, which sends the browser to WeChat's authorize URL; WeChat
+(the simulator, a real HTTP server) checks the appid, the state (a-zA-Z0-9, ≤128 bytes) and
+that redirect_uri is on the 网页授权域名, and sends the browser back with `code` and
+`state`. From there everything is the real server and the built PWA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.demo import seed_demo
+from api.services import Services
+from tests.browser.conftest import PHONE, _free_port, running_server, server_env
+from tests.conftest import truncate_all
+from tests.simulators.platforms import (  # noqa: F401
+    OA,
+    OA_AES_KEY,
+    CALLBACK_TOKEN,
+    platform_sim,
+    platform_sim_server,
+)
+
+pytestmark = pytest.mark.browser
+
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+)
+SHOTS = Path("/tmp/bedside-oa-screens")
+
+
+@pytest.fixture(scope="module")
+def oa_server(browser_prerequisites, settings, database, platform_sim_server) -> Iterator[str]:  # noqa: F811
+    """The real server, its Official Account pointed at the simulator, its public URL its own."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(settings)
+    env.pop("BEDSIDE_REDIS_URL", None)
+    env.update(
+        {
+            "BEDSIDE_PUBLIC_URL": base,
+            "BEDSIDE_WECHAT_OA_APP_ID": OA["app_id"],
+            "BEDSIDE_WECHAT_OA_SECRET": OA["secret"],
+            "BEDSIDE_WECHAT_OA_TOKEN": CALLBACK_TOKEN,
+            "BEDSIDE_WECHAT_OA_AES_KEY": OA_AES_KEY,
+            "BEDSIDE_WECHAT_OA_API_BASE": platform_sim_server.url,
+            "BEDSIDE_WECHAT_OA_OAUTH_BASE": platform_sim_server.url,
+        }
+    )
+    with running_server(env, port) as url:
+        yield url
+
+
+@pytest.fixture
+async def oa_hospital(oa_server: str, settings, database) -> Services:
+    for attempt in range(5):
+        try:
+            await truncate_all(database)
+            break
+        except Exception as exc:  # noqa: BLE001 - a straggler's deadlock: try again
+            if "deadlock" not in str(exc).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
+    services = Services.build(settings, db=database)
+    async with database.transaction() as session:
+        await seed_demo(session, services)
+    return services
+
+
+@pytest.fixture
+async def wechat_page(browser, oa_server: str) -> Any:
+    context = await browser.new_context(
+        base_url=oa_server,
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        user_agent=WECHAT_UA,
+    )
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    yield page
+    await context.close()
+
+
+def menu_entry(oa_server: str, title: str) -> str:
+    """The URL of the menu's view button, as `bedside bots oa-menu` publishes it."""
+    from api.settings import Settings
+    from bots.wechat_oa import menu
+
+    services = Services.build(Settings(public_url=oa_server))
+    return next(b["url"] for b in menu(services) if b["name"] == title)
+
+
+async def book_first_free_slot(page: Any) -> str:
+    await page.get_by_role("button", name="预约").first.click()
+    await page.wait_for_selector("[data-testid=slots]")
+    slot = page.locator("[data-testid^=slot-]:not([disabled])").first
+    await slot.tap()
+    await page.wait_for_selector("[data-testid=appointment-status]:has-text('已预约')")
+    return (await page.inner_text("[data-testid=receipt-no]")).strip()
+
+
+async def test_bound_patient_opens_the_menu_and_books_signed_in(
+    oa_hospital, oa_server, wechat_page, platform_sim
+) -> None:
+    platform_sim.state.oa_oauth_domain = "127.0.0.1"
+    platform_sim.state.oa_wechat_user = "demo-openid-zhou"  # patient.zhou's openid
+    page = wechat_page
+    SHOTS.mkdir(exist_ok=True)
+    await page.goto(menu_entry(oa_server, "预约治疗"))
+    await page.wait_for_selector("[data-testid=orders]")
+    assert "#token" not in page.url and page.url.endswith(
+        "/orders"
+    )  # no credential left in the URL
+    await page.wait_for_selector("[data-testid^=order-]")
+    await page.screenshot(path=str(SHOTS / "oa-landing.png"))
+    assert await book_first_free_slot(page)
+    await page.screenshot(path=str(SHOTS / "oa-booked.png"))
+    # the state WeChat got was short and alphanumeric (the simulator refuses others)
+    code_calls = [c for c in platform_sim.state.calls if c["path"] == "/sns/oauth2/access_token"]
+    assert len(code_calls) == 1
+
+    # 我的预约 from the menu, already signed in: straight to the patient's page
+    await page.goto(menu_entry(oa_server, "我的预约"))
+    await page.wait_for_selector("[data-testid^=appointment-]")
+
+
+async def test_unbound_patient_binds_once_then_books(
+    oa_hospital, oa_server, wechat_page, platform_sim, browser
+) -> None:
+    platform_sim.state.oa_oauth_domain = "127.0.0.1"
+    platform_sim.state.oa_wechat_user = "openid-zhou-new-phone"
+    page = wechat_page
+    SHOTS.mkdir(exist_ok=True)
+    await page.goto(menu_entry(oa_server, "预约治疗"))
+    await page.wait_for_selector("[data-testid=patient-bind]")
+    assert "#ticket" not in page.url
+    await page.screenshot(path=str(SHOTS / "oa-bind.png"))
+    await page.get_by_label("姓名").fill("周建国")
+    await page.get_by_label("身份证号").fill("340202196203141234")
+    await page.get_by_label("手机号").fill("13900000000")  # not the phone on record
+    await page.get_by_role("button", name="绑定并进入").click()
+    await page.wait_for_selector("[data-testid=bind-error]")
+    await page.screenshot(path=str(SHOTS / "oa-bind-error.png"))
+    await page.get_by_label("手机号").fill("13805531234")
+    await page.get_by_role("button", name="绑定并进入").click()
+    await page.wait_for_selector("[data-testid=orders]")
+    assert await book_first_free_slot(page)
+
+    # a later visit on a fresh browser profile: no form, signed in by the redirect alone
+    context = await browser.new_context(
+        base_url=oa_server, viewport=PHONE, is_mobile=True, locale="zh-CN", user_agent=WECHAT_UA
+    )
+    try:
+        later = await context.new_page()
+        await later.goto(menu_entry(oa_server, "预约治疗"))
+        await later.wait_for_selector("[data-testid=orders]", timeout=15_000)
+    finally:
+        await context.close()
+
+
+async def test_a_patient_page_without_a_session_goes_through_the_account_sign_in(
+    oa_hospital, oa_server, wechat_page, platform_sim
+) -> None:
+    """Opening a patient page inside WeChat with no session (a bookmarked link, an expired
+    sign-in) goes through the account's OAuth again, never to a password screen."""
+    platform_sim.state.oa_oauth_domain = "127.0.0.1"
+    platform_sim.state.oa_wechat_user = "demo-openid-zhou"
+    page = wechat_page
+    await page.goto("/patient/follow-ups")
+    await page.wait_for_url("**/follow-up**")
+    assert "/login" not in page.url
