@@ -23,9 +23,9 @@ from api.services import Services
 from tests.browser.conftest import PHONE, _free_port, running_server, server_env
 from tests.conftest import truncate_all
 from tests.simulators.platforms import (  # noqa: F401
+    CALLBACK_TOKEN,
     OA,
     OA_AES_KEY,
-    CALLBACK_TOKEN,
     platform_sim,
     platform_sim_server,
 )
@@ -37,6 +37,7 @@ WECHAT_UA = (
     "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
 )
 SHOTS = Path("/tmp/bedside-oa-screens")
+SHOTS.mkdir(exist_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,6 @@ async def test_bound_patient_opens_the_menu_and_books_signed_in(
     platform_sim.state.oa_oauth_domain = "127.0.0.1"
     platform_sim.state.oa_wechat_user = "demo-openid-zhou"  # patient.zhou's openid
     page = wechat_page
-    SHOTS.mkdir(exist_ok=True)
     await page.goto(menu_entry(oa_server, "预约治疗"))
     await page.wait_for_selector("[data-testid=orders]")
     assert "#token" not in page.url and page.url.endswith(
@@ -143,7 +143,6 @@ async def test_unbound_patient_binds_once_then_books(
     platform_sim.state.oa_oauth_domain = "127.0.0.1"
     platform_sim.state.oa_wechat_user = "openid-zhou-new-phone"
     page = wechat_page
-    SHOTS.mkdir(exist_ok=True)
     await page.goto(menu_entry(oa_server, "预约治疗"))
     await page.wait_for_selector("[data-testid=patient-bind]")
     assert "#ticket" not in page.url
