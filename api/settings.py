@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -101,7 +102,10 @@ class Settings(BaseSettings):
     # callbacks only store and answer; `bedside bots work` (a separate process) decides.
     bots_decide_in_process: bool = True
     wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
-    # Official Account template ids by purpose: booking_confirmed, booking_reminder, booking_changed, followup_due
+    # Official Account template messages by purpose (booking_confirmed, booking_reminder,
+    # booking_changed, followup_due): {purpose: {"template_id", "data": {key: fact}}} —
+    # see notifications/channels/oa_templates.py; or template ids alone with default keys.
+    wechat_oa_templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:it@hospital.example"

@@ -17,6 +17,7 @@ from typing import Any
 
 from integrations.platforms.base import (
     MemoryTokenStore,
+    PlatformBlocked,
     PlatformClient,
     PlatformError,
     PlatformNotConfigured,
@@ -34,6 +35,7 @@ __all__ = [
     "MemoryTokenStore",
     "OfficialAccountClient",
     "PlatformClient",
+    "PlatformBlocked",
     "PlatformError",
     "PlatformNotConfigured",
     "Platforms",

@@ -222,6 +222,25 @@ def oa_callback(
     return params, body
 
 
+# 参数值内容限制 per key type (the 订阅消息 table the category templates share: thing 20,
+# character_string / number / letter 32, phrase 5, …); the types not listed are not cut.
+TEMPLATE_LIMITS = {
+    "thing": 20,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "character_string": 32,
+    "phrase": 5,
+    "phone_number": 17,
+    "car_number": 8,
+}
+
+
+def _cut(key: str, value: str) -> str:
+    limit = TEMPLATE_LIMITS.get(key.rstrip("0123456789"))
+    return value[:limit] if limit else value
+
+
 def read_wechat_reply(xml_text: str, encoding_aes_key: str) -> str:
     """Decrypt a passive reply (`<xml><Encrypt>…`) into its plaintext XML."""
     import xmltodict
@@ -258,6 +277,14 @@ class SimState:
     # account's 网页授权域名 (the host redirect_uri must be on)
     oa_wechat_user: str | None = None
     oa_oauth_domain: str | None = None
+    # Official Account template library entries added by the hospital: id -> its keys;
+    # None accepts any id (older tests)
+    oa_templates: dict[str, list[str]] | None = None
+    # configuration / quota states: the token refused for an IP not whitelisted (40164,
+    # WeCom 60020), the template API's daily quota used up (45009)
+    oa_ip_blocked: bool = False
+    oa_quota_exhausted: bool = False
+    wecom_ip_blocked: bool = False
 
 
 class PlatformSimulator:
@@ -673,7 +700,13 @@ class PlatformSimulator:
             return None, JSONResponse({"errcode": 47001, "errmsg": "data format error"})
 
     async def wecom_gettoken(self, request: Request) -> JSONResponse:
+        """获取access_token (https://developer.work.weixin.qq.com/document/path/91039); from an
+        address outside the app's 企业可信IP WeCom answers 60020 (全局错误码 "不安全的访问IP").
+        Whether gettoken itself or only the later calls answer 60020 is not stated in the
+        docs; the simulator refuses gettoken."""
         q = request.query_params
+        if self.state.wecom_ip_blocked:
+            return JSONResponse({"errcode": 60020, "errmsg": "not allow to access from your ip"})
         if q.get("corpid") != WECOM["corp_id"] or q.get("corpsecret") != WECOM["secret"]:
             return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("wecom")})
@@ -793,7 +826,16 @@ class PlatformSimulator:
 
     # -- Official Account ----------------------------------------------------------
     async def oa_token(self, request: Request) -> JSONResponse:
+        """获取 Access token (https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html);
+        from an address not in the IP whitelist it answers 40164 (全局返回码: "调用接口的IP地址不在白名单中")."""
         q = request.query_params
+        if self.state.oa_ip_blocked:
+            return JSONResponse(
+                {
+                    "errcode": 40164,
+                    "errmsg": "invalid ip 203.0.113.7, not in whitelist rid: sim",
+                }
+            )
         if (
             q.get("grant_type") != "client_credential"
             or q.get("appid") != OA["app_id"]
@@ -803,10 +845,20 @@ class PlatformSimulator:
         return JSONResponse(self._issue("wechat_oa"))
 
     async def oa_template_send(self, request: Request) -> JSONResponse:
+        """发送模板消息, POST /cgi-bin/message/template/send
+        (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html):
+        touser, template_id, data {key: {value}}, optional url and client_msg_id (a repeat
+        with the same client_msg_id is not sent again). Since 2023-05-04 only the
+        template's own keys show: `first` and `remark` are dropped, and each value is cut
+        to its type's length (thing: 20 characters; 《关于规范公众号模板消息的再次公告》). The
+        simulator records `shown`, what the patient sees, beside what was sent. Errors:
+        40037 template_id invalid, 47003 an argument invalid, 45009 daily quota reached."""
         body, error = await self._wechat_style("wechat_oa", request)
         if error:
             return error
         assert body is not None
+        if self.state.oa_quota_exhausted:
+            return JSONResponse({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
         data = body.get("data")
         if (
             not body.get("touser")
@@ -815,6 +867,20 @@ class PlatformSimulator:
             or not all(isinstance(v, dict) and "value" in v for v in data.values())
         ):
             return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        keys = None
+        if self.state.oa_templates is not None:
+            keys = self.state.oa_templates.get(body["template_id"])
+            if keys is None:
+                return JSONResponse({"errcode": 40037, "errmsg": "invalid template_id"})
+        client_msg_id = body.get("client_msg_id")
+        for sent in self.state.messages:
+            if client_msg_id and sent.get("client_msg_id") == client_msg_id:
+                return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": sent["msgid"]})
+        shown = {
+            key: _cut(key, str(value["value"]))
+            for key, value in data.items()
+            if key not in ("first", "remark") and (keys is None or key in keys)
+        }
         msgid = secrets.randbelow(10**12)
         self.state.messages.append(
             {
@@ -823,6 +889,8 @@ class PlatformSimulator:
                 "to": [body["touser"]],
                 "body": body,
                 "msgid": msgid,
+                "client_msg_id": client_msg_id,
+                "shown": shown,
             }
         )
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
