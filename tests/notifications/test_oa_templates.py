@@ -189,3 +189,37 @@ async def test_daily_quota_waits_for_midnight(
         hour=0, minute=0, second=0, microsecond=0
     )
     assert waiting.retry_at is not None and waiting.retry_at >= midnight
+
+
+async def test_wecom_untrusted_ip_waits_too(
+    notify_services: Services, platform_sim: PlatformSimulator
+) -> None:
+    from api.domain.people import user_by_username
+    from api.models.notifications import NotificationPreference
+    from notifications import outbox
+
+    platform_sim.state.wecom_ip_blocked = True
+    services = simulated_services(notify_services, platform_sim)
+    async with services.db.transaction() as session:
+        chief = await user_by_username(session, "chief.wang")
+        session.add(NotificationPreference(user_id=chief.id, channels=["wecom"], digest=False))
+        await outbox.enqueue(
+            session, recipient_id=chief.id, kind="info", title="通知", idempotency_key="ip:1"
+        )
+    dispatcher = build_dispatcher(services)
+    now = datetime.now(UTC)
+    try:
+        await dispatcher.sweep(now)
+        async with services.db.session() as session:
+            (waiting,) = (
+                await session.execute(
+                    sa.select(NoticeDispatch).where(NoticeDispatch.channel == "wecom")
+                )
+            ).scalars()
+        assert waiting.status == "retry" and "60020" in (waiting.last_error or "")
+        platform_sim.state.wecom_ip_blocked = False
+        await dispatcher.sweep(now + timedelta(minutes=11))
+    finally:
+        await dispatcher.aclose()
+        await services.extras["platforms"].aclose()
+    assert len(platform_sim.messages_to("wecom", "chief.wang")) == 1
