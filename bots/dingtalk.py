@@ -170,12 +170,15 @@ def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
         action = params.get("action") or (private.get("actionIds") or [""])[0] or ""
     except (ValueError, AttributeError, IndexError):
         return None
-    return {
+    fields = {
         "card_key": str(payload.get("outTrackId", "")),
         "external_id": str(payload.get("userId", "")),
         "action": str(action),
-        "comment": params.get("comment") or None,
+        "comment": str(params["comment"]) if params.get("comment") else None,
     }
+    if any("\x00" in (v or "") for v in fields.values()):
+        return None  # no platform sends NUL; the database cannot store it either
+    return fields
 
 
 async def handle_card_callback(

@@ -285,6 +285,13 @@ class SimState:
     oa_ip_blocked: bool = False
     oa_quota_exhausted: bool = False
     wecom_ip_blocked: bool = False
+    # WeCom: members the corp does not have (answered in invaliduser), what was dropped
+    # beyond the per-member limit, task_ids used, and a shift of the simulator's clock
+    wecom_unknown_users: set[str] = field(default_factory=set)
+    wecom_dropped: list[dict[str, Any]] = field(default_factory=list)
+    wecom_task_ids: set[str] = field(default_factory=set)
+    wecom_sends: list[tuple[str, float]] = field(default_factory=list)  # (user, at)
+    clock_offset: float = 0.0
 
 
 class PlatformSimulator:
@@ -312,7 +319,11 @@ class PlatformSimulator:
 
     def event_response_code(self, task_id: str) -> str:
         """The fresh ResponseCode WeCom puts in a template_card_event (updates that card once)."""
-        sent = next(c for c in self.state.wecom_cards.values() if c["task_id"] == task_id)
+        sent = next(
+            c
+            for c in self.state.wecom_cards.values()
+            if c["task_id"] == task_id or str(c["task_id"]).split("@")[0] == task_id
+        )
         code = secrets.token_hex(16)
         self.state.wecom_cards[code] = {**sent, "used": False, "updates": []}
         return code
@@ -732,8 +743,25 @@ class PlatformSimulator:
             "msgid": secrets.token_hex(8),
         }
         users = body["touser"].split("|")
+        # 发送应用消息 (https://developer.work.weixin.qq.com/document/path/90236): unknown
+        # members come back in `invaliduser` ("|"-separated) with errcode 0.
+        unknown = [u for u in users if u in self.state.wecom_unknown_users]
+        users = [u for u in users if u not in unknown]
+        answer["invaliduser"] = "|".join(unknown)
         if msgtype == "template_card":
             card = body["template_card"]
+            # 模板卡片消息 task_id: "同一个应用任务id不能重复，只能由数字、字母和“_-@”组成，最长支持128字节".
+            # The errcode for a repeated task_id is not documented; the simulator's 40058
+            # is its own, and the code relies on no code for it.
+            task_id = str(card.get("task_id") or "")
+            if (
+                task_id in self.state.wecom_task_ids
+                or not all(ch.isascii() and (ch.isalnum() or ch in "_-@") for ch in task_id)
+                or len(task_id.encode()) > 128
+            ):
+                return JSONResponse({"errcode": 40058, "errmsg": "task_id repeated or invalid"})
+            if task_id:
+                self.state.wecom_task_ids.add(task_id)
             if card.get("card_type") == "button_interaction":
                 if (
                     not card.get("task_id")
@@ -770,6 +798,19 @@ class PlatformSimulator:
             }
         elif msgtype in {"text", "markdown"} and "content" not in body[msgtype]:
             return JSONResponse({"errcode": 41009, "errmsg": "missing content"})
+        # "每应用对同一个成员不可超过30次/分，1000次/小时，超过部分会被丢弃不下发": errcode 0 all the same
+        now = time.time() + self.state.clock_offset
+        delivered = []
+        for user in users:
+            recent = [at for u, at in self.state.wecom_sends if u == user and at > now - 3600]
+            if len([at for at in recent if at > now - 60]) >= 30 or len(recent) >= 1000:
+                self.state.wecom_dropped.append({"to": user, "body": body})
+                continue
+            self.state.wecom_sends.append((user, now))
+            delivered.append(user)
+        users = delivered
+        if not users:
+            return JSONResponse(answer)
         self.state.messages.append(
             {
                 "platform": "wecom",
