@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     # callbacks only store and answer; `bedside bots work` (a separate process) decides.
     bots_decide_in_process: bool = True
     wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
+    wecom_oauth_base: str = "https://open.weixin.qq.com"  # WeCom's web OAuth (网页授权)
     # Official Account template messages by purpose (booking_confirmed, booking_reminder,
     # booking_changed, followup_due): {purpose: {"template_id", "data": {key: fact}}} —
     # see notifications/channels/oa_templates.py; or template ids alone with default keys.

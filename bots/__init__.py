@@ -12,6 +12,9 @@
     /bots/wechat-oa/oauth/callback GET  WeChat's return with the code → token or binding
     /bots/wechat-oa/bind      POST      bind the openid to the patient archive
     /bots/bind                POST      redeem a one-time binding link (signed in)
+    /bots/signin-config       GET       what the PWA needs for sign-in inside DingTalk / WeCom
+    /bots/wecom/oauth         GET       WeCom web OAuth (snsapi_base) → the page, signed in
+    /bots/wecom/oauth/callback GET      WeCom's return with the code
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 def routes() -> list[Any]:
     from starlette.routing import Route
 
-    from bots import binding, dingtalk, wechat_oa, wecom
+    from bots import binding, dingtalk, signin, wechat_oa, wecom
 
     return [
         Route("/bots/dingtalk/callback", dingtalk.callback, methods=["GET", "POST"]),
@@ -35,6 +38,9 @@ def routes() -> list[Any]:
         Route("/bots/wechat-oa/oauth/callback", wechat_oa.oauth_callback, methods=["GET"]),
         Route("/bots/wechat-oa/bind", wechat_oa.bind, methods=["POST"]),
         Route("/bots/bind", binding.redeem, methods=["POST"]),
+        Route("/bots/signin-config", signin.config, methods=["GET"]),
+        Route("/bots/wecom/oauth", signin.wecom_oauth, methods=["GET"]),
+        Route("/bots/wecom/oauth/callback", signin.wecom_oauth_callback, methods=["GET"]),
     ]
 
 

@@ -1,6 +1,7 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { session, restoreSession, hasRole, takeHandedCredentials } from './stores/session'
 import LoginView from './views/LoginView.vue'
+import { platformSignIn } from './platform-signin'
 import HomeView from './views/HomeView.vue'
 
 // Screens beyond login and home load on demand, so charts and the signature pad never
@@ -49,6 +50,8 @@ router.beforeEach(async (to) => {
       window.location.assign(`/bots/wechat-oa/oauth?next=${encodeURIComponent(original)}`)
       return false
     }
+    // Inside DingTalk or WeCom the platform signs staff in (免登); elsewhere the sign-in page.
+    if (await platformSignIn(to.fullPath)) return true
     return { name: 'login', query: { next: to.fullPath } }
   }
   if (to.name === 'home' && hasRole('patient') && session.me?.roles.length === 1) return { name: 'orders' }

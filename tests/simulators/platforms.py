@@ -277,6 +277,9 @@ class SimState:
     # account's 网页授权域名 (the host redirect_uri must be on)
     oa_wechat_user: str | None = None
     oa_oauth_domain: str | None = None
+    # WeCom web OAuth: the member using WeCom in the simulated browser, the app's 可信域名
+    wecom_browser_user: str | None = None
+    wecom_trusted_domain: str | None = None
     # Official Account template library entries added by the hospital: id -> its keys;
     # None accepts any id (older tests)
     oa_templates: dict[str, list[str]] | None = None
@@ -976,6 +979,8 @@ class PlatformSimulator:
 
         q = request.query_params
         redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        if q.get("appid") == WECOM["corp_id"]:
+            return self.wecom_authorize(request)
         problems = []
         if q.get("appid") != OA["app_id"]:
             problems.append("appid")
@@ -993,6 +998,35 @@ class PlatformSimulator:
         if problems:
             return PlainTextResponse("授权参数错误: " + ", ".join(problems), status_code=400)
         code = self.auth_code("wechat_oa", self.state.oa_wechat_user or "")
+        joiner = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(
+            f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
+        )
+
+    def wecom_authorize(self, request: Request) -> Response:
+        """企业微信 构造网页授权链接 (https://developer.work.weixin.qq.com/document/path/91022):
+        the same host, `appid=<CorpID>`, `agentid` required for snsapi_base inside an app,
+        state "a-zA-Z0-9的参数值，长度不可超过128个字节", redirect_uri on the app's 可信域名;
+        back to `redirect_uri?code=CODE&state=STATE`, the code for /cgi-bin/auth/getuserinfo
+        (5 minutes, once)."""
+        from urllib.parse import urlencode, urlsplit
+
+        q = request.query_params
+        redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        problems = []
+        if q.get("agentid") != WECOM["agent_id"] or q.get("scope") != "snsapi_base":
+            problems.append("agentid / scope")
+        if q.get("response_type") != "code":
+            problems.append("response_type")
+        if len(state.encode()) > 128 or (state and not (state.isascii() and state.isalnum())):
+            problems.append("state")
+        if not redirect_uri or urlsplit(redirect_uri).hostname != self.state.wecom_trusted_domain:
+            problems.append("redirect_uri (not on the 可信域名)")
+        if self.state.wecom_browser_user is None:
+            problems.append("no WeCom member in this browser")
+        if problems:
+            return PlainTextResponse("授权参数错误: " + ", ".join(problems), status_code=400)
+        code = self.auth_code("wecom", self.state.wecom_browser_user or "")
         joiner = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(
             f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
@@ -1091,6 +1125,7 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
         "wecom_token": CALLBACK_TOKEN,
         "wecom_aes_key": WECOM_AES_KEY,
         "wecom_api_base": sim.url,
+        "wecom_oauth_base": sim.url,
         "wechat_oa_app_id": OA["app_id"],
         "wechat_oa_secret": OA["secret"],
         "wechat_oa_token": CALLBACK_TOKEN,

@@ -1,4 +1,5 @@
-"""A patient inside WeChat opens the Official Account's menu and books, without a password.
+"""Signed in by the platform, never by a password: a patient inside WeChat opens the
+Official Account's menu and books; staff inside DingTalk or WeCom open a task's detail (免登).
 
 The platform's part is simulated from WeChat's 网页授权 documentation
 (https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html,
@@ -21,11 +22,15 @@ import pytest
 from api.demo import seed_demo
 from api.services import Services
 from tests.browser.conftest import PHONE, _free_port, running_server, server_env
+from tests.browser.scenes import submit_grade4_application
 from tests.conftest import truncate_all
 from tests.simulators.platforms import (  # noqa: F401
     CALLBACK_TOKEN,
+    DINGTALK,
     OA,
     OA_AES_KEY,
+    WECOM,
+    WECOM_AES_KEY,
     platform_sim,
     platform_sim_server,
 )
@@ -56,6 +61,18 @@ def oa_server(browser_prerequisites, settings, database, platform_sim_server) ->
             "BEDSIDE_WECHAT_OA_AES_KEY": OA_AES_KEY,
             "BEDSIDE_WECHAT_OA_API_BASE": platform_sim_server.url,
             "BEDSIDE_WECHAT_OA_OAUTH_BASE": platform_sim_server.url,
+            "BEDSIDE_DINGTALK_APP_KEY": DINGTALK["app_key"],
+            "BEDSIDE_DINGTALK_APP_SECRET": DINGTALK["app_secret"],
+            "BEDSIDE_DINGTALK_AGENT_ID": DINGTALK["agent_id"],
+            "BEDSIDE_DINGTALK_CORP_ID": DINGTALK["corp_id"],
+            "BEDSIDE_DINGTALK_API_BASE": platform_sim_server.url,
+            "BEDSIDE_WECOM_CORP_ID": WECOM["corp_id"],
+            "BEDSIDE_WECOM_SECRET": WECOM["secret"],
+            "BEDSIDE_WECOM_AGENT_ID": WECOM["agent_id"],
+            "BEDSIDE_WECOM_TOKEN": CALLBACK_TOKEN,
+            "BEDSIDE_WECOM_AES_KEY": WECOM_AES_KEY,
+            "BEDSIDE_WECOM_API_BASE": platform_sim_server.url,
+            "BEDSIDE_WECOM_OAUTH_BASE": platform_sim_server.url,
         }
     )
     with running_server(env, port) as url:
@@ -181,3 +198,90 @@ async def test_a_patient_page_without_a_session_goes_through_the_account_sign_in
     await page.goto("/patient/follow-ups")
     await page.wait_for_url("**/follow-up**")
     assert "/login" not in page.url
+
+
+DINGTALK_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 AliApp(DingTalk/7.6.10) com.laiwang.DingTalk/36712345 Channel/201200 language/zh-Hans-CN"
+)
+WECOM_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh ColorScheme/Light"
+)
+
+# DingTalk's JSAPI as documented (runtime.permission.requestAuthCode, https://open.dingtalk.com/document/orgapp/jsapi-request-auth-code):
+# `{corpId, onSuccess({code}), onFail(err)}`, the code valid 5 minutes and once. The
+# container's native bridge cannot run outside DingTalk, so the page gets the global `dd`
+# that DingTalk's own script defines, answering with a code the simulator issued.
+DD_JSAPI = """
+window.dd = { runtime: { permission: { requestAuthCode(o) {
+  if (o.corpId !== %(corp)r) { o.onFail({ errorMessage: 'corpId mismatch' }); return }
+  o.onSuccess({ code: %(code)r })
+} } } }
+"""
+
+
+async def staff_page(browser: Any, base: str, user_agent: str) -> Any:
+    context = await browser.new_context(
+        base_url=base,
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        user_agent=user_agent,
+    )
+    context.set_default_timeout(15_000)
+    return context
+
+
+async def test_dingtalk_opens_the_task_detail_signed_in(
+    oa_hospital, oa_server, platform_sim, browser
+) -> None:
+    instance = await submit_grade4_application(oa_server)
+    task = next(t for t in instance["tasks"] if t["assignee"]["username"] == "chief.wang")
+    code = platform_sim.auth_code("dingtalk", "chief.wang")
+    context = await staff_page(browser, oa_server, DINGTALK_UA)
+    try:
+        await context.add_init_script(DD_JSAPI % {"corp": DINGTALK["corp_id"], "code": code})
+        page = await context.new_page()
+        await page.goto(f"/tasks/{task['id']}")  # the card's 详情, opened inside DingTalk
+        await page.wait_for_selector("[data-testid=task-detail]")
+        await page.wait_for_selector("[data-testid=approve]")
+        assert "/login" not in page.url
+        await page.screenshot(path=str(SHOTS / "dingtalk-task.png"))
+    finally:
+        await context.close()
+    # the code was exchanged once, server side
+    exchanges = [c for c in platform_sim.state.calls if c["path"] == "/topapi/v2/user/getuserinfo"]
+    assert len(exchanges) == 1
+
+
+async def test_wecom_opens_the_task_detail_signed_in(
+    oa_hospital, oa_server, platform_sim, browser
+) -> None:
+    platform_sim.state.wecom_trusted_domain = "127.0.0.1"
+    platform_sim.state.wecom_browser_user = "chief.wang"
+    instance = await submit_grade4_application(oa_server)
+    task = next(t for t in instance["tasks"] if t["assignee"]["username"] == "chief.wang")
+    context = await staff_page(browser, oa_server, WECOM_UA)
+    try:
+        page = await context.new_page()
+        await page.goto(f"/tasks/{task['id']}")
+        await page.wait_for_selector("[data-testid=approve]")
+        assert "/login" not in page.url and "#token" not in page.url
+        assert page.url.endswith(f"/tasks/{task['id']}")
+    finally:
+        await context.close()
+
+
+async def test_outside_the_platforms_the_sign_in_page_stays(
+    oa_hospital, oa_server, browser
+) -> None:
+    context = await staff_page(browser, oa_server, "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0")
+    try:
+        page = await context.new_page()
+        await page.goto("/tasks")
+        await page.wait_for_url("**/login**")
+    finally:
+        await context.close()
