@@ -669,6 +669,11 @@ class PlatformSimulator:
         return JSONResponse({"success": True, "result": dict(self.state.card_routes[key])})
 
     async def dingtalk_card_update(self, request: Request) -> JSONResponse:
+        """更新卡片, PUT /v1.0/card/instances
+        (https://open.dingtalk.com/document/orgapp/interactive-card-update-interface):
+        outTrackId, cardData.cardParamMap (strings), cardUpdateOptions.updateCardDataByKey.
+        The error code for an unknown outTrackId is not documented (`param.cardNotExist`
+        here is the simulator's own)."""
         body, error = await self._dingtalk_v1(request)
         if error:
             return error
