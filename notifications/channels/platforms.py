@@ -195,20 +195,29 @@ class DingTalkMessenger:
             raise _messenger_error(exc) from exc
 
 
+def cut_bytes(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, cut on a character boundary."""
+    raw = text.encode()
+    return text if len(raw) <= limit else raw[:limit].decode(errors="ignore")
+
+
 class WeComMessenger:
     """An app message (textcard). WeCom's duplicate check drops an identical message within
     four hours; our text carries the key's reference, so identical text is the same key."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, home_url: str = "") -> None:
         self.client = client
+        self.home_url = home_url
 
     async def send_notice(
         self, external_id: str, *, title: str, body: str, url: str | None, key: str
     ) -> str | None:
+        # textcard (https://developer.work.weixin.qq.com/document/path/90236): title at most
+        # 128 bytes, description 512 bytes, url required, btntxt 4 characters.
         content = {
-            "title": title[:128],
-            "description": body[:512],
-            "url": url or "",
+            "title": cut_bytes(title, 128),
+            "description": cut_bytes(body, 512),
+            "url": url or self.home_url,
             "btntxt": "查看",
         }
         try:
@@ -314,7 +323,7 @@ def platform_messengers(services: Any) -> dict[str, Messenger]:
     if platforms.dingtalk.configured:
         found["dingtalk"] = DingTalkMessenger(platforms.dingtalk)
     if platforms.wecom.configured:
-        found["wecom"] = WeComMessenger(platforms.wecom)
+        found["wecom"] = WeComMessenger(platforms.wecom, services.settings.public_url)
     if platforms.wechat_oa.configured and oa_templates.templates(services.settings):
         found["wechat_oa"] = OfficialAccountMessenger(platforms.wechat_oa, services)
     return found
