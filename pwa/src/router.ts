@@ -24,6 +24,8 @@ const routes: RouteRecordRaw[] = [
   { path: '/dashboard', name: 'dashboard', component: () => import('./views/affairs/DashboardView.vue') },
   // Where the Official Account's menu and messages lead (bots/wechat_oa.py PAGES): the
   // patient arrives signed in (`#token=`) or with a binding ticket (`#ticket=`).
+  // A one-time link from DingTalk / WeCom binding the platform id to the signed-in user.
+  { path: '/bind', name: 'bind', component: () => import('./views/BindView.vue'), meta: { noPlatformSignIn: true } },
   { path: '/patient/book', redirect: { name: 'orders' } },
   { path: '/patient/appointments', redirect: { name: 'orders' } },
   { path: '/patient/follow-ups', redirect: { name: 'followup' } },
@@ -51,7 +53,8 @@ router.beforeEach(async (to) => {
       return false
     }
     // Inside DingTalk or WeCom the platform signs staff in (免登); elsewhere the sign-in page.
-    if (await platformSignIn(to.fullPath)) return true
+    // (Not on the binding page: the platform would only hand out another binding link.)
+    if (!to.meta.noPlatformSignIn && (await platformSignIn(to.fullPath))) return true
     return { name: 'login', query: { next: to.fullPath } }
   }
   if (to.name === 'home' && hasRole('patient') && session.me?.roles.length === 1) return { name: 'orders' }

@@ -285,3 +285,38 @@ async def test_outside_the_platforms_the_sign_in_page_stays(
         await page.wait_for_url("**/login**")
     finally:
         await context.close()
+
+
+async def test_an_unbound_dingtalk_user_binds_once_then_is_signed_in(
+    oa_hospital, oa_server, platform_sim, browser
+) -> None:
+    """A DingTalk user Bedside does not know yet gets the one-time binding page, signs in
+    once with the Bedside password, and from then on DingTalk signs them in."""
+    context = await staff_page(browser, oa_server, DINGTALK_UA)
+    code = platform_sim.auth_code("dingtalk", "dt-he-new-phone")
+    try:
+        await context.add_init_script(DD_JSAPI % {"corp": DINGTALK["corp_id"], "code": code})
+        page = await context.new_page()
+        await page.goto("/tasks")
+        await page.wait_for_url("**/login**")  # the binding page asks who they are first
+        assert "bind" in page.url
+        await page.get_by_label("用户名").fill("chief.he")
+        await page.get_by_label("密码").fill("bedside-demo")
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_selector("[data-testid=bind-confirm]")
+        await page.screenshot(path=str(SHOTS / "dingtalk-bind.png"))
+        await page.tap("[data-testid=bind-confirm]")
+        await page.wait_for_selector("[data-testid=bind-done]")
+    finally:
+        await context.close()
+
+    later = await staff_page(browser, oa_server, DINGTALK_UA)
+    code = platform_sim.auth_code("dingtalk", "dt-he-new-phone")
+    try:
+        await later.add_init_script(DD_JSAPI % {"corp": DINGTALK["corp_id"], "code": code})
+        page = await later.new_page()
+        await page.goto("/tasks")
+        await page.wait_for_url("**/tasks")
+        assert "/login" not in page.url
+    finally:
+        await later.close()
