@@ -184,6 +184,18 @@ class DingTalkClient(PlatformClient):
         )
         return str(body.get("task_id", ""))
 
+    async def send_result(self, task_id: str) -> dict[str, Any]:
+        """获取工作通知消息的发送结果 (POST /topapi/message/corpconversation/getsendresult,
+        https://open.dingtalk.com/document/orgapp/gets-the-result-of-sending-messages-asynchronously-to-the-enterprise):
+        `send_result` with invalid_user_id_list, forbidden_user_id_list (flow control: the
+        same content twice a day, over 500 a day), failed_user_id_list, read/unread lists."""
+        body = await self.call(
+            "POST",
+            "/topapi/message/corpconversation/getsendresult",
+            json_body={"agent_id": int(self.agent_id or 0), "task_id": int(task_id)},
+        )
+        return dict(body.get("send_result") or {})
+
     async def send_text_notice(self, userids: list[str], content: str) -> str:
         return await self.send_work_notice(
             userids, {"msgtype": "text", "text": {"content": content}}

@@ -187,12 +187,37 @@ class DingTalkMessenger:
         markdown = f"### {title}\n\n" + body.replace("\n", "  \n")
         try:
             if url:
-                return await self.client.send_action_card_notice(
+                task_id = await self.client.send_action_card_notice(
                     [external_id], title, markdown, "查看 / Open", url
                 )
-            return await self.client.send_markdown_notice([external_id], title, markdown)
+            else:
+                task_id = await self.client.send_markdown_notice([external_id], title, markdown)
         except Exception as exc:  # noqa: BLE001 - mapped to retry / failed below
             raise _messenger_error(exc) from exc
+        await self._check_reached(external_id, task_id)
+        return task_id
+
+    async def _check_reached(self, external_id: str, task_id: str) -> None:
+        """asyncsend_v2 answers ok before sending: the send result says whom it did not
+        reach (an id DingTalk does not know, flow control, a failure). Still in progress
+        (in no list yet) counts as sent; the result cannot be awaited here."""
+        if not task_id:
+            return
+        try:
+            result = await self.client.send_result(task_id)
+        except Exception:  # noqa: BLE001 - the message went; only the check failed
+            log.info("DingTalk send result for task %s not read", task_id)
+            return
+        if external_id in (result.get("invalid_user_id_list") or []):
+            raise MessengerError("DingTalk does not know this user", retry=False, gone=True)
+        forbidden = [str(f.get("userid") or "") for f in result.get("forbidden_list") or []]
+        if external_id in (result.get("forbidden_user_id_list") or []) or external_id in forbidden:
+            raise MessengerError(
+                "DingTalk held the message back (flow control: same content or daily limit)",
+                retry=False,
+            )
+        if external_id in (result.get("failed_user_id_list") or []):
+            raise MessengerError("DingTalk could not deliver the message", retry=True)
 
 
 def cut_bytes(text: str, limit: int) -> str:

@@ -295,6 +295,10 @@ class SimState:
     wecom_task_ids: set[str] = field(default_factory=set)
     wecom_sends: list[tuple[str, float]] = field(default_factory=list)  # (user, at)
     clock_offset: float = 0.0
+    # DingTalk work notices: send results by task_id, users DingTalk does not know
+    dingtalk_send_results: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    dingtalk_unknown_users: set[str] = field(default_factory=set)
+    dingtalk_notice_contents: set[tuple[str, str]] = field(default_factory=set)
 
 
 class PlatformSimulator:
@@ -397,6 +401,11 @@ class PlatformSimulator:
                 self.dingtalk_work_notice,
                 methods=["POST"],
             ),
+            Route(
+                "/topapi/message/corpconversation/getsendresult",
+                self.dingtalk_send_result,
+                methods=["POST"],
+            ),
             Route("/topapi/v2/user/getuserinfo", self.dingtalk_getuserinfo, methods=["POST"]),
             Route("/topapi/v2/user/getbymobile", self.dingtalk_getbymobile, methods=["POST"]),
             Route(
@@ -469,17 +478,56 @@ class PlatformSimulator:
         if len(users) > 100:
             return JSONResponse({"errcode": 40035, "errmsg": "userid_list 超过100"})
         task_id = secrets.randbelow(10**12)
-        self.state.messages.append(
-            {
-                "platform": "dingtalk",
-                "kind": f"work_notice.{msgtype}",
-                "to": users,
-                "body": msg,
-                "task_id": task_id,
-            }
-        )
+        # 发送工作通知 (https://open.dingtalk.com/document/orgapp/asynchronous-sending-of-enterprise-session-messages):
+        # answered ok at once, sent afterwards; "给同一用户发相同内容消息一天仅允许一次" — a repeat is
+        # held back by flow control and shows in getsendresult's forbidden list, as does
+        # an unknown userid in invalid_user_id_list.
+        content = json.dumps(msg, sort_keys=True, ensure_ascii=False)
+        result: dict[str, list[str]] = {
+            "invalid_user_id_list": [],
+            "forbidden_user_id_list": [],
+            "failed_user_id_list": [],
+            "unread_user_id_list": [],
+        }
+        reached = []
+        for user in users:
+            if user in self.state.dingtalk_unknown_users:
+                result["invalid_user_id_list"].append(user)
+            elif (user, content) in self.state.dingtalk_notice_contents:
+                result["forbidden_user_id_list"].append(user)
+            else:
+                self.state.dingtalk_notice_contents.add((user, content))
+                result["unread_user_id_list"].append(user)
+                reached.append(user)
+        self.state.dingtalk_send_results[task_id] = result
+        if reached:
+            self.state.messages.append(
+                {
+                    "platform": "dingtalk",
+                    "kind": f"work_notice.{msgtype}",
+                    "to": reached,
+                    "body": msg,
+                    "task_id": task_id,
+                }
+            )
         return JSONResponse(
             {"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": secrets.token_hex(8)}
+        )
+
+    async def dingtalk_send_result(self, request: Request) -> JSONResponse:
+        """获取工作通知消息的发送结果 (https://open.dingtalk.com/document/orgapp/gets-the-result-of-sending-messages-asynchronously-to-the-enterprise):
+        {agent_id, task_id} → send_result {invalid_user_id_list, forbidden_user_id_list,
+        failed_user_id_list, read_user_id_list, unread_user_id_list, …}. The simulator's
+        send is finished at once; real DingTalk may still be sending (users in no list)."""
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        result = self.state.dingtalk_send_results.get(int(body.get("task_id") or 0))
+        if result is None or str(body.get("agent_id")) != DINGTALK["agent_id"]:
+            return JSONResponse({"errcode": 40035, "errmsg": "task_id / agent_id"})
+        return JSONResponse(
+            {"errcode": 0, "errmsg": "ok", "send_result": {**result, "read_user_id_list": []}}
         )
 
     async def dingtalk_getuserinfo(self, request: Request) -> JSONResponse:
