@@ -32,6 +32,7 @@ from api.http_limits import hardening_middleware
 from api.services import Services
 from api.settings import Settings, load_settings
 from bots import routes as bot_routes
+from bots.dingtalk import warn_card_setup
 from integrations.fhir import fhir_routes
 from notifications.http import notification_routes
 from notifications.runtime import start_delivery
@@ -192,6 +193,7 @@ def create_app(
         # Deadlines, no-shows, the slot window and card catch-up run with each sweep of
         # the outbox: in a worker with Redis, else in this process.
         periodic.install(services)
+        warn_card_setup(services)  # an incomplete DingTalk card setup, named once at start
         delivery = await start_delivery(services)
         warming = None
         if warm_up:

@@ -419,6 +419,53 @@ def dingtalk_stream_command() -> None:
 
 
 @main.group()
+def dingtalk() -> None:
+    """DingTalk: the approval card's callback (HTTP mode)."""
+
+
+@dingtalk.command("register-card-callback")
+@click.option(
+    "--url", default=None, help="default BEDSIDE_PUBLIC_URL + /bots/dingtalk/card-callback"
+)
+@click.option("--force", is_flag=True, help="replace a registration that points elsewhere")
+def dingtalk_register_card_callback(url: str | None, force: bool) -> None:
+    """Register the card callback URL for BEDSIDE_DINGTALK_CARD_CALLBACK_ROUTE_KEY, signed
+    with BEDSIDE_DINGTALK_CARD_CALLBACK_SECRET (注册卡片回调地址; HTTP mode only)."""
+    from api.services import Services
+    from bots.dingtalk import register_card_callback
+    from integrations.platforms import PlatformError, get_platforms
+
+    services = Services.build(load_settings())
+
+    async def go() -> tuple[bool, dict]:  # type: ignore[type-arg]
+        try:
+            return await register_card_callback(services, callback_url=url, force=force)
+        finally:
+            await get_platforms(services).aclose()
+            await services.db.dispose()
+
+    try:
+        done, record = _run(go())
+    except PlatformError as exc:
+        click.echo(f"注册失败 / registration failed: {exc}", err=True)
+        sys.exit(1)
+    if not done:
+        click.echo(
+            f"路由 {record['callbackRouteKey']} 已指向 {record['callbackUrl']}；确认后加 --force 覆盖 / "
+            f"route key already points to {record['callbackUrl']}: run again with --force to replace it",
+            err=True,
+        )
+        sys.exit(3)
+    click.echo(f"已注册 / registered: {record['callbackRouteKey']} -> {record['callbackUrl']}")
+    if services.settings.dingtalk_use_stream:
+        click.echo(
+            "注意：BEDSIDE_DINGTALK_USE_STREAM 仍为 true，卡片仍走 Stream 模式 / note: cards use "
+            "Stream mode until BEDSIDE_DINGTALK_USE_STREAM=false",
+            err=True,
+        )
+
+
+@main.group()
 def bots() -> None:
     """DingTalk / WeCom cards and the Official Account."""
 

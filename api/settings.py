@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -119,13 +120,22 @@ class Settings(BaseSettings):
     dingtalk_robot_code: str | None = None  # the app's robot; unset: the AppKey (internal apps)
     dingtalk_card_template_id: str | None = None  # the approval task card built in the card builder
     dingtalk_card_callback_route_key: str = "bedside-approval"
-    dingtalk_use_stream: bool = False  # cards call back through Stream mode (no public URL)
+    # HTTP mode: the apiSecret registered with the route key (`bedside dingtalk
+    # register-card-callback`); DingTalk signs each card callback with it.
+    dingtalk_card_callback_secret: str | None = None
+    # Stream mode (the default): card taps arrive over the outbound `bedside dingtalk-stream`
+    # connection, no public URL needed. False: HTTP mode, taps POSTed to the registered URL.
+    dingtalk_use_stream: bool = True
     callback_max_age_seconds: int = 300  # a signed callback older than this is refused
     # True: a callback's process decides the taps it stored, right after answering. False: the
     # callbacks only store and answer; `bedside bots work` (a separate process) decides.
     bots_decide_in_process: bool = True
     wechat_oa_oauth_base: str = "https://open.weixin.qq.com"
-    # Official Account template ids by purpose: booking_confirmed, booking_reminder, booking_changed, followup_due
+    wecom_oauth_base: str = "https://open.weixin.qq.com"  # WeCom's web OAuth (网页授权)
+    # Official Account template messages by purpose (booking_confirmed, booking_reminder,
+    # booking_changed, followup_due): {purpose: {"template_id", "data": {key: fact}}} —
+    # see notifications/channels/oa_templates.py; or template ids alone with default keys.
+    wechat_oa_templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:it@hospital.example"

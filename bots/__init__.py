@@ -2,7 +2,8 @@
 
 `routes()` returns the Starlette routes that `api/app.py` mounts:
 
-    /bots/dingtalk/callback   GET,POST  card callbacks (signed, encrypted)
+    /bots/dingtalk/callback   GET,POST  event subscription (signed, encrypted)
+    /bots/dingtalk/card-callback POST   card taps in HTTP mode (x-ddpaas-signature)
     /bots/dingtalk/login      POST      免登: DingTalk in-app auth code → Bedside token
     /bots/wecom/callback      GET,POST  URL verification, template_card_event
     /bots/wecom/login         POST      WeCom OAuth code → Bedside token
@@ -11,6 +12,9 @@
     /bots/wechat-oa/oauth/callback GET  WeChat's return with the code → token or binding
     /bots/wechat-oa/bind      POST      bind the openid to the patient archive
     /bots/bind                POST      redeem a one-time binding link (signed in)
+    /bots/signin-config       GET       what the PWA needs for sign-in inside DingTalk / WeCom
+    /bots/wecom/oauth         GET       WeCom web OAuth (snsapi_base) → the page, signed in
+    /bots/wecom/oauth/callback GET      WeCom's return with the code
 """
 
 from __future__ import annotations
@@ -50,11 +54,12 @@ def not_configured_is_not_found(endpoint: Any) -> Any:
 def routes() -> list[Any]:
     from starlette.routing import Route
 
-    from bots import binding, dingtalk, wechat_oa, wecom
+    from bots import binding, dingtalk, signin, wechat_oa, wecom
 
     guard = not_configured_is_not_found
     return [
         Route("/bots/dingtalk/callback", guard(dingtalk.callback), methods=["GET", "POST"]),
+        Route("/bots/dingtalk/card-callback", guard(dingtalk.card_callback), methods=["POST"]),
         Route("/bots/dingtalk/login", guard(dingtalk.login), methods=["POST"]),
         Route("/bots/wecom/callback", guard(wecom.callback), methods=["GET", "POST"]),
         Route("/bots/wecom/login", guard(binding.wecom_login), methods=["POST"]),
@@ -63,6 +68,9 @@ def routes() -> list[Any]:
         Route("/bots/wechat-oa/oauth/callback", wechat_oa.oauth_callback, methods=["GET"]),
         Route("/bots/wechat-oa/bind", wechat_oa.bind, methods=["POST"]),
         Route("/bots/bind", binding.redeem, methods=["POST"]),
+        Route("/bots/signin-config", signin.config, methods=["GET"]),
+        Route("/bots/wecom/oauth", signin.wecom_oauth, methods=["GET"]),
+        Route("/bots/wecom/oauth/callback", signin.wecom_oauth_callback, methods=["GET"]),
     ]
 
 

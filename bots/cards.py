@@ -144,8 +144,11 @@ async def wanted_state(
 
 # -- queueing (inside the caller's transaction) ------------------------------------------
 def enabled_platforms(services: Services) -> list[str]:
+    """Platforms whose card setup is complete (an incomplete one sends no card at all,
+    rather than cards the platform refuses again at every sweep)."""
     platforms = get_platforms(services)
-    return [p for p in PLATFORMS if getattr(platforms, p).configured]
+    clients = {p: getattr(platforms, p) for p in PLATFORMS}
+    return [p for p, c in clients.items() if getattr(c, "cards_configured", c.configured)]
 
 
 async def refresh_instance_cards(
@@ -277,7 +280,7 @@ async def flush(services: Services, card_ids: list[int] | None = None) -> int:
             stmt = stmt.with_for_update(skip_locked=True)  # two flushers never send one card twice
         for card in (await session.execute(stmt)).scalars():
             try:
-                await _deliver(services, card)
+                await _deliver(services, card, session)
                 done += 1
             except PlatformError as exc:
                 card.attempts += 1
@@ -286,11 +289,11 @@ async def flush(services: Services, card_ids: list[int] | None = None) -> int:
     return done
 
 
-async def _deliver(services: Services, card: BotCard) -> None:
+async def _deliver(services: Services, card: BotCard, session: AsyncSession) -> None:
     from bots import dingtalk, wecom  # the renderers live with their platform
 
     platforms = get_platforms(services)
-    now = utcnow()
+    now = wecom.now_of(services)
     if card.shown is None:
         if card.wanted.get("state") != "pending":
             card.dirty = False  # decided before it was ever shown: nothing to send
@@ -299,6 +302,7 @@ async def _deliver(services: Services, card: BotCard) -> None:
         if card.platform == "dingtalk":
             await dingtalk.send_card(services, platforms.dingtalk, card)
         else:
+            await wecom.check_member_limit(session, services, card)  # beyond it: dropped silently
             card.response_code = await wecom.send_card(services, platforms.wecom, card)
         card.sent_at = now
     elif card.shown != card.wanted:

@@ -7,18 +7,33 @@ BEDSIDE_DINGTALK_CARD_TEMPLATE_ID) binds these variables, all strings:
 `note`, `actionable` ("true" shows the buttons), `detail_url`. Buttons: 同意 and 退回 are
 回传请求 actions with ids `approve` and `return`; 详情 opens `detail_url` in DingTalk.
 
-Callback (HTTP mode, `POST /bots/dingtalk/callback?msg_signature=&timestamp=&nonce=`,
-body `{"encrypt": …}`): the timestamp (ms) must be fresh, the signature right (the SDK's
-`DingTalkCrypto`, owner key = AppKey), the nonce new. The plaintext is the card callback
-(`outTrackId`, `userId`, `content` with `cardPrivateData.actionIds`). The tap is stored
-in the inbox (`bots/inbox.py`) and the encrypted "success" DingTalk expects goes back at
-once; the decision runs right after the answer. Stream mode (`bots/dingtalk_stream.py`) hands the
-same plaintext to `handle_card_callback`.
+Card taps arrive one of two ways (互动卡片 事件回调,
+https://open.dingtalk.com/document/development/event-callback-card):
+
+- Stream mode (the default, BEDSIDE_DINGTALK_USE_STREAM=true): cards are created with
+  `callbackType=STREAM` and taps come over the outbound `bedside dingtalk-stream`
+  connection, topic `/v1.0/card/instances/callback` (`bots/dingtalk_stream.py`).
+- HTTP mode: cards are created with `callbackType=HTTP` and the `callbackRouteKey`
+  registered by `bedside dingtalk register-card-callback` (注册卡片回调地址); DingTalk POSTs
+  each tap as plain JSON to the registered URL, `POST /bots/dingtalk/card-callback`, with
+  `x-ddpaas-signature-timestamp` (ms) and `x-ddpaas-signature` = base64(HMAC-SHA256(
+  apiSecret, timestamp)). `card_callback` checks both (`verify_card_signature`).
+
+Either way the plaintext is `{type: actionCallback, outTrackId, corpId, userId, content}`
+with `content.cardPrivateData.params` (what the template's 回传请求 sets: `action`) and
+`actionIds`. The tap is stored in the inbox (`bots/inbox.py`) and answered at once; the
+decision runs right after, and the card is updated through the update API afterwards
+(DingTalk asks for no update call inside the callback and an answer within 2 seconds).
+
+`/bots/dingtalk/callback` is the event-subscription (事件订阅) URL: signed and encrypted
+`{"encrypt"}` bodies, answered with the encrypted "success".
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import logging
 from typing import Any
@@ -35,10 +50,11 @@ from api.models.people import User
 from api.services import Services
 from bots import cards, identity, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
-from integrations.platforms import DingTalkClient, PlatformError, get_platforms
+from integrations.platforms import DingTalkClient, PlatformError, RateLimited, get_platforms
 
 log = logging.getLogger("bedside.bots.dingtalk")
 PLATFORM = "dingtalk"
+CARD_NONCE_SPACE = "dingtalk-card"  # signed card-callback headers already seen
 
 
 # -- rendering ---------------------------------------------------------------------------
@@ -62,23 +78,74 @@ def card_data(card: BotCard) -> dict[str, str]:
 
 
 async def send_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
-    settings = services.settings
+    """Create and deliver the card; a retry after an attempt whose outcome was lost (the
+    card may exist already) delivers the existing card and brings its data up to date."""
     try:
         await client.create_and_deliver_card(
-            out_track_id=card.card_key,
-            userid=card.external_id,
-            card_data=card_data(card),
-            callback_type="STREAM" if settings.dingtalk_use_stream else "HTTP",
-            callback_route_key=settings.dingtalk_card_callback_route_key,
+            out_track_id=card.card_key, userid=card.external_id, card_data=card_data(card)
         )
-    except PlatformError as exc:
-        if str(exc.code) != "param.outTrackIdExist":
+    except RateLimited:
+        raise
+    except PlatformError as first:
+        if first.code == "NOT_DELIVERED" or (first.status or 500) >= 500:
             raise
-        await update_card(services, client, card)  # created by an attempt that did not commit
+        # Refused: maybe because this outTrackId exists (DingTalk documents no code for
+        # that); if the card exists, delivering and updating it succeeds, else the first
+        # error stands.
+        try:
+            await client.update_card(out_track_id=card.card_key, card_data=card_data(card))
+        except PlatformError:
+            raise first from None
+        await client.deliver_card(out_track_id=card.card_key, userid=card.external_id)
 
 
 async def update_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
     await client.update_card(out_track_id=card.card_key, card_data=card_data(card))
+
+
+def card_setup_message(services: Services) -> str | None:
+    """Why approval cards will not go out on DingTalk, or None (ready, or DingTalk unused)."""
+    client = get_platforms(services).dingtalk
+    if not client.configured:
+        return None
+    problems = client.card_setup_problems()
+    if not problems:
+        return None
+    return (
+        "钉钉审批卡片未启用：缺少 / DingTalk approval cards are off until these are set: "
+        + ", ".join(problems)
+    )
+
+
+def warn_card_setup(services: Services) -> None:
+    message = card_setup_message(services)
+    if message:
+        log.error(message)
+
+
+async def register_card_callback(
+    services: Services, *, callback_url: str | None = None, force: bool = False
+) -> tuple[bool, dict[str, Any]]:
+    """Register the card callback URL for the route key (HTTP mode).
+
+    Returns (registered as asked, DingTalk's record). Without `force` an existing
+    registration for another URL is left as it is and returned for comparison."""
+    settings = services.settings
+    secret = settings.dingtalk_card_callback_secret
+    route_key = settings.dingtalk_card_callback_route_key
+    if not (secret and route_key):
+        raise PlatformError(
+            PLATFORM,
+            "NOT_CONFIGURED",
+            "BEDSIDE_DINGTALK_CARD_CALLBACK_SECRET / _CARD_CALLBACK_ROUTE_KEY are required",
+        )
+    url = callback_url or f"{settings.public_url.rstrip('/')}/bots/dingtalk/card-callback"
+    client = get_platforms(services).dingtalk
+    record = await client.register_card_callback(
+        route_key=route_key, callback_url=url, api_secret=secret, force_update=force
+    )
+    current = str(record.get("callbackUrl") or url)
+    return current == url, {**record, "callbackUrl": current, "callbackRouteKey": route_key}
 
 
 # -- a callback's plaintext --------------------------------------------------------------
@@ -98,17 +165,20 @@ def tap_fields(payload: dict[str, Any]) -> dict[str, Any] | None:
         content = json.loads(content) if isinstance(content, str) else (content or {})
         private = content.get("cardPrivateData") or {}
         params = private.get("params") or {}
-        action = (
-            (private.get("actionIds") or [params.get("action")])[0] or params.get("action") or ""
-        )
+        # `params` is what the 回传请求 action sets (the official tutorial's way); the
+        # component's id in `actionIds` only when the template sets no parameter.
+        action = params.get("action") or (private.get("actionIds") or [""])[0] or ""
     except (ValueError, AttributeError, IndexError):
         return None
-    return {
+    fields = {
         "card_key": str(payload.get("outTrackId", "")),
         "external_id": str(payload.get("userId", "")),
         "action": str(action),
-        "comment": params.get("comment") or None,
+        "comment": str(params["comment"]) if params.get("comment") else None,
     }
+    if any("\x00" in (v or "") for v in fields.values()):
+        return None  # no platform sends NUL; the database cannot store it either
+    return fields
 
 
 async def handle_card_callback(
@@ -186,6 +256,60 @@ async def callback(request: Request) -> Response:
     # check_url and other events need only the encrypted "success".
     answer = client.callback_crypto().encrypt_message("success", nonce=nonce, timestamp=timestamp)
     return JSONResponse(answer)
+
+
+def card_signature(api_secret: str, timestamp: str) -> str:
+    """calcSignature(apiSecret, timestamp) of DingTalk's card callbacks (事件回调 › 回调签名验证)."""
+    digest = hmac.new(api_secret.encode(), timestamp.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_card_signature(services: Services, timestamp: str, signature: str) -> None:
+    secret = services.settings.dingtalk_card_callback_secret
+    if not secret:
+        raise CallbackRefused("BEDSIDE_DINGTALK_CARD_CALLBACK_SECRET is not set")
+    if not timestamp or not signature:
+        raise CallbackRefused("missing x-ddpaas-signature headers")
+    check_fresh(services, timestamp, millis=True)
+    if not hmac.compare_digest(card_signature(secret, timestamp), signature):
+        raise CallbackRefused("bad x-ddpaas-signature")
+
+
+async def card_callback(request: Request) -> Response:
+    """HTTP mode: a card tap POSTed by DingTalk to the URL registered for the route key."""
+    services: Services = request.app.state.services
+    timestamp = request.headers.get("x-ddpaas-signature-timestamp", "")
+    signature = request.headers.get("x-ddpaas-signature", "")
+    try:
+        verify_card_signature(services, timestamp, signature)
+        try:
+            payload = json.loads(await request.body())
+            fields = tap_fields(payload) if isinstance(payload, dict) else None
+        except ValueError:
+            fields = None
+        if fields is None or not fields["card_key"]:
+            raise CallbackRefused("unreadable card callback")
+        callback_id = callback_id_of(payload)
+        # The signature covers the timestamp only: signed headers seen before carry a
+        # replay, refused unless they bring back the very tap already stored (a retry).
+        try:
+            await claim_nonce(services, CARD_NONCE_SPACE, timestamp, signature)
+        except CallbackRefused:
+            if await inbox.exists(services, PLATFORM, callback_id):
+                return JSONResponse({})
+            raise
+    except CallbackRefused as refused:
+        log.warning("DingTalk card callback refused: %s", refused.reason)
+        return JSONResponse({"error": "forbidden"}, status_code=403)
+    try:
+        tap_id = await inbox.record(services, PLATFORM, callback_id, fields)
+    except Exception:
+        await release_nonce(services, CARD_NONCE_SPACE, timestamp, signature)
+        raise
+    if tap_id is not None:
+        inbox.submit(services, tap_id)
+    # An empty answer leaves the card as it is; the decided state follows by the update API.
+    return JSONResponse({})
 
 
 async def login(request: Request) -> Response:

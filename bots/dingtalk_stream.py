@@ -5,8 +5,9 @@ hands each card callback (topic `/v1.0/card/instances/callback`) to the same
 `handle_card_callback` as the HTTP callback. The connection itself is DingTalk's: it is
 authenticated by AppKey/AppSecret and carries no per-message signature, so there is no
 timestamp/nonce check here; redeliveries carry the same `messageId`, which is the
-decision's idempotency key. Cards are created with `callbackType=STREAM` when
-BEDSIDE_DINGTALK_USE_STREAM is set.
+decision's idempotency key. Cards are created with `callbackType=STREAM` unless
+BEDSIDE_DINGTALK_USE_STREAM=false (HTTP mode). It refuses to start while the card setup is
+incomplete (`card_setup_message`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import dingtalk_stream
 from dingtalk_stream import AckMessage
 
 from api.services import Services
-from bots.dingtalk import handle_card_callback
+from bots.dingtalk import card_setup_message, handle_card_callback
 from bots.sweep import sweep
 
 log = logging.getLogger("bedside.bots.dingtalk_stream")
@@ -54,6 +55,14 @@ async def run(services: Services) -> None:
     settings = services.settings
     if not (settings.dingtalk_app_key and settings.dingtalk_app_secret):
         raise SystemExit("BEDSIDE_DINGTALK_APP_KEY / _APP_SECRET are required for Stream mode")
+    problem = card_setup_message(services)
+    if problem:
+        raise SystemExit(problem)
+    if not settings.dingtalk_use_stream:
+        log.warning(
+            "BEDSIDE_DINGTALK_USE_STREAM=false: cards call back over HTTP, this connection "
+            "receives only taps on cards created in Stream mode"
+        )
     client = dingtalk_stream.DingTalkStreamClient(
         dingtalk_stream.Credential(settings.dingtalk_app_key, settings.dingtalk_app_secret)
     )

@@ -44,6 +44,17 @@ async def record(
         return None
 
 
+async def exists(services: Services, platform: str, callback_id: str) -> bool:
+    """Whether the tap with this callback id is stored already."""
+    async with services.db.session() as session:
+        found = await session.execute(
+            sa.select(BotTap.id).where(
+                BotTap.platform == platform, BotTap.callback_id == callback_id[:120]
+            )
+        )
+        return found.first() is not None
+
+
 async def process(services: Services, tap_id: int) -> cards.TapResult | None:
     """Decide one stored tap (once), then send the card changes it caused."""
     from bots import dingtalk, wecom  # their after-tap steps (card flush, bind prompt)

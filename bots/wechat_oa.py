@@ -7,7 +7,9 @@ WeChatCrypto, the passive reply encrypted the same way. 预约治疗, 我的预�
 or typed) answer with a link into the PWA's patient pages through web OAuth.
 
 Web OAuth (snsapi_base, silent): `/bots/wechat-oa/oauth?next=/patient/book` redirects to
-WeChat; WeChat returns to `/bots/wechat-oa/oauth/callback?code=&state=`; the code gives
+WeChat with a short random `state` (WeChat takes a-zA-Z0-9, at most 128 bytes) whose
+destination is kept in `bot_oauth_state`; WeChat returns to
+`/bots/wechat-oa/oauth/callback?code=&state=`; the state is used once; the code gives
 the openid; a bound patient goes to `next` with a Bedside token in the URL fragment, an
 unbound one to `/patient/bind` with a short-lived ticket, which `POST /bots/wechat-oa/bind`
 redeems with name, ID number and phone.
@@ -15,13 +17,15 @@ redeems with name, ID number and phone.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from wechatpy import create_reply, parse_message
@@ -32,6 +36,8 @@ from api.auth import Actor, issue_token
 from api.domain.patient_binding import bind_openid_to_patient
 from api.domain.people import user_for_external_id
 from api.errors import DomainError
+from api.models.base import utcnow
+from api.models.bots import BotOAuthState
 from api.services import Services
 from bots.guard import CallbackRefused, check_fresh, claim_nonce
 from integrations.platforms import PlatformError, get_platforms
@@ -170,39 +176,71 @@ def _read(services: Services, token: str, purpose: str) -> dict[str, Any] | None
     return claims if claims.get("purpose") == purpose else None
 
 
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+async def new_oauth_state(services: Services, next_page: str) -> str:
+    """A state WeChat accepts (a-zA-Z0-9, at most 128 bytes: 网页授权, 第一步 state 参数)
+    whose destination is kept on the server, used once, for STATE_TTL."""
+    state = secrets.token_hex(16)  # 32 characters of [0-9a-f]
+    now = utcnow()
+    async with services.db.transaction() as session:
+        await session.execute(
+            sa.delete(BotOAuthState).where(BotOAuthState.expires_at < now - timedelta(days=1))
+        )
+        session.add(
+            BotOAuthState(
+                state_hash=_state_hash(state),
+                next_path=_safe_next(next_page)[:500],
+                expires_at=now + STATE_TTL,
+            )
+        )
+    return state
+
+
+async def take_oauth_state(services: Services, state: str) -> str | None:
+    """Where the state leads, once; None for an unknown, used or expired state."""
+    if not state or len(state) > 128 or not state.isalnum():
+        return None
+    async with services.db.transaction() as session:
+        taken = await session.execute(
+            sa.update(BotOAuthState)
+            .where(
+                BotOAuthState.state_hash == _state_hash(state),
+                BotOAuthState.used_at.is_(None),
+                BotOAuthState.expires_at > utcnow(),
+            )
+            .values(used_at=utcnow())
+            .returning(BotOAuthState.next_path)
+        )
+        return taken.scalar_one_or_none()
+
+
 async def oauth_start(request: Request) -> Response:
     services: Services = request.app.state.services
     client = get_platforms(services).wechat_oa
-    state = _sign(
-        services,
-        {
-            "purpose": "oa-oauth",
-            "next": _safe_next(request.query_params.get("next")),
-            "t": time.time(),
-        },
-        STATE_TTL,
-    )
+    state = await new_oauth_state(services, request.query_params.get("next") or "")
     redirect_uri = f"{services.settings.public_url.rstrip('/')}/bots/wechat-oa/oauth/callback"
     return RedirectResponse(client.authorize_url(redirect_uri, state=state), status_code=302)
 
 
+EXPIRED_LINK = "授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu"
+
+
 async def oauth_callback(request: Request) -> Response:
     services: Services = request.app.state.services
-    state = _read(services, request.query_params.get("state", ""), "oa-oauth")
     code = request.query_params.get("code")
-    if state is None or not code:
-        return PlainTextResponse(
-            "授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu",
-            status_code=400,
-        )
+    if not code:  # the patient refused, or not a return from WeChat
+        return PlainTextResponse(EXPIRED_LINK, status_code=400)
+    next_path = await take_oauth_state(services, request.query_params.get("state", ""))
+    if next_path is None:
+        return PlainTextResponse(EXPIRED_LINK, status_code=400)
     try:
         openid = await get_platforms(services).wechat_oa.openid_for_code(code)
     except PlatformError:
-        return PlainTextResponse(
-            "授权已失效，请从公众号菜单重新进入 / the link expired: open it again from the menu",
-            status_code=400,
-        )
-    next_page = _safe_next(state.get("next"))
+        return PlainTextResponse(EXPIRED_LINK, status_code=400)
+    next_page = _safe_next(next_path)
     async with services.db.session() as session:
         user = await user_for_external_id(session, PLATFORM, openid)
     if user is not None and user.is_active:

@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 import xmltodict
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from wechatpy.utils import to_text
 
+from api.models.base import utcnow
 from api.models.bots import BotCard
+from api.models.notifications import NoticeDispatch
 from api.services import Services
 from bots import cards, identity, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
@@ -74,8 +80,70 @@ def replace_name(card: BotCard) -> str:
     return text.split(" / ")[0][:20] if wanted.get("note") else text[:20]
 
 
+# 发送应用消息 (https://developer.work.weixin.qq.com/document/path/90236): "每应用对同一个成员
+# 不可超过30次/分，1000次/小时，超过部分会被丢弃不下发" — dropped with errcode 0.
+MEMBER_PER_MINUTE = 30
+MEMBER_PER_HOUR = 1000
+TASK_ID_SEPARATOR = "@"  # task_id: digits, letters and "_-@", at most 128 bytes
+
+
+def now_of(services: Services) -> datetime:
+    """The clock cards are sent by (a test may set services.extras["now"])."""
+    clock = services.extras.get("now")
+    return clock() if clock is not None else utcnow()
+
+
+def card_key_of(task_id: str) -> str:
+    """The card a callback's TaskId belongs to: each send has its own task_id (WeCom refuses
+    a task_id used before), `<card key>@<send>`."""
+    return task_id.split(TASK_ID_SEPARATOR, 1)[0]
+
+
+async def check_member_limit(session: AsyncSession, services: Services, card: BotCard) -> None:
+    """Refuse to send beyond WeCom's per-member limit (it would drop the card silently);
+    the card waits for the sweep after the window. Counts the cards and the app messages
+    (notices) sent to this member."""
+    now = now_of(services)
+    minute, hour = now - timedelta(minutes=1), now - timedelta(hours=1)
+    cards_sent = (
+        await session.execute(
+            sa.select(sa.func.count().filter(BotCard.sent_at > minute), sa.func.count()).where(
+                BotCard.platform == PLATFORM,
+                BotCard.external_id == card.external_id,
+                BotCard.sent_at > hour,
+                BotCard.id != card.id,
+            )
+        )
+    ).one()
+    notices_sent = (
+        await session.execute(
+            sa.select(
+                sa.func.count().filter(NoticeDispatch.sent_at > minute), sa.func.count()
+            ).where(
+                NoticeDispatch.channel == PLATFORM,
+                NoticeDispatch.status == "sent",
+                NoticeDispatch.recipient_id == card.user_id,
+                NoticeDispatch.sent_at > hour,
+            )
+        )
+    ).one()
+    in_minute, in_hour = cards_sent[0] + notices_sent[0], cards_sent[1] + notices_sent[1]
+    if in_minute >= MEMBER_PER_MINUTE or in_hour >= MEMBER_PER_HOUR:
+        raise PlatformError(
+            PLATFORM,
+            "MEMBER_LIMIT",
+            f"{in_minute}/min, {in_hour}/h already sent to this member: waits for the sweep",
+        )
+
+
 async def send_card(services: Services, client: WeComClient, card: BotCard) -> str | None:
-    answer = await client.send_template_card([card.external_id], template_card(card))
+    """Send the card under a task_id of its own; a member WeCom does not know is no delivery."""
+    body = template_card(card)
+    body["task_id"] = f"{card.card_key}{TASK_ID_SEPARATOR}{secrets.token_hex(4)}"
+    answer = await client.send_template_card([card.external_id], body)
+    invalid = str(answer.get("invaliduser") or "")
+    if card.external_id in invalid.split("|"):
+        raise PlatformError(PLATFORM, "INVALID_USER", f"WeCom does not know {card.external_id}")
     return answer.get("response_code")
 
 
@@ -124,7 +192,7 @@ async def callback(request: Request) -> Response:
     if event.get("MsgType") == "event" and event.get("Event") == "template_card_event":
         response_code = str(event.get("ResponseCode") or "")
         fields = {
-            "card_key": str(event.get("TaskId", "")),
+            "card_key": card_key_of(str(event.get("TaskId", ""))),
             "external_id": str(event.get("FromUserName", "")),
             "action": str(event.get("EventKey", "")),
             "response_code": response_code or None,

@@ -828,9 +828,11 @@ class Dispatcher:
             dispatch.status, dispatch.retry_at, dispatch.last_error = "skipped", None, detail
             report.skipped += 1
         elif result.status == "rate_limited":
+            # a per-recipient limit (outcome) or the platform's own state (result): later,
+            # not counted as a failed attempt
             dispatch.status, dispatch.retry_at, dispatch.last_error = (
                 "retry",
-                outcome.retry_at,
+                outcome.retry_at or result.retry_at or now + timedelta(minutes=10),
                 detail,
             )
             report.rate_limited += 1

@@ -96,3 +96,15 @@ class BotTap(SQLModel, table=True):
     received_at: datetime = ts_field(default_now=True)
     processed_at: datetime | None = ts_field(nullable=True)
     outcome: str | None = Field(default=None, max_length=40)
+
+
+class BotOAuthState(SQLModel, table=True):
+    """A web OAuth `state` of the Official Account: WeChat takes only a-zA-Z0-9 and at most
+    128 bytes, so the state is a short random string and where it leads is kept here."""
+
+    __tablename__ = "bot_oauth_state"
+
+    state_hash: str = Field(max_length=64, primary_key=True)  # sha256 of the state
+    next_path: str = Field(max_length=500)
+    expires_at: datetime = ts_field(index=True)
+    used_at: datetime | None = ts_field(nullable=True)

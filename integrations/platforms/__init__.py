@@ -17,6 +17,7 @@ from typing import Any
 
 from integrations.platforms.base import (
     MemoryTokenStore,
+    PlatformBlocked,
     PlatformClient,
     PlatformError,
     PlatformNotConfigured,
@@ -34,6 +35,7 @@ __all__ = [
     "MemoryTokenStore",
     "OfficialAccountClient",
     "PlatformClient",
+    "PlatformBlocked",
     "PlatformError",
     "PlatformNotConfigured",
     "Platforms",
@@ -84,6 +86,9 @@ def build_platforms(
         card_template_id=settings.dingtalk_card_template_id,
         callback_token=settings.dingtalk_callback_token,
         callback_aes_key=settings.dingtalk_callback_aes_key,
+        card_use_stream=settings.dingtalk_use_stream,
+        card_callback_route_key=settings.dingtalk_card_callback_route_key,
+        card_callback_secret=settings.dingtalk_card_callback_secret,
         store=store,
         **client_options,
     )

@@ -48,6 +48,36 @@ class RateLimited(PlatformError):
     """Too many calls: retried with backoff, raised when retries run out."""
 
 
+class PlatformBlocked(PlatformError):
+    """The platform refuses until the hospital changes its configuration (an IP missing from
+    the whitelist, a capability the account lacks) or a quota resets. Not retried in the
+    call: the caller retries after `retry_after` seconds and tells the operator (`hint`)."""
+
+    def __init__(
+        self,
+        platform: str,
+        code: int | str,
+        message: str,
+        *,
+        retry_after: float,
+        hint: str,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(platform, code, message, status=status)
+        self.retry_after = retry_after
+        self.hint = hint
+
+
+def seconds_to_midnight(tz: str = "Asia/Shanghai") -> float:
+    """Until the next local midnight: when the platforms' daily quotas reset."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(tz))
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+    return (midnight - now).total_seconds()
+
+
 class TokenInvalid(PlatformError):
     """The token was rejected: the cached one is dropped and the call retried once."""
 
@@ -269,8 +299,11 @@ def wechat_style_check(
     *,
     rate_codes: set[int],
     token_codes: set[int],
+    blocked_codes: dict[int, tuple[Callable[[], float], str]] | None = None,
 ) -> Any:
-    """WeCom, the Official Account and DingTalk's old API answer `{errcode, errmsg}`."""
+    """WeCom, the Official Account and DingTalk's old API answer `{errcode, errmsg}`.
+
+    `blocked_codes`: errcode -> (seconds until trying again, what the operator must do)."""
     if response.status_code == 429:
         raise RateLimited(platform, 429, "too many requests", status=429)
     if not isinstance(body, dict):
@@ -284,6 +317,11 @@ def wechat_style_check(
     if code == 0:
         return body
     message = str(body.get("errmsg", ""))
+    if blocked_codes and code in blocked_codes:
+        after, hint = blocked_codes[code]
+        raise PlatformBlocked(
+            platform, code, message, retry_after=after(), hint=hint, status=response.status_code
+        )
     if code in rate_codes:
         raise RateLimited(platform, code, message, status=response.status_code)
     if code in token_codes:

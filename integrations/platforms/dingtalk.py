@@ -56,6 +56,9 @@ class DingTalkClient(PlatformClient):
         card_template_id: str | None = None,
         callback_token: str | None = None,
         callback_aes_key: str | None = None,
+        card_use_stream: bool = True,
+        card_callback_route_key: str | None = None,
+        card_callback_secret: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(api_base=api_base, **kwargs)
@@ -67,10 +70,38 @@ class DingTalkClient(PlatformClient):
         self.card_template_id = card_template_id
         self.callback_token = callback_token
         self.callback_aes_key = callback_aes_key
+        self.card_use_stream = card_use_stream
+        self.card_callback_route_key = card_callback_route_key
+        self.card_callback_secret = card_callback_secret
 
     @property
     def configured(self) -> bool:
         return bool(self.app_key and self.app_secret)
+
+    def card_setup_problems(self) -> list[str]:
+        """What is missing before approval cards can be sent (empty: ready).
+
+        Without a template id DingTalk refuses every createAndDeliver, and in HTTP mode a
+        card without a registered route key and its apiSecret calls back nowhere (or
+        unverifiably), so card delivery does not start until these are set.
+        """
+        if not self.configured:
+            return ["BEDSIDE_DINGTALK_APP_KEY / BEDSIDE_DINGTALK_APP_SECRET"]
+        problems = []
+        if not self.card_template_id:
+            problems.append("BEDSIDE_DINGTALK_CARD_TEMPLATE_ID (docs/dingtalk-card.md)")
+        if not self.robot_code:
+            problems.append("BEDSIDE_DINGTALK_ROBOT_CODE")
+        if not self.card_use_stream:
+            if not self.card_callback_route_key:
+                problems.append("BEDSIDE_DINGTALK_CARD_CALLBACK_ROUTE_KEY")
+            if not self.card_callback_secret:
+                problems.append("BEDSIDE_DINGTALK_CARD_CALLBACK_SECRET")
+        return problems
+
+    @property
+    def cards_configured(self) -> bool:
+        return not self.card_setup_problems()
 
     @property
     def token_key(self) -> str:
@@ -153,6 +184,18 @@ class DingTalkClient(PlatformClient):
         )
         return str(body.get("task_id", ""))
 
+    async def send_result(self, task_id: str) -> dict[str, Any]:
+        """获取工作通知消息的发送结果 (POST /topapi/message/corpconversation/getsendresult,
+        https://open.dingtalk.com/document/orgapp/gets-the-result-of-sending-messages-asynchronously-to-the-enterprise):
+        `send_result` with invalid_user_id_list, forbidden_user_id_list (flow control: the
+        same content twice a day, over 500 a day), failed_user_id_list, read/unread lists."""
+        body = await self.call(
+            "POST",
+            "/topapi/message/corpconversation/getsendresult",
+            json_body={"agent_id": int(self.agent_id or 0), "task_id": int(task_id)},
+        )
+        return dict(body.get("send_result") or {})
+
     async def send_text_notice(self, userids: list[str], content: str) -> str:
         return await self.send_work_notice(
             userids, {"msgtype": "text", "text": {"content": content}}
@@ -178,6 +221,16 @@ class DingTalkClient(PlatformClient):
         return await self.send_work_notice(userids, msg)
 
     # -- interactive cards (互动卡片, v1.0) -------------------------------------------
+    # https://open.dingtalk.com/document/orgapp/create-and-deliver-cards (创建并投放卡片);
+    # the answer's result.deliverResults[] has one {spaceType, spaceId, success, errorMsg}
+    # per space (the Alibaba Cloud SDK's CreateAndDeliverResponseBodyResultDeliverResults).
+    def _deliver_model(self, userid: str) -> dict[str, Any]:
+        return {
+            "openSpaceId": f"dtv1.card//IM_ROBOT.{userid}",
+            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.robot_code},
+            "userIdType": 1,
+        }
+
     async def create_and_deliver_card(
         self,
         *,
@@ -185,28 +238,56 @@ class DingTalkClient(PlatformClient):
         userid: str,
         card_data: dict[str, str],
         private_data: dict[str, dict[str, str]] | None = None,
-        callback_type: str = "HTTP",
+        callback_type: str | None = None,
         callback_route_key: str | None = None,
         template_id: str | None = None,
     ) -> dict[str, Any]:
-        """Create a card and deliver it to one user's chat with the app's robot."""
+        """Create a card and deliver it to one user's chat with the app's robot.
+
+        Raises `PlatformError` (code NOT_DELIVERED) when DingTalk accepted the call but the
+        card reached no one (a user outside the robot's visible range, for one)."""
+        callback_type = callback_type or ("STREAM" if self.card_use_stream else "HTTP")
         body: dict[str, Any] = {
             "cardTemplateId": template_id or self.card_template_id,
             "outTrackId": out_track_id,
             "callbackType": callback_type,
             "cardData": {"cardParamMap": _strings(card_data)},
-            "openSpaceId": f"dtv1.card//IM_ROBOT.{userid}",
             "imRobotOpenSpaceModel": {"supportForward": False},
-            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.robot_code},
-            "userIdType": 1,
+            **self._deliver_model(userid),
         }
-        if callback_type == "HTTP" and callback_route_key:
-            body["callbackRouteKey"] = callback_route_key
+        route_key = callback_route_key or self.card_callback_route_key
+        if callback_type == "HTTP" and route_key:
+            body["callbackRouteKey"] = route_key
         if private_data:
             body["privateData"] = {
                 uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()
             }
-        return await self.call_v1("POST", "/v1.0/card/instances/createAndDeliver", body)
+        answer = await self.call_v1("POST", "/v1.0/card/instances/createAndDeliver", body)
+        self._check_delivered(answer, userid)
+        return answer
+
+    async def deliver_card(self, *, out_track_id: str, userid: str) -> dict[str, Any]:
+        """Deliver an existing card again (投放卡片, POST /v1.0/card/instances/deliver)."""
+        answer = await self.call_v1(
+            "POST",
+            "/v1.0/card/instances/deliver",
+            {"outTrackId": out_track_id, **self._deliver_model(userid)},
+        )
+        self._check_delivered(answer, userid)
+        return answer
+
+    def _check_delivered(self, answer: Any, userid: str) -> None:
+        """A send is delivered only if DingTalk says so for this user's space."""
+        result = (answer or {}).get("result") if isinstance(answer, dict) else None
+        results = (result or {}).get("deliverResults") if isinstance(result, dict) else None
+        if not isinstance(results, list) or not results:
+            raise PlatformError(self.platform, "NOT_DELIVERED", "no delivery result in the answer")
+        mine = [r for r in results if str(r.get("spaceId", userid)) == userid] or results
+        if not any(r.get("success") is True for r in mine):
+            reason = "; ".join(str(r.get("errorMsg") or "") for r in mine if r.get("errorMsg"))
+            raise PlatformError(
+                self.platform, "NOT_DELIVERED", reason or f"the card reached no one ({userid})"
+            )
 
     async def update_card(
         self,
@@ -227,6 +308,26 @@ class DingTalkClient(PlatformClient):
                 uid: {"cardParamMap": _strings(data)} for uid, data in private_data.items()
             }
         return await self.call_v1("PUT", "/v1.0/card/instances", body)
+
+    async def register_card_callback(
+        self, *, route_key: str, callback_url: str, api_secret: str, force_update: bool
+    ) -> dict[str, Any]:
+        """注册卡片回调地址 (POST /v1.0/card/callbacks/register): bind `route_key` to
+        `callback_url`; DingTalk signs each callback with `api_secret`. Without
+        `force_update` an existing registration is kept and returned (DingTalk's
+        two-step confirmation), so the caller can compare before overwriting.
+        https://open.dingtalk.com/document/orgapp/register-card-callback-address"""
+        answer = await self.call_v1(
+            "POST",
+            "/v1.0/card/callbacks/register",
+            {
+                "apiSecret": api_secret,
+                "callbackRouteKey": route_key,
+                "callbackUrl": callback_url,
+                "forceUpdate": force_update,
+            },
+        )
+        return (answer or {}).get("result") or {}
 
     # -- people --------------------------------------------------------------------
     async def userid_for_auth_code(self, code: str) -> str:

@@ -15,10 +15,36 @@ from urllib.parse import urlencode
 import httpx
 from wechatpy.crypto import WeChatCrypto
 
-from integrations.platforms.base import PlatformClient, PlatformError, wechat_style_check
+from integrations.platforms.base import (
+    PlatformClient,
+    PlatformError,
+    seconds_to_midnight,
+    wechat_style_check,
+)
 
-RATE_LIMIT_CODES = {45009, 45011, -1}
+RATE_LIMIT_CODES = {45011, -1}
 TOKEN_CODES = {40001, 40014, 42001}
+# Answers that no retry within minutes can change (全局返回码,
+# https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html):
+BLOCKED_CODES = {
+    # /cgi-bin/token from an address not in the account's IP whitelist (IP白名单)
+    40164: (
+        lambda: 600.0,
+        "把服务器出口 IP 加入公众号后台 设置与开发 › 基本配置 › IP白名单 / add the server's "
+        "egress IP to the Official Account's IP whitelist",
+    ),
+    # the daily call quota of this API is used up (resets at midnight)
+    45009: (
+        seconds_to_midnight,
+        "公众号接口今日调用次数已用完，次日恢复 / the account's daily API quota is used up; "
+        "it resets at midnight",
+    ),
+    # the API is not open to this account (template messages need a verified service account)
+    48001: (
+        lambda: 3600.0,
+        "该接口需认证服务号 / this API needs a verified service account (认证服务号)",
+    ),
+}
 
 
 class OfficialAccountClient(PlatformClient):
@@ -66,7 +92,12 @@ class OfficialAccountClient(PlatformClient):
 
     def _check(self, response: httpx.Response, body: Any) -> Any:
         return wechat_style_check(
-            self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES
+            self.platform,
+            response,
+            body,
+            rate_codes=RATE_LIMIT_CODES,
+            token_codes=TOKEN_CODES,
+            blocked_codes=BLOCKED_CODES,
         )
 
     # -- messages ------------------------------------------------------------------

@@ -24,6 +24,15 @@ from integrations.platforms.base import (
 
 RATE_LIMIT_CODES = {45009, 45033, 45011, -1}
 TOKEN_CODES = {40014, 42001, 41001}
+# 全局错误码 (https://developer.work.weixin.qq.com/document/path/90313): 60020 "不安全的访问IP"
+# — the server's address is not among the app's trusted IPs (企业可信IP).
+BLOCKED_CODES = {
+    60020: (
+        lambda: 600.0,
+        "把服务器出口 IP 加入企业微信应用的 企业可信IP / add the server's egress IP to the "
+        "WeCom app's trusted IPs",
+    ),
+}
 
 
 class WeComClient(PlatformClient):
@@ -72,7 +81,12 @@ class WeComClient(PlatformClient):
 
     def _check(self, response: httpx.Response, body: Any) -> Any:
         return wechat_style_check(
-            self.platform, response, body, rate_codes=RATE_LIMIT_CODES, token_codes=TOKEN_CODES
+            self.platform,
+            response,
+            body,
+            rate_codes=RATE_LIMIT_CODES,
+            token_codes=TOKEN_CODES,
+            blocked_codes=BLOCKED_CODES,
         )
 
     # -- messages ------------------------------------------------------------------

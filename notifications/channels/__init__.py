@@ -4,6 +4,7 @@ message under our idempotency key, and the platform's per-recipient limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,10 +40,12 @@ class Message:
 
 @dataclass
 class SendResult:
-    status: str  # sent | retry | failed | gone
+    status: str  # sent | retry | failed | gone | rate_limited (try again at `retry_at`)
     external_id: str | None = None
     detail: str | None = None
     gone_addresses: list[Any] = field(default_factory=list)
+    # rate_limited: when the platform will take it again (a quota reset, a whitelist fixed)
+    retry_at: datetime | None = None
 
 
 class Channel(Protocol):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,10 @@ def server_env(settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def live_server(
-    browser_prerequisites: None, settings: Settings, database: Database
-) -> Iterator[str]:
-    """The real server on a free port, for the whole browser session."""
-    port = _free_port()
-    env = server_env(settings)
-    env.pop("BEDSIDE_REDIS_URL", None)
+@contextmanager
+def running_server(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """`api.asgi:app` under uvicorn with `env`, until the block ends; yields its base URL."""
+    port = port or _free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -132,6 +129,17 @@ def live_server(
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    browser_prerequisites: None, settings: Settings, database: Database
+) -> Iterator[str]:
+    """The real server on a free port, for the whole browser session."""
+    env = server_env(settings)
+    env.pop("BEDSIDE_REDIS_URL", None)
+    with running_server(env) as base:
+        yield base
 
 
 @pytest.fixture

@@ -225,7 +225,11 @@ ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/bots/wechat-oa/callback"): NOBODY,  # URL verification, platform-signed
     # exchange the platform's one-time login code: without a valid code, nobody (a token
     # adds nothing); unset-up platforms have no endpoint (404)
+    ("POST", "/bots/dingtalk/card-callback"): NOBODY,  # signed with the registered apiSecret
     ("POST", "/bots/dingtalk/login"): NOBODY,
+    ("GET", "/bots/signin-config"): EVERYONE,  # which platform signs in (corp id, no secret)
+    ("GET", "/bots/wecom/oauth"): EVERYONE,  # a redirect to WeCom's authorize page
+    ("GET", "/bots/wecom/oauth/callback"): NOBODY,  # needs WeCom's code and our state
     ("POST", "/bots/wecom/login"): NOBODY,
     ("GET", "/bots/wechat-oa/oauth"): EVERYONE,  # a redirect to WeChat
     ("GET", "/bots/wechat-oa/oauth/callback"): NOBODY,  # needs WeChat's code and our state
@@ -872,6 +876,8 @@ def route_request(key: tuple[str, str], world: World, role: str) -> dict[str, An
         "/bots/wecom/callback": f"/bots/wecom/callback?msg_signature=bad&timestamp={ms // 1000}&nonce=n{ms}&echostr=x",
         "/bots/wechat-oa/callback": f"/bots/wechat-oa/callback?signature=bad&timestamp={ms // 1000}&nonce=n{ms}&echostr=x",
         "/bots/wechat-oa/oauth/callback": "/bots/wechat-oa/oauth/callback?code=x&state=forged",
+        "/bots/wecom/oauth/callback": "/bots/wecom/oauth/callback?code=x&state=forged",
+        "/bots/wecom/oauth": "/bots/wecom/oauth?next=/tasks",
         "/graphql": "/graphql",
     }.get(path, path)
     request: dict[str, Any] = {"method": method, "url": url}
@@ -916,7 +922,10 @@ def route_request(key: tuple[str, str], world: World, role: str) -> dict[str, An
 # answers (allowed). Never 5xx.
 REFUSED_STATUS = (401, 403, 404)
 # A forged or expired OAuth state is answered as an expired link, 400.
-REFUSED_AS = {("GET", "/bots/wechat-oa/oauth/callback"): (400,)}
+REFUSED_AS = {
+    ("GET", "/bots/wechat-oa/oauth/callback"): (400,),
+    ("GET", "/bots/wecom/oauth/callback"): (400,),
+}
 
 
 @pytest.mark.parametrize("key", _route_params())
@@ -943,8 +952,10 @@ async def test_route(key: tuple[str, str], demo: Services, services: Services) -
                 role in allowed
                 and status in REFUSED_STATUS
                 and not (
-                    # allowed to ask, but the record or link does not exist
-                    key[1] in ("/n/{notice_id}", "/assets") and status == 404
+                    # allowed to ask, but the record or link does not exist (or, for
+                    # WeCom's OAuth, the platform is not set up in this app; the signed-in
+                    # round trip is tests/browser/test_platform_signin.py)
+                    key[1] in ("/n/{notice_id}", "/assets", "/bots/wecom/oauth") and status == 404
                 )
             ):
                 wrong.append(f"{role} should be allowed, got {status} {response.text[:120]}")

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 # Credentials the simulator knows; `simulated_settings` puts them into Settings.
@@ -52,6 +52,7 @@ DINGTALK = {
 WECOM = {"corp_id": "wwsimcorp0001", "secret": "sim-wecom-secret", "agent_id": "1000002"}
 OA = {"app_id": "wxsimapp00000001", "secret": "sim-oa-secret"}
 CALLBACK_TOKEN = "simCallbackToken"
+CARD_API_SECRET = "sim-card-callback-api-secret"
 
 
 def _aes_key(seed: str) -> str:
@@ -111,21 +112,44 @@ def dingtalk_callback(
 
 
 def dingtalk_card_tap(
-    *, out_track_id: str, userid: str, action: str, params: dict[str, Any] | None = None
+    *,
+    out_track_id: str,
+    userid: str,
+    action: str,
+    params: dict[str, Any] | None = None,
+    component_id: str | None = None,
 ) -> dict[str, Any]:
-    """The card callback DingTalk sends when a button with a 回传请求 action is tapped."""
+    """The card callback DingTalk sends when a button with a 回传请求 action is tapped.
+
+    Shape from 互动卡片 › 事件回调 (https://open.dingtalk.com/document/development/event-callback-card):
+    `{type: actionCallback, outTrackId, corpId, userId, content}` where `content` is a JSON
+    string `{"cardPrivateData": {"actionIds": [<the component's id>], "params": {…}}}`; the
+    parameters configured on the 回传请求 (here `action`) travel in `params`. The doc's own
+    example has actionIds ["1"] beside params {"action": "accept"}, so the component id is
+    not the action: it is set to the template's component id (docs/dingtalk-card.md)."""
     content = {
-        "cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}
+        "cardPrivateData": {
+            "actionIds": [component_id or f"btn_{action}"],
+            "params": {"action": action, **(params or {})},
+        }
     }
     return {
+        "type": "actionCallback",
         "outTrackId": out_track_id,
         "corpId": DINGTALK["corp_id"],
         "userId": userid,
-        "type": "actionCallback",
-        "spaceType": "IM_ROBOT",
         "content": json.dumps(content, ensure_ascii=False),
-        "extension": "{}",
     }
+
+
+def dingtalk_card_signature(api_secret: str, timestamp: str) -> str:
+    """calcSignature(apiSecret, ts) = base64(HMAC-SHA256(apiSecret, str(ts))) — 事件回调 ›
+    回调签名验证 (https://open.dingtalk.com/document/development/event-callback-card)."""
+    import hmac
+
+    return base64.b64encode(
+        hmac.new(api_secret.encode(), timestamp.encode(), hashlib.sha256).digest()
+    ).decode()
 
 
 def wechat_xml(fields: dict[str, Any]) -> str:
@@ -198,6 +222,25 @@ def oa_callback(
     return params, body
 
 
+# 参数值内容限制 per key type (the 订阅消息 table the category templates share: thing 20,
+# character_string / number / letter 32, phrase 5, …); the types not listed are not cut.
+TEMPLATE_LIMITS = {
+    "thing": 20,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "character_string": 32,
+    "phrase": 5,
+    "phone_number": 17,
+    "car_number": 8,
+}
+
+
+def _cut(key: str, value: str) -> str:
+    limit = TEMPLATE_LIMITS.get(key.rstrip("0123456789"))
+    return value[:limit] if limit else value
+
+
 def read_wechat_reply(xml_text: str, encoding_aes_key: str) -> str:
     """Decrypt a passive reply (`<xml><Encrypt>…`) into its plaintext XML."""
     import xmltodict
@@ -231,6 +274,36 @@ class SimState:
     directories: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # DingTalk card callback registrations: callbackRouteKey -> {callbackUrl, apiSecret}
+    card_routes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # DingTalk users the robot cannot reach (outside its visible range, 可见范围)
+    dingtalk_unreachable: set[str] = field(default_factory=set)
+    # Official Account web OAuth: who is using WeChat in the simulated browser, and the
+    # account's 网页授权域名 (the host redirect_uri must be on)
+    oa_wechat_user: str | None = None
+    oa_oauth_domain: str | None = None
+    # WeCom web OAuth: the member using WeCom in the simulated browser, the app's 可信域名
+    wecom_browser_user: str | None = None
+    wecom_trusted_domain: str | None = None
+    # Official Account template library entries added by the hospital: id -> its keys;
+    # None accepts any id (older tests)
+    oa_templates: dict[str, list[str]] | None = None
+    # configuration / quota states: the token refused for an IP not whitelisted (40164,
+    # WeCom 60020), the template API's daily quota used up (45009)
+    oa_ip_blocked: bool = False
+    oa_quota_exhausted: bool = False
+    wecom_ip_blocked: bool = False
+    # WeCom: members the corp does not have (answered in invaliduser), what was dropped
+    # beyond the per-member limit, task_ids used, and a shift of the simulator's clock
+    wecom_unknown_users: set[str] = field(default_factory=set)
+    wecom_dropped: list[dict[str, Any]] = field(default_factory=list)
+    wecom_task_ids: set[str] = field(default_factory=set)
+    wecom_sends: list[tuple[str, float]] = field(default_factory=list)  # (user, at)
+    clock_offset: float = 0.0
+    # DingTalk work notices: send results by task_id, users DingTalk does not know
+    dingtalk_send_results: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    dingtalk_unknown_users: set[str] = field(default_factory=set)
+    dingtalk_notice_contents: set[tuple[str, str]] = field(default_factory=set)
 
 
 class PlatformSimulator:
@@ -263,10 +336,41 @@ class PlatformSimulator:
 
     def event_response_code(self, task_id: str) -> str:
         """The fresh ResponseCode WeCom puts in a template_card_event (updates that card once)."""
-        sent = next(c for c in self.state.wecom_cards.values() if c["task_id"] == task_id)
+        sent = next(
+            c
+            for c in self.state.wecom_cards.values()
+            if c["task_id"] == task_id or str(c["task_id"]).split("@")[0] == task_id
+        )
         code = secrets.token_hex(16)
         self.state.wecom_cards[code] = {**sent, "used": False, "updates": []}
         return code
+
+    def dingtalk_tap_request(
+        self, out_track_id: str, userid: str, action: str = "approve", **tap: Any
+    ) -> dict[str, Any]:
+        """What DingTalk sends when `userid` taps a 回传请求 button on the card.
+
+        HTTP cards: the POST to the URL registered for the card's callbackRouteKey, signed
+        with that registration's apiSecret → {"mode": "HTTP", "url", "headers", "json"}.
+        STREAM cards: the callback's data as the stream delivers it → {"mode": "STREAM",
+        "data"}. A HTTP card whose route key was never registered calls back nowhere
+        (AssertionError): the docs route callbacks only through a registered key."""
+        card = self.state.cards[out_track_id]
+        payload = dingtalk_card_tap(out_track_id=out_track_id, userid=userid, action=action, **tap)
+        if card["callback_type"] == "STREAM":
+            return {"mode": "STREAM", "data": payload}
+        route = self.state.card_routes.get(card.get("route_key") or "")
+        assert route is not None, "a HTTP card without a registered callbackRouteKey: no callback"
+        timestamp = str(int(time.time() * 1000))
+        return {
+            "mode": "HTTP",
+            "url": route["callbackUrl"],
+            "headers": {
+                "x-ddpaas-signature-timestamp": timestamp,
+                "x-ddpaas-signature": dingtalk_card_signature(route["apiSecret"], timestamp),
+            },
+            "json": payload,
+        }
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -307,6 +411,11 @@ class PlatformSimulator:
                 self.dingtalk_work_notice,
                 methods=["POST"],
             ),
+            Route(
+                "/topapi/message/corpconversation/getsendresult",
+                self.dingtalk_send_result,
+                methods=["POST"],
+            ),
             Route("/topapi/v2/user/getuserinfo", self.dingtalk_getuserinfo, methods=["POST"]),
             Route("/topapi/v2/user/getbymobile", self.dingtalk_getbymobile, methods=["POST"]),
             Route(
@@ -319,6 +428,8 @@ class PlatformSimulator:
                 "/v1.0/card/instances/createAndDeliver", self.dingtalk_card_create, methods=["POST"]
             ),
             Route("/v1.0/card/instances", self.dingtalk_card_update, methods=["PUT"]),
+            Route("/v1.0/card/instances/deliver", self.dingtalk_card_deliver, methods=["POST"]),
+            Route("/v1.0/card/callbacks/register", self.dingtalk_card_register, methods=["POST"]),
             Route("/cgi-bin/gettoken", self.wecom_gettoken, methods=["GET"]),
             Route("/cgi-bin/message/send", self.wecom_send, methods=["POST"]),
             Route(
@@ -331,6 +442,7 @@ class PlatformSimulator:
             Route("/cgi-bin/message/custom/send", self.oa_custom_send, methods=["POST"]),
             Route("/cgi-bin/menu/create", self.oa_menu_create, methods=["POST"]),
             Route("/sns/oauth2/access_token", self.oa_oauth, methods=["GET"]),
+            Route("/connect/oauth2/authorize", self.oa_authorize, methods=["GET"]),
         ]
 
     # -- DingTalk (old API: errcode; v1.0: HTTP status + code) -------------------------
@@ -382,17 +494,56 @@ class PlatformSimulator:
         if len(users) > 100:
             return JSONResponse({"errcode": 40035, "errmsg": "userid_list 超过100"})
         task_id = secrets.randbelow(10**12)
-        self.state.messages.append(
-            {
-                "platform": "dingtalk",
-                "kind": f"work_notice.{msgtype}",
-                "to": users,
-                "body": msg,
-                "task_id": task_id,
-            }
-        )
+        # 发送工作通知 (https://open.dingtalk.com/document/orgapp/asynchronous-sending-of-enterprise-session-messages):
+        # answered ok at once, sent afterwards; "给同一用户发相同内容消息一天仅允许一次" — a repeat is
+        # held back by flow control and shows in getsendresult's forbidden list, as does
+        # an unknown userid in invalid_user_id_list.
+        content = json.dumps(msg, sort_keys=True, ensure_ascii=False)
+        result: dict[str, list[str]] = {
+            "invalid_user_id_list": [],
+            "forbidden_user_id_list": [],
+            "failed_user_id_list": [],
+            "unread_user_id_list": [],
+        }
+        reached = []
+        for user in users:
+            if user in self.state.dingtalk_unknown_users:
+                result["invalid_user_id_list"].append(user)
+            elif (user, content) in self.state.dingtalk_notice_contents:
+                result["forbidden_user_id_list"].append(user)
+            else:
+                self.state.dingtalk_notice_contents.add((user, content))
+                result["unread_user_id_list"].append(user)
+                reached.append(user)
+        self.state.dingtalk_send_results[task_id] = result
+        if reached:
+            self.state.messages.append(
+                {
+                    "platform": "dingtalk",
+                    "kind": f"work_notice.{msgtype}",
+                    "to": reached,
+                    "body": msg,
+                    "task_id": task_id,
+                }
+            )
         return JSONResponse(
             {"errcode": 0, "errmsg": "ok", "task_id": task_id, "request_id": secrets.token_hex(8)}
+        )
+
+    async def dingtalk_send_result(self, request: Request) -> JSONResponse:
+        """获取工作通知消息的发送结果 (https://open.dingtalk.com/document/orgapp/gets-the-result-of-sending-messages-asynchronously-to-the-enterprise):
+        {agent_id, task_id} → send_result {invalid_user_id_list, forbidden_user_id_list,
+        failed_user_id_list, read_user_id_list, unread_user_id_list, …}. The simulator's
+        send is finished at once; real DingTalk may still be sending (users in no list)."""
+        body, error = await self._dingtalk_old(request)
+        if error:
+            return error
+        assert body is not None
+        result = self.state.dingtalk_send_results.get(int(body.get("task_id") or 0))
+        if result is None or str(body.get("agent_id")) != DINGTALK["agent_id"]:
+            return JSONResponse({"errcode": 40035, "errmsg": "task_id / agent_id"})
+        return JSONResponse(
+            {"errcode": 0, "errmsg": "ok", "send_result": {**result, "read_user_id_list": []}}
         )
 
     async def dingtalk_getuserinfo(self, request: Request) -> JSONResponse:
@@ -512,7 +663,32 @@ class PlatformSimulator:
             and all(isinstance(v, str) for v in data["cardParamMap"].values())
         )
 
+    def _deliver_results(self, userid: str) -> list[dict[str, Any]]:
+        """Per space, as createAndDeliver / deliver answer (result.deliverResults[]: spaceType,
+        spaceId, success, errorMsg — the Alibaba Cloud DingTalk SDK's
+        CreateAndDeliverResponseBodyResultDeliverResults). A user outside the robot's
+        visible range is not reached: success false. The exact errorMsg DingTalk writes
+        then is not documented; the text here is the simulator's own."""
+        if userid in self.state.dingtalk_unreachable:
+            return [
+                {
+                    "spaceType": "IM_ROBOT",
+                    "spaceId": userid,
+                    "success": False,
+                    "errorMsg": "user not in the robot's visible range",
+                }
+            ]
+        return [{"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}]
+
     async def dingtalk_card_create(self, request: Request) -> JSONResponse:
+        """创建并投放卡片, POST /v1.0/card/instances/createAndDeliver
+        (https://open.dingtalk.com/document/orgapp/create-and-deliver-cards): cardTemplateId,
+        outTrackId, openSpaceId `dtv1.card//IM_ROBOT.<userId>` with imRobotOpenDeliverModel,
+        callbackType HTTP | STREAM, callbackRouteKey for HTTP, cardParamMap of strings.
+
+        Not confirmed by any documentation, and so not relied on by the code: the error
+        codes for a missing field (`param.<name>Empty` here) and what DingTalk answers for
+        an outTrackId used before (here a plain 400 with a code the code does not read)."""
         body, error = await self._dingtalk_v1(request)
         if error:
             return error
@@ -524,15 +700,12 @@ class PlatformSimulator:
                 )
         if not self._param_map_ok(body.get("cardData")):
             return JSONResponse(
-                {
-                    "code": "param.cardPublicDataEmpty",
-                    "message": "cardParamMap must map to strings",
-                },
+                {"code": "param.invalid", "message": "cardParamMap must map to strings"},
                 status_code=400,
             )
         if body.get("callbackType") not in {"HTTP", "STREAM"}:
             return JSONResponse(
-                {"code": "param.callbackTypeInvalid", "message": "callbackType"}, status_code=400
+                {"code": "param.invalid", "message": "callbackType"}, status_code=400
             )
         space = body["openSpaceId"]
         if (
@@ -540,14 +713,15 @@ class PlatformSimulator:
             or (body.get("imRobotOpenDeliverModel") or {}).get("spaceType") != "IM_ROBOT"
         ):
             return JSONResponse(
-                {"code": "param.openSpaceModelInvalid", "message": "openSpaceId"}, status_code=400
+                {"code": "param.invalid", "message": "openSpaceId"}, status_code=400
             )
         if body["outTrackId"] in self.state.cards:
             return JSONResponse(
-                {"code": "param.outTrackIdExist", "message": "outTrackId already used"},
+                {"code": "sim.outTrackIdUsed", "message": "outTrackId already used"},
                 status_code=400,
             )
         userid = space.split("IM_ROBOT.", 1)[1]
+        results = self._deliver_results(userid)
         self.state.cards[body["outTrackId"]] = {
             "template_id": body["cardTemplateId"],
             "userid": userid,
@@ -558,23 +732,74 @@ class PlatformSimulator:
                 uid: dict(v["cardParamMap"]) for uid, v in (body.get("privateData") or {}).items()
             },
             "updates": [],
+            "delivered_to": [r["spaceId"] for r in results if r["success"]],
         }
-        self.state.messages.append(
-            {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
-        )
+        if results[0]["success"]:
+            self.state.messages.append(
+                {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
+            )
         return JSONResponse(
             {
                 "success": True,
-                "result": {
-                    "outTrackId": body["outTrackId"],
-                    "deliverResults": [
-                        {"spaceType": "IM_ROBOT", "spaceId": userid, "success": True}
-                    ],
-                },
+                "result": {"outTrackId": body["outTrackId"], "deliverResults": results},
             }
         )
 
+    async def dingtalk_card_deliver(self, request: Request) -> JSONResponse:
+        """投放卡片, POST /v1.0/card/instances/deliver
+        (https://open.dingtalk.com/document/orgapp/delivery-card-interface): an existing
+        outTrackId to an openSpaceId; the answer has the same deliverResults[]."""
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        card = self.state.cards.get(body.get("outTrackId", ""))
+        space = str(body.get("openSpaceId") or "")
+        if card is None or not space.startswith("dtv1.card//IM_ROBOT."):
+            return JSONResponse(
+                {"code": "param.invalid", "message": "card / space"}, status_code=400
+            )
+        userid = space.split("IM_ROBOT.", 1)[1]
+        results = self._deliver_results(userid)
+        if results[0]["success"] and userid not in card["delivered_to"]:
+            card["delivered_to"].append(userid)
+            self.state.messages.append(
+                {"platform": "dingtalk", "kind": "card", "to": [userid], "body": body}
+            )
+        return JSONResponse({"success": True, "result": {"deliverResults": results}})
+
+    async def dingtalk_card_register(self, request: Request) -> JSONResponse:
+        """注册卡片回调地址, POST /v1.0/card/callbacks/register
+        (https://open.dingtalk.com/document/orgapp/register-card-callback-address, and
+        事件回调 › 注册回调地址): apiSecret, callbackUrl, callbackRouteKey, forceUpdate.
+        "第一次调用不存在则插入，存在则结果返回上次注册信息"; forceUpdate=true overwrites.
+        The answer's shape {success, result: {callbackUrl, apiSecret}} follows the SDKs'
+        RegisterCallbackResponseBody; the docs show no full example."""
+        body, error = await self._dingtalk_v1(request)
+        if error:
+            return error
+        assert body is not None
+        key, url, secret = (
+            body.get("callbackRouteKey"),
+            body.get("callbackUrl"),
+            body.get("apiSecret"),
+        )
+        if not key or not url:
+            return JSONResponse(
+                {"code": "param.invalid", "message": "callbackRouteKey / callbackUrl"},
+                status_code=400,
+            )
+        existing = self.state.card_routes.get(key)
+        if existing is None or body.get("forceUpdate") is True:
+            self.state.card_routes[key] = {"callbackUrl": url, "apiSecret": secret or ""}
+        return JSONResponse({"success": True, "result": dict(self.state.card_routes[key])})
+
     async def dingtalk_card_update(self, request: Request) -> JSONResponse:
+        """更新卡片, PUT /v1.0/card/instances
+        (https://open.dingtalk.com/document/orgapp/interactive-card-update-interface):
+        outTrackId, cardData.cardParamMap (strings), cardUpdateOptions.updateCardDataByKey.
+        The error code for an unknown outTrackId is not documented (`param.cardNotExist`
+        here is the simulator's own)."""
         body, error = await self._dingtalk_v1(request)
         if error:
             return error
@@ -620,7 +845,13 @@ class PlatformSimulator:
             return None, JSONResponse({"errcode": 47001, "errmsg": "data format error"})
 
     async def wecom_gettoken(self, request: Request) -> JSONResponse:
+        """获取access_token (https://developer.work.weixin.qq.com/document/path/91039); from an
+        address outside the app's 企业可信IP WeCom answers 60020 (全局错误码 "不安全的访问IP").
+        Whether gettoken itself or only the later calls answer 60020 is not stated in the
+        docs; the simulator refuses gettoken."""
         q = request.query_params
+        if self.state.wecom_ip_blocked:
+            return JSONResponse({"errcode": 60020, "errmsg": "not allow to access from your ip"})
         if q.get("corpid") != WECOM["corp_id"] or q.get("corpsecret") != WECOM["secret"]:
             return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("wecom")})
@@ -646,8 +877,25 @@ class PlatformSimulator:
             "msgid": secrets.token_hex(8),
         }
         users = body["touser"].split("|")
+        # 发送应用消息 (https://developer.work.weixin.qq.com/document/path/90236): unknown
+        # members come back in `invaliduser` ("|"-separated) with errcode 0.
+        unknown = [u for u in users if u in self.state.wecom_unknown_users]
+        users = [u for u in users if u not in unknown]
+        answer["invaliduser"] = "|".join(unknown)
         if msgtype == "template_card":
             card = body["template_card"]
+            # 模板卡片消息 task_id: "同一个应用任务id不能重复，只能由数字、字母和“_-@”组成，最长支持128字节".
+            # The errcode for a repeated task_id is not documented; the simulator's 40058
+            # is its own, and the code relies on no code for it.
+            task_id = str(card.get("task_id") or "")
+            if (
+                task_id in self.state.wecom_task_ids
+                or not all(ch.isascii() and (ch.isalnum() or ch in "_-@") for ch in task_id)
+                or len(task_id.encode()) > 128
+            ):
+                return JSONResponse({"errcode": 40058, "errmsg": "task_id repeated or invalid"})
+            if task_id:
+                self.state.wecom_task_ids.add(task_id)
             if card.get("card_type") == "button_interaction":
                 if (
                     not card.get("task_id")
@@ -684,6 +932,19 @@ class PlatformSimulator:
             }
         elif msgtype in {"text", "markdown"} and "content" not in body[msgtype]:
             return JSONResponse({"errcode": 41009, "errmsg": "missing content"})
+        # "每应用对同一个成员不可超过30次/分，1000次/小时，超过部分会被丢弃不下发": errcode 0 all the same
+        now = time.time() + self.state.clock_offset
+        delivered = []
+        for user in users:
+            recent = [at for u, at in self.state.wecom_sends if u == user and at > now - 3600]
+            if len([at for at in recent if at > now - 60]) >= 30 or len(recent) >= 1000:
+                self.state.wecom_dropped.append({"to": user, "body": body})
+                continue
+            self.state.wecom_sends.append((user, now))
+            delivered.append(user)
+        users = delivered
+        if not users:
+            return JSONResponse(answer)
         self.state.messages.append(
             {
                 "platform": "wecom",
@@ -783,7 +1044,16 @@ class PlatformSimulator:
 
     # -- Official Account ----------------------------------------------------------
     async def oa_token(self, request: Request) -> JSONResponse:
+        """获取 Access token (https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html);
+        from an address not in the IP whitelist it answers 40164 (全局返回码: "调用接口的IP地址不在白名单中")."""
         q = request.query_params
+        if self.state.oa_ip_blocked:
+            return JSONResponse(
+                {
+                    "errcode": 40164,
+                    "errmsg": "invalid ip 203.0.113.7, not in whitelist rid: sim",
+                }
+            )
         if (
             q.get("grant_type") != "client_credential"
             or q.get("appid") != OA["app_id"]
@@ -793,10 +1063,20 @@ class PlatformSimulator:
         return JSONResponse(self._issue("wechat_oa"))
 
     async def oa_template_send(self, request: Request) -> JSONResponse:
+        """发送模板消息, POST /cgi-bin/message/template/send
+        (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html):
+        touser, template_id, data {key: {value}}, optional url and client_msg_id (a repeat
+        with the same client_msg_id is not sent again). Since 2023-05-04 only the
+        template's own keys show: `first` and `remark` are dropped, and each value is cut
+        to its type's length (thing: 20 characters; 《关于规范公众号模板消息的再次公告》). The
+        simulator records `shown`, what the patient sees, beside what was sent. Errors:
+        40037 template_id invalid, 47003 an argument invalid, 45009 daily quota reached."""
         body, error = await self._wechat_style("wechat_oa", request)
         if error:
             return error
         assert body is not None
+        if self.state.oa_quota_exhausted:
+            return JSONResponse({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
         data = body.get("data")
         if (
             not body.get("touser")
@@ -805,6 +1085,20 @@ class PlatformSimulator:
             or not all(isinstance(v, dict) and "value" in v for v in data.values())
         ):
             return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        keys = None
+        if self.state.oa_templates is not None:
+            keys = self.state.oa_templates.get(body["template_id"])
+            if keys is None:
+                return JSONResponse({"errcode": 40037, "errmsg": "invalid template_id"})
+        client_msg_id = body.get("client_msg_id")
+        for sent in self.state.messages:
+            if client_msg_id and sent.get("client_msg_id") == client_msg_id:
+                return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": sent["msgid"]})
+        shown = {
+            key: _cut(key, str(value["value"]))
+            for key, value in data.items()
+            if key not in ("first", "remark") and (keys is None or key in keys)
+        }
         msgid = secrets.randbelow(10**12)
         self.state.messages.append(
             {
@@ -813,6 +1107,8 @@ class PlatformSimulator:
                 "to": [body["touser"]],
                 "body": body,
                 "msgid": msgid,
+                "client_msg_id": client_msg_id,
+                "shown": shown,
             }
         )
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
@@ -843,6 +1139,72 @@ class PlatformSimulator:
             return JSONResponse({"errcode": 40016, "errmsg": "invalid button size"})
         self.state.menus.append(buttons)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def oa_authorize(self, request: Request) -> Response:
+        """网页授权 第一步 (https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html):
+        `open.weixin.qq.com/connect/oauth2/authorize?appid&redirect_uri&response_type=code
+        &scope&state#wechat_redirect`. "重定向后会带上state参数，开发者可以填写a-zA-Z0-9的参数值，
+        最多128字节"; redirect_uri's domain must be the account's 网页授权域名; with
+        snsapi_base the user is not asked and the browser goes to
+        `redirect_uri?code=CODE&state=STATE` (the code: 5 minutes, one exchange).
+        What WeChat shows for a refused request is an error page whose exact text and
+        status are not documented; here a 400 with the reason."""
+        from urllib.parse import urlencode, urlsplit
+
+        q = request.query_params
+        redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        if q.get("appid") == WECOM["corp_id"]:
+            return self.wecom_authorize(request)
+        problems = []
+        if q.get("appid") != OA["app_id"]:
+            problems.append("appid")
+        if q.get("response_type") != "code" or q.get("scope") not in {
+            "snsapi_base",
+            "snsapi_userinfo",
+        }:
+            problems.append("response_type / scope")
+        if len(state.encode()) > 128 or (state and not state.isascii()) or not state.isalnum():
+            problems.append("state (a-zA-Z0-9, at most 128 bytes)")
+        if not redirect_uri or urlsplit(redirect_uri).hostname != self.state.oa_oauth_domain:
+            problems.append("redirect_uri (not on the 网页授权域名)")
+        if self.state.oa_wechat_user is None:
+            problems.append("no WeChat user in this browser")
+        if problems:
+            return PlainTextResponse("授权参数错误: " + ", ".join(problems), status_code=400)
+        code = self.auth_code("wechat_oa", self.state.oa_wechat_user or "")
+        joiner = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(
+            f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
+        )
+
+    def wecom_authorize(self, request: Request) -> Response:
+        """企业微信 构造网页授权链接 (https://developer.work.weixin.qq.com/document/path/91022):
+        the same host, `appid=<CorpID>`, `agentid` required for snsapi_base inside an app,
+        state "a-zA-Z0-9的参数值，长度不可超过128个字节", redirect_uri on the app's 可信域名;
+        back to `redirect_uri?code=CODE&state=STATE`, the code for /cgi-bin/auth/getuserinfo
+        (5 minutes, once)."""
+        from urllib.parse import urlencode, urlsplit
+
+        q = request.query_params
+        redirect_uri, state = q.get("redirect_uri", ""), q.get("state", "")
+        problems = []
+        if q.get("agentid") != WECOM["agent_id"] or q.get("scope") != "snsapi_base":
+            problems.append("agentid / scope")
+        if q.get("response_type") != "code":
+            problems.append("response_type")
+        if len(state.encode()) > 128 or (state and not (state.isascii() and state.isalnum())):
+            problems.append("state")
+        if not redirect_uri or urlsplit(redirect_uri).hostname != self.state.wecom_trusted_domain:
+            problems.append("redirect_uri (not on the 可信域名)")
+        if self.state.wecom_browser_user is None:
+            problems.append("no WeCom member in this browser")
+        if problems:
+            return PlainTextResponse("授权参数错误: " + ", ".join(problems), status_code=400)
+        code = self.auth_code("wecom", self.state.wecom_browser_user or "")
+        joiner = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(
+            f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
+        )
 
     async def oa_oauth(self, request: Request) -> JSONResponse:
         q = request.query_params
@@ -928,17 +1290,22 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
         "dingtalk_callback_aes_key": DINGTALK_AES_KEY,
         "dingtalk_api_base": sim.url,
         "dingtalk_card_template_id": "sim-approval-card.schema",
+        # HTTP mode unless a test asks for Stream mode (the product's default)
+        "dingtalk_use_stream": False,
+        "dingtalk_card_callback_secret": CARD_API_SECRET,
         "wecom_corp_id": WECOM["corp_id"],
         "wecom_secret": WECOM["secret"],
         "wecom_agent_id": WECOM["agent_id"],
         "wecom_token": CALLBACK_TOKEN,
         "wecom_aes_key": WECOM_AES_KEY,
         "wecom_api_base": sim.url,
+        "wecom_oauth_base": sim.url,
         "wechat_oa_app_id": OA["app_id"],
         "wechat_oa_secret": OA["secret"],
         "wechat_oa_token": CALLBACK_TOKEN,
         "wechat_oa_aes_key": OA_AES_KEY,
         "wechat_oa_api_base": sim.url,
+        "wechat_oa_oauth_base": sim.url,
         "wechat_oa_template_ids": {
             "booking_confirmed": "tmpl-booking-confirmed",
             "booking_reminder": "tmpl-booking-reminder",
@@ -953,6 +1320,7 @@ def simulated_settings(settings: Any, sim: PlatformSimulator, **overrides: Any) 
 __all__ = [
     "PlatformSimulator",
     "dingtalk_callback",
+    "dingtalk_card_signature",
     "dingtalk_card_tap",
     "oa_callback",
     "platform_decrypt",
