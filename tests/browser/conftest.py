@@ -131,11 +131,15 @@ def running_server(env: dict[str, str], port: int | None = None) -> Iterator[str
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(
     browser_prerequisites: None, settings: Settings, database: Database
 ) -> Iterator[str]:
-    """The real server on a free port, for the whole browser session."""
+    """The real server on a free port, for the browser tests.
+
+    It delivers notifications in process, sweeping the shared test database at the real
+    time: it must stop when the browser tests end, or it would deliver beside the later
+    tests that drive every sweep at an injected time (a reminder would go out early)."""
     env = server_env(settings)
     env.pop("BEDSIDE_REDIS_URL", None)
     with running_server(env) as base:
