@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -101,59 +102,18 @@ class BodyLimitMiddleware:
 NESTED_TOO_DEEP = "请求内容嵌套过深 / the request body is nested too deeply"
 
 
-class DeepNestingMiddleware:
-    """A request body nested deeper than Python's JSON parser can follow (100,000 `[`)
-    raises RecursionError in whichever route parses it (GraphQL, a bot callback). That is
-    the caller's input, not a server fault: 400 with a code, before anything was written."""
+class _AnswersBeforeTheResponse:
+    """Turns an exception escaping the app into a coded JSON answer, as long as no
+    response has started (after that, the exception goes on: nothing can be answered)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except RecursionError:
-            if started:
-                raise
-            log.warning("request body nested too deeply at %s", scope.get("path"))
-            error = {"message": NESTED_TOO_DEEP, "code": "VALIDATION", "field": "body"}
-            payload = (
-                {"errors": [{"message": NESTED_TOO_DEEP, "extensions": {"code": "VALIDATION"}}]}
-                if scope["path"].startswith("/graphql")
-                else {"error": error}
-            )
-            body = json.dumps(payload, ensure_ascii=False).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", b"application/json; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-
-
-class OutageMiddleware:
-    """A database outage outside a resolver (signing the request in, say) answers 503
-    with a code and Retry-After, instead of a bare 500: the client retries, and its
-    idempotency keys make the retry safe. Resolver errors are handled in GraphQL."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def answer(
+        self, exc: Exception, scope: Scope
+    ) -> tuple[int, dict[str, Any], dict[bytes, bytes]] | None:
+        """(status, JSON body, extra headers) for `exc`, or None to let it go on."""
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,34 +130,61 @@ class OutageMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            from api.graphql.errors import UNAVAILABLE_MESSAGE, is_transient_outage
-
-            if started or not is_transient_outage(exc):
+            answer = None if started else self.answer(exc, scope)
+            if answer is None:
                 raise
-            log.warning("database unavailable at %s: %s", scope.get("path"), type(exc).__name__)
-            body = json.dumps(
-                {
-                    "errors": [
-                        {
-                            "message": UNAVAILABLE_MESSAGE,
-                            "extensions": {"code": "TEMPORARILY_UNAVAILABLE"},
-                        }
-                    ]
-                },
-                ensure_ascii=False,
-            ).encode()
+            status, payload, extra = answer
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            headers = {
+                b"content-type": b"application/json; charset=utf-8",
+                **extra,
+                b"content-length": str(len(body)).encode(),
+            }
             await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json; charset=utf-8"),
-                        (b"retry-after", b"2"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+                {"type": "http.response.start", "status": status, "headers": list(headers.items())}
             )
             await send({"type": "http.response.body", "body": body})
+
+
+class DeepNestingMiddleware(_AnswersBeforeTheResponse):
+    """A request body nested deeper than Python's JSON parser can follow (100,000 `[`)
+    raises RecursionError in whichever route parses it (GraphQL, a bot callback). That is
+    the caller's input, not a server fault: 400 with a code, before anything was written."""
+
+    def answer(
+        self, exc: Exception, scope: Scope
+    ) -> tuple[int, dict[str, Any], dict[bytes, bytes]] | None:
+        if not isinstance(exc, RecursionError):
+            return None
+        log.warning("request body nested too deeply at %s", scope.get("path"))
+        error = {"message": NESTED_TOO_DEEP, "code": "VALIDATION", "field": "body"}
+        payload = (
+            {"errors": [{"message": NESTED_TOO_DEEP, "extensions": {"code": "VALIDATION"}}]}
+            if scope["path"].startswith("/graphql")
+            else {"error": error}
+        )
+        return 400, payload, {}
+
+
+class OutageMiddleware(_AnswersBeforeTheResponse):
+    """A database outage outside a resolver (signing the request in, say) answers 503
+    with a code and Retry-After, instead of a bare 500: the client retries, and its
+    idempotency keys make the retry safe. Resolver errors are handled in GraphQL."""
+
+    def answer(
+        self, exc: Exception, scope: Scope
+    ) -> tuple[int, dict[str, Any], dict[bytes, bytes]] | None:
+        from api.graphql.errors import UNAVAILABLE_MESSAGE, is_transient_outage
+
+        if not is_transient_outage(exc):
+            return None
+        log.warning("database unavailable at %s: %s", scope.get("path"), type(exc).__name__)
+        payload = {
+            "errors": [
+                {"message": UNAVAILABLE_MESSAGE, "extensions": {"code": "TEMPORARILY_UNAVAILABLE"}}
+            ]
+        }
+        return 503, payload, {b"retry-after": b"2"}
 
 
 def hardening_middleware(settings: Settings) -> list[Middleware]:
