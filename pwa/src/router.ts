@@ -25,6 +25,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/notices/:id?', name: 'notices', component: () => import('./views/chief/NoticesView.vue'), props: true },
   { path: '/rankings', name: 'rankings', component: () => import('./views/chief/RankingsView.vue') },
   { path: '/dashboard', name: 'dashboard', component: () => import('./views/affairs/DashboardView.vue') },
+  { path: '/password', name: 'change-password', component: () => import('./views/ChangePasswordView.vue') },
   { path: '/admin', name: 'admin', component: () => import('./views/admin/AdminView.vue') },
   { path: '/access-log', name: 'access-log', component: () => import('./views/admin/AccessLogView.vue') },
   // Where the Official Account's menu and messages lead (bots/wechat_oa.py PAGES): the
@@ -62,6 +63,7 @@ router.beforeEach(async (to) => {
     if (!to.meta.noPlatformSignIn && (await platformSignIn(to.fullPath))) return true
     return { name: 'login', query: { next: to.fullPath } }
   }
+  if (session.me?.mustChangePassword && to.name !== 'change-password') return { name: 'change-password', query: { next: to.fullPath } }
   if (to.name === 'home' && hasRole('patient') && session.me?.roles.length === 1) return { name: 'orders' }
   return true
 })

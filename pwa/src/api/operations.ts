@@ -5,7 +5,7 @@ export const LOGIN = `mutation Login($username: String!, $password: String!) {
   login(username: $username, password: $password) { token }
 }`
 
-export const ME = `query Me { me { id username displayName roles department { id name } } }`
+export const ME = `query Me { me { id username displayName roles department { id name } mustChangePassword } }`
 
 const PATIENT_FIELDS = `patient { id name gender age mrn allergies }`
 
@@ -176,3 +176,7 @@ export const EXPORT_ACCESS_LOG = `mutation ExportAccessLog($patientId: ID, $user
 export const STAFF_SEARCH = `query StaffSearch($search: String) { staff(search: $search) { id username displayName department { name } } }`
 
 export const PATIENT_SEARCH = `query PatientSearch($search: String) { patients(search: $search) { id name mrn } }`
+
+export const CHANGE_PASSWORD = `mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+  changePassword(currentPassword: $currentPassword, newPassword: $newPassword) { token }
+}`
