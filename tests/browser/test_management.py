@@ -5,15 +5,30 @@ person and exports it; the administrator verifies the audit chains."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
 import sqlalchemy as sa
 
 from api.models.audit import AccessLog
 from api.models.people import Department, User
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.browser.scenes import graphql
 
 PAD = {"width": 1180, "height": 820}
+
+
+async def screenshot(page, name: str) -> None:
+    """The screen once toasts are gone, with transitions finished."""
+    if not SCREENSHOTS:
+        return
+    await page.locator(".van-toast").first.wait_for(state="hidden")
+    target = Path(SCREENSHOTS)
+    await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
+    await page.screenshot(path=str(target / f"{name}.png"), animations="disabled")
+
+
 LOGIN = 'mutation($u: String!) { login(username: $u, password: "wrong-password") { token } }'
 
 
@@ -160,7 +175,7 @@ async def test_medical_affairs_reads_and_exports_the_access_log(
     await page.click("[data-testid=search]")
     table = page.locator("[data-testid=log-rows]")
     await table.get_by_text("孙").first.wait_for()
-    await table.get_by_text("patients").first.wait_for()
+    await table.get_by_text("患者查询").first.wait_for()
     texts = await table.locator("tbody tr td:nth-child(2)").all_inner_texts()
     assert texts and all("pt.sun" in t for t in texts)
     await screenshot(page, "access-log")

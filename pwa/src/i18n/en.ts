@@ -28,6 +28,7 @@ const en: typeof zh = {
     handedOver: 'Handed over', rowActions: { create: 'Create', update: 'Update', unchanged: 'Unchanged' }, fileTooLarge: 'The file is over 1 MB',
   },
   security: {
+    interfaces: { patients: 'Patient search', patient: 'Patient record', accessLog: 'Access log', appointments: 'Appointments', fhir: 'FHIR', 'fhir.$export': 'FHIR bulk export', 'fhir.Patient': 'FHIR Patient', follow_ups: 'Follow-ups', 'patient.identity_corrected': 'Identity correction', surgery_application: 'Surgery application', surgery_document: 'Pre-op document', surgery_notice: 'Surgery approval notice', treatment_archive: 'Treatment archive', treatment_orders: 'Treatment orders', treatment_record: 'Treatment record', treatment_statistics: 'Treatment statistics', privilegeCheck: 'Privilege check API' },
     title: 'Access log', verify: 'Audit chain verification', runVerify: 'Verify now', verifiedAt: 'Verified at {at}', intact: 'Every audit chain is intact', broken: '{n} broken audit chains', patient: 'Patient', person: 'Person', from: 'From', to: 'To',
     searchPatient: 'Patient name or record number', searchPerson: 'Name or username', any: 'Any', query: 'Search', export: 'Export CSV', exported: '{n} rows exported (the export is in the access log)',
     at: 'Time', who: 'Who', action: 'Action', interface: 'Interface', where: 'From', patients: 'Patients', system: 'System', service: 'System {name}', rows: '{n} rows',

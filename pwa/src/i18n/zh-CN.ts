@@ -26,6 +26,7 @@ export default {
     handedOver: '已交付', rowActions: { create: '新增', update: '更新', unchanged: '未变' }, fileTooLarge: '文件超过 1 MB',
   },
   security: {
+    interfaces: { patients: '患者查询', patient: '患者档案', accessLog: '访问日志', appointments: '预约', fhir: 'FHIR 接口', 'fhir.$export': 'FHIR 批量导出', 'fhir.Patient': 'FHIR 患者', follow_ups: '随访', 'patient.identity_corrected': '身份更正', surgery_application: '手术申请', surgery_document: '术前资料', surgery_notice: '手术审批通知书', treatment_archive: '治疗档案', treatment_orders: '治疗医嘱', treatment_record: '治疗记录', treatment_statistics: '治疗统计', privilegeCheck: '授权查询接口' },
     title: '访问日志', verify: '审计链校验', runVerify: '立即校验', verifiedAt: '校验时间 {at}', intact: '全部审计链完整', broken: '发现 {n} 处审计链断裂', patient: '患者', person: '人员', from: '开始日期', to: '结束日期',
     searchPatient: '输入患者姓名或病历号', searchPerson: '输入人员姓名或用户名', any: '不限', query: '查询', export: '导出 CSV', exported: '已导出 {n} 行（导出已记入访问日志）',
     at: '时间', who: '谁', action: '操作', interface: '接口', where: '来源地址', patients: '患者数', system: '系统', service: '外部系统 {name}', rows: '共 {n} 条',
