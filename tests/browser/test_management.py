@@ -176,8 +176,11 @@ async def test_medical_affairs_reads_and_exports_the_access_log(
     table = page.locator("[data-testid=log-rows]")
     await table.get_by_text("孙").first.wait_for()
     await table.get_by_text("患者查询").first.wait_for()
-    texts = await table.locator("tbody tr td:nth-child(2)").all_inner_texts()
-    assert texts and all("pt.sun" in t for t in texts)
+    # Every row shown is pt.sun's (the unfiltered first answer is replaced).
+    await page.wait_for_function(
+        """() => { const cells = [...document.querySelectorAll('[data-testid=log-rows] tbody tr td:nth-child(2)')];
+                   return cells.length > 0 && cells.every((c) => c.textContent.includes('pt.sun')) }"""
+    )
     await screenshot(page, "access-log")
 
     exports_before = await _exports(hospital)
