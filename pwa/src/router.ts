@@ -26,6 +26,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/rankings', name: 'rankings', component: () => import('./views/chief/RankingsView.vue') },
   { path: '/dashboard', name: 'dashboard', component: () => import('./views/affairs/DashboardView.vue') },
   { path: '/password', name: 'change-password', component: () => import('./views/ChangePasswordView.vue') },
+  { path: '/penalties', name: 'penalties', component: () => import('./views/affairs/PenaltiesView.vue') },
   { path: '/admin', name: 'admin', component: () => import('./views/admin/AdminView.vue') },
   { path: '/access-log', name: 'access-log', component: () => import('./views/admin/AccessLogView.vue') },
   // Where the Official Account's menu and messages lead (bots/wechat_oa.py PAGES): the

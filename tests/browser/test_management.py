@@ -214,3 +214,62 @@ async def _exports(hospital) -> int:
             .where(AccessLog.action == "export", AccessLog.resource == "accessLog")
         )
         return int((await session.execute(stmt)).scalar_one())
+
+
+async def test_medical_affairs_scores_issues_and_ends_a_penalty(
+    hospital, live_server, new_context
+) -> None:
+    page = await (await new_context(viewport=PAD)).new_page()
+    await sign_in(page, "ma.zhao")
+    await page.click("[data-testid=tile-penalties]")
+    form = page.locator("[data-testid=record-score]")
+    await form.get_by_placeholder("输入医师姓名或用户名").fill("李医生")
+    await form.get_by_placeholder("输入医师姓名或用户名").press("Tab")
+    await (
+        form.get_by_label("被记分医师", exact=True)
+        .locator("option", has_text="李医生")
+        .wait_for(state="attached")
+    )
+    await form.get_by_label("扣分项目").select_option("SS-01")  # 越级开展手术, 6 points
+    await form.get_by_label("事实经过").fill("未经授权开展三级以上手术")
+    await form.get_by_role("button", name="记分").click()
+    await page.get_by_text("已记分，已通知 李医生").wait_for()
+    scores = page.locator("[data-testid=scores]")
+    row = scores.locator("tr", has_text="未经授权开展三级以上手术")
+    await row.get_by_text("已通知").wait_for()
+    await row.get_by_role("button", name="确认").click()
+    await row.get_by_text("已确认").wait_for()
+
+    penalties = page.locator("[data-testid=penalty-list]")
+    pending = penalties.locator("tr", has_text="单次记分≥6分").filter(has_text="未下发")
+    await pending.wait_for()
+    await screenshot(page, "penalties-pending")
+    await pending.get_by_role("button", name="下发").click()
+    issued = penalties.locator("tr", has_text="单次记分≥6分").filter(has_text="已下发")
+    await issued.wait_for()
+    await issued.get_by_role("button", name="结束").click()
+    await page.get_by_label("结束原因").fill("处罚期满")
+    await page.locator(".dialog-body").get_by_role("button", name="结束").click()
+    ended = penalties.locator("tr", has_text="单次记分≥6分").filter(has_text="已结束")
+    await ended.get_by_text("处罚期满").wait_for()
+    await screenshot(page, "penalties-ended")
+
+    token = (
+        await graphql(
+            live_server,
+            'mutation { login(username: "ma.zhao", password: "bedside-demo") { token } }',
+        )
+    )["login"]["token"]
+    listed = (
+        await graphql(
+            live_server,
+            "{ penalties { status endReason rule { code } doctor { username } } }",
+            token=token,
+        )
+    )["penalties"]
+    assert {
+        "status": "ended",
+        "endReason": "处罚期满",
+        "rule": {"code": "ONE-6"},
+        "doctor": {"username": "dr.li"},
+    } in listed

@@ -180,3 +180,22 @@ export const PATIENT_SEARCH = `query PatientSearch($search: String) { patients(s
 export const CHANGE_PASSWORD = `mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
   changePassword(currentPassword: $currentPassword, newPassword: $newPassword) { token }
 }`
+
+// Medical affairs' penalty scoring: record, confirm, issue, end.
+export const PENALTY_ITEMS = `query PenaltyItems { penaltyItems { id code category name points } }`
+
+const SCORE_FIELDS = `id points occurredAt description status departmentName doctor { username displayName } item { code name category }`
+
+export const PENALTY_SCORES = `query PenaltyScores { penaltyScores { ${SCORE_FIELDS} } }`
+
+export const RECORD_PENALTY_SCORE = `mutation RecordPenaltyScore($input: PenaltyScoreInput!) { recordPenaltyScore(input: $input) { ${SCORE_FIELDS} } }`
+
+export const CONFIRM_PENALTY_SCORE = `mutation ConfirmPenaltyScore($id: ID!) { confirmPenaltyScore(id: $id) { ${SCORE_FIELDS} } }`
+
+const PENALTY_FIELDS = `id kind status statusZh totalPoints measure departmentName issuedAt endedAt endReason doctor { username displayName } rule { code name }`
+
+export const PENALTIES = `query Penalties { penalties { ${PENALTY_FIELDS} } }`
+
+export const ISSUE_PENALTY = `mutation IssuePenalty($id: ID!) { issuePenalty(id: $id) { ${PENALTY_FIELDS} } }`
+
+export const END_PENALTY = `mutation EndPenalty($id: ID!, $reason: String!) { endPenalty(id: $id, reason: $reason) { ${PENALTY_FIELDS} } }`

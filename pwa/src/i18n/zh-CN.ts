@@ -2,7 +2,7 @@ export default {
   app: { name: '床旁', offline: '离线中', unsent: '{n} 条未发送', syncing: '同步中…', rejected: '{n} 条被拒绝', language: 'English', back: '返回', retry: '重试', loading: '加载中…', empty: '暂无数据', cached: '离线数据 · {at}', notBuilt: '此功能的服务端尚未上线' },
   login: { title: '登录', username: '用户名', password: '密码', submit: '登录', required: '请填写{field}', welcome: '欢迎，{name}' },
   password: { title: '修改密码', required: '首次登录或密码已重置：请先设置新密码', current: '当前密码', new: '新密码', repeat: '再次输入新密码', hint: '至少 {n} 位，包含大写字母、小写字母、数字、符号中的至少三类，不含用户名', mismatch: '两次输入的新密码不一致', submit: '修改密码', done: '密码已修改，其他设备已退出登录' },
-  home: { surgery: '手术申请', title: '首页', hello: '{name}，您好', logout: '退出登录', tasks: '我的审批', worklist: '今日工作单', conflicts: '同步冲突', orders: '我的治疗', notices: '通知', rankings: '科室排名', dashboard: '医务看板', department: '科室', admin: '系统管理', accessLog: '访问日志' },
+  home: { surgery: '手术申请', title: '首页', hello: '{name}，您好', logout: '退出登录', tasks: '我的审批', worklist: '今日工作单', conflicts: '同步冲突', orders: '我的治疗', notices: '通知', rankings: '科室排名', dashboard: '医务看板', department: '科室', admin: '系统管理', accessLog: '访问日志', penalties: '不良执业记分' },
   fields: { procedure_name: '手术名称', procedureCode: '手术编码', grade: '手术分级', plannedAt: '计划时间', emergency: '急诊', diagnosis: '诊断', anesthesia: '麻醉方式', preopAssessment: '术前评估', consentSigned: '知情同意已签', surgeon: '主刀', level: '级别', yes: '是', no: '否' }, 
   tasks: { returnTo: '退回到', returnToApplicant: '退回申请人修改', returnToStep: '退回到“{step}”重新审批', returnNeedsComment: '退回时请填写审批意见，说明原因', cancel: '取消', title: '我的审批', due: '截止 {at}', overdue: '已超时', detail: '审批详情', application: '申请内容', precheck: '预审结果', passed: '通过', failed: '未通过', history: '审批记录', comment: '审批意见', commentPlaceholder: '可选，退回或驳回时请说明原因', approve: '同意', reject: '驳回', return: '退回', transfer: '转交', addSigner: '加签', urge: '催办', toUser: '转交给（用户名）', signer: '加签人（用户名）', done: '已提交', confirmReject: '确定驳回？' },
   worklist: { recorded: '已记录（已同步）', title: '今日工作单', queue: '排队', checkIn: '签到', callNext: '叫下一位', record: '床旁记录', unsentRecord: '记录待发送', called: '已叫号：{name}', checkedIn: '已签到' },
@@ -24,6 +24,11 @@ export default {
     summary: '新增 {created} 行，更新 {updated} 行，未变 {unchanged} 行', errorsFound: '发现 {n} 处错误，修正文件后重新预检；有错误时不会写入任何数据', noErrors: '预检通过，确认后写入',
     imported: '导入完成：新增 {created}，更新 {updated}，未变 {unchanged}', row: '行号', action: '结果', content: '内容', column: '列', problem: '问题', wholeFile: '整个文件',
     handedOver: '已交付', rowActions: { create: '新增', update: '更新', unchanged: '未变' }, fileTooLarge: '文件超过 1 MB',
+  },
+  penalties: {
+    title: '不良执业记分', record: '记分', doctor: '被记分医师', searchDoctor: '输入医师姓名或用户名', item: '扣分项目', occurredAt: '发生时间', description: '事实经过', submit: '记分', recorded: '已记分，已通知 {name}',
+    scores: '记分记录', penalties: '奖惩', points: '分值', status: '状态', confirm: '确认', confirmed: '已确认，奖惩已计算', issue: '下发', issued: '已下发给 {name} 及其科主任', end: '结束', endTitle: '结束奖惩', endReason: '结束原因', endReasonHint: '如：处罚期满', ended: '奖惩已结束', measure: '处理措施', total: '累计分值', rule: '规则', doctorRequired: '请选择被记分医师', itemRequired: '请选择扣分项目', reasonRequired: '请填写结束原因', none: '暂无',
+    scoreStatus: { notified: '已通知', appealing: '申诉中', confirmed: '已确认', revoked: '已撤销' },
   },
   security: {
     interfaces: { patients: '患者查询', patient: '患者档案', accessLog: '访问日志', appointments: '预约', fhir: 'FHIR 接口', 'fhir.$export': 'FHIR 批量导出', 'fhir.Patient': 'FHIR 患者', follow_ups: '随访', 'patient.identity_corrected': '身份更正', surgery_application: '手术申请', surgery_document: '术前资料', surgery_notice: '手术审批通知书', treatment_archive: '治疗档案', treatment_orders: '治疗医嘱', treatment_record: '治疗记录', treatment_statistics: '治疗统计', privilegeCheck: '授权查询接口' },
