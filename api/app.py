@@ -29,6 +29,7 @@ from api.graphql.context import Context
 from api.graphql.schema import schema
 from api.http import RequestMiddleware
 from api.http_limits import hardening_middleware
+from api.privilege_http import privilege_check_routes
 from api.services import Services
 from api.settings import Settings, load_settings
 from bots import routes as bot_routes
@@ -224,6 +225,7 @@ def create_app(
         *sync_attachment_routes(),  # resumable upload by content hash for PADs
         *fhir_routes(services),  # FHIR R4 export
         *notification_routes(),  # the link in every message marks the notice read
+        *privilege_check_routes(services),  # 手麻 / HIS ask "may X perform Y at T"
         *pwa_routes(),  # last: its catch-all serves the app shell
     ]
     app = Starlette(

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     frame_ancestors: list[str] = Field(default_factory=lambda: list(FRAME_ANCESTORS))
     # Bearer token Prometheus sends to read /metrics; unset: /metrics answers loopback only.
     metrics_token: str | None = None
+    # Systems that may ask GET /api/privilege-check (手麻, HIS): name -> SHA-256 (hex) of
+    # the system's token, e.g. '{"anesthesia": "<sha256 of its token>"}'. Empty: nobody.
+    privilege_check_tokens: dict[str, str] = Field(default_factory=dict)
 
     # Platforms (empty means the channel logs instead of sending)
     dingtalk_app_key: str | None = None

@@ -25,6 +25,10 @@ const routes: RouteRecordRaw[] = [
   { path: '/notices/:id?', name: 'notices', component: () => import('./views/chief/NoticesView.vue'), props: true },
   { path: '/rankings', name: 'rankings', component: () => import('./views/chief/RankingsView.vue') },
   { path: '/dashboard', name: 'dashboard', component: () => import('./views/affairs/DashboardView.vue') },
+  { path: '/password', name: 'change-password', component: () => import('./views/ChangePasswordView.vue') },
+  { path: '/penalties', name: 'penalties', component: () => import('./views/affairs/PenaltiesView.vue') },
+  { path: '/admin', name: 'admin', component: () => import('./views/admin/AdminView.vue') },
+  { path: '/access-log', name: 'access-log', component: () => import('./views/admin/AccessLogView.vue') },
   // Where the Official Account's menu and messages lead (bots/wechat_oa.py PAGES): the
   // patient arrives signed in (`#token=`) or with a binding ticket (`#ticket=`).
   // A one-time link from DingTalk / WeCom binding the platform id to the signed-in user.
@@ -60,6 +64,7 @@ router.beforeEach(async (to) => {
     if (!to.meta.noPlatformSignIn && (await platformSignIn(to.fullPath))) return true
     return { name: 'login', query: { next: to.fullPath } }
   }
+  if (session.me?.mustChangePassword && to.name !== 'change-password') return { name: 'change-password', query: { next: to.fullPath } }
   if (to.name === 'home' && hasRole('patient') && session.me?.roles.length === 1) return { name: 'orders' }
   return true
 })

@@ -107,6 +107,18 @@ FIELDS: dict[str, frozenset[str]] = {
     "correctPatientIdentity": MEDICAL_AFFAIRS,
     "unbindPatientWechat": MEDICAL_AFFAIRS,
     "accessLog": MEDICAL_AFFAIRS,
+    "exportAccessLog": MEDICAL_AFFAIRS,
+    # the administrator's desk: accounts, heads, imports, the chains' verification
+    "adminUsers": ONLY_ADMIN,
+    "adminDepartments": ONLY_ADMIN,
+    "auditVerification": ONLY_ADMIN,
+    "updateUser": ONLY_ADMIN,
+    "deactivateUser": ONLY_ADMIN,
+    "unlockUser": ONLY_ADMIN,
+    "resetPassword": ONLY_ADMIN,
+    "setDepartmentHead": ONLY_ADMIN,
+    "previewImport": ONLY_ADMIN,
+    "confirmImport": ONLY_ADMIN,
     # approvals: staff; a patient never holds, signs, copies or files one
     "myTasks": SIGNED_IN,
     "myApplications": SIGNED_IN,
@@ -251,6 +263,8 @@ ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/fhir/bulk-status/{job_id}"): frozenset({SUN}),  # pt.sun's job
     ("DELETE", "/fhir/bulk-status/{job_id}"): frozenset({SUN}),
     ("GET", "/fhir/bulk-files/{job_id}/{name}"): frozenset({SUN}),
+    # other systems (手麻, HIS) with a service token of their own: a user's token is not one
+    ("GET", "/api/privilege-check"): NOBODY,
     ("GET", "/n/{notice_id}"): EVERYONE,  # a message's link: redirects into the app
     ("GET", "/"): EVERYONE,  # the PWA shell
     ("GET", "/assets"): EVERYONE,

@@ -3,11 +3,14 @@ correctPatientIdentity and unbindPatientWechat: medical affairs and admins, audi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Annotated
+
 import strawberry
 
 from api.audit import record_access
 from api.domain import patient_binding, patients
-from api.domain.access_log import READS_ACCESS_LOG, access_log_of_patient
+from api.domain.access_log import READS_ACCESS_LOG, export_access_log, search_access_log
 from api.graphql.context import Info
 from api.graphql.patients.types import AccessLogEntry, Patient
 from api.graphql.permissions import HasRole, IsAuthenticated
@@ -49,17 +52,67 @@ class Query:
 
     @strawberry.field(
         permission_classes=[HasRole(*READS_ACCESS_LOG)],
-        description="谁查看过该患者 / who saw this patient (access log, newest first)",
+        description="访问日志 / who saw which patient's data, when, from where, through which "
+        "interface; by patient, by person and by time (from inclusive, to exclusive), newest first",
     )
-    async def access_log(self, info: Info, patient_id: strawberry.ID) -> list[AccessLogEntry]:
+    async def access_log(
+        self,
+        info: Info,
+        patient_id: strawberry.ID | None = None,
+        user_id: strawberry.ID | None = None,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> list[AccessLogEntry]:
         actor = info.context.require_actor()
         async with info.context.read() as session:
-            rows = await access_log_of_patient(session, actor, parse_id(patient_id, "patientId"))
+            rows = await search_access_log(
+                session,
+                actor,
+                patient_id=parse_id(patient_id, "patientId") if patient_id else None,
+                user_id=parse_id(user_id, "userId") if user_id else None,
+                since=from_,
+                until=to,
+            )
         return [AccessLogEntry.from_row(r) for r in rows]
 
 
 @strawberry.type
+class AccessLogExport:
+    filename: str
+    content_type: str
+    content: str = strawberry.field(description="CSV text (UTF-8 with BOM, opens in Excel)")
+
+
+@strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        permission_classes=[HasRole(*READS_ACCESS_LOG)],
+        description="导出访问日志 / the filtered access log as CSV; the export is itself logged",
+    )
+    async def export_access_log(
+        self,
+        info: Info,
+        patient_id: strawberry.ID | None = None,
+        user_id: strawberry.ID | None = None,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> AccessLogExport:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            content = await export_access_log(
+                session,
+                actor,
+                patient_id=parse_id(patient_id, "patientId") if patient_id else None,
+                user_id=parse_id(user_id, "userId") if user_id else None,
+                since=from_,
+                until=to,
+            )
+        return AccessLogExport(
+            filename=f"access-log-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv",
+            content_type="text/csv; charset=utf-8",
+            content=content,
+        )
+
     @strawberry.mutation(
         permission_classes=[Correctors],
         description="更正身份信息: correct name, ID number or phone (medical affairs, admin); "

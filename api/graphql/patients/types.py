@@ -60,6 +60,19 @@ class AccessLogEntry:
             ip=row.ip,
         )
 
+    @strawberry.field(description="接口 / the interface: GraphQL field, FHIR route, export …")
+    def interface(self) -> str:
+        return self.row.resource
+
+    @strawberry.field(description="患者 / the patients the answer carried")
+    def patient_ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID(str(i)) for i in (self.row.detail or {}).get("patient_ids", [])]
+
+    @strawberry.field(description="调用系统 / the calling system, for a service call")
+    def client(self) -> str | None:
+        value = (self.row.detail or {}).get("client")
+        return str(value) if value else None
+
     @strawberry.field(description="谁 / who (none for the system)")
     async def actor(self, info: Info) -> UserRef | None:
         user = await load_user(info.context, self.row.actor_id)

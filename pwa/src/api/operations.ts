@@ -5,7 +5,7 @@ export const LOGIN = `mutation Login($username: String!, $password: String!) {
   login(username: $username, password: $password) { token }
 }`
 
-export const ME = `query Me { me { id username displayName roles department { id name } } }`
+export const ME = `query Me { me { id username displayName roles department { id name } mustChangePassword } }`
 
 const PATIENT_FIELDS = `patient { id name gender age mrn allergies }`
 
@@ -131,3 +131,71 @@ export const SYNC_PUSH = `mutation SyncPush($input: SyncPushInput!) {
 export const SYNC_PULL = `query SyncPull($cookie: String, $clientGroupId: String) {
   syncPull(cookie: $cookie, clientGroupId: $clientGroupId) { cookie reset puts { entity id data } deletes { entity id } }
 }`
+
+// The administrator's desk and the access log (admin, medical affairs).
+const ADMIN_USER_FIELDS = `id username displayName roles jobNumber mobile isActive lockedUntil mustChangePassword department { id code name }`
+
+export const ADMIN_USERS = `query AdminUsers($search: String) { adminUsers(search: $search) { ${ADMIN_USER_FIELDS} } }`
+
+export const ADMIN_DEPARTMENTS = `query AdminDepartments { adminDepartments { id code name nameEn head { id username displayName } } }`
+
+export const UPDATE_USER = `mutation UpdateUser($userId: ID!, $displayName: String!, $roles: [String!]!, $departmentId: ID) {
+  updateUser(userId: $userId, displayName: $displayName, roles: $roles, departmentId: $departmentId) { ${ADMIN_USER_FIELDS} }
+}`
+
+export const DEACTIVATE_USER = `mutation DeactivateUser($userId: ID!, $reason: String!) { deactivateUser(userId: $userId, reason: $reason) { ${ADMIN_USER_FIELDS} } }`
+
+export const UNLOCK_USER = `mutation UnlockUser($userId: ID!) { unlockUser(userId: $userId) { ${ADMIN_USER_FIELDS} } }`
+
+export const RESET_PASSWORD = `mutation ResetPassword($userId: ID!) { resetPassword(userId: $userId) { oneTimePassword user { ${ADMIN_USER_FIELDS} } } }`
+
+export const SET_DEPARTMENT_HEAD = `mutation SetDepartmentHead($departmentId: ID!, $userId: ID) {
+  setDepartmentHead(departmentId: $departmentId, userId: $userId) { id code name nameEn head { id username displayName } }
+}`
+
+const IMPORT_FIELDS = `kind applied created updated unchanged rows { row action what changes } errors { row column columnEn message }`
+
+export const PREVIEW_IMPORT = `mutation PreviewImport($kind: String!, $filename: String!, $contentBase64: String!) {
+  previewImport(kind: $kind, filename: $filename, contentBase64: $contentBase64) { ${IMPORT_FIELDS} }
+}`
+
+export const CONFIRM_IMPORT = `mutation ConfirmImport($kind: String!, $filename: String!, $contentBase64: String!) {
+  confirmImport(kind: $kind, filename: $filename, contentBase64: $contentBase64) { ${IMPORT_FIELDS} }
+}`
+
+export const AUDIT_VERIFICATION = `query AuditVerification { auditVerification { checkedAt intact problems { stream seq reason } } }`
+
+export const ACCESS_LOG = `query AccessLog($patientId: ID, $userId: ID, $from: DateTime, $to: DateTime) {
+  accessLog(patientId: $patientId, userId: $userId, from: $from, to: $to) { id at action resource interface ip client patientIds actor { id username displayName } }
+}`
+
+export const EXPORT_ACCESS_LOG = `mutation ExportAccessLog($patientId: ID, $userId: ID, $from: DateTime, $to: DateTime) {
+  exportAccessLog(patientId: $patientId, userId: $userId, from: $from, to: $to) { filename contentType content }
+}`
+
+export const STAFF_SEARCH = `query StaffSearch($search: String) { staff(search: $search) { id username displayName department { name } } }`
+
+export const PATIENT_SEARCH = `query PatientSearch($search: String) { patients(search: $search) { id name mrn } }`
+
+export const CHANGE_PASSWORD = `mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+  changePassword(currentPassword: $currentPassword, newPassword: $newPassword) { token }
+}`
+
+// Medical affairs' penalty scoring: record, confirm, issue, end.
+export const PENALTY_ITEMS = `query PenaltyItems { penaltyItems { id code category name points } }`
+
+const SCORE_FIELDS = `id points occurredAt description status departmentName doctor { username displayName } item { code name category }`
+
+export const PENALTY_SCORES = `query PenaltyScores { penaltyScores { ${SCORE_FIELDS} } }`
+
+export const RECORD_PENALTY_SCORE = `mutation RecordPenaltyScore($input: PenaltyScoreInput!) { recordPenaltyScore(input: $input) { ${SCORE_FIELDS} } }`
+
+export const CONFIRM_PENALTY_SCORE = `mutation ConfirmPenaltyScore($id: ID!) { confirmPenaltyScore(id: $id) { ${SCORE_FIELDS} } }`
+
+const PENALTY_FIELDS = `id kind status statusZh totalPoints measure departmentName issuedAt endedAt endReason doctor { username displayName } rule { code name }`
+
+export const PENALTIES = `query Penalties { penalties { ${PENALTY_FIELDS} } }`
+
+export const ISSUE_PENALTY = `mutation IssuePenalty($id: ID!) { issuePenalty(id: $id) { ${PENALTY_FIELDS} } }`
+
+export const END_PENALTY = `mutation EndPenalty($id: ID!, $reason: String!) { endPenalty(id: $id, reason: $reason) { ${PENALTY_FIELDS} } }`

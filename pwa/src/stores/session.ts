@@ -12,6 +12,8 @@ export interface Me {
   displayName: string
   roles: string[]
   department: { id: string; name: string } | null
+  // An initial or one-time password: nothing else opens until it is changed.
+  mustChangePassword?: boolean
 }
 
 interface SessionState {
