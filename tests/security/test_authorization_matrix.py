@@ -120,6 +120,9 @@ FIELDS: dict[str, frozenset[str]] = {
     "carbonCopy": STAFF,
     "urgeTask": STAFF,
     "publishApprovalDefinition": ONLY_ADMIN,
+    # 发起审批: any staff member starts a process with a form; a patient never files one
+    "processDefinitions": STAFF,
+    "startProcess": STAFF,
     "approvalMetrics": OVERSIGHT,
     "overAuthorityRecords": OVERSIGHT,
     # surgery
@@ -382,6 +385,16 @@ def root_arguments(world: World) -> dict[str, dict[str, Any]]:
         "carbonCopy": {"instanceId": w["li_instance"], "usernames": [SUN]},
         "urgeTask": {"taskId": w["wang_task"]},
         "decideTask": {"taskId": w["wang_task"], "decision": "RETURN"},
+        "startProcess": {
+            "definitionKey": "seal",
+            "form": {
+                "seal_type": "department",
+                "document": "进修证明",
+                "copies": 1,
+                "used_on": w["today"],
+                "purpose": "进修报名",
+            },
+        },
         "transferTask": {"taskId": w["wang_task"], "toUsername": "dr.qian"},
         "addSigner": {"taskId": w["wang_task"], "username": "dr.qian"},
         "appointment": {"id": w["zhou_appointment"]},

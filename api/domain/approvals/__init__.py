@@ -40,6 +40,7 @@ from api.domain.approvals.actions import (
 from api.domain.approvals.definition import APPLICANT, Definition, parse_definition
 from api.domain.approvals.escalation import escalate_overdue
 from api.domain.approvals.flow import closed_error
+from api.domain.approvals.forms import Form, FormField, check_form
 from api.domain.approvals.history import history_verified, instance_history, stream_for
 from api.domain.approvals.policy import (
     Finding,
@@ -48,6 +49,7 @@ from api.domain.approvals.policy import (
     register_decision_guard,
     unregister,
 )
+from api.domain.approvals.processes import Published, published_processes, start_process
 from api.domain.approvals.queries import instance_tasks, my_applications, my_tasks, pending_tasks
 from api.domain.approvals.registry import (
     definition_by_id,
@@ -63,6 +65,9 @@ __all__ = [
     "PATIENT_KEY",
     "Definition",
     "Finding",
+    "Form",
+    "FormField",
+    "Published",
     "access_instance",
     "access_task",
     "access_task_for_decision",
@@ -71,6 +76,7 @@ __all__ = [
     "can_see_instance",
     "carbon_copy",
     "check_comment",
+    "check_form",
     "closed_error",
     "decide_task",
     "definition_by_id",
@@ -90,6 +96,7 @@ __all__ = [
     "pending_tasks",
     "publish_definition",
     "publish_definitions",
+    "published_processes",
     "record_instance_reads",
     "register_closing_hook",
     "register_completion_hook",
@@ -97,6 +104,7 @@ __all__ = [
     "resubmit_instance",
     "return_targets",
     "start_instance",
+    "start_process",
     "stream_for",
     "transfer_task",
     "unregister",

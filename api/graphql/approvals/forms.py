@@ -1,0 +1,173 @@
+"""Process definitions with their forms, and an instance's form data as labelled entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.scalars import JSON
+
+from api.domain import approvals
+from api.graphql.texts import LocalizedText
+from api.models.patients import Patient as PatientRow
+from api.models.people import Department as DepartmentRow
+from api.models.people import User as UserRow
+
+
+def _text(name: Any) -> LocalizedText | None:
+    return LocalizedText(zh=name.zh, en=name.en or name.zh) if name is not None else None
+
+
+@strawberry.type(description="One choice of a choice field.")
+class FormOption:
+    value: str
+    label: LocalizedText
+
+
+@strawberry.type(description="One field of a process's form.")
+class FormField:
+    key: str
+    label: LocalizedText
+    type: str = strawberry.field(
+        description="text | number | date | datetime | choice | multi_choice | person | department | patient | attachment"
+    )
+    required: bool
+    required_if: JSON | None = strawberry.field(
+        description="A condition {field, op, value} / {all} / {any} / {not} over the other fields."
+    )
+    help: LocalizedText | None
+    unit: LocalizedText | None
+    min: float | None
+    max: float | None
+    integer: bool
+    max_length: int | None
+    multiline: bool
+    options: list[FormOption]
+
+    @classmethod
+    def of(cls, f: approvals.FormField) -> FormField:
+        return cls(
+            key=f.key,
+            label=LocalizedText(zh=f.label.zh, en=f.label.en or f.label.zh),
+            type=f.type,
+            required=bool(f.required),
+            required_if=(
+                f.required_if.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if f.required_if is not None
+                else None
+            ),
+            help=_text(f.help),
+            unit=_text(f.unit),
+            min=f.min,
+            max=f.max,
+            integer=bool(f.integer),
+            max_length=f.max_length,
+            multiline=bool(f.multiline),
+            options=[
+                FormOption(
+                    value=o.value, label=LocalizedText(zh=o.label.zh, en=o.label.en or o.label.zh)
+                )
+                for o in f.options or []
+            ],
+        )
+
+
+@strawberry.type(description="A process's form, as of one definition version.")
+class ProcessForm:
+    fields: list[FormField]
+
+    @classmethod
+    def of(cls, form: approvals.Form | None) -> ProcessForm | None:
+        return cls(fields=[FormField.of(f) for f in form.fields]) if form is not None else None
+
+
+@strawberry.type(description="The newest published version of a process.")
+class ProcessDefinition:
+    key: str
+    name: str = strawberry.field(description="The name in Chinese.")
+    names: LocalizedText
+    description: LocalizedText
+    version: int
+    startable: bool = strawberry.field(
+        description="Whether `startProcess` starts it; false: it is submitted from its own screen."
+    )
+    form: ProcessForm | None
+
+    @classmethod
+    def of(cls, published: approvals.Published) -> ProcessDefinition:
+        body = published.definition.body
+        return cls(
+            key=body.key,
+            name=body.name.zh,
+            names=LocalizedText(zh=body.name.zh, en=body.name.en or body.name.zh),
+            description=LocalizedText.of(body.description),
+            version=published.row.version,
+            startable=published.startable,
+            form=ProcessForm.of(body.form),
+        )
+
+
+@strawberry.type(description="One filled-in field of an application, with its label.")
+class FormEntry:
+    key: str
+    label: LocalizedText
+    type: str
+    value: JSON
+    text: LocalizedText = strawberry.field(description="The value as a person reads it.")
+
+
+def _number(value: Any, unit: Any) -> tuple[str, str]:
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    if unit is None:
+        return shown, shown
+    return f"{shown} {unit.zh}", f"{shown} {unit.en or unit.zh}"
+
+
+async def form_entries(
+    session: AsyncSession, form: approvals.Form, data: dict[str, Any], tz: ZoneInfo
+) -> list[FormEntry]:
+    entries = []
+    for f in form.fields:
+        if f.key not in data:
+            continue
+        value = data[f.key]
+        zh = en = str(value)
+        if f.type == "number":
+            zh, en = _number(value, f.unit)
+        elif f.type in ("choice", "multi_choice"):
+            labels = {o.value: o.label for o in f.options or []}
+            chosen = value if isinstance(value, list) else [value]
+            zh = "、".join(labels[v].zh if v in labels else str(v) for v in chosen)
+            en = ", ".join(labels[v].en or labels[v].zh if v in labels else str(v) for v in chosen)
+        elif f.type == "datetime" and isinstance(value, str):
+            zh = en = datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        elif f.type == "person":
+            user = (
+                await session.execute(sa.select(UserRow).where(UserRow.username == value))
+            ).scalar_one_or_none()
+            zh = en = (user.display_name or user.username) if user else str(value)
+        elif f.type == "department":
+            dept = (
+                await session.execute(sa.select(DepartmentRow).where(DepartmentRow.code == value))
+            ).scalar_one_or_none()
+            zh, en = (dept.name, dept.name_en or dept.name) if dept else (str(value), str(value))
+        elif f.type == "patient":
+            patient = await session.get(PatientRow, value) if isinstance(value, int) else None
+            zh = en = f"{patient.name}（{patient.mrn}）" if patient else str(value)
+        elif f.type == "attachment":
+            count = len(value) if isinstance(value, list) else 0
+            zh, en = f"{count} 个附件", f"{count} file(s)"
+        entries.append(
+            FormEntry(
+                key=f.key,
+                label=LocalizedText(zh=f.label.zh, en=f.label.en or f.label.zh),
+                type=f.type,
+                value=value,
+                text=LocalizedText(zh=zh, en=en),
+            )
+        )
+    return entries
