@@ -122,6 +122,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "publishApprovalDefinition": ONLY_ADMIN,
     # 发起审批: any staff member starts a process with a form; a patient never files one
     "processDefinitions": STAFF,
+    "processDefinition": STAFF,
     "startProcess": STAFF,
     "approvalMetrics": OVERSIGHT,
     "overAuthorityRecords": OVERSIGHT,
@@ -385,6 +386,7 @@ def root_arguments(world: World) -> dict[str, dict[str, Any]]:
         "carbonCopy": {"instanceId": w["li_instance"], "usernames": [SUN]},
         "urgeTask": {"taskId": w["wang_task"]},
         "decideTask": {"taskId": w["wang_task"], "decision": "RETURN"},
+        "processDefinition": {"key": "leave"},
         "startProcess": {
             "definitionKey": "seal",
             "form": {

@@ -49,7 +49,12 @@ from api.domain.approvals.policy import (
     register_decision_guard,
     unregister,
 )
-from api.domain.approvals.processes import Published, published_processes, start_process
+from api.domain.approvals.processes import (
+    Published,
+    published_process,
+    published_processes,
+    start_process,
+)
 from api.domain.approvals.queries import instance_tasks, my_applications, my_tasks, pending_tasks
 from api.domain.approvals.registry import (
     definition_by_id,
@@ -96,6 +101,7 @@ __all__ = [
     "pending_tasks",
     "publish_definition",
     "publish_definitions",
+    "published_process",
     "published_processes",
     "record_instance_reads",
     "register_closing_hook",

@@ -68,6 +68,12 @@ async def published_processes(
     return [p for p in found if p.startable] if startable_only else found
 
 
+async def published_process(session: AsyncSession, key: str) -> Published:
+    """The newest version of one process (NOT_FOUND when it was never published)."""
+    row, definition = await latest_definition(session, key)
+    return Published(row, definition)
+
+
 def not_startable(definition: Definition) -> DomainError:
     return DomainError(
         ErrorCode.NOT_STARTABLE,

@@ -74,6 +74,16 @@ class Query:
             found = await approvals.published_processes(session, startable_only=startable_only)
         return [ProcessDefinition.of(p) for p in found]
 
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="One process's newest version with its form (what `startProcess` checks).",
+    )
+    async def process_definition(self, info: Info, key: str) -> ProcessDefinition:
+        info.context.require_actor()
+        async with info.context.read() as session:
+            found = await approvals.published_process(session, key)
+        return ProcessDefinition.of(found)
+
 
 @strawberry.type
 class Mutation:
