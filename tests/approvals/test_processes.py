@@ -92,6 +92,12 @@ async def test_published_processes_with_their_forms(gql: GraphQLClient) -> None:
     assert {"value": "sick", "label": {"zh": "病假", "en": "Sick leave"}} in fields["leave_type"][
         "options"
     ]
+    # A department field offers the departments, by code.
+    seal = (await li.data(DEFINITION, {"k": "reimbursement"}))["processDefinition"]
+    department = next(f for f in seal["form"]["fields"] if f["key"] == "department")
+    assert {"value": "GS", "label": {"zh": "普外科", "en": "General Surgery"}} in department[
+        "options"
+    ]
     # Areas with their own submission are listed but not startable here.
     assert found["surgery"]["startable"] is False and found["surgery"]["form"] is None
     only = (await li.data("query { processDefinitions(startableOnly: true) { key } }"))[

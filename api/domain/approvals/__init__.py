@@ -51,6 +51,7 @@ from api.domain.approvals.policy import (
 )
 from api.domain.approvals.processes import (
     Published,
+    department_choices,
     published_process,
     published_processes,
     start_process,
@@ -85,6 +86,7 @@ __all__ = [
     "closed_error",
     "decide_task",
     "definition_by_id",
+    "department_choices",
     "escalate_overdue",
     "history_verified",
     "instance_history",

@@ -25,7 +25,7 @@ from api.domain.approvals.registry import latest_definition, parse_stored
 from api.domain.people import require_staff
 from api.errors import DomainError, ErrorCode
 from api.models.approvals import ApprovalDefinition, ApprovalInstance
-from api.models.people import User
+from api.models.people import Department, User
 
 START_SCOPE = "approval.start"
 
@@ -72,6 +72,13 @@ async def published_process(session: AsyncSession, key: str) -> Published:
     """The newest version of one process (NOT_FOUND when it was never published)."""
     row, definition = await latest_definition(session, key)
     return Published(row, definition)
+
+
+async def department_choices(session: AsyncSession) -> list[Department]:
+    """What a form's department field offers: every department, by code."""
+    return list(
+        (await session.execute(sa.select(Department).order_by(col(Department.code)))).scalars()
+    )
 
 
 def not_startable(definition: Definition) -> DomainError:

@@ -46,10 +46,20 @@ class FormField:
     integer: bool
     max_length: int | None
     multiline: bool
-    options: list[FormOption]
+    options: list[FormOption] = strawberry.field(
+        description="A choice field's options; a department field's are the departments (value: code)."
+    )
 
     @classmethod
-    def of(cls, f: approvals.FormField) -> FormField:
+    def of(cls, f: approvals.FormField, departments: list[FormOption] | None = None) -> FormField:
+        options = [
+            FormOption(
+                value=o.value, label=LocalizedText(zh=o.label.zh, en=o.label.en or o.label.zh)
+            )
+            for o in f.options or []
+        ]
+        if f.type == "department":
+            options = departments or []
         return cls(
             key=f.key,
             label=LocalizedText(zh=f.label.zh, en=f.label.en or f.label.zh),
@@ -67,12 +77,7 @@ class FormField:
             integer=bool(f.integer),
             max_length=f.max_length,
             multiline=bool(f.multiline),
-            options=[
-                FormOption(
-                    value=o.value, label=LocalizedText(zh=o.label.zh, en=o.label.en or o.label.zh)
-                )
-                for o in f.options or []
-            ],
+            options=options,
         )
 
 
@@ -81,8 +86,12 @@ class ProcessForm:
     fields: list[FormField]
 
     @classmethod
-    def of(cls, form: approvals.Form | None) -> ProcessForm | None:
-        return cls(fields=[FormField.of(f) for f in form.fields]) if form is not None else None
+    def of(
+        cls, form: approvals.Form | None, departments: list[FormOption] | None = None
+    ) -> ProcessForm | None:
+        if form is None:
+            return None
+        return cls(fields=[FormField.of(f, departments) for f in form.fields])
 
 
 @strawberry.type(description="The newest published version of a process.")
@@ -98,7 +107,9 @@ class ProcessDefinition:
     form: ProcessForm | None
 
     @classmethod
-    def of(cls, published: approvals.Published) -> ProcessDefinition:
+    def of(
+        cls, published: approvals.Published, departments: list[FormOption] | None = None
+    ) -> ProcessDefinition:
         body = published.definition.body
         return cls(
             key=body.key,
@@ -107,8 +118,15 @@ class ProcessDefinition:
             description=LocalizedText.of(body.description),
             version=published.row.version,
             startable=published.startable,
-            form=ProcessForm.of(body.form),
+            form=ProcessForm.of(body.form, departments),
         )
+
+
+def department_options(rows: list[Any]) -> list[FormOption]:
+    return [
+        FormOption(value=d.code, label=LocalizedText(zh=d.name, en=d.name_en or d.name))
+        for d in rows
+    ]
 
 
 @strawberry.type(description="One filled-in field of an application, with its label.")

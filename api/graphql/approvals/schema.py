@@ -8,7 +8,7 @@ from strawberry.scalars import JSON
 from api.domain import approvals
 from api.domain.people import user_by_username
 from api.errors import invalid
-from api.graphql.approvals.forms import ProcessDefinition
+from api.graphql.approvals.forms import ProcessDefinition, department_options
 from api.graphql.approvals.types import (
     ApprovalDefinitionInfo,
     ApprovalInstance,
@@ -82,7 +82,8 @@ class Query:
         info.context.require_actor()
         async with info.context.read() as session:
             found = await approvals.published_process(session, key)
-        return ProcessDefinition.of(found)
+            departments = department_options(await approvals.department_choices(session))
+        return ProcessDefinition.of(found, departments)
 
 
 @strawberry.type
