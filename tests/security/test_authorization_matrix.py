@@ -124,6 +124,9 @@ FIELDS: dict[str, frozenset[str]] = {
     "processDefinitions": STAFF,
     "processDefinition": STAFF,
     "startProcess": STAFF,
+    # designing processes (a trial run, publishing): the medical affairs office
+    "trialProcessDefinition": MEDICAL_AFFAIRS,
+    "publishProcessDefinition": MEDICAL_AFFAIRS,
     "approvalMetrics": OVERSIGHT,
     "overAuthorityRecords": OVERSIGHT,
     # surgery

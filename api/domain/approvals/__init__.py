@@ -38,6 +38,7 @@ from api.domain.approvals.actions import (
     withdraw_instance,
 )
 from api.domain.approvals.definition import APPLICANT, Definition, parse_definition
+from api.domain.approvals.design import Trial, publish_process_definition, trial_run
 from api.domain.approvals.escalation import escalate_overdue
 from api.domain.approvals.flow import closed_error
 from api.domain.approvals.forms import Form, FormField, check_form
@@ -74,6 +75,7 @@ __all__ = [
     "Form",
     "FormField",
     "Published",
+    "Trial",
     "access_instance",
     "access_task",
     "access_task_for_decision",
@@ -103,6 +105,7 @@ __all__ = [
     "pending_tasks",
     "publish_definition",
     "publish_definitions",
+    "publish_process_definition",
     "published_process",
     "published_processes",
     "record_instance_reads",
@@ -115,6 +118,7 @@ __all__ = [
     "start_process",
     "stream_for",
     "transfer_task",
+    "trial_run",
     "unregister",
     "urge_instance",
     "urge_task",

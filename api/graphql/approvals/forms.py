@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
 from api.domain import approvals
+from api.graphql.people.types import UserRef
 from api.graphql.texts import LocalizedText
 from api.models.patients import Patient as PatientRow
 from api.models.people import Department as DepartmentRow
@@ -189,3 +190,46 @@ async def form_entries(
             )
         )
     return entries
+
+
+@strawberry.type(description="A step a trial run reaches, with the people it would go to.")
+class TrialStep:
+    id: str
+    name: LocalizedText
+    mode: str
+    stage: int
+    branch: str | None
+    assignees: list[UserRef] = strawberry.field(
+        description="Empty: the step names nobody for this applicant (it would stop as NO_ASSIGNEE)."
+    )
+
+
+@strawberry.type(description="What a definition would do with sample answers; nothing is written.")
+class ProcessTrial:
+    key: str
+    version: int
+    form: JSON = strawberry.field(description="The answers as they would be stored.")
+    deadline_hours: float | None
+    critical: bool
+    steps: list[TrialStep]
+
+    @classmethod
+    def of(cls, trial: approvals.Trial) -> ProcessTrial:
+        return cls(
+            key=trial.definition.key,
+            version=trial.definition.version,
+            form=trial.form,
+            deadline_hours=trial.deadline_hours,
+            critical=trial.critical,
+            steps=[
+                TrialStep(
+                    id=s.step.id,
+                    name=LocalizedText(zh=s.step.name.zh, en=s.step.name.en or s.step.name.zh),
+                    mode=s.step.mode,
+                    stage=s.stage_index,
+                    branch=s.branch,
+                    assignees=[UserRef.from_row(u) for u in s.assignees],
+                )
+                for s in trial.steps
+            ],
+        )

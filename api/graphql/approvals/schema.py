@@ -8,7 +8,7 @@ from strawberry.scalars import JSON
 from api.domain import approvals
 from api.domain.people import user_by_username
 from api.errors import invalid
-from api.graphql.approvals.forms import ProcessDefinition, department_options
+from api.graphql.approvals.forms import ProcessDefinition, ProcessTrial, department_options
 from api.graphql.approvals.types import (
     ApprovalDefinitionInfo,
     ApprovalInstance,
@@ -85,9 +85,39 @@ class Query:
             departments = department_options(await approvals.department_choices(session))
         return ProcessDefinition.of(found, departments)
 
+    @strawberry.field(
+        permission_classes=[HasRole(Role.MEDICAL_AFFAIRS)],
+        description="Test-run a process definition (YAML or JSON) against sample answers; writes nothing.",
+    )
+    async def trial_process_definition(
+        self, info: Info, definition: str, form: JSON, applicant_username: str | None = None
+    ) -> ProcessTrial:
+        actor = info.context.require_actor()
+        async with info.context.read() as session:
+            applicant = await user_by_username(session, applicant_username or actor.username)
+            trial = await approvals.trial_run(
+                session, approvals.load_source(definition), form, applicant=applicant, actor=actor
+            )
+        return ProcessTrial.of(trial)
+
 
 @strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        permission_classes=[HasRole(Role.MEDICAL_AFFAIRS)],
+        description="Publish a version of a process started with a form (医务处). Running instances keep theirs.",
+    )
+    async def publish_process_definition(self, info: Info, definition: str) -> ProcessDefinition:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await approvals.publish_process_definition(
+                session, approvals.load_source(definition), actor=actor
+            )
+            departments = department_options(await approvals.department_choices(session))
+        return ProcessDefinition.of(
+            approvals.Published(row, approvals.parse_stored(row)), departments
+        )
+
     @strawberry.mutation(
         permission_classes=[IsStaff],
         description="发起审批: start a process with its form; I am the applicant.",
