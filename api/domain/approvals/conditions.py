@@ -94,7 +94,8 @@ def _condition_tag(value: Any) -> str | None:
                 return tag
         return "compare"
     if isinstance(value, BaseModel):
-        return {AllOf: "all", AnyOf: "any", Not: "not"}.get(type(value), "compare")
+        tags: dict[type[BaseModel], str] = {AllOf: "all", AnyOf: "any", Not: "not"}
+        return tags.get(type(value), "compare")
     return None
 
 

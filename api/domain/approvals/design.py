@@ -113,7 +113,7 @@ async def publish_process_definition(
     definition = parse_definition(body)
     await _check_designable(session, definition)
     existed = await session.scalar(
-        sa.select(ApprovalDefinition.id).where(
+        sa.select(col(ApprovalDefinition.id)).where(
             col(ApprovalDefinition.key) == definition.key,
             col(ApprovalDefinition.version) == definition.version,
         )

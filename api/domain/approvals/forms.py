@@ -297,13 +297,13 @@ async def check_references(
             continue
         if f.type == "person":
             found = await session.scalar(
-                sa.select(User.id).where(col(User.username) == value, col(User.is_active))
+                sa.select(col(User.id)).where(col(User.username) == value, col(User.is_active))
             )
             if found is None:
                 raise _error(f, "查无此人", "no such person")
         elif f.type == "department":
             found = await session.scalar(
-                sa.select(Department.id).where(col(Department.code) == value)
+                sa.select(col(Department.id)).where(col(Department.code) == value)
             )
             if found is None:
                 raise _error(f, "查无此科室", "no such department")
@@ -314,7 +314,7 @@ async def check_references(
             stored = set(
                 (
                     await session.execute(
-                        sa.select(Attachment.sha256).where(
+                        sa.select(col(Attachment.sha256)).where(
                             col(Attachment.sha256).in_(value),
                             col(Attachment.uploaded_by_id) == uploader_id,
                             col(Attachment.deleted_at).is_(None),
