@@ -41,7 +41,7 @@ from api.domain.approvals.definition import APPLICANT, Definition, parse_definit
 from api.domain.approvals.design import Trial, publish_process_definition, trial_run
 from api.domain.approvals.escalation import escalate_overdue
 from api.domain.approvals.flow import closed_error
-from api.domain.approvals.forms import Form, FormField, check_form
+from api.domain.approvals.forms import Answer, Form, FormField, check_form, describe_answers
 from api.domain.approvals.history import history_verified, instance_history, stream_for
 from api.domain.approvals.policy import (
     Finding,
@@ -69,6 +69,7 @@ from api.domain.approvals.registry import (
 
 __all__ = [
     "APPLICANT",
+    "Answer",
     "PATIENT_KEY",
     "Definition",
     "Finding",
@@ -88,6 +89,7 @@ __all__ = [
     "closed_error",
     "decide_task",
     "definition_by_id",
+    "describe_answers",
     "department_choices",
     "escalate_overdue",
     "history_verified",

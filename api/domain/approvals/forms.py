@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -326,3 +328,71 @@ async def check_references(
                 raise _error(
                     f, "附件尚未上传成功，请重新上传", "a file was not uploaded; upload it again"
                 )
+
+
+# --- reading a filled-in form ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One filled-in field as a person reads it, under the form's label, in each language."""
+
+    key: str
+    type: str
+    value: Any
+    label_zh: str
+    label_en: str
+    text_zh: str
+    text_en: str
+
+
+def _shown_number(value: Any, unit: LocalizedName | None) -> tuple[str, str]:
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    if unit is None:
+        return shown, shown
+    return f"{shown} {unit.zh}", f"{shown} {unit.en or unit.zh}"
+
+
+async def describe_answers(
+    session: AsyncSession, form: Form, data: dict[str, Any], tz: ZoneInfo
+) -> list[Answer]:
+    """The answers in the form's order: choices by their labels, numbers with their unit,
+    times in `tz`, people and departments by name, patients by name and record number."""
+    answers = []
+    for f in form.fields:
+        if f.key not in data:
+            continue
+        value = data[f.key]
+        zh = en = str(value)
+        if f.type == "number":
+            zh, en = _shown_number(value, f.unit)
+        elif f.type in ("choice", "multi_choice"):
+            labels = {o.value: o.label for o in f.options or []}
+            chosen = value if isinstance(value, list) else [value]
+            zh = "、".join(labels[v].zh if v in labels else str(v) for v in chosen)
+            en = ", ".join(
+                (labels[v].en or labels[v].zh) if v in labels else str(v) for v in chosen
+            )
+        elif f.type == "datetime" and isinstance(value, str):
+            zh = en = datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        elif f.type == "person":
+            user = (
+                await session.execute(sa.select(User).where(col(User.username) == value))
+            ).scalar_one_or_none()
+            if user is not None:
+                zh = en = user.display_name or user.username
+        elif f.type == "department":
+            dept = (
+                await session.execute(sa.select(Department).where(col(Department.code) == value))
+            ).scalar_one_or_none()
+            if dept is not None:
+                zh, en = dept.name, dept.name_en or dept.name
+        elif f.type == "patient":
+            patient = await session.get(Patient, value) if isinstance(value, int) else None
+            if patient is not None:
+                zh = en = f"{patient.name}（{patient.mrn}）"
+        elif f.type == "attachment":
+            count = len(value) if isinstance(value, list) else 0
+            zh, en = f"{count} 个附件", f"{count} file(s)"
+        answers.append(Answer(f.key, f.type, value, f.label.zh, f.label.en or f.label.zh, zh, en))
+    return answers

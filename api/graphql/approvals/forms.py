@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
@@ -14,9 +12,6 @@ from strawberry.scalars import JSON
 from api.domain import approvals
 from api.graphql.people.types import UserRef
 from api.graphql.texts import LocalizedText
-from api.models.patients import Patient as PatientRow
-from api.models.people import Department as DepartmentRow
-from api.models.people import User as UserRow
 
 
 def _text(name: Any) -> LocalizedText | None:
@@ -139,57 +134,19 @@ class FormEntry:
     text: LocalizedText = strawberry.field(description="The value as a person reads it.")
 
 
-def _number(value: Any, unit: Any) -> tuple[str, str]:
-    shown = f"{value:g}" if isinstance(value, float) else str(value)
-    if unit is None:
-        return shown, shown
-    return f"{shown} {unit.zh}", f"{shown} {unit.en or unit.zh}"
-
-
 async def form_entries(
     session: AsyncSession, form: approvals.Form, data: dict[str, Any], tz: ZoneInfo
 ) -> list[FormEntry]:
-    entries = []
-    for f in form.fields:
-        if f.key not in data:
-            continue
-        value = data[f.key]
-        zh = en = str(value)
-        if f.type == "number":
-            zh, en = _number(value, f.unit)
-        elif f.type in ("choice", "multi_choice"):
-            labels = {o.value: o.label for o in f.options or []}
-            chosen = value if isinstance(value, list) else [value]
-            zh = "、".join(labels[v].zh if v in labels else str(v) for v in chosen)
-            en = ", ".join(labels[v].en or labels[v].zh if v in labels else str(v) for v in chosen)
-        elif f.type == "datetime" and isinstance(value, str):
-            zh = en = datetime.fromisoformat(value).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        elif f.type == "person":
-            user = (
-                await session.execute(sa.select(UserRow).where(UserRow.username == value))
-            ).scalar_one_or_none()
-            zh = en = (user.display_name or user.username) if user else str(value)
-        elif f.type == "department":
-            dept = (
-                await session.execute(sa.select(DepartmentRow).where(DepartmentRow.code == value))
-            ).scalar_one_or_none()
-            zh, en = (dept.name, dept.name_en or dept.name) if dept else (str(value), str(value))
-        elif f.type == "patient":
-            patient = await session.get(PatientRow, value) if isinstance(value, int) else None
-            zh = en = f"{patient.name}（{patient.mrn}）" if patient else str(value)
-        elif f.type == "attachment":
-            count = len(value) if isinstance(value, list) else 0
-            zh, en = f"{count} 个附件", f"{count} file(s)"
-        entries.append(
-            FormEntry(
-                key=f.key,
-                label=LocalizedText(zh=f.label.zh, en=f.label.en or f.label.zh),
-                type=f.type,
-                value=value,
-                text=LocalizedText(zh=zh, en=en),
-            )
+    return [
+        FormEntry(
+            key=a.key,
+            label=LocalizedText(zh=a.label_zh, en=a.label_en),
+            type=a.type,
+            value=a.value,
+            text=LocalizedText(zh=a.text_zh, en=a.text_en),
         )
-    return entries
+        for a in await approvals.describe_answers(session, form, data, tz)
+    ]
 
 
 @strawberry.type(description="A step a trial run reaches, with the people it would go to.")
