@@ -191,6 +191,26 @@ def test_each_kind_of_bad_value(data: dict[str, Any], field: str, message: str) 
     assert error.message == message
 
 
+def test_an_empty_answer_does_not_make_another_field_required() -> None:
+    form = Form.model_validate(
+        {
+            "fields": [
+                {"key": "a", "label": {"zh": "甲"}, "type": "text"},
+                {
+                    "key": "b",
+                    "label": {"zh": "乙"},
+                    "type": "text",
+                    "required_if": {"field": "a", "op": "exists"},
+                },
+            ]
+        }
+    )
+    assert check_form(form, {"a": ""}) == {}  # "" is not an answer: b is not required
+    with pytest.raises(DomainError) as caught:
+        check_form(form, {"a": "x"})
+    assert caught.value.field == "form.b"
+
+
 def test_not_an_object() -> None:
     error = refused(["kind", "a"])
     assert error.field == "form"

@@ -264,7 +264,8 @@ def check_form(form: Form, data: Any) -> dict[str, Any]:
     """The filled-in form, normalised; the first problem is a VALIDATION error on `form.<key>`.
 
     Empty values ("", [], null) count as not filled in and are left out. Required-if
-    conditions are evaluated over the values as submitted.
+    conditions are evaluated over the values filled in, as submitted (the app shows a
+    field as required by the same rule).
     """
     if not isinstance(data, dict):
         raise DomainError(
@@ -278,11 +279,12 @@ def check_form(form: Form, data: Any) -> dict[str, Any]:
                 f"表单中没有字段“{key}” / the form has no field {key!r}",
                 field=f"form.{key}"[:80],
             )
+    filled = {k: v for k, v in data.items() if not _empty(v)}
     cleaned: dict[str, Any] = {}
     for f in form.fields:
         value = data.get(f.key)
         if _empty(value):
-            if f.is_required(data):
+            if f.is_required(filled):
                 raise _error(f, "必填", "required")
             continue
         cleaned[f.key] = _CHECKS[f.type](f, value)
