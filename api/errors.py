@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     PRECHECK_FAILED = "PRECHECK_FAILED"
     INSTANCE_CLOSED = "INSTANCE_CLOSED"
     PRIVILEGE_BLOCKED = "PRIVILEGE_BLOCKED"
+    NOT_STARTABLE = "NOT_STARTABLE"  # the process is submitted from its own area (surgery …)
     NO_ASSIGNEE = "NO_ASSIGNEE"  # an approval step's rule names nobody (org data to fix)
     RATE_LIMITED = "RATE_LIMITED"
     IDENTITY_MISMATCH = "IDENTITY_MISMATCH"  # a bedside path tried to change HIS identity fields

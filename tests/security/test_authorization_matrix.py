@@ -132,6 +132,13 @@ FIELDS: dict[str, frozenset[str]] = {
     "carbonCopy": STAFF,
     "urgeTask": STAFF,
     "publishApprovalDefinition": ONLY_ADMIN,
+    # 发起审批: any staff member starts a process with a form; a patient never files one
+    "processDefinitions": STAFF,
+    "processDefinition": STAFF,
+    "startProcess": STAFF,
+    # designing processes (a trial run, publishing): the medical affairs office
+    "trialProcessDefinition": MEDICAL_AFFAIRS,
+    "publishProcessDefinition": MEDICAL_AFFAIRS,
     "approvalMetrics": OVERSIGHT,
     "overAuthorityRecords": OVERSIGHT,
     # surgery
@@ -247,8 +254,8 @@ ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/bots/wechat-oa/oauth/callback"): NOBODY,  # needs WeChat's code and our state
     ("POST", "/bots/wechat-oa/bind"): NOBODY,  # needs a ticket from the OAuth round trip
     ("POST", "/bots/bind"): STAFF,  # binds a DingTalk/WeCom id: staff only
-    # photos and signatures (treatment staff), pre-op documents (surgeons)
-    ("POST", "/attachments"): TREATMENT | {LI},
+    # a file for a record, an application or a form: staff (each checked where it is used)
+    ("POST", "/attachments"): STAFF,
     ("HEAD", "/sync/attachments/{sha256}"): frozenset({SUN}),  # pt.sun's upload: its uploader
     ("PUT", "/sync/attachments/{sha256}"): TREATMENT,  # photos and signatures of treatment work
     ("GET", "/fhir/Patient/{patient_id}"): STAFF - {LI, WANG},  # REHAB patient: RECORDS
@@ -396,6 +403,17 @@ def root_arguments(world: World) -> dict[str, dict[str, Any]]:
         "carbonCopy": {"instanceId": w["li_instance"], "usernames": [SUN]},
         "urgeTask": {"taskId": w["wang_task"]},
         "decideTask": {"taskId": w["wang_task"], "decision": "RETURN"},
+        "processDefinition": {"key": "leave"},
+        "startProcess": {
+            "definitionKey": "seal",
+            "form": {
+                "seal_type": "department",
+                "document": "进修证明",
+                "copies": 1,
+                "used_on": w["today"],
+                "purpose": "进修报名",
+            },
+        },
         "transferTask": {"taskId": w["wang_task"], "toUsername": "dr.qian"},
         "addSigner": {"taskId": w["wang_task"], "username": "dr.qian"},
         "appointment": {"id": w["zhou_appointment"]},

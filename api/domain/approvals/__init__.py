@@ -38,8 +38,10 @@ from api.domain.approvals.actions import (
     withdraw_instance,
 )
 from api.domain.approvals.definition import APPLICANT, Definition, parse_definition
+from api.domain.approvals.design import Trial, publish_process_definition, trial_run
 from api.domain.approvals.escalation import escalate_overdue
 from api.domain.approvals.flow import closed_error
+from api.domain.approvals.forms import Answer, Form, FormField, check_form, describe_answers
 from api.domain.approvals.history import history_verified, instance_history, stream_for
 from api.domain.approvals.policy import (
     Finding,
@@ -47,6 +49,13 @@ from api.domain.approvals.policy import (
     register_completion_hook,
     register_decision_guard,
     unregister,
+)
+from api.domain.approvals.processes import (
+    Published,
+    department_choices,
+    published_process,
+    published_processes,
+    start_process,
 )
 from api.domain.approvals.queries import instance_tasks, my_applications, my_tasks, pending_tasks
 from api.domain.approvals.registry import (
@@ -60,9 +69,14 @@ from api.domain.approvals.registry import (
 
 __all__ = [
     "APPLICANT",
+    "Answer",
     "PATIENT_KEY",
     "Definition",
     "Finding",
+    "Form",
+    "FormField",
+    "Published",
+    "Trial",
     "access_instance",
     "access_task",
     "access_task_for_decision",
@@ -71,9 +85,12 @@ __all__ = [
     "can_see_instance",
     "carbon_copy",
     "check_comment",
+    "check_form",
     "closed_error",
     "decide_task",
     "definition_by_id",
+    "describe_answers",
+    "department_choices",
     "escalate_overdue",
     "history_verified",
     "instance_history",
@@ -90,6 +107,9 @@ __all__ = [
     "pending_tasks",
     "publish_definition",
     "publish_definitions",
+    "publish_process_definition",
+    "published_process",
+    "published_processes",
     "record_instance_reads",
     "register_closing_hook",
     "register_completion_hook",
@@ -97,8 +117,10 @@ __all__ = [
     "resubmit_instance",
     "return_targets",
     "start_instance",
+    "start_process",
     "stream_for",
     "transfer_task",
+    "trial_run",
     "unregister",
     "urge_instance",
     "urge_task",

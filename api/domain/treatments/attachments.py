@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.auth import Actor
+from api.domain.people import require_staff
 from api.domain.treatments.access import visible_patient_ids
-from api.domain.treatments.common import TreatmentErrorCode, is_staff, require_treatment_staff
+from api.domain.treatments.common import TreatmentErrorCode, is_staff
 from api.errors import DomainError, ErrorCode
-from api.models.people import Role
 from api.models.treatments import Attachment, TreatmentRecord
 from api.storage import StoredObject, sniff_image
 
@@ -23,10 +23,11 @@ ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 def require_uploader(actor: Actor) -> None:
-    """Who may upload a file: treatment staff (photos and signatures) and surgeons (the
-    pre-operative documents of a surgery application). Checked before a byte is read."""
-    if not actor.has_role(Role.SURGEON):
-        require_treatment_staff(actor)
+    """Who may upload a file: staff — treatment photos and signatures, a surgery
+    application's pre-operative documents, a process form's attachments (a sick note).
+    Checked before a byte is read. A file is only stored here; whoever attaches it to a
+    record, an application or a form is checked there for that record."""
+    require_staff(actor, "仅医务人员可上传附件 / only staff may upload files")
 
 
 def check_upload(data: bytes, *, declared_type: str | None, max_bytes: int, actor: Actor) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from api.domain import approvals
 from api.domain.people import user_by_username
 from api.errors import invalid
+from api.graphql.approvals.forms import ProcessDefinition, ProcessTrial, department_options
 from api.graphql.approvals.types import (
     ApprovalDefinitionInfo,
     ApprovalInstance,
@@ -60,9 +62,84 @@ class Query:
             row = await approvals.access_instance(session, actor, parse_id(id))
         return ApprovalInstance.from_row(row)
 
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="Every published process's newest version with its form (发起审批).",
+    )
+    async def process_definitions(
+        self, info: Info, startable_only: bool = False
+    ) -> list[ProcessDefinition]:
+        info.context.require_actor()
+        async with info.context.read() as session:
+            found = await approvals.published_processes(session, startable_only=startable_only)
+        return [ProcessDefinition.of(p) for p in found]
+
+    @strawberry.field(
+        permission_classes=[IsStaff],
+        description="One process's newest version with its form (what `startProcess` checks).",
+    )
+    async def process_definition(self, info: Info, key: str) -> ProcessDefinition:
+        info.context.require_actor()
+        async with info.context.read() as session:
+            found = await approvals.published_process(session, key)
+            departments = department_options(await approvals.department_choices(session))
+        return ProcessDefinition.of(found, departments)
+
+    @strawberry.field(
+        permission_classes=[HasRole(Role.MEDICAL_AFFAIRS)],
+        description="Test-run a process definition (YAML or JSON) against sample answers; writes nothing.",
+    )
+    async def trial_process_definition(
+        self, info: Info, definition: str, form: JSON, applicant_username: str | None = None
+    ) -> ProcessTrial:
+        actor = info.context.require_actor()
+        async with info.context.read() as session:
+            applicant = await user_by_username(session, applicant_username or actor.username)
+            trial = await approvals.trial_run(
+                session, approvals.load_source(definition), form, applicant=applicant, actor=actor
+            )
+        return ProcessTrial.of(trial)
+
 
 @strawberry.type
 class Mutation:
+    @strawberry.mutation(
+        permission_classes=[HasRole(Role.MEDICAL_AFFAIRS)],
+        description="Publish a version of a process started with a form (医务处). Running instances keep theirs.",
+    )
+    async def publish_process_definition(self, info: Info, definition: str) -> ProcessDefinition:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await approvals.publish_process_definition(
+                session, approvals.load_source(definition), actor=actor
+            )
+            departments = department_options(await approvals.department_choices(session))
+        return ProcessDefinition.of(
+            approvals.Published(row, approvals.parse_stored(row)), departments
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsStaff],
+        description="发起审批: start a process with its form; I am the applicant.",
+    )
+    async def start_process(
+        self,
+        info: Info,
+        definition_key: str,
+        form: JSON,
+        idempotency_key: str | None = None,
+    ) -> ApprovalInstance:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            row = await approvals.start_process(
+                session,
+                definition_key=definition_key,
+                form=form,
+                actor=actor,
+                idempotency_key=idempotency_key,
+            )
+        return ApprovalInstance.from_row(row)
+
     @strawberry.mutation(
         permission_classes=[IsStaff],
         description="Approve, reject or return (退回) one of my tasks.",

@@ -16,6 +16,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.domain import approvals
+from api.graphql.approvals.forms import FormEntry, ProcessForm, form_entries
 from api.graphql.approvals.loaders import (
     data_read_logger,
     definition_loader,
@@ -228,6 +229,40 @@ class ApprovalInstance:
     @strawberry.field
     def precheck(self) -> Precheck | None:
         return Precheck.from_json(self.row.precheck)
+
+    @strawberry.field(description="The process's name (of the version the instance runs on).")
+    async def process_name(self, info: Info) -> LocalizedText:
+        definition = await info.context.loader("approval_definition", definition_loader).load(
+            self.row.definition_id
+        )
+        if definition is None:
+            return LocalizedText(zh=self.row.kind, en=self.row.kind)
+        name = definition.body.name
+        return LocalizedText(zh=name.zh, en=name.en or name.zh)
+
+    @strawberry.field(
+        description="The form it was started with (its definition version's), if any."
+    )
+    async def form(self, info: Info) -> ProcessForm | None:
+        definition = await info.context.loader("approval_definition", definition_loader).load(
+            self.row.definition_id
+        )
+        return ProcessForm.of(definition.body.form) if definition else None
+
+    @strawberry.field(
+        description="The filled-in form, field by field with labels (access-logged like `data`)."
+    )
+    async def form_entries(self, info: Info) -> list[FormEntry]:
+        definition = await info.context.loader("approval_definition", definition_loader).load(
+            self.row.definition_id
+        )
+        if definition is None or definition.body.form is None:
+            return []
+        await info.context.loader("approval_data_reads", data_read_logger).load(self.row.id)
+        async with info.context.read() as session:
+            return await form_entries(
+                session, definition.body.form, self.row.data or {}, info.context.settings.tz
+            )
 
     @strawberry.field
     async def applicant(self, info: Info) -> UserRef | None:

@@ -9,9 +9,12 @@ export const ME = `query Me { me { id username displayName roles department { id
 
 const PATIENT_FIELDS = `patient { id name gender age mrn allergies }`
 
-export const MY_TASKS = `query MyTasks { myTasks { id status kind dueAt overdue step { name nameEn } instance { id kind status dueAt data ${PATIENT_FIELDS} applicant { displayName } } } }`
+const FORM_ENTRIES = `formEntries { key label { zh en } type text { zh en } }`
+
+export const MY_TASKS = `query MyTasks { myTasks { id status kind dueAt overdue step { name nameEn } instance { id kind status dueAt data ${PATIENT_FIELDS} applicant { displayName } processName { zh en } ${FORM_ENTRIES} } } }`
 
 const INSTANCE_FIELDS = `id kind status dueAt overdue data blockedReason createdAt closedAt hasPdf historyVerified viewerCanWithdraw viewerCanResubmit
+    processName { zh en } ${FORM_ENTRIES}
     ${PATIENT_FIELDS}
     applicant { username displayName }
     currentSteps { id name nameEn }
@@ -199,3 +202,15 @@ export const PENALTIES = `query Penalties { penalties { ${PENALTY_FIELDS} } }`
 export const ISSUE_PENALTY = `mutation IssuePenalty($id: ID!) { issuePenalty(id: $id) { ${PENALTY_FIELDS} } }`
 
 export const END_PENALTY = `mutation EndPenalty($id: ID!, $reason: String!) { endPenalty(id: $id, reason: $reason) { ${PENALTY_FIELDS} } }`
+
+// 发起审批: processes started with a form of their own (请假, 报销, 采购, 用印 …).
+export const PROCESS_DEFINITIONS = `query ProcessDefinitions { processDefinitions(startableOnly: true) { key name names { zh en } description { zh en } version } }`
+
+export const PROCESS_DEFINITION = `query ProcessDefinition($key: String!) { processDefinition(key: $key) { key names { zh en } description { zh en } version startable
+  form { fields { key label { zh en } type required requiredIf help { zh en } unit { zh en } min max integer maxLength multiline options { value label { zh en } } } } } }`
+
+export const START_PROCESS = `mutation StartProcess($definitionKey: String!, $form: JSON!, $idempotencyKey: String) {
+  startProcess(definitionKey: $definitionKey, form: $form, idempotencyKey: $idempotencyKey) { id status currentSteps { id name nameEn } }
+}`
+
+export const MY_PROCESS_APPLICATIONS = `query MyProcessApplications { myApplications { id kind status dueAt overdue createdAt closedAt processName { zh en } currentSteps { id name nameEn } tasks { id status assignee { displayName } step { id } } } }`

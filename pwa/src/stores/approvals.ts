@@ -1,5 +1,6 @@
 // Approver data: my tasks (cached for offline reading), one instance, decisions.
 import { gql } from '../api/graphql'
+import type { Texts } from '../api/errors'
 import { ADD_SIGNER, APPROVAL_INSTANCE, APPROVAL_TASK, SURGERY_APPLICATION, DECIDE_TASK, MY_TASKS, STAFF, TRANSFER_TASK, URGE_TASK } from '../api/operations'
 import { cacheThenNetwork, readCache, type Cached } from '../offline/cache'
 
@@ -19,8 +20,11 @@ export interface TaskSummary {
   dueAt: string | null
   overdue: boolean
   step: { name: string; nameEn: string }
-  instance: { id: string; kind: string; status: string; dueAt: string | null; data: Record<string, unknown>; patient: PatientSummary | null; applicant: { displayName: string } | null } | null
+  instance: { id: string; kind: string; status: string; dueAt: string | null; data: Record<string, unknown>; patient: PatientSummary | null; applicant: { displayName: string } | null; processName?: Texts; formEntries?: FormEntry[] } | null
 }
+
+/** One filled-in field of an application, labelled by its form (server texts per language). */
+export interface FormEntry { key: string; label: Texts; type: string; text: Texts }
 
 export interface StaffMember { id: string; username: string; displayName: string; department: { name: string; nameEn: string } | null }
 
@@ -55,6 +59,8 @@ export interface ApprovalInstance {
   historyVerified: boolean
   viewerCanWithdraw: boolean
   viewerCanResubmit: boolean
+  processName?: Texts
+  formEntries?: FormEntry[]
   patient: PatientSummary | null
   applicant: UserRef | null
   currentSteps: { id: string; name: string; nameEn: string }[]
