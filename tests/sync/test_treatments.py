@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from api.models.audit import AuditEvent
 from api.models.base import utcnow
 from api.models.notices import Notice
 from api.models.patients import Patient
-from api.models.audit import AuditEvent
 from api.models.treatments import (
     Appointment,
     Attachment,
