@@ -74,7 +74,7 @@ export const MY_WORKLIST = `query MyWorklist($date: Date!) {
 
 export const CALL_NEXT = `mutation CallNext($queueKey: String!) { callNext(queueKey: $queueKey) { id number status patient { name } } }`
 
-export const DAY_QUEUE = `query DayQueue($queueKey: String!, $date: Date!) { dayQueue(queueKey: $queueKey, date: $date) { id number position status patient { name } appointment { id } } }`
+export const DAY_QUEUE = `query DayQueue($queueKey: String!, $date: Date!, $includeDone: Boolean! = false) { dayQueue(queueKey: $queueKey, date: $date, includeDone: $includeDone) { id number position status patient { name } appointment { id } } }`
 
 export const SYNC_CONFLICTS = `query { syncConflicts { id entity entityId field baseValue losingValue winningValue clientWon status createdAt } }`
 
