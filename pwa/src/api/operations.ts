@@ -69,7 +69,7 @@ export const URGE_TASK = `mutation Urge($taskId: ID!) { urgeTask(taskId: $taskId
 const ITEM_FIELDS = `id code name nameEn durationMinutes notes requiresConsent recordTemplate assessmentTemplate currentConsent { id title body sha256 }`
 
 export const MY_WORKLIST = `query MyWorklist($date: Date!) {
-  myWorklist(date: $date) { id status startsAt endsAt room version patient { id name } order { id paymentStatus remainingSessions } item { ${ITEM_FIELDS} } }
+  myWorklist(date: $date) { id status startsAt endsAt room version receiptNo patient { id name mrn } order { id paymentStatus remainingSessions } item { ${ITEM_FIELDS} } }
 }`
 
 export const CALL_NEXT = `mutation CallNext($queueKey: String!) { callNext(queueKey: $queueKey) { id number status patient { name } } }`

@@ -26,7 +26,8 @@ export interface WorklistItem {
   endsAt: string
   room: string
   version: number
-  patient: { id: string; name: string }
+  receiptNo?: string
+  patient: { id: string; name: string; mrn?: string }
   order: { id: string; paymentStatus: string; remainingSessions: number } | null
   item: {
     id: string
@@ -49,6 +50,18 @@ export function loadWorklist(date: string, show: (r: Cached<WorklistItem[]>) => 
     for (const appointment of myWorklist) await writeCache(`appointment:${appointment.id}`, appointment)
     return myWorklist
   }, show)
+}
+
+/** The appointment a scanned code names: the wristband's MRN or the slip's receipt number. */
+export function appointmentForCode(items: WorklistItem[], code: string): WorklistItem | null {
+  const wanted = code.trim().toUpperCase()
+  const open = items.filter((a) => a.status !== 'cancelled' && a.status !== 'noshow')
+  return (
+    open.find((a) => (a.receiptNo ?? '').toUpperCase() === wanted) ??
+    open.find((a) => (a.patient.mrn ?? '').toUpperCase() === wanted && a.status !== 'fulfilled') ??
+    open.find((a) => (a.patient.mrn ?? '').toUpperCase() === wanted) ??
+    null
+  )
 }
 
 export async function cachedAppointment(id: string): Promise<WorklistItem | null> {
