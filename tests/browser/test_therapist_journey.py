@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.async_api import expect
 
+from api.models.patients import Patient
 from api.models.treatments import Appointment, Attachment, TreatmentOrder, TreatmentRecord
 from tests.browser.conftest import screenshot, sign_in, wait_for_service_worker
 from tests.browser.scenes import graphql, token_for
@@ -238,3 +239,45 @@ async def test_refused_check_in_is_explained_with_what_to_do(
     async with hospital.db.session() as session:
         appointment = await session.get(Appointment, int(appointment_id))
         assert appointment.status == "booked"
+
+
+async def test_walk_in_is_treated_from_the_pad(hospital, live_server, new_context) -> None:
+    """A patient without a booking (随治随走): found by MRN, his order picked, treated now."""
+    order_id = await make_order(hospital, "P0001", sessions=3)
+    async with hospital.db.session() as session:
+        order = await session.get(TreatmentOrder, order_id)
+        patient = await session.get(Patient, order.patient_id)
+        name = patient.name
+    context = await new_context(viewport=PAD)
+    page = await context.new_page()
+    await open_worklist(page)
+    await page.click("[data-testid=walk-in-open]")
+    dialog = page.get_by_test_id("walk-in")
+    await dialog.get_by_label("患者").fill("P0001")
+    await dialog.get_by_role("button", name="查找").click()
+    await dialog.get_by_text(name, exact=True).click()
+    await expect(page.get_by_test_id(f"walk-in-order-{order_id}")).to_be_visible()
+    await expect(dialog).to_contain_text("剩余 3 次")
+    await screenshot(page, "pad-therapist-walk-in")
+    await page.click(f"[data-testid=walk-in-order-{order_id}]")
+    await page.wait_for_selector("[data-testid=bedside-record]")
+    await expect(page.get_by_test_id("bedside-record")).to_contain_text(name)
+    await expect(page.get_by_test_id("payment-check")).to_contain_text("已缴费")
+    await page.click("[data-testid=start-treatment]")
+    await page.wait_for_selector("[data-testid=consent-text]")
+    async with hospital.db.session() as session:
+        walk_ins = (
+            (await session.execute(sa.select(Appointment).where(Appointment.walk_in.is_(True))))
+            .scalars()
+            .all()
+        )
+    # registered arrived; the start (sent by sync) may already have moved it on
+    assert [a.order_id for a in walk_ins] == [order_id]
+    assert walk_ins[0].status in ("arrived", "checked-in")
+    await page.click("[data-testid=save-record]")  # nothing filled: refused on the device
+    await expect(page.get_by_text("请选择方式")).to_be_visible()
+    await page.locator(".van-nav-bar__left").click()
+    await page.wait_for_selector("[data-testid=worklist]")
+    walk_in_row = page.get_by_test_id(f"appointment-{walk_ins[0].id}")
+    await expect(walk_in_row).to_contain_text(name)
+    await expect(walk_in_row.get_by_test_id("status")).to_have_text("治疗中")

@@ -131,3 +131,9 @@ export const SYNC_PUSH = `mutation SyncPush($input: SyncPushInput!) {
 export const SYNC_PULL = `query SyncPull($cookie: String, $clientGroupId: String) {
   syncPull(cookie: $cookie, clientGroupId: $clientGroupId) { cookie reset puts { entity id data } deletes { entity id } }
 }`
+
+export const WALK_IN_PATIENTS = `query WalkInPatients($search: String) { patients(search: $search) { id name mrn gender birthDate } }`
+
+export const WALK_IN_ORDERS = `query WalkInOrders($patientId: ID!) { treatmentOrders(patientId: $patientId) { id remainingSessions paymentStatus item { code name nameEn } } }`
+
+export const REGISTER_WALK_IN = `mutation RegisterWalkIn($orderId: ID!, $room: String!, $idempotencyKey: String) { registerWalkIn(orderId: $orderId, room: $room, idempotencyKey: $idempotencyKey) { id startsAt } }`

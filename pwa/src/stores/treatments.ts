@@ -1,7 +1,7 @@
 // Therapist data: the day's worklist (cached, so the PAD opens it offline), and the
 // bedside record saved as named mutations in the outbox (sync protocol, issue 6).
 import { gql } from '../api/graphql'
-import { CALL_NEXT, DAY_QUEUE, MY_WORKLIST, RESOLVE_CONFLICT, SYNC_CONFLICTS } from '../api/operations'
+import { CALL_NEXT, DAY_QUEUE, MY_WORKLIST, REGISTER_WALK_IN, RESOLVE_CONFLICT, SYNC_CONFLICTS, WALK_IN_ORDERS, WALK_IN_PATIENTS } from '../api/operations'
 import { cacheThenNetwork, readCache, writeCache, type Cached } from '../offline/cache'
 import { db } from '../offline/db'
 import { enqueue } from '../offline/outbox'
@@ -355,4 +355,32 @@ export function loadQueue(queueKey: string, date: string, show: (r: Cached<Queue
     },
     show,
   )
+}
+
+export interface WalkInPatient {
+  id: string
+  name: string
+  mrn: string
+  gender: string
+  birthDate: string | null
+}
+
+export interface WalkInOrder {
+  id: string
+  remainingSessions: number
+  paymentStatus: string
+  item: { code: string; name: string; nameEn: string }
+}
+
+/** 未预约患者: find the patient (name or MRN), pick his order, treat him now. Online only. */
+export async function searchPatients(search: string): Promise<WalkInPatient[]> {
+  return (await gql<{ patients: WalkInPatient[] }>(WALK_IN_PATIENTS, { search })).patients
+}
+
+export async function ordersOf(patientId: string): Promise<WalkInOrder[]> {
+  return (await gql<{ treatmentOrders: WalkInOrder[] }>(WALK_IN_ORDERS, { patientId })).treatmentOrders
+}
+
+export async function registerWalkIn(orderId: string, room: string, idempotencyKey: string): Promise<{ id: string; startsAt: string }> {
+  return (await gql<{ registerWalkIn: { id: string; startsAt: string } }>(REGISTER_WALK_IN, { orderId, room, idempotencyKey })).registerWalkIn
 }
