@@ -218,6 +218,7 @@ async def test_refused_check_in_is_explained_with_what_to_do(
     await expect(page.get_by_test_id("from-cache")).to_contain_text("离线数据")
     await page.click(f"[data-testid=check-in-{appointment_id}]")
     await expect(row.get_by_test_id("unsent-record")).to_have_text("签到待发送")
+    await expect(page.get_by_test_id(f"check-in-{appointment_id}")).to_be_disabled()
     await expect(page.get_by_test_id("offline-banner")).to_contain_text("离线中 · 1 条未发送")
     await screenshot(page, "pad-therapist-worklist-offline")
 
