@@ -96,11 +96,14 @@ async def test_bedside_session_from_check_in_to_archive(hospital, live_server, n
     assert await in_viewport(page, "[data-testid=archive-record]")  # above the fold
 
     # Saving an empty form: the errors say what is missing, the first is in view, and
-    # each goes away as soon as its field is right.
+    # each goes away as soon as its field is right. The page is scrolled down first: the
+    # first error (at the top) comes into view by itself.
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await page.wait_for_function("window.scrollY > 0")
     await page.click("[data-testid=save-record]")
     await expect(page.get_by_text("请选择方式")).to_be_visible()
     await expect(page.get_by_text("请先签名")).to_be_visible()
-    first_error = page.locator(".van-field__error-message").first
+    first_error = page.get_by_text("请选择方式")
     await expect(first_error).to_be_in_viewport()
     await screenshot(page, "pad-therapist-record-errors")
     await page.get_by_role("radio", name="中频").click()
