@@ -73,9 +73,9 @@ lint: install-test
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# The journeys' screenshots (surgeon, approver), taken by their browser tests.
+# The journeys' screenshots (surgeon, approver, therapist), taken by their browser tests.
 journey-screenshots: install pwa
-	BEDSIDE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_surgeon_journey.py tests/browser/test_approver_journey.py
+	BEDSIDE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser/test_surgeon_journey.py tests/browser/test_approver_journey.py tests/browser/test_therapist_journey.py tests/browser/test_therapist_scan.py
 
 clean:
 	rm -rf $(VENV) pwa/node_modules pwa/dist bedside.db var

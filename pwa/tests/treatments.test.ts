@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { BedsideDB, db, useDatabase } from '../src/offline/db'
 import { pending } from '../src/offline/outbox'
-import { localState, saveBedsideRecord, typedValues, validateField, type TemplateField, type WorklistItem } from '../src/stores/treatments'
+import { archiveTreatment, bedsideState, checkIn, countActions, localState, saveBedsideRecord, startTreatment, typedValues, validateField, type TemplateField, type WorklistItem } from '../src/stores/treatments'
 
 let n = 0
 beforeEach(() => useDatabase(new BedsideDB(`treatments-test-${++n}`)))
@@ -79,5 +79,38 @@ describe('saveBedsideRecord', () => {
   it('queues no consent without a signature and no assessment without answers', async () => {
     await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: {}, signature: null, signerName: '', photos: [] })
     expect((await pending()).map((m) => m.name)).toEqual(['recordTreatment'])
+  })
+})
+
+describe('a second save of the same record', () => {
+  it('sends only what changed, against what the first save wrote, and removes a dropped photo', async () => {
+    const photo = new Blob([new Uint8Array([9, 9, 9])], { type: 'image/jpeg' })
+    await saveBedsideRecord({ appointment, record: { modality: '中频 IF', minutes: 30 }, assessment: {}, signature: null, signerName: '', photos: [{ blob: photo, phase: 'before' }] })
+    const [, attach] = await pending()
+    const hash = attach.args.photoSha256 as string
+    const first = await bedsideState('7')
+    expect(first.draft).toMatchObject({ started: true, record: { modality: '中频 IF', minutes: 30 }, photos: [{ hash, phase: 'before' }] })
+    await db().outbox.clear()
+    await saveBedsideRecord({ appointment, record: { modality: '中频 IF', minutes: 25 }, assessment: {}, signature: null, signerName: '', photos: [] })
+    const queued = await pending()
+    expect(queued.map((m) => m.name)).toEqual(['recordTreatment', 'removePhoto'])
+    expect(queued[0].args).toEqual({ appointmentId: 7, base: { modality: '中频 IF', minutes: 30 }, changes: { minutes: 25 } })
+    expect(queued[1].args).toEqual({ appointmentId: 7, photoSha256: hash })
+  })
+})
+
+describe('pending actions', () => {
+  it('count what the nurse did, not the mutations sending it', async () => {
+    await checkIn('7')
+    await startTreatment('7')
+    const signature = new Blob([new Uint8Array([137, 80, 78, 71])], { type: 'image/png' })
+    await saveBedsideRecord({ appointment, record: { minutes: 30 }, assessment: { pain_score: 3 }, signature, signerName: '陈志强', photos: [] })
+    await archiveTreatment('7')
+    const queued = await pending()
+    expect(queued.length).toBe(6)
+    expect(countActions(queued)).toBe(4)
+    const state = await localState()
+    expect(state.pending.get('7')).toEqual(['checkIn', 'start', 'record', 'archive'])
+    expect((await bedsideState('7')).archivePending).toBe(true)
   })
 })

@@ -326,6 +326,48 @@ async def attach_photo(ctx: MutationContext, args: PhotoArgs) -> Outcome:
     )
 
 
+class RemovePhotoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    appointmentId: int  # noqa: N815
+    photoSha256: str = Field(min_length=64, max_length=64)  # noqa: N815
+
+
+@mutator("removePhoto", RemovePhotoArgs)
+async def remove_photo(ctx: MutationContext, args: RemovePhotoArgs) -> Outcome:
+    """A photo taken by mistake leaves the draft record; removing it again changes nothing."""
+    record = await _record(ctx, args.appointmentId)
+    removed = await record_domain.remove_photo(
+        ctx.session, record, args.photoSha256, actor=ctx.actor, now=ctx.now
+    )
+    return Outcome(
+        entity="treatment_record",
+        entity_id=record.id,
+        server={"recordId": record.id, "removed": removed.id if removed else None},
+    )
+
+
+@mutator("startTreatment", AppointmentArgs)
+async def start_treatment(ctx: MutationContext, args: AppointmentArgs) -> Outcome:
+    """开始治疗: payment re-confirmed and the draft record opened (once per appointment)."""
+    record = await _record(ctx, args.appointmentId)
+    return Outcome(
+        entity="treatment_record", entity_id=record.id, server=record.model_dump(mode="json")
+    )
+
+
+@mutator("archiveTreatment", AppointmentArgs)
+async def archive_treatment(ctx: MutationContext, args: AppointmentArgs) -> Outcome:
+    """完成并归档: the appointment fulfilled and one session of the order used, exactly once
+    (a replayed or repeated archive finds the record archived and counts nothing)."""
+    record = await _record(ctx, args.appointmentId)
+    archived = await record_domain.archive_session(
+        ctx.session, record, actor=ctx.actor, idempotency_key=ctx.idempotency_key, now=ctx.now
+    )
+    return Outcome(
+        entity="treatment_record", entity_id=archived.id, server=archived.model_dump(mode="json")
+    )
+
+
 @conflicts.writer("treatment_record")
 async def write_record_field(
     session: Any, services: Services, actor: Actor, record_id: int, field: str, value: Any

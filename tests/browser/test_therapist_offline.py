@@ -19,8 +19,9 @@ async def record_at_bedside(
     page, appointment_id: str, pain: str, photo: bytes | None = None
 ) -> None:  # type: ignore[no-untyped-def]
     await page.click(f"[data-testid=record-{appointment_id}]")
-    await page.wait_for_selector("[data-testid=consent-text]")
     assert "已缴费" in await page.inner_text("[data-testid=payment-check]")
+    await page.click("[data-testid=start-treatment]")
+    await page.wait_for_selector("[data-testid=consent-text]")
     if photo is not None:
         await page.set_input_files(
             "[data-testid=photos-before] input[type=file]",
@@ -66,7 +67,13 @@ async def test_offline_records_reach_the_server_exactly_once(
     await page.reload()
     await page.wait_for_selector(f"[data-testid=appointment-{ids[1]}]")
     assert await page.locator("[data-testid=unsent-record]").count() == 2
-    assert "7 条未发送" in await page.inner_text("[data-testid=offline-banner]")
+    assert await page.locator("[data-testid=unsent-record]").first.inner_text() == (
+        "开始治疗待发送 · 记录待发送"
+    )
+    # The banner counts the therapist's actions (start and record, twice), not the seven
+    # mutations that carry them.
+    assert "4 条未发送" in await page.inner_text("[data-testid=offline-banner]")
+    assert await page.is_visible("[data-testid=from-cache]")  # 离线数据, with the network off
     async with hospital.db.session() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(TreatmentRecord)) == 0
 

@@ -1014,6 +1014,34 @@ SYNC_CASES = [
         roles=(LI, WANG, ZHAO, CHEN, SUN),
     ),
     SyncCase(
+        "startTreatment of patient.zhou's (rehabilitation) appointment",
+        lambda w: {
+            "name": "startTreatment",
+            "args": {"appointmentId": int(w["zhou_appointment"])},
+        },
+        frozenset({SUN}),
+        roles=(LI, WANG, ZHAO, CHEN, SUN),
+    ),
+    SyncCase(
+        # the record is not complete: the therapist is told VALIDATION, the others NOT_FOUND
+        "archiveTreatment of patient.zhou's (rehabilitation) appointment",
+        lambda w: {
+            "name": "archiveTreatment",
+            "args": {"appointmentId": int(w["zhou_appointment"])},
+        },
+        frozenset({SUN}),
+        roles=(LI, WANG, ZHAO, CHEN, SUN),
+    ),
+    SyncCase(
+        "removePhoto from patient.zhou's (rehabilitation) treatment record",
+        lambda w: {
+            "name": "removePhoto",
+            "args": {"appointmentId": int(w["zhou_appointment"]), "photoSha256": "a" * 64},
+        },
+        frozenset({SUN}),
+        roles=(LI, WANG, ZHAO, CHEN, SUN),
+    ),
+    SyncCase(
         "updatePatient allergies of rehabilitation's P0005",
         lambda w: {
             "name": "updatePatient",

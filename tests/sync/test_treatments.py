@@ -8,10 +8,17 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from api.models.audit import AuditEvent
 from api.models.base import utcnow
 from api.models.notices import Notice
 from api.models.patients import Patient
-from api.models.treatments import Appointment, Attachment, ConsentText, TreatmentRecord
+from api.models.treatments import (
+    Appointment,
+    Attachment,
+    ConsentText,
+    TreatmentOrder,
+    TreatmentRecord,
+)
 from tests.sync.client import pad
 from tests.treatments.helpers import count, make_order, make_slot, png_bytes
 
@@ -272,3 +279,142 @@ async def test_a_pad_pulls_no_appointment_of_a_patient_it_may_not_see(http, demo
         ).scalar_one()
     assert not [data for data in sun.store.values() if data.get("patient_id") == surgery_patient]
     assert sun.get("patient", surgery_patient) is None
+
+
+async def _upload(http, pad_, image: bytes) -> str:
+    digest = hashlib.sha256(image).hexdigest()
+    headers = {
+        "Authorization": f"Bearer {pad_.token}",
+        "Upload-Length": str(len(image)),
+        "Upload-Offset": "0",
+        "Content-Type": "image/png",
+    }
+    done = await http.put(f"/sync/attachments/{digest}", content=image, headers=headers)
+    assert done.json()["complete"] is True
+    return digest
+
+
+async def _order(demo, appointment_id: int) -> TreatmentOrder:
+    async with demo.db.session() as session:
+        appointment = await session.get(Appointment, appointment_id)
+        order = await session.get(TreatmentOrder, appointment.order_id)
+        assert order is not None
+        return order
+
+
+async def test_archive_from_a_pad_fulfils_the_appointment_and_counts_one_session(http, demo):
+    """The whole session from a PAD: start, a photo taken by mistake and removed, consent,
+    record, assessment, archive. The answer is lost and everything is sent again: the
+    appointment is fulfilled and the order counts exactly one session, with history."""
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    assert (await _order(demo, appointment_id)).used_sessions == 0
+    async with demo.db.session() as session:
+        appointment = await session.get(Appointment, appointment_id)
+        text = (
+            await session.execute(
+                sa.select(ConsentText).where(
+                    ConsentText.item_id == appointment.item_id, ConsentText.is_current.is_(True)
+                )
+            )
+        ).scalar_one()
+    signature = await _upload(http, sun, png_bytes("blue", (300, 200)))
+    wrong, kept = (
+        await _upload(http, sun, png_bytes("red", (320, 240))),
+        await _upload(http, sun, png_bytes("green", (320, 240))),
+    )
+    ref = {"appointmentId": appointment_id}
+    sun.mutate("checkIn", ref)
+    sun.mutate("startTreatment", ref)
+    sun.mutate("attachPhoto", {**ref, "photoSha256": wrong, "phase": "before"})
+    sun.mutate("attachPhoto", {**ref, "photoSha256": kept, "phase": "before"})
+    sun.mutate("removePhoto", {**ref, "photoSha256": wrong})
+    sun.mutate(
+        "signConsent",
+        {
+            **ref,
+            "consentTextId": text.id,
+            "textSha256": text.sha256,
+            "signatureSha256": signature,
+            "signerName": "周建国",
+        },
+    )
+    sun.mutate(
+        "recordTreatment",
+        {**ref, "changes": {"modality": "中频 IF", "minutes": 30, "reaction": "无 none"}},
+    )
+    sun.mutate("saveAssessment", {**ref, "changes": {"pain_score": 3}})
+    sun.mutate("archiveTreatment", ref)
+    first = await sun.push(lose_ack=True)
+    assert [r["status"] for r in first["results"]][-1] == "APPLIED", first["results"][-1]
+    again = await sun.push()
+    assert all(r["replayed"] for r in again["results"]) and sun.outbox == []
+    # An archive sent once more (a second tap, another PAD) counts nothing either.
+    sun.mutate("archiveTreatment", ref)
+    assert (await sun.push())["results"][0]["status"] == "APPLIED"
+
+    order = await _order(demo, appointment_id)
+    assert order.used_sessions == 1
+    async with demo.db.session() as session:
+        appointment = await session.get(Appointment, appointment_id)
+        record = (
+            await session.execute(
+                sa.select(TreatmentRecord).where(TreatmentRecord.appointment_id == appointment_id)
+            )
+        ).scalar_one()
+        photos = (
+            (
+                await session.execute(
+                    sa.select(Attachment.sha256, Attachment.purpose)
+                    .where(Attachment.record_id == record.id)
+                    .order_by(Attachment.id)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        history = (
+            (
+                await session.execute(
+                    sa.select(AuditEvent.stream, AuditEvent.action).where(
+                        AuditEvent.stream.in_(
+                            [f"treatment_record:{record.id}", f"treatment_order:{order.id}"]
+                        ),
+                        AuditEvent.action.in_(["archived", "session_used", "photo_removed"]),
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert appointment.status == "fulfilled" and record.status == "archived"
+    assert [(d, p) for d, p in photos if p != "signature"] == [
+        (wrong, "removed"),
+        (kept, "before"),
+    ]
+    assert sorted(k for _, k in history) == ["archived", "photo_removed", "session_used"]
+    await sun.pull()
+    assert sun.get("appointment", appointment_id)["status"] == "fulfilled"
+
+    # After the archive the record no longer changes from a PAD, and the order stays.
+    sun.mutate("recordTreatment", {**ref, "changes": {"minutes": 40}})
+    refused = await sun.push()
+    assert (refused["results"][0]["status"], refused["results"][0]["code"]) == (
+        "REJECTED",
+        "CONFLICT",
+    )
+    assert (await _order(demo, appointment_id)).used_sessions == 1
+
+
+async def test_archive_of_an_unpaid_order_is_refused_and_counts_nothing(http, demo):
+    sun, appointment_id = await _booked(http, demo, starts_in=timedelta(minutes=5))
+    async with demo.db.transaction() as session:
+        order = await session.get(TreatmentOrder, (await _order(demo, appointment_id)).id)
+        order.payment_status = "refunded"
+    sun.mutate("startTreatment", {"appointmentId": appointment_id})
+    refused = await sun.push()
+    assert (refused["results"][0]["status"], refused["results"][0]["code"]) == (
+        "REJECTED",
+        "NOT_PAID",
+    )
+    assert await count(demo, TreatmentRecord) == 0
+    assert (await _order(demo, appointment_id)).used_sessions == 0

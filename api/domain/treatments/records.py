@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from api.audit import append_event, canonical_json
 from api.auth import Actor
@@ -28,7 +29,12 @@ from api.domain.treatments.common import (
     touch,
 )
 from api.domain.treatments.followups import create_follow_ups
-from api.domain.treatments.orders import consume_session, course_orders, remaining_sessions
+from api.domain.treatments.orders import (
+    consume_session,
+    course_orders,
+    order_stream,
+    remaining_sessions,
+)
 from api.domain.treatments.queue import finish_entry
 from api.errors import DomainError, ErrorCode, invalid
 from api.idempotency import recall, remember
@@ -330,6 +336,49 @@ async def attach_photo(
     return attachment
 
 
+async def remove_photo(
+    session: AsyncSession,
+    record: TreatmentRecord,
+    sha256: str,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Attachment | None:
+    """A photo taken by mistake leaves the draft record (kept, unbound, for the audit).
+    Removing a photo no longer on the record changes nothing (a replay)."""
+    require_treatment_staff(actor)
+    _require_draft(record)
+    photo = (
+        await session.execute(
+            sa.select(Attachment)
+            .where(
+                col(Attachment.record_id) == record.id,
+                col(Attachment.sha256) == sha256.lower(),
+                col(Attachment.purpose).in_(PHOTO_PHASES),
+                col(Attachment.deleted_at).is_(None),
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if photo is None:
+        return None
+    now = now_or(now)
+    phase = photo.purpose
+    photo.purpose = "removed"  # still the record's upload, no longer one of its photos
+    touch(record, now)
+    assert record.id is not None
+    await append_event(
+        session,
+        record_stream(record.id),
+        "photo_removed",
+        actor=actor,
+        at=now,
+        data={"attachment_id": photo.id, "sha256": photo.sha256, "phase": phase},
+    )
+    await session.flush()
+    return photo
+
+
 async def current_consent_text(session: AsyncSession, item_id: int) -> ConsentText | None:
     stmt = (
         sa.select(ConsentText)
@@ -551,6 +600,20 @@ async def archive_session(
             "used_sessions": counted.used_sessions,
         },
     )
+    # The order's own history says which session counted it down, and what is left.
+    await append_event(
+        session,
+        order_stream(counted.id),  # type: ignore[arg-type]
+        "session_used",
+        actor=actor,
+        at=now,
+        data={
+            "record_id": record.id,
+            "appointment_id": appointment.id,
+            "used_sessions": counted.used_sessions,
+            "remaining_sessions": remaining_sessions(counted),
+        },
+    )
     orders = await course_orders(session, order)
     course_done = all(remaining_sessions(o) == 0 for o in orders)
     if course_done and order.course_id is not None:
@@ -582,7 +645,11 @@ async def records_for_patient(
 async def record_photos(session: AsyncSession, record_id: int) -> list[Attachment]:
     stmt = (
         sa.select(Attachment)
-        .where(Attachment.record_id == record_id, Attachment.deleted_at.is_(None))
-        .order_by(Attachment.id)
+        .where(
+            col(Attachment.record_id) == record_id,
+            col(Attachment.deleted_at).is_(None),
+            col(Attachment.purpose).is_distinct_from("removed"),
+        )
+        .order_by(col(Attachment.id))
     )
     return list((await session.execute(stmt)).scalars())

@@ -72,12 +72,12 @@ export const URGE_TASK = `mutation Urge($taskId: ID!) { urgeTask(taskId: $taskId
 const ITEM_FIELDS = `id code name nameEn durationMinutes notes requiresConsent recordTemplate assessmentTemplate currentConsent { id title body sha256 }`
 
 export const MY_WORKLIST = `query MyWorklist($date: Date!) {
-  myWorklist(date: $date) { id status startsAt endsAt room version patient { id name } order { id paymentStatus remainingSessions } item { ${ITEM_FIELDS} } }
+  myWorklist(date: $date) { id status startsAt endsAt room version receiptNo patient { id name mrn } order { id paymentStatus remainingSessions } item { ${ITEM_FIELDS} } }
 }`
 
 export const CALL_NEXT = `mutation CallNext($queueKey: String!) { callNext(queueKey: $queueKey) { id number status patient { name } } }`
 
-export const DAY_QUEUE = `query DayQueue($queueKey: String!, $date: Date!) { dayQueue(queueKey: $queueKey, date: $date) { id number position status patient { name } appointment { id } } }`
+export const DAY_QUEUE = `query DayQueue($queueKey: String!, $date: Date!, $includeDone: Boolean! = false) { dayQueue(queueKey: $queueKey, date: $date, includeDone: $includeDone) { id number position status patient { name } appointment { id } } }`
 
 export const SYNC_CONFLICTS = `query { syncConflicts { id entity entityId field baseValue losingValue winningValue clientWon status createdAt } }`
 
@@ -214,3 +214,9 @@ export const START_PROCESS = `mutation StartProcess($definitionKey: String!, $fo
 }`
 
 export const MY_PROCESS_APPLICATIONS = `query MyProcessApplications { myApplications { id kind status dueAt overdue createdAt closedAt processName { zh en } currentSteps { id name nameEn } tasks { id status assignee { displayName } step { id } } } }`
+
+export const WALK_IN_PATIENTS = `query WalkInPatients($search: String) { patients(search: $search) { id name mrn gender birthDate } }`
+
+export const WALK_IN_ORDERS = `query WalkInOrders($patientId: ID!) { treatmentOrders(patientId: $patientId) { id remainingSessions paymentStatus item { code name nameEn } } }`
+
+export const REGISTER_WALK_IN = `mutation RegisterWalkIn($orderId: ID!, $room: String!, $idempotencyKey: String) { registerWalkIn(orderId: $orderId, room: $room, idempotencyKey: $idempotencyKey) { id startsAt } }`

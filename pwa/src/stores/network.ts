@@ -8,8 +8,11 @@ import { pullChanges, type PullResponse } from '../offline/pull'
 import { pushOutbox, type PushOutcome, type PushRequest, type PushResponse } from '../offline/outbox'
 import { uploadAttachment } from '../offline/attachments'
 import { hasRole, session } from './session'
+import { countActions } from './treatments'
 
-export const network = reactive({ online: typeof navigator === 'undefined' ? true : navigator.onLine, unsent: 0, rejected: 0, syncing: false, lastError: '' })
+// `unsent` counts the user's actions (a bedside save is one), not the mutations sending them;
+// `synced` goes up after each pull, so screens showing the server's state load it again.
+export const network = reactive({ online: typeof navigator === 'undefined' ? true : navigator.onLine, unsent: 0, rejected: 0, syncing: false, lastError: '', synced: 0 })
 
 export async function pushViaGraphQL(request: PushRequest): Promise<PushResponse> {
   const { syncPush } = await gql<{ syncPush: PushResponse }>(SYNC_PUSH, { input: request })
@@ -29,6 +32,7 @@ export async function syncNow(): Promise<PushOutcome | null> {
     network.lastError = outcome.error?.code ?? ''
     // The offline view (worklists, patients) is the bedside staff's; nobody else pulls.
     if (!outcome.error && hasRole('therapist', 'nurse')) await pullChanges(pullViaGraphQL).catch(() => undefined)
+    if (!outcome.error) network.synced += 1
     return outcome
   } finally {
     network.syncing = false
@@ -52,7 +56,7 @@ export function watchNetwork(): void {
     void syncNow()
   })
   window.addEventListener('offline', () => (network.online = false))
-  liveQuery(() => db().outbox.count()).subscribe((n) => (network.unsent = n))
+  liveQuery(() => db().outbox.toArray()).subscribe((rows) => (network.unsent = countActions(rows)))
   liveQuery(() => db().rejected.count()).subscribe((n) => (network.rejected = n))
   // Retry now and then: a flaky ward Wi-Fi does not always fire 'online'.
   setInterval(() => {
