@@ -38,13 +38,24 @@ async def notify(
     assert doctor is not None
     rule = await session.get(PenaltyRule, penalty.rule_id)
     chief = await department_head(session, penalty.department_id)
+    rule_texts = split_text(rule.name if rule else "")
+    measure = split_text(penalty.measure or "")
+    period_zh, period_en = _period(penalty)
     body_zh = (
-        f"{doctor.display_name}：{rule.name if rule else ''}，累计 {penalty.total_points:g} 分；处理：{penalty.measure or '—'}；"
-        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}"
+        f"{doctor.display_name}：{rule_texts.zh}\n"
+        f"累计记分：{penalty.total_points:g} 分\n"
+        f"统计期：{period_zh}\n"
+        f"处理决定：{measure.zh or '—'}\n"
+        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}\n"
+        f"{APPEAL_ZH}"
     )
     body_en = (
-        f"{doctor.display_name}: {penalty.total_points:g} points; measure: {penalty.measure or '-'};"
-        f" status: {penalty.status}"
+        f"{doctor.display_name}: {rule_texts.en}\n"
+        f"Points: {penalty.total_points:g}\n"
+        f"Period: {period_en}\n"
+        f"Measure: {measure.en or '-'}\n"
+        f"Status: {penalty.status}\n"
+        f"{APPEAL_EN}"
     )
     body = f"{body_zh} / {body_en}"
     version = int(
@@ -75,6 +86,27 @@ async def notify(
             sender_id=actor.user_id or None,
             policy="penalty" if event != "ended" else "once",
         )
+
+
+APPEAL_ZH = (
+    "如何申诉：对某次记分有异议的，在该记分通知中点“申诉”并写明理由（记分确认前）；"
+    "对处理决定有异议的，请向医务处申请复核。"
+)
+APPEAL_EN = (
+    "To appeal: tap 'Appeal' on the score's notice and give your reason (before the score is"
+    " confirmed); to contest the measure, ask medical affairs for a review."
+)
+
+
+def _period(penalty: Penalty) -> tuple[str, str]:
+    """The period the points were counted over, in words (its end is exclusive)."""
+    if penalty.period_start is None or penalty.period_end is None:
+        return "单次记分", "a single score"
+    last = penalty.period_end - timedelta(days=1)
+    return (
+        f"{penalty.period_start:%Y-%m-%d} 至 {last:%Y-%m-%d}",
+        f"{penalty.period_start:%Y-%m-%d} to {last:%Y-%m-%d}",
+    )
 
 
 def _split_title(title: str) -> tuple[str, str]:
