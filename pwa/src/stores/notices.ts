@@ -1,6 +1,6 @@
 // Notices (penalties, reminders) with read receipts, and the dashboards' numbers.
 import { gql } from '../api/graphql'
-import { MARK_NOTICE_READ, MY_NOTICES, PENALTY_RANKING, TREATMENT_STATISTICS } from '../api/operations'
+import { APPEAL_PENALTY_SCORE, APPROVAL_METRICS, MARK_NOTICE_READ, MY_NOTICES, PENALTY_RANKING, TREATMENT_STATISTICS } from '../api/operations'
 import { cacheThenNetwork, type Cached } from '../offline/cache'
 
 export interface Notice {
@@ -71,4 +71,42 @@ export interface StatRow {
 
 export async function treatmentStats(from: string, to: string, groupBy: 'THERAPIST' | 'ITEM' | 'DEPARTMENT', period: 'DAY' | 'WEEK' | 'MONTH' = 'DAY'): Promise<StatRow[]> {
   return (await gql<{ treatmentStatistics: StatRow[] }>(TREATMENT_STATISTICS, { from, to, groupBy, period })).treatmentStatistics
+}
+
+/** Important: critical, or a penalty's decision or score (told until read). */
+export function isImportant(notice: Pick<Notice, 'critical' | 'kind'>): boolean {
+  return notice.critical || notice.kind.startsWith('penalty.')
+}
+
+/** How many notices are unread (the home tile's badge); null when it cannot be told. */
+export async function unreadCount(): Promise<number | null> {
+  try {
+    const { myNotices } = await gql<{ myNotices: { readAt: string | null }[] }>('query Unread { myNotices { id readAt } }')
+    return myNotices.filter((n) => !n.readAt).length
+  } catch {
+    return null
+  }
+}
+
+/** The statuses of my scores (which may still be appealed). */
+export async function myScoreStatuses(): Promise<Map<string, string>> {
+  const { penaltyScores } = await gql<{ penaltyScores: { id: string; status: string }[] }>('query MyScores { penaltyScores { id status } }')
+  return new Map(penaltyScores.map((s) => [s.id, s.status]))
+}
+
+export async function appealScore(id: string, reason: string): Promise<{ id: string; status: string }> {
+  return (await gql<{ appealPenaltyScore: { id: string; status: string } }>(APPEAL_PENALTY_SCORE, { id, reason })).appealPenaltyScore
+}
+
+export interface Metrics {
+  submitted: number
+  decided: number
+  completedWithin24hRate: number | null
+  emergencyWithin2hRate: number | null
+  medianHoursToDecision: number | null
+  overdueCount: number
+}
+
+export async function approvalMetrics(since: string, until: string): Promise<Metrics> {
+  return (await gql<{ approvalMetrics: Metrics }>(APPROVAL_METRICS, { since, until })).approvalMetrics
 }
