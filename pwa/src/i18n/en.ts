@@ -15,7 +15,7 @@ const en: typeof zh = {
   rankings: { title: 'Department rankings', score: 'Points', department: 'Department' },
   dashboard: { title: 'Medical affairs dashboard', completion: 'Approvals completed within 24 h', overdue: 'Overdue tasks', workload: 'Therapist workload', noShow: 'No-show rate', penalties: 'Penalty ranking', rate: 'Rate' },
   booking: {
-    confirmTitle: 'Confirm booking', confirmIntro: 'Please check:', item: 'Treatment', day: 'Date', time: 'Time', room: 'Room', therapist: 'Therapist', confirm: 'Book it', back: 'Go back',
+    confirmTitle: 'Confirm booking', confirmIntro: 'Please check:', item: 'Treatment', day: 'Date', time: 'Time', room: 'Room', therapist: 'Therapist', confirm: 'Book it', back: 'Go back', course: 'Course',
     receiptTitle: 'Booking receipt', receiptNo: 'Receipt number', patient: 'Patient', location: 'How to get there', status: 'Status', onTheDay: 'Assigned on the day', askDesk: 'Ask at the outpatient service desk',
     print: 'Print / save receipt', printing: 'Preparing the receipt…', cancelTitle: 'Cancel this appointment?', cancelMessage: '{item}, {when}. The place goes to another patient.', keep: 'Keep it', confirmCancel: 'Yes, cancel', sessionsLeft: '{n} of {total} sessions left',
   },

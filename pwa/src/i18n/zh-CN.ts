@@ -13,7 +13,7 @@ export default {
   rankings: { title: '科室排名', score: '扣分', department: '科室' },
   dashboard: { title: '医务看板', completion: '24 小时审批完成率', overdue: '超时任务', workload: '治疗师工作量', noShow: '爽约率', penalties: '扣分排名', rate: '完成率' },
   booking: {
-    confirmTitle: '确认预约', confirmIntro: '请核对预约信息：', item: '治疗项目', day: '日期', time: '时间', room: '治疗室', therapist: '治疗师', confirm: '确认预约', back: '再看看',
+    confirmTitle: '确认预约', confirmIntro: '请核对预约信息：', item: '治疗项目', day: '日期', time: '时间', room: '治疗室', therapist: '治疗师', confirm: '确认预约', back: '再看看', course: '疗程',
     receiptTitle: '预约回执', receiptNo: '回执号', patient: '患者', location: '怎么走', status: '状态', onTheDay: '当日安排', askDesk: '请至门诊服务台咨询',
     print: '打印/保存回执', printing: '正在生成回执…', cancelTitle: '取消这次预约？', cancelMessage: '{item}，{when}。取消后名额将释放给其他患者。', keep: '不取消', confirmCancel: '确认取消', sessionsLeft: '剩余 {n} 次（共 {total} 次）',
   },
