@@ -16,9 +16,10 @@ from api.domain.penalties import history
 from api.domain.penalties.access import ISSUERS
 from api.domain.penalties.states import STATUS_ZH, PenaltyStatus
 from api.domain.people import department_head
+from api.domain.settings_of import local_day
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.models.base import utcnow
-from api.models.penalties import Penalty, PenaltyRule, PenaltyScoreLink
+from api.models.penalties import Penalty, PenaltyItem, PenaltyRule, PenaltyScore, PenaltyScoreLink
 from api.models.people import User
 from api.texts import split as split_text
 from notifications import outbox
@@ -39,11 +40,29 @@ async def notify(
     rule = await session.get(PenaltyRule, penalty.rule_id)
     chief = await department_head(session, penalty.department_id)
     rule_texts = split_text(rule.name if rule else "")
+    counted = (
+        await session.execute(
+            sa.select(PenaltyScore, PenaltyItem)
+            .join(PenaltyScoreLink, col(PenaltyScoreLink.score_id) == col(PenaltyScore.id))
+            .join(PenaltyItem, col(PenaltyItem.id) == col(PenaltyScore.item_id))
+            .where(col(PenaltyScoreLink.penalty_id) == penalty.id)
+            .order_by(col(PenaltyScore.occurred_at))
+        )
+    ).all()
+    scores_zh = "；".join(
+        f"{local_day(session, s.occurred_at):%Y-%m-%d} {split_text(i.name).zh} {s.points:g} 分"
+        for s, i in counted
+    )
+    scores_en = "; ".join(
+        f"{local_day(session, s.occurred_at):%Y-%m-%d} {split_text(i.name).en} {s.points:g}"
+        for s, i in counted
+    )
     measure = split_text(penalty.measure or "")
     period_zh, period_en = _period(penalty)
     body_zh = (
         f"{doctor.display_name}：{rule_texts.zh}\n"
         f"累计记分：{penalty.total_points:g} 分\n"
+        f"记分事项：{scores_zh or '—'}\n"
         f"统计期：{period_zh}\n"
         f"处理决定：{measure.zh or '—'}\n"
         f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}\n"
@@ -52,6 +71,7 @@ async def notify(
     body_en = (
         f"{doctor.display_name}: {rule_texts.en}\n"
         f"Points: {penalty.total_points:g}\n"
+        f"Scores: {scores_en or '-'}\n"
         f"Period: {period_en}\n"
         f"Measure: {measure.en or '-'}\n"
         f"Status: {penalty.status}\n"
