@@ -63,6 +63,8 @@ async def open_penalty_notice(page: Any) -> str:
     await notice.wait_for()
     notice_id = (await notice.get_attribute("data-testid")).removeprefix("notice-")
     await notice.click()
+    await page.locator(f"[data-testid=notice-body-{notice_id}]").wait_for(state="visible")
+    await page.wait_for_selector(".van-toast", state="hidden")
     assert await page.locator(f"[data-testid=important-{notice_id}]").is_visible()
     body = await page.inner_text(f"[data-testid=notice-body-{notice_id}]")
     year = dt.datetime.now(SHANGHAI).year
@@ -94,6 +96,7 @@ async def test_doctor_reads_the_penalty_and_appeals_a_score(
     ]
     unread = sum(1 for n in notices if not n["readAt"])
     assert unread >= 3 and (await badge.inner_text()).strip() == str(unread)
+    await page.wait_for_selector(".van-toast", state="hidden")
     await screenshot(page, "phone-doctor-home-unread")
 
     await page.click("[data-testid=tile-notices]")
@@ -126,6 +129,7 @@ async def test_doctor_reads_the_penalty_and_appeals_a_score(
     await form.wait_for(state="hidden")
     await page.wait_for_selector("[data-testid=appeal-pending]")
     assert not await page.locator(f"[data-testid=appeal-{score_notice_id}]").count()
+    await page.wait_for_selector(".van-toast", state="hidden")
     await screenshot(page, "phone-doctor-appealed")
 
     mine = {
@@ -140,6 +144,7 @@ async def test_chief_reads_the_penalty_and_the_ranking(hospital, live_server, ne
     page = await (await new_context(viewport=PHONE)).new_page()
     await sign_in(page, "chief.wang")
     await page.locator("[data-testid=tile-notices-badge]").wait_for()
+    await page.wait_for_selector(".van-toast", state="hidden")
     await screenshot(page, "phone-chief-home-unread")
     await page.click("[data-testid=tile-notices]")
     await open_penalty_notice(page)
@@ -184,6 +189,7 @@ async def test_medical_affairs_dashboard_headline_and_empty_period(
     assert (await page.inner_text("[data-testid=figure-overdue]")).startswith("0")
     assert (await page.inner_text("[data-testid=figure-24h]")).startswith("0%")
     assert (await page.inner_text("[data-testid=figure-median]")).startswith("—")
+    await page.wait_for_selector(".van-toast", state="hidden")
     await screenshot(page, "phone-affairs-dashboard", full_page=True)
 
     await page.fill("[data-testid=range-to]", "2024-01-31")
