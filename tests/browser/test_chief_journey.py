@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.conftest import PHONE, screenshot, sign_in
 from tests.browser.scenes import SHANGHAI, graphql, submit_grade4_application, token_for
+from tests.browser.test_patient_journey import unfolded
 
 pytestmark = pytest.mark.browser
 
@@ -59,11 +60,12 @@ async def penalty_scene(base: str) -> str:
 
 
 async def open_penalty_notice(page: Any) -> str:
+    """Unfold the 奖惩通知书 and check it states the whole decision; returns its id."""
     notice = page.locator("[data-testid^=notice-]").filter(has_text="奖惩通知书").first
     await notice.wait_for()
     notice_id = (await notice.get_attribute("data-testid")).removeprefix("notice-")
     await notice.click()
-    await page.locator(f"[data-testid=notice-body-{notice_id}]").wait_for(state="visible")
+    await unfolded(page, f"[data-testid=notice-body-{notice_id}]")
     await page.wait_for_selector(".van-toast", state="hidden")
     assert await page.locator(f"[data-testid=important-{notice_id}]").is_visible()
     body = await page.inner_text(f"[data-testid=notice-body-{notice_id}]")
@@ -162,6 +164,7 @@ async def test_chief_reads_the_penalty_and_the_ranking(hospital, live_server, ne
     row = await page.locator("[data-testid=ranking-row]").first.inner_text()
     # dr.li's demo points (1 + 1) and today's 6, confirmed; the open score does not count.
     assert "普外科" in row and "8 分 · 3 次" in row
+    await page.wait_for_selector("[data-testid=rankings] canvas")
     await screenshot(page, "phone-chief-rankings")
     # A period with nothing in it says so.
     await page.fill("[data-testid=range-to]", "2024-01-31")

@@ -75,6 +75,16 @@ async def treat_walk_in(base: str, order_id: str) -> None:
         await graphql(base, document, {"r": record_id, **variables}, token)
 
 
+async def unfolded(page: Any, selector: str) -> None:
+    """Until a notice's body is on screen whole (its fold has finished opening)."""
+    await page.locator(selector).wait_for(state="visible")
+    await page.wait_for_function(
+        "sel => { const el = document.querySelector(sel); const w = el && el.closest('.van-collapse-item__wrapper');"
+        " return !!w && !w.style.height && w.getBoundingClientRect().height > 0 }",
+        arg=selector,
+    )
+
+
 def remaining(text: str) -> int:
     found = re.search(r"剩余 (\d+) 次", text)
     assert found, text
@@ -176,9 +186,17 @@ async def test_patient_books_checks_prints_cancels_and_counts_down(
 
     # Notices: the booking's notice, delivered "应用内" in words, no channel code.
     await page.get_by_test_id("patient-notices").click()
-    await page.wait_for_selector("[data-testid^=notice-]")
-    await page.locator("[data-testid^=notice-]").first.click()
+    booked = page.locator("[data-testid^=notice-]").filter(has_text="治疗预约成功").first
+    await booked.wait_for()
+    booked_id = (await booked.get_attribute("data-testid")).removeprefix("notice-")
+    await booked.click()
+    notice_body = page.locator(f"[data-testid=notice-body-{booked_id}]")
+    await unfolded(page, f"[data-testid=notice-body-{booked_id}]")
+    text = await notice_body.inner_text()
+    for expected in ("理疗", "治疗室：理疗室1", "怎么走：门诊楼3层", "注意事项：请提前 10 分钟"):
+        assert expected in text, expected
+    assert "Notes" not in text and " / " not in text
     body = await page.inner_text("[data-testid=notices]")
     assert "inapp" not in body and "webpush" not in body
-    assert "标为已读" in body or "已读于" in body
+    assert "标为已读" in body and "送达：" in body
     await screenshot(page, "phone-patient-notices")

@@ -23,7 +23,7 @@ const en: typeof zh = {
     important: 'Important', channels: { inapp: 'In the app', webpush: 'Phone push', wechat_oa: 'WeChat', wecom: 'WeCom', dingtalk: 'DingTalk', webhook: 'Integration', sms: 'SMS', email: 'Email' }, notSent: 'Not delivered yet', appeal: 'Appeal', appealTitle: 'Appeal this score', appealReason: 'Reason', appealPlaceholder: 'The facts and your reason; medical affairs review it', appealSubmit: 'Submit appeal', appealRequired: 'Give a reason', appealed: 'Appeal submitted; medical affairs will review it', appealing: 'Under appeal', cancel: 'Cancel', unreadCount: '{n} unread',
   },
   chief: {
-    rankingsIntro: 'Points: the sum of confirmed bad-practice scores in the period; highest first. In brackets: how many scores.', period: 'Period: {from} to {to}', range: 'Dates', pickRange: 'Choose dates', points: '{points} pts · {count}', noData: 'No data for this period',
+    rankingsIntro: 'Points: the sum of confirmed bad-practice scores in the period; highest first, with how many scores.', period: 'Period: {from} to {to}', range: 'Dates', pickRange: 'Choose dates', points: '{points} pts · {count}', noData: 'No data for this period',
     headline: 'Approvals at a glance', completion24h: 'Done within 24 h', emergency2h: 'Emergencies within 2 h', median: 'Median time to decision', hours: '{n} h', overdue: 'Overdue', submitted: '{n} submitted', none: '—',
   },
   roles: { admin: 'Administrator', surgeon: 'Surgeon', dept_head: 'Department head', medical_affairs: 'Medical affairs', vice_president: 'Vice-president', party_branch: 'Party branch', committee: 'Committee', therapist: 'Therapist', nurse: 'Nurse', patient: 'Patient', quality: 'Quality' },

@@ -21,7 +21,7 @@ export default {
     important: '重要', channels: { inapp: '应用内', webpush: '手机推送', wechat_oa: '微信公众号', wecom: '企业微信', dingtalk: '钉钉', webhook: '系统对接', sms: '短信', email: '邮件' }, notSent: '尚未送达', appeal: '申诉', appealTitle: '对这次记分申诉', appealReason: '申诉理由', appealPlaceholder: '请写明事实与理由，医务处将复核', appealSubmit: '提交申诉', appealRequired: '请填写申诉理由', appealed: '已提交申诉，医务处将复核', appealing: '申诉中', cancel: '取消', unreadCount: '{n} 条未读',
   },
   chief: {
-    rankingsIntro: '扣分：期间内已确认的不良执业记分之和（分），越高越靠前；括号内为记分次数。', period: '统计期：{from} 至 {to}', range: '日期范围', pickRange: '选择日期范围', points: '{points} 分 · {count} 次', noData: '该期间没有数据',
+    rankingsIntro: '扣分：期间内已确认的不良执业记分之和（分），越高越靠前；“次”为记分次数。', period: '统计期：{from} 至 {to}', range: '日期范围', pickRange: '选择日期范围', points: '{points} 分 · {count} 次', noData: '该期间没有数据',
     headline: '审批概况', completion24h: '24 小时完成率', emergency2h: '急诊 2 小时完成率', median: '审批用时中位数', hours: '{n} 小时', overdue: '超时未办', submitted: '提交 {n} 份', none: '—',
   },
   roles: { admin: '管理员', surgeon: '外科医生', dept_head: '科主任', medical_affairs: '医务处', vice_president: '分管副院长', party_branch: '党支部', committee: '委员会', therapist: '治疗师', nurse: '护士', patient: '患者', quality: '质控' },
