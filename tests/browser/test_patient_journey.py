@@ -198,5 +198,5 @@ async def test_patient_books_checks_prints_cancels_and_counts_down(
     assert "Notes" not in text and " / " not in text
     body = await page.inner_text("[data-testid=notices]")
     assert "inapp" not in body and "webpush" not in body
-    assert "标为已读" in body and "送达：" in body
+    assert "标为已读" in body and "送达：" in body and "查看预约" in body
     await screenshot(page, "phone-patient-notices")

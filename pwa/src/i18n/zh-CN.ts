@@ -18,7 +18,7 @@ export default {
     print: '打印/保存回执', printing: '正在生成回执…', cancelTitle: '取消这次预约？', cancelMessage: '{item}，{when}。取消后名额将释放给其他患者。', keep: '不取消', confirmCancel: '确认取消', sessionsLeft: '剩余 {n} 次（共 {total} 次）',
   },
   inbox: {
-    important: '重要', channels: { inapp: '应用内', webpush: '手机推送', wechat_oa: '微信公众号', wecom: '企业微信', dingtalk: '钉钉', webhook: '系统对接', sms: '短信', email: '邮件' }, notSent: '尚未送达', appeal: '申诉', appealTitle: '对这次记分申诉', appealReason: '申诉理由', appealPlaceholder: '请写明事实与理由，医务处将复核', appealSubmit: '提交申诉', appealRequired: '请填写申诉理由', appealed: '已提交申诉，医务处将复核', appealing: '申诉中', cancel: '取消', unreadCount: '{n} 条未读',
+    opens: { appointment: '查看预约', follow_up: '填写随访', approval_instance: '查看审批', approval: '查看审批', approval_task: '去审批', penalty: '查看奖惩' }, important: '重要', channels: { inapp: '应用内', webpush: '手机推送', wechat_oa: '微信公众号', wecom: '企业微信', dingtalk: '钉钉', webhook: '系统对接', sms: '短信', email: '邮件' }, notSent: '尚未送达', appeal: '申诉', appealTitle: '对这次记分申诉', appealReason: '申诉理由', appealPlaceholder: '请写明事实与理由，医务处将复核', appealSubmit: '提交申诉', appealRequired: '请填写申诉理由', appealed: '已提交申诉，医务处将复核', appealing: '申诉中', cancel: '取消', unreadCount: '{n} 条未读',
   },
   chief: {
     rankingsIntro: '扣分：期间内已确认的不良执业记分之和（分），越高越靠前；“次”为记分次数。', period: '统计期：{from} 至 {to}', range: '日期范围', pickRange: '选择日期范围', points: '{points} 分 · {count} 次', noData: '该期间没有数据',
