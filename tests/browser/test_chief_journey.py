@@ -202,4 +202,7 @@ async def test_medical_affairs_dashboard_headline_and_empty_period(
     for chart in ("completion", "overdue", "workload", "noshow", "penalties"):
         assert await page.locator(f"[data-testid=empty-{chart}]").is_visible(), chart
     assert not await page.locator("[data-testid=dashboard] canvas").count()
+    assert not await page.locator("[data-testid=dashboard] [role=alert]").count(), (
+        await page.locator("[data-testid=dashboard] [role=alert]").all_inner_texts()
+    )
     await screenshot(page, "phone-affairs-dashboard-empty", full_page=True)
