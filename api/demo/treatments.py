@@ -71,6 +71,7 @@ ITEMS: list[dict[str, Any]] = [
         "duration_minutes": 30,
         "price_cents": 8000,
         "notes": "治疗前请勿空腹，穿宽松衣物 / do not come hungry; wear loose clothing",
+        "location": "门诊楼3层 康复医学科（出电梯右转） / Outpatient Building, 3rd floor, Rehabilitation (right out of the lift)",
         "record_template": [
             {"name": "points", "label": "穴位 / acupoints", "type": "text", "required": True},
             {
@@ -94,6 +95,7 @@ ITEMS: list[dict[str, Any]] = [
         "duration_minutes": 30,
         "price_cents": 6000,
         "notes": "请提前 10 分钟到达康复科理疗室签到 / arrive 10 minutes early and check in at the physiotherapy room",
+        "location": "门诊楼3层 康复医学科（出电梯右转） / Outpatient Building, 3rd floor, Rehabilitation (right out of the lift)",
         "record_template": [
             {
                 "name": "modality",
@@ -136,6 +138,7 @@ ITEMS: list[dict[str, Any]] = [
         "duration_minutes": 20,
         "price_cents": 30000,
         "notes": "治疗后一周内避免日晒，不要化妆 / avoid sun and make-up for a week after",
+        "location": "门诊楼3层 康复医学科（出电梯右转） / Outpatient Building, 3rd floor, Rehabilitation (right out of the lift)",
         "record_template": [
             {
                 "name": "wavelength_nm",
@@ -174,6 +177,7 @@ ITEMS: list[dict[str, Any]] = [
         "duration_minutes": 15,
         "price_cents": 2500,
         "notes": "保持伤口干燥，如有渗出及时就诊 / keep the wound dry; come back if it oozes",
+        "location": "门诊楼3层 康复医学科（出电梯右转） / Outpatient Building, 3rd floor, Rehabilitation (right out of the lift)",
         "record_template": [
             {
                 "name": "wound",

@@ -66,6 +66,8 @@ class TreatmentItem(SQLModel, table=True):
     duration_minutes: int = Field(default=30)
     price_cents: int = Field(default=0)  # per session, for revenue statistics
     notes: str = Field(default="", max_length=2000)  # 注意事项, printed on the receipt
+    # 怎么走: where the item is given, "中文 / English", printed on the receipt.
+    location: str = Field(default="", max_length=300)
     requires_consent: bool = Field(default=True)
     # {"trigger": "course" | "session", "offset_days": [7, 30], "questionnaire": [field…]}
     followup_rule: dict[str, Any] = json_field()

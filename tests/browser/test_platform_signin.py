@@ -131,6 +131,7 @@ async def book_first_free_slot(page: Any) -> str:
     await page.wait_for_selector("[data-testid=slots]")
     slot = page.locator("[data-testid^=slot-]:not([disabled])").first
     await slot.tap()
+    await page.get_by_role("button", name="确认预约").click()  # day, time, room, item checked
     await page.wait_for_selector("[data-testid=appointment-status]:has-text('已预约')")
     return (await page.inner_text("[data-testid=receipt-no]")).strip()
 

@@ -104,6 +104,7 @@ async def test_patient_books_the_last_free_slot(hospital, live_server, new_conte
     slot = page.locator(f"[data-testid=slot-{slot_id}]")
     assert "余 1" in await slot.inner_text()
     await slot.tap()
+    await page.get_by_role("button", name="确认预约").click()
     await page.wait_for_selector("[data-testid=appointment-status]:has-text('已预约')")
     assert (await page.inner_text("[data-testid=receipt-no]")).strip()
 

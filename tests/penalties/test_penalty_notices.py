@@ -143,3 +143,48 @@ async def test_redis_down_then_back_and_reminders_until_each_reads(
             )
         ).scalar_one()
     assert pending == 0  # read, or reminded the policy's number of times and escalated
+
+
+NOTICES = "{ myNotices { kind titleText { zh en } bodyText { zh en } } }"
+
+
+async def test_the_penalty_notice_states_the_whole_decision(
+    gql: GraphQLClient, demo: Services
+) -> None:
+    """Points, the scores counted, the period, the measure and how to appeal, in each
+    language whole; the score's own notice tells how to appeal it."""
+    ma = await gql.as_user("ma.zhao")
+    occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    score = (
+        await ma.data(
+            RECORD,
+            {"i": {"doctorUsername": "dr.li", "itemCode": "SS-01", "occurredAt": occurred}},
+        )
+    )["recordPenaltyScore"]
+    await ma.data(CONFIRM, {"id": score["id"]})
+    one_off = next(p for p in (await ma.data(PENALTIES))["penalties"] if p["kind"] == "one_off")
+    await ma.data(ISSUE, {"id": one_off["id"]})
+
+    for username in ("dr.li", "chief.wang"):
+        notices = (await (await gql.as_user(username)).data(NOTICES))["myNotices"]
+        issued = [n for n in notices if n["kind"] == "penalty.issued"]
+        assert len(issued) == 1, username
+        zh, en = issued[0]["bodyText"]["zh"], issued[0]["bodyText"]["en"]
+        for expected in (
+            "李医生：单次记分≥6分",
+            "累计记分：6 分",
+            "越级开展手术 6 分",
+            "统计期：单次记分",
+            "处理决定：暂停手术权限30天",
+            "如何申诉",
+        ):
+            assert expected in zh, expected
+        assert "surgical privileges suspended for 30 days" in en and "To appeal" in en
+        assert "/" not in zh.replace("≥", "") and "privileges" not in zh
+    scored = next(
+        n
+        for n in (await (await gql.as_user("dr.li")).data(NOTICES))["myNotices"]
+        if n["kind"] == "penalty.score"
+    )
+    assert scored["titleText"]["zh"] == "不良执业记分通知：越级开展手术"
+    assert "申诉" in scored["bodyText"]["zh"] and "Appeal" in scored["bodyText"]["en"]

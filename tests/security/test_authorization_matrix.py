@@ -187,6 +187,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "myAppointments": PATIENT_SELF,
     "myFollowUps": PATIENT_SELF,
     "appointment": SIGNED_IN,
+    "appointmentReceipt": SIGNED_IN,
     "treatmentArchive": SIGNED_IN,
     "bookAppointment": SIGNED_IN,
     "joinWaitlist": SIGNED_IN,
@@ -417,6 +418,7 @@ def root_arguments(world: World) -> dict[str, dict[str, Any]]:
         "transferTask": {"taskId": w["wang_task"], "toUsername": "dr.qian"},
         "addSigner": {"taskId": w["wang_task"], "username": "dr.qian"},
         "appointment": {"id": w["zhou_appointment"]},
+        "appointmentReceipt": {"id": w["zhou_appointment"]},
         "cancelAppointment": {"id": w["p5_appointment"]},
         "rescheduleAppointment": {"id": w["p5_appointment"], "slotId": w["slot2"]},
         "bookAppointment": {"slotId": w["slot2"]},
@@ -626,6 +628,7 @@ def _case_params(cases: list[RecordCase]) -> list[Any]:
 PATIENT = "query($id: ID!) { patient(id: $id) { id name } }"
 INSTANCE = "query($id: ID!) { approvalInstance(id: $id) { id status } }"
 APPOINTMENT = "query($id: ID!) { appointment(id: $id) { id status } }"
+RECEIPT = "query($id: ID!) { appointmentReceipt(id: $id) { filename sizeBytes } }"
 SEES_ALL = frozenset({ADMIN, ZHAO, CHEN})  # medical affairs and the vice-president: every patient
 GS_STAFF = frozenset({LI, WANG})
 REHAB_STAFF = frozenset({SUN, HE})
@@ -710,6 +713,18 @@ RECORDS: list[RecordCase] = [
     RecordCase(
         "appointment: another patient's (P0005)",
         APPOINTMENT,
+        lambda w: {"id": w["p5_appointment"]},
+        SEES_ALL | REHAB_STAFF,
+    ),
+    RecordCase(
+        "appointmentReceipt: patient.zhou's own",
+        RECEIPT,
+        lambda w: {"id": w["zhou_appointment"]},
+        SEES_ALL | REHAB_STAFF | {ZHOU},
+    ),
+    RecordCase(
+        "appointmentReceipt: another patient's (P0005)",
+        RECEIPT,
         lambda w: {"id": w["p5_appointment"]},
         SEES_ALL | REHAB_STAFF,
     ),

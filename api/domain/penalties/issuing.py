@@ -16,9 +16,10 @@ from api.domain.penalties import history
 from api.domain.penalties.access import ISSUERS
 from api.domain.penalties.states import STATUS_ZH, PenaltyStatus
 from api.domain.people import department_head
+from api.domain.settings_of import local_day
 from api.errors import DomainError, ErrorCode, forbidden, invalid
 from api.models.base import utcnow
-from api.models.penalties import Penalty, PenaltyRule, PenaltyScoreLink
+from api.models.penalties import Penalty, PenaltyItem, PenaltyRule, PenaltyScore, PenaltyScoreLink
 from api.models.people import User
 from api.texts import split as split_text
 from notifications import outbox
@@ -38,13 +39,43 @@ async def notify(
     assert doctor is not None
     rule = await session.get(PenaltyRule, penalty.rule_id)
     chief = await department_head(session, penalty.department_id)
+    rule_texts = split_text(rule.name if rule else "")
+    counted = (
+        await session.execute(
+            sa.select(PenaltyScore, PenaltyItem)
+            .join(PenaltyScoreLink, col(PenaltyScoreLink.score_id) == col(PenaltyScore.id))
+            .join(PenaltyItem, col(PenaltyItem.id) == col(PenaltyScore.item_id))
+            .where(col(PenaltyScoreLink.penalty_id) == penalty.id)
+            .order_by(col(PenaltyScore.occurred_at))
+        )
+    ).all()
+    scores_zh = "；".join(
+        f"{local_day(session, s.occurred_at):%Y-%m-%d} {split_text(i.name).zh} {s.points:g} 分"
+        for s, i in counted
+    )
+    scores_en = "; ".join(
+        f"{local_day(session, s.occurred_at):%Y-%m-%d} {split_text(i.name).en} {s.points:g}"
+        for s, i in counted
+    )
+    measure = split_text(penalty.measure or "")
+    period_zh, period_en = _period(penalty)
     body_zh = (
-        f"{doctor.display_name}：{rule.name if rule else ''}，累计 {penalty.total_points:g} 分；处理：{penalty.measure or '—'}；"
-        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}"
+        f"{doctor.display_name}：{rule_texts.zh}\n"
+        f"累计记分：{penalty.total_points:g} 分\n"
+        f"记分事项：{scores_zh or '—'}\n"
+        f"统计期：{period_zh}\n"
+        f"处理决定：{measure.zh or '—'}\n"
+        f"状态：{STATUS_ZH[PenaltyStatus(penalty.status)]}\n"
+        f"{APPEAL_ZH}"
     )
     body_en = (
-        f"{doctor.display_name}: {penalty.total_points:g} points; measure: {penalty.measure or '-'};"
-        f" status: {penalty.status}"
+        f"{doctor.display_name}: {rule_texts.en}\n"
+        f"Points: {penalty.total_points:g}\n"
+        f"Scores: {scores_en or '-'}\n"
+        f"Period: {period_en}\n"
+        f"Measure: {measure.en or '-'}\n"
+        f"Status: {penalty.status}\n"
+        f"{APPEAL_EN}"
     )
     body = f"{body_zh} / {body_en}"
     version = int(
@@ -75,6 +106,27 @@ async def notify(
             sender_id=actor.user_id or None,
             policy="penalty" if event != "ended" else "once",
         )
+
+
+APPEAL_ZH = (
+    "如何申诉：对某次记分有异议的，在该记分通知中点“申诉”并写明理由（记分确认前）；"
+    "对处理决定有异议的，请向医务处申请复核。"
+)
+APPEAL_EN = (
+    "To appeal: tap 'Appeal' on the score's notice and give your reason (before the score is"
+    " confirmed); to contest the measure, ask medical affairs for a review."
+)
+
+
+def _period(penalty: Penalty) -> tuple[str, str]:
+    """The period the points were counted over, in words (its end is exclusive)."""
+    if penalty.period_start is None or penalty.period_end is None:
+        return "单次记分", "a single score"
+    last = penalty.period_end - timedelta(days=1)
+    return (
+        f"{penalty.period_start:%Y-%m-%d} 至 {last:%Y-%m-%d}",
+        f"{penalty.period_start:%Y-%m-%d} to {last:%Y-%m-%d}",
+    )
 
 
 def _split_title(title: str) -> tuple[str, str]:

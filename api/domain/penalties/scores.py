@@ -25,6 +25,7 @@ from api.models.base import utcnow
 from api.models.penalties import Penalty, PenaltyScore
 from api.models.people import Role, User
 from api.settings import Settings
+from api.texts import split as split_text
 from notifications import outbox
 
 APPEAL_DEFINITION = "penalty_appeal"
@@ -81,6 +82,22 @@ async def record_score(
         kind="penalty.score",
         title=f"不良执业记分通知 / bad-practice score: {item.name}"[:200],
         body=f"{recorder_unit} 记 {item.points:g} 分。如有异议请在系统中申诉。/ {item.points:g} points by {recorder_unit}; you may appeal.",
+        # Each language whole: the item's name is itself "中文 / English".
+        texts=outbox.NoticeTexts(
+            f"不良执业记分通知：{split_text(item.name).zh}"[:200],
+            f"Bad-practice score: {split_text(item.name).en}"[:200],
+            body_zh=(
+                f"{split_text(item.name).zh}\n{recorder_unit}记 {item.points:g} 分"
+                f"（{local_day(session, occurred_at, settings):%Y-%m-%d}）。"
+                f"{description.strip()}\n如有异议，请点“申诉”写明理由，记分确认前由医务处复核。"
+            )[:2000],
+            body_en=(
+                f"{split_text(item.name).en}\n{item.points:g} points by {recorder_unit}"
+                f" ({local_day(session, occurred_at, settings):%Y-%m-%d}).\n"
+                "If you disagree, tap 'Appeal' and give your reason; medical affairs review it"
+                " before the score is confirmed."
+            )[:2000],
+        ),
         idempotency_key=f"penalty-score:{score.id}:notified",
         subject_type="penalty_score",
         subject_id=score.id,

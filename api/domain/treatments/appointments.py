@@ -55,6 +55,7 @@ from api.models.treatments import (
     TreatmentItem,
     TreatmentOrder,
 )
+from api.texts import split as split_text
 from notifications import outbox
 
 REMINDER_LEAD = timedelta(days=1)
@@ -232,12 +233,30 @@ async def _notify(
     body = f"{item.name} {fmt_local(appointment.starts_at, tz)}"
     if kind == "appointment.booked" and item.notes:
         body += f"\n注意事项 / Notes: {item.notes}"
+    # Each language whole: item data is itself "中文 / English".
+    when = fmt_local(appointment.starts_at, tz)
+    zh = [f"{item.name} {when}"]
+    en = [f"{item.name_en or item.name} {when}"]
+    if kind == "appointment.booked":
+        if appointment.room:
+            zh.append(f"治疗室：{appointment.room}")
+            en.append(f"Room: {appointment.room}")
+        if item.location:
+            zh.append(f"怎么走：{split_text(item.location).zh}")
+            en.append(f"How to get there: {split_text(item.location).en}")
+        if item.notes:
+            zh.append(f"注意事项：{split_text(item.notes).zh}")
+            en.append(f"Notes: {split_text(item.notes).en}")
+    titles = split_text(title)
     await outbox.enqueue(
         session,
         recipient_id=patient.user_id,
         kind=kind,
         title=title,
         body=body,
+        texts=outbox.NoticeTexts(
+            titles.zh, titles.en, body_zh="\n".join(zh)[:2000], body_en="\n".join(en)[:2000]
+        ),
         idempotency_key=f"{kind}:{appointment.id}:v{appointment.version}",
         payload={
             "appointment_id": appointment.id,

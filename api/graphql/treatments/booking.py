@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from api.audit import record_access
 from api.domain.treatments import appointments, schedules, waitlist
 from api.domain.treatments.common import is_staff, patient_of_actor
 from api.domain.treatments.orders import access_order
+from api.domain.treatments.receipt import appointment_receipt_pdf
 from api.graphql.context import Info
 from api.graphql.permissions import IsAuthenticated, IsPatient, IsStaff
 from api.graphql.scalars import parse_id
@@ -18,6 +20,7 @@ from api.graphql.treatments.loaders import prime_related
 from api.graphql.treatments.orders import TreatmentStaff
 from api.graphql.treatments.types import (
     Appointment,
+    AppointmentReceipt,
     BookingChannel,
     SeriesBooking,
     Slot,
@@ -106,6 +109,23 @@ class Query:
                 session, actor, "appointment", detail={"id": row.id}, patient_ids=[row.patient_id]
             )
         return Appointment.from_row(row)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="预约回执单（PDF，可打印或保存）/ the booking receipt as a PDF to print or keep",
+    )
+    async def appointment_receipt(self, info: Info, id: strawberry.ID) -> AppointmentReceipt:
+        actor = info.context.require_actor()
+        async with info.context.transaction() as session:
+            receipt = await appointment_receipt_pdf(
+                session, actor, parse_id(id), tz=info.context.settings.tz
+            )
+        return AppointmentReceipt(
+            filename=receipt.filename,
+            content_type="application/pdf",
+            size_bytes=len(receipt.content),
+            content_base64=base64.b64encode(receipt.content).decode(),
+        )
 
 
 def _default_channel(info: Info, channel: BookingChannel | None) -> str | None:

@@ -55,6 +55,9 @@ class TreatmentItem:
     duration_minutes: int
     price_cents: int
     notes: str = strawberry.field(description="注意事项 / what the patient should know")
+    location: str = strawberry.field(
+        description="怎么走: where it is given, 中文 / English / how to get there"
+    )
     requires_consent: bool
     followup_rule: JSON
     record_template: JSON
@@ -195,6 +198,14 @@ class Appointment:
     @strawberry.field
     async def therapist(self, info: Info) -> UserRef | None:
         return await _user(info, self.row.therapist_id)
+
+
+@strawberry.type(description="预约回执单 PDF / the booking receipt as a PDF")
+class AppointmentReceipt:
+    filename: str
+    content_type: str
+    size_bytes: int
+    content_base64: str
 
 
 @strawberry.type(description="未能安排的一次 / a session that could not be placed")

@@ -87,10 +87,12 @@ export const MY_ORDERS = `query MyOrders { myOrders { id sessions usedSessions r
 
 export const MY_APPOINTMENTS = `query MyAppointments { myAppointments { id status startsAt endsAt room receiptNo item { code name nameEn notes } order { id } } }`
 
-export const APPOINTMENT = `query Appointment($id: ID!) { appointment(id: $id) { id status startsAt endsAt room receiptNo receipt item { code name nameEn notes } order { id } } }`
+export const APPOINTMENT = `query Appointment($id: ID!) { appointment(id: $id) { id status startsAt endsAt room receiptNo receipt item { code name nameEn notes location } order { id sessions remainingSessions } patient { name mrn } therapist { displayName } } }`
+
+export const APPOINTMENT_RECEIPT = `query Receipt($id: ID!) { appointmentReceipt(id: $id) { filename contentType contentBase64 } }`
 
 export const AVAILABLE_SLOTS = `query AvailableSlots($itemCode: String!, $from: Date!, $to: Date!) {
-  availableSlots(itemCode: $itemCode, from: $from, to: $to) { id startsAt endsAt remaining capacity room }
+  availableSlots(itemCode: $itemCode, from: $from, to: $to) { id startsAt endsAt remaining capacity room therapist { displayName } item { name nameEn } }
 }`
 
 export const BOOK_APPOINTMENT = `mutation Book($slotId: ID!, $orderId: ID, $idempotencyKey: String) {
@@ -108,6 +110,8 @@ export const MY_FOLLOW_UPS = `query { myFollowUps { id dueAt status questionnair
 export const ANSWER_FOLLOW_UP = `mutation Answer($id: ID!, $answers: JSON!, $idempotencyKey: String) { answerFollowUp(id: $id, answers: $answers, idempotencyKey: $idempotencyKey) { id status } }`
 
 export const MY_NOTICES = `query MyNotices { myNotices { id kind title body titleText { zh en } bodyText { zh en } critical readAt createdAt subjectType subjectId deliveries { channel at status } } }`
+
+export const APPEAL_PENALTY_SCORE = `mutation Appeal($id: ID!, $reason: String!) { appealPenaltyScore(id: $id, reason: $reason) { id status } }`
 
 export const MARK_NOTICE_READ = `mutation MarkRead($id: ID!) { markNoticeRead(id: $id) { id readAt } }`
 

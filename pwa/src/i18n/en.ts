@@ -39,6 +39,18 @@ const en: typeof zh = {
     at: 'Time', who: 'Who', action: 'Action', interface: 'Interface', where: 'From', patients: 'Patients', system: 'System', service: 'System {name}', rows: '{n} rows',
     actions: { query: 'Query', export: 'Export', create: 'Create', update: 'Update', book: 'Book', call: 'Call', check: 'Privilege check', refused: 'Refused' },
   },
+  booking: {
+    confirmTitle: 'Confirm booking', confirmIntro: 'Please check:', item: 'Treatment', day: 'Date', time: 'Time', room: 'Room', therapist: 'Therapist', confirm: 'Book it', back: 'Go back', course: 'Course',
+    receiptTitle: 'Booking receipt', receiptNo: 'Receipt number', patient: 'Patient', location: 'How to get there', status: 'Status', onTheDay: 'Assigned on the day', askDesk: 'Ask at the outpatient service desk',
+    print: 'Print / save receipt', printing: 'Preparing the receipt…', cancelTitle: 'Cancel this appointment?', cancelMessage: '{item}, {when}. The place goes to another patient.', keep: 'Keep it', confirmCancel: 'Yes, cancel', sessionsLeft: '{n} of {total} sessions left',
+  },
+  inbox: {
+    opens: { appointment: 'View appointment', follow_up: 'Answer follow-up', approval_instance: 'View approval', approval: 'View approval', approval_task: 'Decide', penalty: 'View penalty' }, important: 'Important', channels: { inapp: 'In the app', webpush: 'Phone push', wechat_oa: 'WeChat', wecom: 'WeCom', dingtalk: 'DingTalk', webhook: 'Integration', sms: 'SMS', email: 'Email' }, notSent: 'Not delivered yet', appeal: 'Appeal', appealTitle: 'Appeal this score', appealReason: 'Reason', appealPlaceholder: 'The facts and your reason; medical affairs review it', appealSubmit: 'Submit appeal', appealRequired: 'Give a reason', appealed: 'Appeal submitted; medical affairs will review it', appealing: 'Under appeal', cancel: 'Cancel', unreadCount: '{n} unread',
+  },
+  chief: {
+    rankingsIntro: 'Points: the sum of confirmed bad-practice scores in the period; highest first, with how many scores.', period: 'Period: {from} to {to}', range: 'Dates', pickRange: 'Choose dates', points: '{points} pts · {count}', noData: 'No data for this period',
+    headline: 'Approvals at a glance', completion24h: 'Done within 24 h', emergency2h: 'Emergencies within 2 h', median: 'Median time to decision', hours: '{n} h', overdue: 'Overdue', submitted: '{n} submitted', none: '—',
+  },
   roles: { admin: 'Administrator', surgeon: 'Surgeon', dept_head: 'Department head', medical_affairs: 'Medical affairs', vice_president: 'Vice-president', party_branch: 'Party branch', committee: 'Committee', therapist: 'Therapist', nurse: 'Nurse', patient: 'Patient', quality: 'Quality' },
   status: { PAID: 'Paid', UNPAID: 'Unpaid', REFUNDED: 'Refunded', PARTIAL: 'Partly paid', surgery: 'Surgery approval', privilege_grant: 'Privilege grant', penalty_appeal: 'Penalty appeal', general: 'Approval', pending: 'Pending', approved: 'Approved', rejected: 'Rejected', returned: 'Returned', transferred: 'Transferred', cancelled: 'Cancelled', running: 'In progress', withdrawn: 'Withdrawn', blocked: 'Blocked', booked: 'Booked', arrived: 'Arrived', 'checked-in': 'Checked in', fulfilled: 'Done', noshow: 'No-show', waitlist: 'Waitlist', proposed: 'Proposed', waiting: 'Waiting', called: 'Called', done: 'Done', skipped: 'Skipped', open: 'Open', resolved: 'Resolved', due: 'Due', answered: 'Answered' },
   links: { open: 'Open' },

@@ -37,6 +37,18 @@ export default {
     at: '时间', who: '谁', action: '操作', interface: '接口', where: '来源地址', patients: '患者数', system: '系统', service: '外部系统 {name}', rows: '共 {n} 条',
     actions: { query: '查询', export: '导出', create: '新建', update: '修改', book: '预约', call: '叫号', check: '授权查询', refused: '拒绝' },
   },
+  booking: {
+    confirmTitle: '确认预约', confirmIntro: '请核对预约信息：', item: '治疗项目', day: '日期', time: '时间', room: '治疗室', therapist: '治疗师', confirm: '确认预约', back: '再看看', course: '疗程',
+    receiptTitle: '预约回执', receiptNo: '回执号', patient: '患者', location: '怎么走', status: '状态', onTheDay: '当日安排', askDesk: '请至门诊服务台咨询',
+    print: '打印/保存回执', printing: '正在生成回执…', cancelTitle: '取消这次预约？', cancelMessage: '{item}，{when}。取消后名额将释放给其他患者。', keep: '不取消', confirmCancel: '确认取消', sessionsLeft: '剩余 {n} 次（共 {total} 次）',
+  },
+  inbox: {
+    opens: { appointment: '查看预约', follow_up: '填写随访', approval_instance: '查看审批', approval: '查看审批', approval_task: '去审批', penalty: '查看奖惩' }, important: '重要', channels: { inapp: '应用内', webpush: '手机推送', wechat_oa: '微信公众号', wecom: '企业微信', dingtalk: '钉钉', webhook: '系统对接', sms: '短信', email: '邮件' }, notSent: '尚未送达', appeal: '申诉', appealTitle: '对这次记分申诉', appealReason: '申诉理由', appealPlaceholder: '请写明事实与理由，医务处将复核', appealSubmit: '提交申诉', appealRequired: '请填写申诉理由', appealed: '已提交申诉，医务处将复核', appealing: '申诉中', cancel: '取消', unreadCount: '{n} 条未读',
+  },
+  chief: {
+    rankingsIntro: '扣分：期间内已确认的不良执业记分之和（分），越高越靠前；“次”为记分次数。', period: '统计期：{from} 至 {to}', range: '日期范围', pickRange: '选择日期范围', points: '{points} 分 · {count} 次', noData: '该期间没有数据',
+    headline: '审批概况', completion24h: '24 小时完成率', emergency2h: '急诊 2 小时完成率', median: '审批用时中位数', hours: '{n} 小时', overdue: '超时未办', submitted: '提交 {n} 份', none: '—',
+  },
   roles: { admin: '管理员', surgeon: '外科医生', dept_head: '科主任', medical_affairs: '医务处', vice_president: '分管副院长', party_branch: '党支部', committee: '委员会', therapist: '治疗师', nurse: '护士', patient: '患者', quality: '质控' },
   status: { PAID: '已缴费', UNPAID: '未缴费', REFUNDED: '已退费', PARTIAL: '部分缴费', surgery: '手术审批', privilege_grant: '手术授权', penalty_appeal: '扣分申诉', general: '通用审批', pending: '待审批', approved: '已同意', rejected: '已驳回', returned: '已退回', transferred: '已转交', cancelled: '已取消', running: '审批中', withdrawn: '已撤回', blocked: '已阻断', booked: '已预约', arrived: '已到', 'checked-in': '已签到', fulfilled: '已完成', noshow: '爽约', waitlist: '候补', proposed: '待确认', waiting: '等候中', called: '已叫号', done: '已完成', skipped: '已过号', open: '待处理', resolved: '已处理', due: '待填写', answered: '已填写' },
   links: { open: '查看' },

@@ -1,6 +1,6 @@
 // The patient's side (Official Account H5): orders, free slots by day, booking.
 import { gql } from '../api/graphql'
-import { ANSWER_FOLLOW_UP, APPOINTMENT, AVAILABLE_SLOTS, BOOK_APPOINTMENT, CANCEL_APPOINTMENT, MY_APPOINTMENTS, MY_FOLLOW_UPS, MY_ORDERS, RESCHEDULE_APPOINTMENT } from '../api/operations'
+import { ANSWER_FOLLOW_UP, APPOINTMENT, APPOINTMENT_RECEIPT, AVAILABLE_SLOTS, BOOK_APPOINTMENT, CANCEL_APPOINTMENT, MY_APPOINTMENTS, MY_FOLLOW_UPS, MY_ORDERS, RESCHEDULE_APPOINTMENT } from '../api/operations'
 import { cacheThenNetwork, type Cached } from '../offline/cache'
 import type { TemplateField } from './treatments'
 
@@ -20,6 +20,8 @@ export interface Slot {
   remaining: number
   capacity: number
   room: string
+  therapist?: { displayName: string } | null
+  item?: { name: string; nameEn: string }
 }
 
 export interface PatientAppointment {
@@ -30,8 +32,10 @@ export interface PatientAppointment {
   room: string
   receiptNo: string
   receipt?: Record<string, unknown>
-  item: { code: string; name: string; nameEn: string; notes: string }
-  order: { id: string } | null
+  item: { code: string; name: string; nameEn: string; notes: string; location?: string }
+  order: { id: string; sessions?: number; remainingSessions?: number } | null
+  patient?: { name: string; mrn: string }
+  therapist?: { displayName: string } | null
 }
 
 export interface FollowUp {
@@ -90,4 +94,11 @@ export function loadFollowUps(show: (r: Cached<FollowUp[]>) => void): Promise<vo
 
 export async function answerFollowUp(id: string, answers: Record<string, unknown>, idempotencyKey: string): Promise<void> {
   await gql(ANSWER_FOLLOW_UP, { id, answers, idempotencyKey })
+}
+
+/** The receipt (回执单) as a PDF blob, rendered by the server (which logs the copy). */
+export async function receiptPdf(id: string): Promise<{ blob: Blob; filename: string }> {
+  const { appointmentReceipt } = await gql<{ appointmentReceipt: { filename: string; contentType: string; contentBase64: string } }>(APPOINTMENT_RECEIPT, { id })
+  const bytes = Uint8Array.from(atob(appointmentReceipt.contentBase64), (c) => c.charCodeAt(0))
+  return { blob: new Blob([bytes], { type: appointmentReceipt.contentType }), filename: appointmentReceipt.filename }
 }
