@@ -1,5 +1,5 @@
 """The periodic work of every area, listed once for the assemblers (`api/app.py`,
-`api/cli.py`) to install into the notification sweep (worker or in-process runner)."""
+`api/cli/worker.py`) to install into the notification sweep (worker or in-process runner)."""
 
 from __future__ import annotations
 

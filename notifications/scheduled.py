@@ -1,7 +1,7 @@
 """Periodic jobs that run with every sweep, in the worker and in the in-process runner.
 
 Notifications know nothing of the other areas: the assemblers (`api/app.py` for the
-in-process runner, `api/cli.py` for `bedside worker`) install the jobs through
+in-process runner, `api/cli/worker.py` for `bedside worker`) install the jobs through
 `api.periodic.install(services)`, and each job is a plain `async def job(services, now) -> dict`.
 Jobs belong to the process's Services, not to a module global, so a process (or a test)
 that did not install them runs none.
