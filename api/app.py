@@ -34,8 +34,8 @@ from api.settings import Settings, load_settings
 from bots import routes as bot_routes
 from bots.dingtalk import warn_card_setup
 from integrations.fhir import fhir_routes
+from notifications.delivery.runtime import start_delivery
 from notifications.http import notification_routes
-from notifications.runtime import start_delivery
 from sync.attachments import routes as sync_attachment_routes
 
 log = logging.getLogger("bedside.app")

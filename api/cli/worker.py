@@ -20,7 +20,7 @@ def worker() -> None:
     # action would end the process with -15 (a supervisor reads that as a crash).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from api import periodic
-    from notifications.worker import run_worker
+    from notifications.delivery.worker import run_worker
 
     settings = load_settings()
     if not settings.redis_url:
