@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from strawberry.asgi import GraphQL
 
 from api import periodic
+from api.assembly import install_domain
 from api.attachments import attachment_routes
 from api.auth import authenticate
 from api.graphql.context import Context
@@ -186,6 +187,7 @@ def create_app(
     """`warm_up` (the served app): start helper processes at startup rather than in the
     first request that needs one."""
     settings = settings or (services.settings if services else load_settings())
+    install_domain()
     services = services or Services.build(settings)
 
     @contextlib.asynccontextmanager

@@ -135,6 +135,7 @@ async def main() -> None:
         )
         await engine.dispose()
 
+        from api.assembly import install_domain
         from api.services import Services
         from api.settings import Settings
         from notifications.delivery.dispatcher import Dispatcher
@@ -143,6 +144,7 @@ async def main() -> None:
         settings = Settings(
             database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False
         )
+        install_domain()
         services = Services.build(settings)
 
         # Baseline: the least any sweep of these rows can cost, one bare statement that

@@ -17,10 +17,10 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check every hash chain; exit 1 naming the first broken event, 3 when there is no schema."""
-    # Domain modules register the hash chains that must exist (one per approval …).
-    from api.domain import import_all_domain_modules
+    # The areas register the hash chains that must exist (one per approval …).
+    from api.assembly import install_domain
 
-    import_all_domain_modules()
+    install_domain()
     from api.audit import verify_chains
     from api.db import Database
 

@@ -155,8 +155,10 @@ def _no_schema(where: str) -> None:
 def build_services(settings: Settings | None = None) -> Services:
     """The process's services, built once per command (settings from the environment
     unless given)."""
+    from api.assembly import install_domain
     from api.services import Services
 
+    install_domain()
     return Services.build(settings or load_settings())
 
 

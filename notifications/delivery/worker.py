@@ -17,6 +17,7 @@ from typing import Any
 from arq import create_pool, cron, func
 from arq.connections import ArqRedis, RedisSettings
 
+from api.assembly import install_domain
 from api.models.base import utcnow
 from api.services import Services
 from api.settings import Settings, load_settings
@@ -46,6 +47,7 @@ async def _cron_sweep(ctx: dict[str, Any]) -> dict[str, Any]:
 
 async def startup(ctx: dict[str, Any]) -> None:
     if "dispatcher" not in ctx:
+        install_domain()
         services = Services.build(load_settings())
         ctx["services"] = services
         ctx["dispatcher"] = build_dispatcher(services)
