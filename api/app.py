@@ -34,7 +34,7 @@ from api.services import Services
 from api.settings import Settings, load_settings
 from bots import routes as bot_routes
 from bots.dingtalk import warn_card_setup
-from integrations.fhir import fhir_routes
+from integrations.fhir_http import fhir_routes
 from notifications.delivery.runtime import start_delivery
 from notifications.http import notification_routes
 from sync.attachments import routes as sync_attachment_routes

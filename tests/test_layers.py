@@ -25,7 +25,6 @@ KNOWN_CIRCLES = {
             "api.domain.treatments.waitlist",
         }
     ),
-    frozenset({"integrations.fhir", "integrations.fhir_bulk", "integrations.fhir_treatments"}),
 }
 
 
