@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from strawberry.asgi import GraphQL
 
 from api import periodic
+from api.assembly import install_domain
 from api.attachments import attachment_routes
 from api.auth import authenticate
 from api.graphql.context import Context
@@ -34,9 +35,9 @@ from api.services import Services
 from api.settings import Settings, load_settings
 from bots import routes as bot_routes
 from bots.dingtalk import warn_card_setup
-from integrations.fhir import fhir_routes
+from integrations.fhir_http import fhir_routes
+from notifications.delivery.runtime import start_delivery
 from notifications.http import notification_routes
-from notifications.runtime import start_delivery
 from sync.attachments import routes as sync_attachment_routes
 
 log = logging.getLogger("bedside.app")
@@ -187,6 +188,7 @@ def create_app(
     """`warm_up` (the served app): start helper processes at startup rather than in the
     first request that needs one."""
     settings = settings or (services.settings if services else load_settings())
+    install_domain()
     services = services or Services.build(settings)
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ access since the first call).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,3 +55,31 @@ async def remember(
         return
     session.add(IdempotencyRecord(scope=scope, actor=actor_key(actor), key=key, result=result))
     await session.flush()
+
+
+@dataclass
+class Once:
+    """One command's idempotency slot (scope, key and actor named once): `first` is the
+    result an earlier call with this key stored (a replay), else None; `done` stores
+    this call's result in the caller's transaction."""
+
+    session: AsyncSession
+    scope: str
+    key: str | None
+    actor: Actor
+    first: dict[str, Any] | None
+
+    async def done(self, result: dict[str, Any]) -> None:
+        await remember(self.session, self.scope, self.key, result, actor=self.actor)
+
+
+async def once(session: AsyncSession, scope: str, key: str | None, *, actor: Actor) -> Once:
+    """The recall / remember pair of a retried command as one slot:
+
+    slot = await once(session, SCOPE, key, actor=actor)
+    if slot.first is not None:
+        return replay(slot.first)
+    ...
+    await slot.done({"id": row.id})
+    """
+    return Once(session, scope, key, actor, await recall(session, scope, key, actor=actor))

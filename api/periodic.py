@@ -1,5 +1,5 @@
 """The periodic work of every area, listed once for the assemblers (`api/app.py`,
-`api/cli.py`) to install into the notification sweep (worker or in-process runner)."""
+`api/cli/worker.py`) to install into the notification sweep (worker or in-process runner)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from api.domain.approvals import escalate_overdue
 from api.domain.treatments.appointments import mark_no_shows
 from api.domain.treatments.schedules import generate_slots
 from api.services import Services
-from notifications.scheduled import register_periodic
+from notifications.delivery.scheduled import register_periodic
 
 # Slot generation is idempotent but not free; once an hour per process is plenty.
 SLOT_WINDOW_EVERY = timedelta(hours=1)

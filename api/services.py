@@ -8,7 +8,6 @@ from typing import Any
 from api.auth import PasswordHashing
 from api.crypto import FieldCipher
 from api.db import Database
-from api.domain import import_all_domain_modules
 from api.settings import Settings
 
 
@@ -23,9 +22,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Services:
-        # Domain modules register hooks, guards and audit stream sources when imported;
-        # every process (API, worker, HL7 listener, CLI) must have all of them.
-        import_all_domain_modules()
+        # The domain's hooks, guards and audit stream sources are installed by each
+        # process's assembly (`api.assembly.install_domain`), not here.
         return cls(
             settings=settings,
             db=db or Database(settings),

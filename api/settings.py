@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     wecom_oauth_base: str = "https://open.weixin.qq.com"  # WeCom's web OAuth (网页授权)
     # Official Account template messages by purpose (booking_confirmed, booking_reminder,
     # booking_changed, followup_due): {purpose: {"template_id", "data": {key: fact}}} —
-    # see notifications/channels/oa_templates.py; or template ids alone with default keys.
+    # see notifications/delivery/channels/oa_templates.py; or template ids alone with default keys.
     wechat_oa_templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
     wechat_oa_template_ids: dict[str, str] = Field(default_factory=dict)
     vapid_private_key: str | None = None

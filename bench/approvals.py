@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.assembly import install_domain  # noqa: E402
 from api.auth import Actor  # noqa: E402
 from api.demo import seed_demo  # noqa: E402
 from api.domain import approvals, surgery  # noqa: E402
@@ -101,6 +102,7 @@ async def bench(
         argon2_parallelism=1,
         log_json=False,
     )
+    install_domain()
     services = Services.build(settings)
     db = services.db
     await upgrade(db.engine)

@@ -82,6 +82,7 @@ bare_app = _bare_app() if os.environ.get("BEDSIDE_BENCH_BARE") == "1" else None
 # -- setup ---------------------------------------------------------------------------------------
 async def prepare(url: str, n: int, sim_url: str) -> list[str]:
     """Migrate, seed, and create `n` pending tasks with delivered cards; their card keys."""
+    from api.assembly import install_domain
     from api.db import Database
     from api.demo import seed_demo
     from api.domain import approvals
@@ -100,6 +101,7 @@ async def prepare(url: str, n: int, sim_url: str) -> list[str]:
     )
     db = Database(settings)
     await upgrade(db.engine)
+    install_domain()
     services = Services.build(settings, db=db)
     async with db.transaction() as session:
         await seed_demo(session, services)

@@ -62,7 +62,7 @@ def run_worker() -> None:
     from arq import Worker, func
 
     from api.settings import load_settings
-    from notifications.worker import worker_options
+    from notifications.delivery.worker import worker_options
 
     options = worker_options(load_settings(), cron_seconds=None)
     options["functions"] = [*options["functions"], func(noop, name="noop", keep_result=0)]
@@ -96,8 +96,8 @@ async def drive(args: argparse.Namespace) -> None:
     from arq import create_pool
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from notifications.policies import default_policies
-    from notifications.worker import QUEUE, redis_settings
+    from notifications.delivery.worker import QUEUE, redis_settings
+    from notifications.outbox.policies import default_policies
 
     port = 18000 + os.getpid() % 1000
     sink = subprocess.Popen([sys.executable, str(HERE), "--sink-port", str(port)])  # noqa: ASYNC220 - start-up only

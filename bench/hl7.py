@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.assembly import install_domain  # noqa: E402
 from api.demo import seed_demo  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
 from api.services import Services  # noqa: E402
@@ -170,6 +171,7 @@ async def main() -> None:
                 log_json=False,
                 log_level="WARNING",
             )
+            install_domain()
             services = Services.build(settings)
             await upgrade(services.db.engine)
             async with services.db.transaction() as session:

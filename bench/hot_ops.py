@@ -89,11 +89,13 @@ class Client:
 async def run(services_env: dict[str, str], url: str, n: int, profile: str | None) -> None:
     os.environ.update(services_env)
     from api.app import create_app
+    from api.assembly import install_domain
     from api.services import Services
     from api.settings import load_settings
 
     data = await prepare(url, therapists=4, patients=4)
     settings = load_settings()
+    install_domain()
     services = Services.build(settings)
     app = create_app(settings, services)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))

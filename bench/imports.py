@@ -66,12 +66,14 @@ async def empty_people(url: str) -> None:
 
 
 async def in_process(url: str) -> float:
+    from api.assembly import install_domain
     from api.auth import SYSTEM_ACTOR
     from api.domain.imports import run_import
     from api.services import Services
     from api.settings import load_settings
 
     settings = load_settings(database_url=url, data_dir=ROOT / "var")
+    install_domain()
     services = Services.build(settings)
     try:
         started = time.perf_counter()

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.assembly import install_domain  # noqa: E402
 from api.auth import Actor  # noqa: E402
 from api.db import Database  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
@@ -251,6 +252,7 @@ async def main() -> None:
     db = Database(settings)
     try:
         await upgrade(db.engine)
+        install_domain()
         services = Services.build(settings, db=db)
         actors, patients = await setup(services, args.pads, args.patients_per_dept)
         if not args.skip_push:

@@ -29,7 +29,7 @@ class SinkChannel:
     honours_idempotency = True
 
     def __init__(self) -> None:
-        from notifications.channels import Limits
+        from notifications.delivery.channels import Limits
 
         self.limits = Limits()
         self.count = 0
@@ -41,7 +41,7 @@ class SinkChannel:
         return {u: [u] for u in user_ids}
 
     async def send(self, message):  # type: ignore[no-untyped-def]
-        from notifications.channels import SendResult
+        from notifications.delivery.channels import SendResult
 
         self.count += 1
         return SendResult("sent")
@@ -135,14 +135,16 @@ async def main() -> None:
         )
         await engine.dispose()
 
+        from api.assembly import install_domain
         from api.services import Services
         from api.settings import Settings
-        from notifications.dispatcher import Dispatcher
-        from notifications.heap import settle_heap
+        from notifications.delivery.dispatcher import Dispatcher
+        from notifications.delivery.heap import settle_heap
 
         settings = Settings(
             database_url=url, secret_key="bench-secret-0123456789abcdef0123456789", log_json=False
         )
+        install_domain()
         services = Services.build(settings)
 
         # Baseline: the least any sweep of these rows can cost, one bare statement that
@@ -166,7 +168,7 @@ async def main() -> None:
 
         channel = SinkChannel()
         dispatcher = Dispatcher(services, {"webhook": channel}, batch_size=args.unread + 1)
-        settle_heap()  # as a worker does once it has started (notifications.worker.startup)
+        settle_heap()  # as a worker does once it has started (notifications.delivery.worker.startup)
         started = time.perf_counter()
         report = await dispatcher.sweep(now)
         elapsed = time.perf_counter() - started

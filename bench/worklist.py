@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from _pg import percentile, scratch_database
 
 from api.app import create_app
+from api.assembly import install_domain
 from api.auth import issue_token
 from api.db import Database
 from api.domain.treatments.common import local_day_bounds
@@ -120,6 +121,7 @@ async def main() -> None:
             log_json=False,
             log_level="WARNING",
         )
+        install_domain()
         services = Services.build(settings)
         db = services.db
         try:

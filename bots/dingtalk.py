@@ -37,7 +37,6 @@ import hmac
 import json
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException, InvalidSignatureException
 from starlette.requests import Request
@@ -45,64 +44,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from api.audit import canonical_json
 from api.auth import issue_token
-from api.models.bots import BotCard
 from api.models.people import User
 from api.services import Services
 from bots import cards, identity, inbox
 from bots.guard import CallbackRefused, check_fresh, claim_nonce, release_nonce
-from integrations.platforms import DingTalkClient, PlatformError, RateLimited, get_platforms
+from integrations.platforms import PlatformError, get_platforms
 
 log = logging.getLogger("bedside.bots.dingtalk")
 PLATFORM = "dingtalk"
 CARD_NONCE_SPACE = "dingtalk-card"  # signed card-callback headers already seen
 
 
-# -- rendering ---------------------------------------------------------------------------
-def in_app_link(url: str) -> str:
-    """Open a page inside DingTalk (side panel on the desktop)."""
-    return f"dingtalk://dingtalkclient/page/link?url={quote(url, safe='')}&pc_slide=true"
-
-
-def card_data(card: BotCard) -> dict[str, str]:
-    wanted = card.wanted
-    facts = dict(wanted.get("facts") or {})
-    detail = facts.pop("detail_url", "")
-    return {
-        **facts,
-        "state": wanted.get("state", ""),
-        "outcome": wanted.get("outcome", ""),
-        "note": wanted.get("note", ""),
-        "actionable": "true" if wanted.get("state") == "pending" else "false",
-        "detail_url": in_app_link(detail) if detail else "",
-    }
-
-
-async def send_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
-    """Create and deliver the card; a retry after an attempt whose outcome was lost (the
-    card may exist already) delivers the existing card and brings its data up to date."""
-    try:
-        await client.create_and_deliver_card(
-            out_track_id=card.card_key, userid=card.external_id, card_data=card_data(card)
-        )
-    except RateLimited:
-        raise
-    except PlatformError as first:
-        if first.code == "NOT_DELIVERED" or (first.status or 500) >= 500:
-            raise
-        # Refused: maybe because this outTrackId exists (DingTalk documents no code for
-        # that); if the card exists, delivering and updating it succeeds, else the first
-        # error stands.
-        try:
-            await client.update_card(out_track_id=card.card_key, card_data=card_data(card))
-        except PlatformError:
-            raise first from None
-        await client.deliver_card(out_track_id=card.card_key, userid=card.external_id)
-
-
-async def update_card(services: Services, client: DingTalkClient, card: BotCard) -> None:
-    await client.update_card(out_track_id=card.card_key, card_data=card_data(card))
-
-
+# -- card setup (the card itself: bots.dingtalk_cards) ------------------------------------
 def card_setup_message(services: Services) -> str | None:
     """Why approval cards will not go out on DingTalk, or None (ready, or DingTalk unused)."""
     client = get_platforms(services).dingtalk
@@ -198,22 +151,9 @@ async def handle_card_callback(
 
 async def after_tap(services: Services, result: cards.TapResult, external_id: str) -> None:
     """After the answer: send the card changes, or ask an unbound user to bind."""
-    await cards.flusher(services).flush_soon(result.card_ids)
-    if result.bind_link:
-        client = get_platforms(services).dingtalk
-        try:
-            await client.send_action_card_notice(
-                [external_id],
-                "绑定 Bedside 账号",
-                f"### 请先绑定 Bedside 账号\n\n{result.message}",
-                "去绑定 / Bind",
-                in_app_link(result.bind_link),
-            )
-        except PlatformError as exc:
-            log.warning("binding prompt not sent: %s", exc)
+    await cards.after_tap(services, PLATFORM, result, external_id)
 
 
-# -- HTTP ----------------------------------------------------------------------------------
 async def callback(request: Request) -> Response:
     services: Services = request.app.state.services
     if request.method == "GET":

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from api.models.base import utcnow
 from api.models.bots import BotTap
 from api.services import Services
-from bots import cards
+from bots.cards.decisions import TapResult, decide_stored_tap
+from bots.cards.delivery import after_tap
 
 log = logging.getLogger("bedside.bots")
 
@@ -55,16 +56,13 @@ async def exists(services: Services, platform: str, callback_id: str) -> bool:
         return found.first() is not None
 
 
-async def process(services: Services, tap_id: int) -> cards.TapResult | None:
+async def process(services: Services, tap_id: int) -> TapResult | None:
     """Decide one stored tap (once), then send the card changes it caused."""
-    from bots import dingtalk, wecom  # their after-tap steps (card flush, bind prompt)
-
-    decided = await cards.decide_stored_tap(services, tap_id)
+    decided = await decide_stored_tap(services, tap_id)
     if decided is None:
         return None  # already decided (a concurrent processor or an earlier run)
     platform, external_id, result = decided
-    after = dingtalk.after_tap if platform == "dingtalk" else wecom.after_tap
-    await after(services, result, external_id)
+    await after_tap(services, platform, result, external_id)
     return result
 
 

@@ -11,6 +11,10 @@ wire-compatible with R4 for these resources; the package's default is R5). Route
                      [&_type=Appointment,Slot]        collecting only some resource types
     GET /fhir/OperationDefinition/bedside-export      what the operation takes and returns
 
+The routes are assembled in `integrations/fhir_http.py`, which also registers the
+treatments area's collectors (`integrations/fhir_treatments.py`); this module holds the
+resources, the collector and loader registries and the Bundle.
+
 `$bedside-export` is synchronous and ours. `$export` is the asynchronous FHIR Bulk Data
 operation (integrations/fhir_bulk.py): `Prefer: respond-async`, 202 and a status URL,
 then NDJSON files; never a Bundle.
@@ -46,12 +50,11 @@ from fhir.resources.R4B.task import Task as FhirTask
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api.audit import record_access
 from api.auth import Actor, authenticate
 from api.crypto import FieldCipher
-from api.domain.patients import access_patient, name_parts, visible_patients_clause
+from api.domain.patients import name_parts, visible_patients_clause
 from api.errors import DomainError, ErrorCode, invalid
 from api.models.patients import Patient
 from api.models.people import Department, User
@@ -437,13 +440,6 @@ async def assemble(
     ]
 
 
-def _load_treatment_collectors() -> None:
-    try:
-        import integrations.fhir_treatments  # noqa: F401  (registers its collectors)
-    except ImportError:  # the treatments area is not installed
-        pass
-
-
 async def collect(
     session: AsyncSession,
     actor: Actor,
@@ -458,7 +454,6 @@ async def collect(
     `every_visible_patient`: a system-level export (Bulk Data) includes every patient the
     actor may see, not only those the other resources are about.
     """
-    _load_treatment_collectors()
     wanted = query.types or {"Patient", *COLLECTORS}
     unknown = wanted - {"Patient", *COLLECTORS}
     if unknown:
@@ -585,65 +580,6 @@ def export_query(request: Request, tz: Any) -> ExportQuery:
         else None
     )
     return ExportQuery(patient_ids=patient_ids, start=start, end=end, types=types)
-
-
-def fhir_routes(services: Services) -> list[Route]:
-    async def read_patient(request: Request) -> Response:
-        try:
-            actor = await request_actor(services, request)
-            try:
-                patient_id = int(request.path_params["patient_id"])
-            except ValueError:
-                raise invalid("id", "患者编号无效 / patient id must be a number") from None
-            async with services.db.transaction() as session:
-                patient = await access_patient(session, actor, patient_id)
-                resource = patient_resource(
-                    patient, services.cipher, mrn_system=mrn_system(services.settings)
-                )
-                await record_access(
-                    session,
-                    actor,
-                    "fhir.Patient",
-                    action="export",
-                    detail={"patient_ids": [patient_id]},
-                )
-        except DomainError as exc:
-            return error_response(exc)
-        return fhir_json(resource)
-
-    async def export(request: Request) -> Response:
-        try:
-            actor = await request_actor(services, request)
-            query = export_query(request, services.settings.tz)
-            async with services.db.transaction() as session:
-                if query.patient_ids:
-                    await access_patient(session, actor, query.patient_ids[0])
-                bundle = await export_bundle(
-                    session, actor, services.cipher, query, services.settings
-                )
-        except DomainError as exc:
-            return error_response(exc)
-        return fhir_json(bundle)
-
-    async def metadata(request: Request) -> Response:
-        return fhir_json(capability_statement(services.settings))
-
-    async def operation_definition(request: Request) -> Response:
-        return fhir_json(export_operation(services.settings))
-
-    return [
-        Route("/fhir/metadata", metadata, methods=["GET"]),
-        *bulk_routes(services),  # $export (Bulk Data), before Patient/{id}
-        Route("/fhir/Patient/{patient_id}", read_patient, methods=["GET"]),
-        Route(f"/fhir/${OPERATION}", export, methods=["GET"]),
-        Route(f"/fhir/OperationDefinition/{OPERATION}", operation_definition, methods=["GET"]),
-    ]
-
-
-def bulk_routes(services: Services) -> list[Route]:
-    from integrations.fhir_bulk import routes
-
-    return routes(services)
 
 
 def base_url(settings: Settings) -> str:

@@ -1,21 +1,8 @@
-"""Keeping a long-running delivery process's garbage collector out of the way."""
+"""Old name of `notifications.delivery.heap`, kept so code written against it still imports
+the same module (not a copy)."""
 
-from __future__ import annotations
+import sys
 
-import gc
+from notifications.delivery import heap as _moved
 
-
-def settle_heap() -> None:
-    """Move what lives as long as the process (modules, mappers, settings, services) out
-    of the garbage collector's way. A sweep allocates tens of thousands of short-lived
-    objects; without this each full collection it triggers walks the whole heap again
-    (a quarter of a 10,000-reminder sweep's time). Called when delivery starts; only the
-    first call in a process does anything."""
-    if _settled:
-        return
-    _settled.append(True)
-    gc.collect()
-    gc.freeze()
-
-
-_settled: list[bool] = []
+sys.modules[__name__] = _moved

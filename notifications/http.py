@@ -11,8 +11,8 @@ from starlette.routing import Route
 
 from api.errors import DomainError
 from api.models.notices import Notice
+from notifications.delivery.texts import link_signature
 from notifications.reads import mark_read
-from notifications.texts import link_signature
 
 
 async def open_notice_link(request: Request) -> Response:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Actor
 from api.errors import invalid
 from api.models.notifications import NotificationPreference
-from notifications.channels import DEFAULT_ORDER
+from notifications.delivery.channels import DEFAULT_ORDER
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

@@ -1,30 +1,8 @@
-"""Quiet hours: a person's local night (e.g. 22:00-07:00) when only critical notices ring."""
+"""Old name of `notifications.delivery.quiet`, kept so code written against it still imports
+the same module (not a copy)."""
 
-from __future__ import annotations
+import sys
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from notifications.delivery import quiet as _moved
 
-
-def _parse(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
-
-
-def quiet_until(start: str | None, end: str | None, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """When the quiet period around `now` ends, or None when `now` is not quiet."""
-    if not start or not end:
-        return None
-    begin, finish = _parse(start), _parse(end)
-    local = now.astimezone(tz)
-    t = local.time()
-    if begin <= finish:
-        quiet = begin <= t < finish
-    else:  # over midnight
-        quiet = t >= begin or t < finish
-    if not quiet:
-        return None
-    ends = datetime.combine(local.date(), finish, tz)
-    if ends <= local:
-        ends += timedelta(days=1)
-    return ends.astimezone(now.tzinfo)
+sys.modules[__name__] = _moved

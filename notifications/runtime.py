@@ -1,26 +1,8 @@
-"""What the app's lifespan starts: the arq kicker (fleet) or the in-process runner.
+"""Old name of `notifications.delivery.runtime`, kept so code written against it still imports
+the same module (not a copy)."""
 
-Imports go one way: this module knows the runner and the worker; neither knows it."""
+import sys
 
-from __future__ import annotations
+from notifications.delivery import runtime as _moved
 
-from typing import Any
-
-from api.services import Services
-
-
-async def start_delivery(services: Services) -> Any:
-    if services.settings.redis_url:
-        from notifications.worker import ArqKicker
-
-        handle: Any = ArqKicker(services.settings.redis_url)
-    else:
-        from notifications.runner import InProcessRunner
-        from notifications.setup import build_dispatcher
-
-        handle = InProcessRunner(
-            build_dispatcher(services), interval=services.settings.notify_sweep_seconds
-        )
-    await handle.start()
-    services.extras["notification_delivery"] = handle
-    return handle
+sys.modules[__name__] = _moved

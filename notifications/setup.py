@@ -1,46 +1,8 @@
-"""Assemble the channels one process delivers through, from settings and the platform
-clients that `integrations.platforms` attaches to `services.extras`."""
+"""Old name of `notifications.delivery.setup`, kept so code written against it still imports
+the same module (not a copy)."""
 
-from __future__ import annotations
+import sys
 
-from typing import Any
+from notifications.delivery import setup as _moved
 
-from api.services import Services
-from notifications.channels import Channel
-from notifications.channels.platforms import (
-    DingTalkChannel,
-    Messenger,
-    OfficialAccountChannel,
-    WeComChannel,
-    platform_messengers,
-)
-from notifications.channels.webhook import WebhookChannel
-from notifications.channels.webpush import WebPushChannel
-from notifications.dispatcher import Dispatcher
-
-PLATFORM_CHANNELS = {
-    "dingtalk": DingTalkChannel,
-    "wecom": WeComChannel,
-    "wechat_oa": OfficialAccountChannel,
-}
-
-
-def build_channels(
-    services: Services, *, messengers: dict[str, Messenger] | None = None
-) -> dict[str, Channel]:
-    settings = services.settings
-    channels: dict[str, Any] = {}
-    if settings.vapid_private_key:
-        channels["webpush"] = WebPushChannel(settings.vapid_private_key, settings.vapid_subject)
-    if settings.notify_webhook_url:
-        channels["webhook"] = WebhookChannel(settings.notify_webhook_url)
-    found = platform_messengers(services) if messengers is None else dict(messengers)
-    for name, messenger in found.items():
-        if name in PLATFORM_CHANNELS and messenger is not None:
-            channels[name] = PLATFORM_CHANNELS[name](messenger)
-    return channels
-
-
-def build_dispatcher(services: Services, **kwargs: Any) -> Dispatcher:
-    channels = kwargs.pop("channels", None) or build_channels(services)
-    return Dispatcher(services, channels, **kwargs)
+sys.modules[__name__] = _moved

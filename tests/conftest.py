@@ -23,11 +23,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
+from api.assembly import install_domain
 from api.db import Database
 from api.demo import seed_demo
 from api.migrate import upgrade
 from api.services import Services
 from api.settings import Settings
+
+# The test process assembles the domain as every process does (hooks, guards, chains).
+install_domain()
 
 REQUIRE_SERVICES = os.environ.get("BEDSIDE_TEST_REQUIRE_SERVICES") == "1"
 ADMIN_PG_URL = os.environ.get(

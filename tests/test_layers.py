@@ -25,8 +25,6 @@ KNOWN_CIRCLES = {
             "api.domain.treatments.waitlist",
         }
     ),
-    frozenset({"bots.cards", "bots.dingtalk", "bots.inbox", "bots.wecom"}),
-    frozenset({"integrations.fhir", "integrations.fhir_bulk", "integrations.fhir_treatments"}),
 }
 
 

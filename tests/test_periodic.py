@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from api import periodic
 from api.models.base import utcnow
 from api.services import Services
-from notifications.scheduled import run_scheduled
+from notifications.delivery.scheduled import run_scheduled
 
 
 async def test_every_area_runs_with_the_sweep_and_a_failing_job_does_not_stop_the_others(

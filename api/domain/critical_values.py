@@ -2,7 +2,7 @@
 
 The LIS reports a result whose abnormal flag says critical (HL7 ORU^R01, OBX-8 `HH`,
 `LL` or `AA`). The attending doctor and the head of the patient's department each get a
-notice under the `critical_value` reminder policy (notifications/policies.yaml): at once,
+notice under the `critical_value` reminder policy (notifications/outbox/policies.yaml): at once,
 day and night, repeated until each of them reads it, then escalated (seed 003:
 危急值…自动向主管医生和科室主任发送告警通知). The same result reported again (a resend,
 a correction with the same result id) raises nothing new.

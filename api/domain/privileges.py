@@ -793,9 +793,8 @@ async def _on_grant_closed(
         await close_grant_request(session, grant, actor=actor, outcome=instance.status, now=now)
 
 
-def _register_hooks() -> None:
+def register_hooks() -> None:
+    """Give the approval engine the grant process's hooks (from the assembly,
+    `api.assembly.install_domain`; running it again changes nothing)."""
     approvals.register_completion_hook(GRANT_DEFINITION, _on_grant_approved)
     approvals.register_closing_hook(GRANT_DEFINITION, _on_grant_closed)
-
-
-_register_hooks()

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from api.auth import Actor
 from api.errors import DomainError, ErrorCode
-from api.idempotency import recall, remember
+from api.idempotency import once, recall
 from api.services import Services
 from integrations.hl7.ack import AckError, build_ack
 from integrations.hl7.config import HL7Config
@@ -192,10 +192,10 @@ class InboundProcessor:
         try:
             async with self.services.db.transaction() as session:
                 session.info[INBOUND_FLAG] = True
-                prior = await recall(session, scope, msg.control_id, actor=HL7_ACTOR)
-                if prior is not None:
+                slot = await once(session, scope, msg.control_id, actor=HL7_ACTOR)
+                if slot.first is not None:
                     self._log(msg, "replay", None)
-                    return Outcome("AA", str(prior["ack"]))
+                    return Outcome("AA", str(slot.first["ack"]))
                 summary = await handler(
                     session,
                     HandlerContext(
@@ -204,16 +204,12 @@ class InboundProcessor:
                     msg,
                 )
                 ack = self._ack("AA", msg)
-                await remember(
-                    session,
-                    scope,
-                    msg.control_id,
+                await slot.done(
                     {
                         "ack": ack,
                         "type": f"{msg.message_type}^{msg.trigger}",
                         "summary": _jsonable(summary),
-                    },
-                    actor=HL7_ACTOR,
+                    }
                 )
         except MessageError as exc:
             return self._refuse(msg, AckError(exc.code, exc.text, exc.segment, exc.field))

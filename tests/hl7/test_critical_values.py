@@ -17,7 +17,7 @@ from api.models.notices import Notice
 from api.models.notifications import NotificationPreference
 from api.services import Services
 from integrations.hl7.mllp import MLLPClient
-from notifications.setup import build_dispatcher
+from notifications.delivery.setup import build_dispatcher
 from tests.conftest import GraphQLClient
 from tests.hl7.standard import Observation, Person, encode, oru, read_ack
 from tests.notifications.conftest import (  # noqa: F401  (fixtures)

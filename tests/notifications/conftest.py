@@ -49,7 +49,7 @@ def no_wakers_from_other_tests() -> Iterator[None]:
     """These tests drive every sweep themselves at an injected time. A waker left
     registered by another test's app (an arq kicker on the same queue) would start a
     sweep at the real time beside them, so none may be registered while they run."""
-    from notifications import wakeup
+    from notifications.outbox import wakeup
 
     saved = list(wakeup._wakers)
     wakeup._wakers.clear()

@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.services import Services
-from notifications.dispatcher import Dispatcher
-from notifications.worker import QUEUE, redis_settings, worker_options
+from notifications.delivery.dispatcher import Dispatcher
+from notifications.delivery.worker import QUEUE, redis_settings, worker_options
 
 
 @dataclass

@@ -10,7 +10,7 @@ from api.domain.people import user_by_username
 from api.models.notifications import NotificationPreference
 from api.services import Services
 from notifications import outbox
-from notifications.setup import build_dispatcher
+from notifications.delivery.setup import build_dispatcher
 from tests.approvals.helpers import REVIEW_V1, start
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness

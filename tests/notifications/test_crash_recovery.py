@@ -13,8 +13,8 @@ from api.domain.people import user_by_username
 from api.models.notifications import NoticeAttempt, NoticeDispatch, NotificationPreference
 from api.services import Services
 from notifications import outbox
-from notifications.channels import Message, SendResult
-from notifications.setup import build_channels, build_dispatcher
+from notifications.delivery.channels import Message, SendResult
+from notifications.delivery.setup import build_channels, build_dispatcher
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness, Sink
 from tests.simulators.platforms import PlatformSimulator, simulated_services

@@ -11,7 +11,7 @@ from api.domain.people import user_by_username
 from api.models.notifications import NoticeDispatch, NotificationPreference
 from api.services import Services
 from notifications import outbox
-from notifications.setup import build_dispatcher
+from notifications.delivery.setup import build_dispatcher
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness
 from tests.simulators.platforms import PlatformSimulator, simulated_services

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from api.app import create_app
 from api.models.notifications import NoticeDispatch
 from api.services import Services
-from notifications.channels.oa_templates import fit
-from notifications.setup import build_dispatcher
+from notifications.delivery.channels.oa_templates import fit
+from notifications.delivery.setup import build_dispatcher
 from tests.conftest import GraphQLClient
 from tests.simulators.platforms import PlatformSimulator, simulated_services
 
@@ -146,7 +146,7 @@ def test_values_are_fitted_to_their_key_type() -> None:
 async def test_ip_not_whitelisted_waits_for_the_hospital_and_is_not_a_failed_notice(
     oa_services: Services, platform_sim: PlatformSimulator, caplog
 ) -> None:
-    from notifications.channels.platforms import PLATFORM_BLOCKED
+    from notifications.delivery.channels.platforms import PLATFORM_BLOCKED
 
     platform_sim.state.oa_ip_blocked = True
     before = PLATFORM_BLOCKED.labels("wechat_oa", "40164")._value.get()

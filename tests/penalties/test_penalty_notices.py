@@ -14,7 +14,7 @@ from api.domain.people import user_by_username
 from api.models.notices import Notice
 from api.models.notifications import NotificationPreference
 from api.services import Services
-from notifications.setup import build_dispatcher
+from notifications.delivery.setup import build_dispatcher
 from tests.conftest import GraphQLClient
 from tests.notifications.conftest import local
 from tests.notifications.harness import ArqHarness, Sink

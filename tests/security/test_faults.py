@@ -301,7 +301,7 @@ def _tail(log: Path) -> str:
 async def _wait_for_worker(redis_url: str, worker: subprocess.Popen[bytes], log: Path) -> None:
     from redis.asyncio import Redis
 
-    from notifications.worker import QUEUE
+    from notifications.delivery.worker import QUEUE
 
     client = Redis.from_url(redis_url)
     try:

@@ -13,7 +13,7 @@ from api.models.base import utcnow
 from api.models.sync import SyncAttachment
 from api.models.treatments import Attachment
 from api.services import Services
-from notifications.scheduled import run_scheduled
+from notifications.delivery.scheduled import run_scheduled
 from tests.conftest import GraphQLClient
 from tests.treatments.helpers import count, png_bytes
 

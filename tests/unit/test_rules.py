@@ -16,8 +16,8 @@ import pytest
 from api.domain.approvals.actions import may_return_to
 from api.domain.approvals.definition import parse_definition
 from api.domain.penalties import period_bounds
-from notifications.policies import Policy
-from notifications.workhours import WorkingHours
+from notifications.outbox.policies import Policy
+from notifications.outbox.workhours import WorkingHours
 from sync.merge import plan_merge
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

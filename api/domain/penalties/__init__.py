@@ -59,10 +59,9 @@ from api.domain.penalties.statistics import (
     rankings,
 )
 
-register_appeal_hooks()
-
 __all__ = [
     "APPEAL_DEFINITION",
+    "register_appeal_hooks",
     "APPEAL_SOURCE",
     "ISSUERS",
     "OVERSEERS",

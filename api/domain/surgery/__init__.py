@@ -1,10 +1,10 @@
 """Surgery approval: the application, its pre-check (智能预审), the policy the approval
 engine checks at each decision, and the approval notice.
 
-Importing the package registers the surgery hooks with the approval engine.
+The assembly registers the surgery hooks with the approval engine
+(`api.assembly.install_domain` calls `hooks.register_hooks`).
 """
 
-from api.domain.surgery import hooks as _hooks  # noqa: F401  (registers guard and hooks)
 from api.domain.surgery.applications import (
     access_application,
     application_document,

@@ -85,9 +85,9 @@ async def submit_surgery_application(
     """
     now = now or utcnow()
     replay_key = f"{actor.user_id}:{idempotency_key}" if idempotency_key else None
-    first = await idempotency.recall(session, SUBMIT_SCOPE, replay_key, actor=actor)
-    if first is not None:
-        instance = await session.get(ApprovalInstance, first["instance_id"])
+    slot = await idempotency.once(session, SUBMIT_SCOPE, replay_key, actor=actor)
+    if slot.first is not None:
+        instance = await session.get(ApprovalInstance, slot.first["instance_id"])
         assert instance is not None
         return instance
 
@@ -138,9 +138,7 @@ async def submit_surgery_application(
             session, application, instance, surgeon, actor=actor, now=now
         )
     await session.flush()
-    await idempotency.remember(
-        session, SUBMIT_SCOPE, replay_key, {"instance_id": instance.id}, actor=actor
-    )
+    await slot.done({"instance_id": instance.id})
     return instance
 
 

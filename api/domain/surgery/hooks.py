@@ -435,7 +435,10 @@ async def on_override_closed(
     await _override_outcome(session, instance, actor, now, confirmed=False)
 
 
-approvals.register_decision_guard(DEFINITION, surgery_guard)
-approvals.register_completion_hook(DEFINITION, on_surgery_approved)
-approvals.register_completion_hook(OVERRIDE_DEFINITION, on_override_confirmed)
-approvals.register_closing_hook(OVERRIDE_DEFINITION, on_override_closed)
+def register_hooks() -> None:
+    """Give the approval engine the surgery guard and hooks (from the assembly,
+    `api.assembly.install_domain`; running it again changes nothing)."""
+    approvals.register_decision_guard(DEFINITION, surgery_guard)
+    approvals.register_completion_hook(DEFINITION, on_surgery_approved)
+    approvals.register_completion_hook(OVERRIDE_DEFINITION, on_override_confirmed)
+    approvals.register_closing_hook(OVERRIDE_DEFINITION, on_override_closed)

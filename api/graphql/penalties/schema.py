@@ -198,12 +198,12 @@ class Mutation:
     async def record_penalty_score(self, info: Info, input: PenaltyScoreInput) -> PenaltyScore:
         actor = info.context.require_actor()
         async with info.context.transaction() as session:
-            replay = await idempotency.recall(
+            slot = await idempotency.once(
                 session, "penalty-score", input.idempotency_key, actor=actor
             )
-            if replay is not None:
+            if slot.first is not None:
                 return await _score(
-                    session, await penalties.access_score(session, actor, int(replay["id"]))
+                    session, await penalties.access_score(session, actor, int(slot.first["id"]))
                 )
             doctor = await user_by_username(session, input.doctor_username)
             score = await penalties.record_score(
@@ -216,9 +216,7 @@ class Mutation:
                 actor=actor,
                 settings=info.context.settings,
             )
-            await idempotency.remember(
-                session, "penalty-score", input.idempotency_key, {"id": score.id}, actor=actor
-            )
+            await slot.done({"id": score.id})
             return await _score(session, score)
 
     @strawberry.mutation(

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.domain.people import external_id_for
 from api.models.people import ExternalIdentity
-from notifications.bulk import id_filters
-from notifications.channels import Limits, Message, SendResult, oa_templates
+from notifications.delivery.bulk import id_filters
+from notifications.delivery.channels import Limits, Message, SendResult, oa_templates
 
 log = logging.getLogger("bedside.notifications")
 

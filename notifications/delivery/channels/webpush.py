@@ -16,8 +16,8 @@ from pywebpush import WebPushException, webpush_async
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.notifications import PushSubscription
-from notifications.bulk import id_filters
-from notifications.channels import Limits, Message, SendResult
+from notifications.delivery.bulk import id_filters
+from notifications.delivery.channels import Limits, Message, SendResult
 
 
 def topic_for(key: str) -> str:

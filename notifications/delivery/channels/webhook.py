@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.channels import Limits, Message, SendResult
+from notifications.delivery.channels import Limits, Message, SendResult
 
 
 class WebhookChannel:

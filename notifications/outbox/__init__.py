@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models.base import utcnow
 from api.models.notices import Notice
-from notifications import wakeup
-from notifications.policies import default_policies
+from notifications.outbox import wakeup
+from notifications.outbox.policies import default_policies
 
 # Built once (compiled once): the PostgreSQL insert-unless-the-key-exists of `enqueue`.
 _UPSERT = (
@@ -90,7 +90,7 @@ async def enqueue(
     which shows one language) and the combined "中文 / English" as its title and body (for
     the platforms' one-text messages).
 
-    `policy` names a reminder policy of `notifications/policies.yaml` (default: by kind);
+    `policy` names a reminder policy of `notifications/outbox/policies.yaml` (default: by kind);
     `sender_id` lets the sender see delivery and read receipts; `due_at` delays the first
     delivery (default: at once).
     """
