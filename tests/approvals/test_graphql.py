@@ -74,7 +74,13 @@ async def test_my_tasks_decide_and_history(gql: GraphQLClient, demo: Services) -
     assert task["instance"]["precheck"] is None
     async with demo.db.session() as s:
         logged = (
-            (await s.execute(sa.select(AccessLog).where(AccessLog.resource == "approval_instance")))
+            (
+                await s.execute(
+                    sa.select(AccessLog)
+                    .where(AccessLog.resource == "approval_instance")
+                    .order_by(AccessLog.id)
+                )
+            )
             .scalars()
             .all()
         )

@@ -31,7 +31,9 @@ async def export_rows(services: Services) -> list[AccessLog]:
     async with services.db.session() as session:
         return list(
             (
-                await session.execute(sa.select(AccessLog).where(AccessLog.action == "export"))
+                await session.execute(
+                    sa.select(AccessLog).where(AccessLog.action == "export").order_by(AccessLog.id)
+                )
             ).scalars()
         )
 

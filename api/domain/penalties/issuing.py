@@ -96,7 +96,7 @@ async def notify(
             kind=f"penalty.{event}",
             title=TITLES[event],
             body=body[:2000],
-            # Each language whole: a measure that itself holds " / " is never cut apart.
+            # Each language whole, so no client ever cuts a text apart to find its language.
             texts=outbox.NoticeTexts(
                 *_split_title(TITLES[event]), body_zh=body_zh[:2000], body_en=body_en[:2000]
             ),
