@@ -84,6 +84,7 @@ async def add_staff(db, count: int) -> None:  # type: ignore[no-untyped-def]
                     "department_id": departments[i % len(departments)],
                     "roles": roles[i % len(roles)],
                     "is_active": True,
+                    "created_at": utcnow(),
                 }
                 for i in range(count)
             ],
