@@ -15,7 +15,6 @@ appointments`.
     followups     create_follow_ups (from archive_session), answer_follow_up, due_follow_ups
     statistics    treatment_statistics, export_statistics (Excel, logged as an export)
     archive       patient_archive, set_allergies, ensure_patient
-    actions       BEDSIDE_ACTIONS: the bedside writes by name for replaying adapters
     attachments   check_upload, record_attachment (bytes live in api.storage)
 
 Writes take `(session, ..., *, actor, idempotency_key=None, now=None)` and never commit.
