@@ -462,12 +462,18 @@ class PlatformSimulator:
             return None, JSONResponse({"errcode": 40035, "errmsg": "缺少参数 / body is not JSON"})
         return body, None
 
+    # DingTalk 获取企业内部应用的access_token (GET /gettoken?appkey=&appsecret=;
+    # open.dingtalk.com/document/orgapp/obtain-orgapp-token): errcode 0 with access_token
+    # and expires_in 7200.
     async def dingtalk_gettoken(self, request: Request) -> JSONResponse:
         q = request.query_params
         if q.get("appkey") != DINGTALK["app_key"] or q.get("appsecret") != DINGTALK["app_secret"]:
             return JSONResponse({"errcode": 40089, "errmsg": "不合法的corpid或corpsecret"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("dingtalk")})
 
+    # DingTalk 发送工作通知 (POST /topapi/message/corpconversation/asyncsend_v2;
+    # open.dingtalk.com/document/orgapp/asynchronous-sending-of-enterprise-session-messages):
+    # answers a task_id at once; who actually received it is told by getsendresult.
     async def dingtalk_work_notice(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
         if error:
@@ -546,6 +552,9 @@ class PlatformSimulator:
             {"errcode": 0, "errmsg": "ok", "send_result": {**result, "read_user_id_list": []}}
         )
 
+    # DingTalk 通过免登码获取用户信息 (POST /topapi/v2/user/getuserinfo with the code from
+    # JSAPI requestAuthCode; open.dingtalk.com/document/orgapp/obtain-the-userid-of-a-user-by-using-the-log-free):
+    # result.userid of the person using DingTalk.
     async def dingtalk_getuserinfo(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
         if error:
@@ -562,6 +571,8 @@ class PlatformSimulator:
             }
         )
 
+    # DingTalk 根据手机号查询用户 (POST /topapi/v2/user/getbymobile;
+    # open.dingtalk.com/document/orgapp/query-users-by-phone-number): result.userid.
     async def dingtalk_getbymobile(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
         if error:
@@ -601,6 +612,9 @@ class PlatformSimulator:
         ]
         return JSONResponse({"errcode": 0, "errmsg": "ok", "result": result})
 
+    # DingTalk 获取部门用户详情 (POST /topapi/v2/user/list, paged by cursor and size;
+    # open.dingtalk.com/document/orgapp/queries-the-complete-information-of-a-department-user):
+    # result.list with userid, name, mobile, job_number; has_more / next_cursor.
     async def dingtalk_user_list(self, request: Request) -> JSONResponse:
         body, error = await self._dingtalk_old(request)
         if error:
@@ -856,6 +870,11 @@ class PlatformSimulator:
             return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", **self._issue("wecom")})
 
+    # WeCom 发送应用消息 (POST cgi-bin/message/send; developer.work.weixin.qq.com/document/path/90236):
+    # errcode 0 even when some receivers are unknown, listed in invaliduser ("a|b"). The
+    # per-member limit (30 a minute, 1,000 an hour) drops the excess with errcode 0 (the
+    # 频率限制 page); a template card's task_id must be unique (the code a repeat answers is
+    # not documented: the simulator's is its own).
     async def wecom_send(self, request: Request) -> JSONResponse:
         body, error = await self._wechat_style("wecom", request)
         if error:
@@ -956,6 +975,11 @@ class PlatformSimulator:
         )
         return JSONResponse(answer)
 
+    # WeCom 更新模版卡片消息 (POST cgi-bin/message/update_template_card with the response_code
+    # from the tap's callback; developer.work.weixin.qq.com/document/path/94888): the code
+    # is valid for 72 hours and once. Which error code an unknown or reused code answers could
+    # not be confirmed from the page: the simulator answers 40135 (its own choice), and the
+    # 72-hour expiry is not simulated.
     async def wecom_update_card(self, request: Request) -> JSONResponse:
         body, error = await self._wechat_style("wecom", request)
         if error:
@@ -980,6 +1004,8 @@ class PlatformSimulator:
         card["updates"].append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "invaliduser": []})
 
+    # WeCom 获取访问用户身份 (GET cgi-bin/auth/getuserinfo?code=, the snsapi_base OAuth code;
+    # developer.work.weixin.qq.com/document/path/91023): userid of a corp member.
     async def wecom_getuserinfo(self, request: Request) -> JSONResponse:
         _, error = await self._wechat_style("wecom", request, with_body=False)
         if error:
@@ -989,6 +1015,7 @@ class PlatformSimulator:
             return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
         return JSONResponse({"errcode": 0, "errmsg": "ok", "userid": userid})
 
+    # WeCom 手机号获取userid (POST cgi-bin/user/getuserid; developer.work.weixin.qq.com/document/path/95402).
     async def wecom_getuserid(self, request: Request) -> JSONResponse:
         body, error = await self._wechat_style("wecom", request)
         if error:
@@ -1014,6 +1041,7 @@ class PlatformSimulator:
         ]
         return JSONResponse({"errcode": 0, "errmsg": "ok", "department": listed})
 
+    # WeCom 获取部门成员详情 (GET cgi-bin/user/list?department_id=; path/90201, see above).
     async def wecom_user_list(self, request: Request) -> JSONResponse:
         _, error = await self._wechat_style("wecom", request, with_body=False)
         if error:
@@ -1113,6 +1141,9 @@ class PlatformSimulator:
         )
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
+    # Official Account 客服消息 (POST cgi-bin/message/custom/send; developers.weixin.qq.com
+    # /doc/offiaccount/Message_Management/Service_Center_messages.html). The page's 48-hour
+    # rule (only to a user who wrote to the account lately) is not simulated.
     async def oa_custom_send(self, request: Request) -> JSONResponse:
         body, error = await self._wechat_style("wechat_oa", request)
         if error:
@@ -1129,6 +1160,8 @@ class PlatformSimulator:
         )
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    # Official Account 创建自定义菜单 (POST cgi-bin/menu/create; developers.weixin.qq.com
+    # /doc/offiaccount/Custom_Menus/Creating_Custom-Defined_Menu.html).
     async def oa_menu_create(self, request: Request) -> JSONResponse:
         body, error = await self._wechat_style("wechat_oa", request)
         if error:
@@ -1206,6 +1239,9 @@ class PlatformSimulator:
             f"{redirect_uri}{joiner}{urlencode({'code': code, 'state': state})}", status_code=302
         )
 
+    # Official Account 网页授权: code for access_token and openid (GET sns/oauth2/access_token;
+    # developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html):
+    # a code is used once and expires after 5 minutes; an unknown one answers 40029.
     async def oa_oauth(self, request: Request) -> JSONResponse:
         q = request.query_params
         self._record_call("wechat_oa", request)
