@@ -63,7 +63,7 @@ def routes() -> list[Any]:
         Route("/bots/dingtalk/login", guard(dingtalk.login), methods=["POST"]),
         Route("/bots/wecom/callback", guard(wecom.callback), methods=["GET", "POST"]),
         Route("/bots/wecom/login", guard(binding.wecom_login), methods=["POST"]),
-        Route("/bots/wechat-oa/callback", wechat_oa.callback, methods=["GET", "POST"]),
+        Route("/bots/wechat-oa/callback", guard(wechat_oa.callback), methods=["GET", "POST"]),
         Route("/bots/wechat-oa/oauth", wechat_oa.oauth_start, methods=["GET"]),
         Route("/bots/wechat-oa/oauth/callback", wechat_oa.oauth_callback, methods=["GET"]),
         Route("/bots/wechat-oa/bind", wechat_oa.bind, methods=["POST"]),

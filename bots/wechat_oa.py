@@ -41,6 +41,7 @@ from api.models.bots import BotOAuthState
 from api.services import Services
 from bots.guard import CallbackRefused, check_fresh, claim_nonce
 from integrations.platforms import PlatformError, get_platforms
+from integrations.platforms.base import PlatformNotConfigured
 
 log = logging.getLogger("bedside.bots.wechat_oa")
 PLATFORM = "wechat_oa"
@@ -94,16 +95,9 @@ async def callback(request: Request) -> Response:
             "Official Account callback refused: BEDSIDE_WECHAT_OA_TOKEN is not set; "
             "configure it to accept the platform's messages"
         )
-        # Answered like every platform the hospital has not set up (bots.not_configured…).
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "NOT_CONFIGURED",
-                    "message": "公众号回调未配置 / the Official Account callback is not set up",
-                }
-            },
-            status_code=404,
-        )
+        # The same answer as every platform the hospital has not set up (the route's guard,
+        # bots.not_configured_is_not_found).
+        raise PlatformNotConfigured("BEDSIDE_WECHAT_OA_TOKEN is not set")
     try:
         check_fresh(services, timestamp)
         try:
