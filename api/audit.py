@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -55,10 +55,6 @@ def event_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # type: ignore[union-attr]
-
-
 async def append_event(
     session: AsyncSession,
     stream: str,
@@ -69,50 +65,7 @@ async def append_event(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to `stream` inside the caller's transaction."""
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        return (
-            await append_events(session, stream, [(action, actor, data or {}, at or utcnow())])
-        )[0]
-    insert = _insert(session)
-    await session.execute(
-        insert(AuditStream)
-        .values(stream=stream, last_seq=0, last_hash=GENESIS, created_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    head = (
-        await session.execute(
-            sa.select(AuditStream).where(AuditStream.stream == stream).with_for_update()
-        )
-    ).scalar_one()
-    # Round-trip the data through JSON so what is hashed is exactly what is stored.
-    payload = json.loads(canonical_json(data or {}))
-    at = at or utcnow()
-    seq = head.last_seq + 1
-    actor_id = actor.user_id if actor and actor.user_id else None
-    digest = event_hash(
-        head.last_hash,
-        stream=stream,
-        seq=seq,
-        action=action,
-        actor_id=actor_id,
-        at=at,
-        data=payload,
-    )
-    event = AuditEvent(
-        stream=stream,
-        seq=seq,
-        action=action,
-        actor_id=actor_id,
-        at=at,
-        data=payload,
-        prev_hash=head.last_hash,
-        hash=digest,
-    )
-    session.add(event)
-    head.last_seq = seq
-    head.last_hash = digest
-    await session.flush()
-    return event
+    return (await append_events(session, stream, [(action, actor, data or {}, at or utcnow())]))[0]
 
 
 async def open_streams(
